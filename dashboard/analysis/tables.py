@@ -1,0 +1,22 @@
+"""What a report section hands to `signalboard report` and to the pages' download buttons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """One analysis table: written as `<name>.csv` and shown as a section of report.html.
+
+    `name` is the public file name users script against (for example "funnel" -> funnel.csv):
+    keep it exactly as the issue that introduced it names it.
+    """
+
+    name: str
+    title: str
+    frame: pd.DataFrame
+    description: str = ""
+    notes: tuple[str, ...] = field(default=())

@@ -1,0 +1,245 @@
+"""Shared Streamlit plumbing for the pages: the warehouse connection, cached queries, global
+filters, download buttons and empty states. Pages import from here; analysis code never does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from signalboard.db import (
+    WarehouseVersion,
+    connect_readonly,
+    query_df,
+    table_exists,
+    warehouse_version,
+)
+from signalboard.queries import run_query
+from signalboard.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def current_version() -> WarehouseVersion | None:
+    """Identity of the warehouse file now; a load swaps in a new file and this changes."""
+    return warehouse_version(settings().db_path)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _connection(version: WarehouseVersion) -> duckdb.DuckDBPyConnection:
+    # Keyed by the file's identity, so after a load swaps the file in the next rerun opens the
+    # new one, while sessions mid-render keep reading the old inode they already hold.
+    return connect_readonly(version.path)
+
+
+def cursor() -> duckdb.DuckDBPyConnection | None:
+    """A fresh cursor on the current warehouse (thread-safe per use), or None without one."""
+    version = current_version()
+    if version is None:
+        return None
+    return _connection(version).cursor()
+
+
+def warehouse_ready() -> bool:
+    """True when a warehouse with loaded applications exists."""
+    con = cursor()
+    if con is None:
+        return False
+    try:
+        if not table_exists(con, "applications"):
+            return False
+        return bool(query_df(con, "select count(*) as n from applications")["n"].iloc[0])
+    finally:
+        con.close()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_query(
+    version: WarehouseVersion, name: str, params: tuple[tuple[str, Any], ...]
+) -> pd.DataFrame:
+    con = _connection(version).cursor()
+    try:
+        return run_query(con, name, dict(params), queries_dir=settings().queries_dir)
+    finally:
+        con.close()
+
+
+def _freeze(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+
+
+def query(name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Run a library query (queries/NAME.sql) on the current warehouse, cached per warehouse state."""
+    version = current_version()
+    if version is None:
+        return pd.DataFrame()
+    frozen = _freeze(params or {})
+    result = _cached_query(version, name, frozen)
+    return result.copy()
+
+
+def cached(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an analysis function through Streamlit's data cache, keyed by warehouse state and args.
+
+    Caching lives here, in the dashboard, so analysis functions stay free of Streamlit.
+    """
+    return _cached_call(current_version(), function, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_call(
+    _version_key: WarehouseVersion | None,
+    function: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: tuple[tuple[str, Any], ...],
+) -> T:
+    return function(*args, **dict(kwargs))
+
+
+# --- global filters -------------------------------------------------------------------------
+
+FILTER_KEYS = ("f_start", "f_end", "f_roles", "f_cohorts")
+
+
+@dataclass(frozen=True)
+class GlobalFilters:
+    """The sidebar filters every page applies: applied date range, roles and cohorts."""
+
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    roles: tuple[str, ...] = ()
+    cohorts: tuple[str, ...] = ()
+
+    def as_params(self) -> dict[str, Any]:
+        """Bound parameters for queries that take the standard filter parameters."""
+        return {
+            "start_date": self.start_date,
+            "end_date": self.end_date,
+            "roles": list(self.roles) or None,
+            "cohorts": list(self.cohorts) or None,
+        }
+
+    @property
+    def is_default(self) -> bool:
+        return not (self.start_date or self.end_date or self.roles or self.cohorts)
+
+
+def _restore_from_url() -> None:
+    # Shareable state lives in plain query parameters (?roles=a,b&from=2024-01-01), never pickles.
+    qp = st.query_params
+    if "f_start" not in st.session_state and qp.get("from"):
+        try:
+            st.session_state["f_start"] = dt.date.fromisoformat(qp["from"])
+        except ValueError:
+            pass
+    if "f_end" not in st.session_state and qp.get("to"):
+        try:
+            st.session_state["f_end"] = dt.date.fromisoformat(qp["to"])
+        except ValueError:
+            pass
+    if "f_roles" not in st.session_state and qp.get("roles"):
+        st.session_state["f_roles"] = [r for r in qp["roles"].split(",") if r]
+    if "f_cohorts" not in st.session_state and qp.get("cohorts"):
+        st.session_state["f_cohorts"] = [c for c in qp["cohorts"].split(",") if c]
+
+
+def _write_to_url(filters: GlobalFilters) -> None:
+    pairs = {
+        "from": filters.start_date.isoformat() if filters.start_date else None,
+        "to": filters.end_date.isoformat() if filters.end_date else None,
+        "roles": ",".join(filters.roles) or None,
+        "cohorts": ",".join(filters.cohorts) or None,
+    }
+    for key, value in pairs.items():
+        if value is None:
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def sidebar_filters() -> GlobalFilters:
+    """Draw the global filters in the sidebar; their state persists across pages.
+
+    Called once by the app's entry point before the page runs, so every page sees the same values.
+    """
+    _restore_from_url()
+    options = query("filter_options") if warehouse_ready() else pd.DataFrame()
+    roles = sorted(options.loc[options["kind"] == "role", "value"]) if len(options) else []
+    cohorts = sorted(options.loc[options["kind"] == "cohort", "value"]) if len(options) else []
+    with st.sidebar:
+        st.subheader("Filters")
+        start = st.date_input("Applied from", value=None, key="f_start")
+        end = st.date_input("Applied to", value=None, key="f_end")
+        # Drop remembered choices that the current warehouse no longer has, instead of erroring.
+        for key, allowed in (("f_roles", roles), ("f_cohorts", cohorts)):
+            if key in st.session_state:
+                st.session_state[key] = [v for v in st.session_state[key] if v in allowed]
+        chosen_roles = st.multiselect("Role", roles, key="f_roles")
+        chosen_cohorts = st.multiselect("Cohort", cohorts, key="f_cohorts")
+        if start and end and start > end:
+            st.warning("'Applied from' is after 'Applied to': no application can match.")
+    filters = GlobalFilters(
+        start_date=start if isinstance(start, dt.date) else None,
+        end_date=end if isinstance(end, dt.date) else None,
+        roles=tuple(chosen_roles),
+        cohorts=tuple(chosen_cohorts),
+    )
+    st.session_state["global_filters"] = filters
+    _write_to_url(filters)
+    return filters
+
+
+def filters() -> GlobalFilters:
+    """The global filters chosen in the sidebar (defaults if the sidebar has not run)."""
+    value = st.session_state.get("global_filters")
+    return value if isinstance(value, GlobalFilters) else GlobalFilters()
+
+
+# --- common elements ------------------------------------------------------------------------
+
+
+def missing_warehouse_message() -> None:
+    """Explain what to do when there is no warehouse or it holds no applications."""
+    path = settings().db_path
+    st.info(
+        f"No data yet: the warehouse `{path}` is missing or empty.\n\n"
+        "- To explore the bundled sample, run `signalboard demo`.\n"
+        "- To load your own exports, run `signalboard load PATH_TO_EXPORTS --db "
+        f"{path}` and reload this page.\n\n"
+        "The Data health page lists the files signalboard expects."
+    )
+
+
+def empty_selection_message(what: str = "applications") -> None:
+    st.info(
+        f"No {what} match the current filters. Widen the date range or clear the role and "
+        "cohort filters in the sidebar."
+    )
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, *, key: str | None = None) -> None:
+    """A download button for a table as CSV (every table on every page gets one)."""
+    st.download_button(
+        f"Download {file_name}.csv",
+        data=frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{file_name}.csv",
+        mime="text/csv",
+        key=key or f"download_{file_name}",
+    )
+
+
+def table(frame: pd.DataFrame, file_name: str, *, key: str | None = None) -> None:
+    """Show a table with its CSV download button."""
+    st.dataframe(frame, hide_index=True, width="stretch")
+    download_csv(frame, file_name, key=key)

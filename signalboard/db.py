@@ -1,0 +1,113 @@
+"""The one module that opens DuckDB connections.
+
+DuckDB allows one writer process or many readers, never both. So the load never writes to the
+warehouse file that readers have open: it builds a new file beside it and swaps it in with an
+atomic rename (see etl/load.py). Readers open read-only connections and reopen when the file's
+identity (inode and mtime) changes, so a running dashboard serves the old state during a load and
+the new one after it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+
+class WarehouseMissingError(FileNotFoundError):
+    """The warehouse file does not exist yet: run `signalboard load` or `signalboard demo`."""
+
+
+@dataclass(frozen=True)
+class WarehouseVersion:
+    """Identity of the warehouse file; changes when a load swaps a new file in."""
+
+    path: str
+    inode: int
+    mtime_ns: int
+    size: int
+
+
+def warehouse_version(path: str | Path) -> WarehouseVersion | None:
+    """The current identity of the warehouse file, or None when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return WarehouseVersion(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def connect_readonly(path: str | Path, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse; raises WarehouseMissingError if there is none."""
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseMissingError(
+            f"No warehouse at {path}. Run `signalboard demo` for the sample, "
+            "or `signalboard load DIR` with your exports."
+        )
+    config: dict[str, Any] = {}
+    if threads is not None:
+        config["threads"] = threads
+    return duckdb.connect(str(path), read_only=True, config=config)
+
+
+def connect_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-write connection. Only the load uses this, and only on a file no reader has open."""
+    return duckdb.connect(str(path))
+
+
+def connect_memory() -> duckdb.DuckDBPyConnection:
+    """An in-memory database, for tests and for computing on DataFrames with SQL."""
+    return duckdb.connect(":memory:")
+
+
+@contextmanager
+def readonly(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`with readonly(path) as con:` closes the connection (and releases the file) afterwards."""
+    con = connect_readonly(path)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def query_df(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Run one statement with bound `$name` parameters and return the whole result as a DataFrame.
+
+    DuckDB 2.0 streams results and an unfinished result blocks its connection, so every read
+    goes through here (or `query_rows`) and fetches to the end.
+    """
+    return con.execute(sql, dict(params or {})).df()
+
+
+def query_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run one statement with bound parameters and return all rows as tuples."""
+    return con.execute(sql, dict(params or {})).fetchall()
+
+
+def query_scalar(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+) -> Any:
+    """Run one statement and return the first column of the first row (None when no rows)."""
+    rows = query_rows(con, sql, params)
+    return rows[0][0] if rows else None
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        query_scalar(
+            con,
+            "select count(*) from information_schema.tables where table_name = $name",
+            {"name": name},
+        )
+    )

@@ -1,0 +1,111 @@
+"""`signalboard report`: every analysis table as CSV plus one self-contained report.html.
+
+Each analysis area is a section module exposing
+
+    def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]
+
+The report reads through one read-only connection, so it can run while the dashboard serves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import importlib
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+from dashboard.analysis.tables import ReportTable
+from signalboard.db import readonly
+from signalboard.settings import Settings
+
+# Order of the sections in report.html. A module that is not there yet is skipped.
+SECTION_MODULES: tuple[tuple[str, str], ...] = (
+    ("dashboard.analysis.data_health", "Data health"),
+    ("dashboard.analysis.funnel", "Funnel"),
+    ("dashboard.analysis.time_to_hire", "Time to hire"),
+    ("dashboard.analysis.assessors", "Assessors"),
+    ("dashboard.analysis.fairness", "Fairness"),
+    ("dashboard.analysis.stipends", "Stipends"),
+)
+
+
+def collect_tables(con, *, settings: Settings) -> list[tuple[str, list[ReportTable]]]:
+    """Run every available section against an open connection."""
+    sections: list[tuple[str, list[ReportTable]]] = []
+    for module_name, title in SECTION_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if not hasattr(module, "report_tables"):
+            continue
+        sections.append((title, list(module.report_tables(con, settings=settings))))
+    return sections
+
+
+def _table_html(frame: pd.DataFrame, *, max_rows: int = 200) -> str:
+    shown = frame.head(max_rows)
+    body = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
+    more = (
+        f"<p class='more'>{len(frame) - max_rows} more rows in the CSV.</p>"
+        if len(frame) > max_rows
+        else ""
+    )
+    return body + more
+
+
+def render_html(sections: list[tuple[str, list[ReportTable]]], *, generated_at: dt.datetime) -> str:
+    """A self-contained HTML audit report (no external scripts, styles or fonts)."""
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>signalboard audit report</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;color:#222}"
+        "table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem}"
+        "th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}"
+        "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+        "h2{border-bottom:2px solid #444;padding-bottom:.2rem;margin-top:2.5rem}"
+        ".more,.desc{color:#555}nav a{margin-right:1rem}</style></head><body>",
+        "<h1>signalboard audit report</h1>",
+        f"<p>Generated {html.escape(generated_at.isoformat(timespec='seconds'))}. Every table below "
+        "is also written as a CSV file beside this report. Demographic counts under the "
+        "suppression size are shown as &lt;k.</p><nav>",
+    ]
+    for title, _ in sections:
+        parts.append(
+            f"<a href='#{html.escape(title.lower().replace(' ', '-'))}'>{html.escape(title)}</a>"
+        )
+    parts.append("</nav>")
+    for title, tables in sections:
+        parts.append(
+            f"<h2 id='{html.escape(title.lower().replace(' ', '-'))}'>{html.escape(title)}</h2>"
+        )
+        for table in tables:
+            parts.append(
+                f"<h3>{html.escape(table.title)} <small>({html.escape(table.name)}.csv)</small></h3>"
+            )
+            if table.description:
+                parts.append(f"<p class='desc'>{html.escape(table.description)}</p>")
+            for note in table.notes:
+                parts.append(f"<p class='desc'>{html.escape(note)}</p>")
+            parts.append(_table_html(table.frame) if len(table.frame) else "<p>No rows.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(*, settings: Settings, out_dir: Path) -> list[Path]:
+    """Write `<table>.csv` for every analysis table and `report.html`; return the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with readonly(settings.db_path) as con:
+        sections = collect_tables(con, settings=settings)
+    written: list[Path] = []
+    for _, tables in sections:
+        for table in tables:
+            path = out_dir / f"{table.name}.csv"
+            table.frame.to_csv(path, index=False)
+            written.append(path)
+    report = out_dir / "report.html"
+    report.write_text(render_html(sections, generated_at=dt.datetime.now(dt.UTC)), encoding="utf-8")
+    written.append(report)
+    return written
