@@ -57,6 +57,43 @@ def connect_readonly(path: str | Path, *, threads: int | None = None) -> duckdb.
     return duckdb.connect(str(path), read_only=True, config=config)
 
 
+def connect_sandbox(
+    path: str | Path, *, memory_limit: str, threads: int
+) -> duckdb.DuckDBPyConnection:
+    """A locked-down connection for ad-hoc SQL, with the warehouse attached read-only as default.
+
+    DuckDB refuses a second connection to a file already open in the process with another
+    configuration (the dashboard keeps a plain read-only one), so the sandbox is its own in-memory
+    instance that ATTACHes the warehouse (read_only). Then external access goes off (no file reads
+    or writes, no further ATTACH, COPY, INSTALL or LOAD), extension autoloading is off so a
+    function name cannot pull one in, and the configuration is locked last so neither `SET` nor
+    `PRAGMA` can turn any of it back on.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseMissingError(
+            f"No warehouse at {path}. Run `signalboard demo` for the sample, "
+            "or `signalboard load DIR` with your exports."
+        )
+    config: dict[str, Any] = {
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+        "allow_community_extensions": False,
+        "memory_limit": memory_limit,
+        "threads": threads,
+    }
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        con.execute("attach $path as warehouse (read_only)", {"path": str(path)})
+        con.execute("use warehouse")
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def connect_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
     """A read-write connection. Only the load uses this, and only on a file no reader has open."""
     return duckdb.connect(str(path))

@@ -1,0 +1,268 @@
+"""Run one analyst-supplied SQL statement safely against the warehouse.
+
+Every run gets its own connection from `signalboard.db.connect_sandbox`: read-only, external
+access disabled (no file reads or writes, ATTACH, COPY, INSTALL or LOAD), extension autoloading
+off, memory and thread limits from settings, configuration locked. On top of what DuckDB enforces,
+the sandbox
+
+- parses the text first and runs exactly one statement, and only a SELECT (which includes
+  `with ...`, `from ...`, `values`, `describe`, `show` and `summarize`), so a refusal names the
+  problem before anything reaches the warehouse;
+- interrupts the statement from a timer thread after `settings.sql_timeout_seconds`;
+- stops reading after `settings.sql_max_rows` rows and says the result was capped.
+
+Library queries (queries/*.sql) and ad-hoc text go through `run_sandboxed` alike.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from signalboard.db import WarehouseMissingError, connect_sandbox
+from signalboard.settings import Settings
+
+RefusalReason = Literal[
+    "empty",
+    "syntax",
+    "statement_count",
+    "statement_type",
+    "parameters",
+    "file_access",
+    "configuration",
+    "read_only",
+    "timeout",
+    "memory",
+    "missing_warehouse",
+    "sql_error",
+]
+
+# Why each refused statement type is refused, in words an analyst can act on.
+_TYPE_REASONS: dict[str, str] = {
+    "COPY": "COPY reads or writes files",
+    "COPY_DATABASE": "COPY reads or writes files",
+    "EXPORT": "EXPORT DATABASE writes files",
+    "ATTACH": "ATTACH opens another database",
+    "DETACH": "DETACH changes the attached databases",
+    "INSTALL/LOAD": "extensions cannot be installed or loaded",
+    "EXTENSION": "extensions cannot be installed or loaded",
+    "SET": "SET and RESET change the configuration, which is locked",
+    "VARIABLE_SET": "SET VARIABLE changes session state",
+    "PRAGMA": "PRAGMA statements change the configuration or the database",
+    "CREATE": "CREATE changes the warehouse, which is read-only",
+    "CREATE_FUNC": "CREATE MACRO/FUNCTION changes the warehouse, which is read-only",
+    "DROP": "DROP changes the warehouse, which is read-only",
+    "ALTER": "ALTER changes the warehouse, which is read-only",
+    "INSERT": "INSERT changes the warehouse, which is read-only",
+    "UPDATE": "UPDATE changes the warehouse, which is read-only",
+    "DELETE": "DELETE changes the warehouse, which is read-only",
+    "MERGE_INTO": "MERGE changes the warehouse, which is read-only",
+    "VACUUM": "VACUUM changes the warehouse, which is read-only",
+    "ANALYZE": "ANALYZE changes the warehouse's statistics",
+    "TRANSACTION": "transactions are managed by the sandbox",
+    "CALL": "CALL runs table functions that can have side effects; use `select * from f()`",
+    "PREPARE": "PREPARE/EXECUTE are not needed: bind parameters as $name",
+    "EXECUTE": "PREPARE/EXECUTE are not needed: bind parameters as $name",
+    "EXPLAIN": "EXPLAIN ANALYZE runs the statement; only plain SELECT queries run here",
+}
+
+_ALLOWED = (duckdb.StatementType.SELECT,)
+
+# Batches read from the result stream; small enough that the row cap stops reading promptly.
+_BATCH_ROWS = 8192
+
+
+class SandboxError(Exception):
+    """A statement the sandbox refused or could not finish; `str()` is the message to show."""
+
+    def __init__(self, reason: RefusalReason, message: str) -> None:
+        super().__init__(message)
+        self.reason: RefusalReason = reason
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What one sandboxed run returned."""
+
+    frame: pd.DataFrame
+    arrow: pa.Table = field(repr=False)
+    capped: bool
+    max_rows: int
+    elapsed_seconds: float
+
+    @property
+    def notice(self) -> str | None:
+        """A sentence to show with the result when it was cut at the row cap, else None."""
+        if not self.capped:
+            return None
+        return (
+            f"Result capped at {self.max_rows:,} rows (SIGNALBOARD_SQL_MAX_ROWS); the query "
+            "returns more. Aggregate, filter or add a limit to see all of it."
+        )
+
+    def to_parquet_bytes(self) -> bytes:
+        """The result as a Parquet file (types kept from DuckDB via Arrow)."""
+        buffer = io.BytesIO()
+        pq.write_table(self.arrow, buffer)
+        return buffer.getvalue()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_statement(sql: str) -> duckdb.Statement:
+    """The single SELECT statement in `sql`; raises SandboxError naming why anything else is refused."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise SandboxError("syntax", f"SQL syntax error: {_first_line(error)}") from None
+    if not statements:
+        raise SandboxError("empty", "No SQL to run: write one SELECT statement.")
+    if len(statements) > 1:
+        raise SandboxError(
+            "statement_count",
+            f"Refused: {len(statements)} statements; the sandbox runs exactly one statement per "
+            "run. Remove the extra ';'-separated statements.",
+        )
+    statement = statements[0]
+    if statement.type not in _ALLOWED:
+        # DuckDB files INSTALL under the LOAD statement type; name both so the message matches.
+        kind = "INSTALL/LOAD" if statement.type.name == "LOAD" else statement.type.name
+        why = _TYPE_REASONS.get(kind, "only read-only SELECT queries run here")
+        raise SandboxError(
+            "statement_type",
+            f"Refused: {kind} statement ({why}). The sandbox runs one read-only SELECT query.",
+        )
+    return statement
+
+
+def _bind(statement: duckdb.Statement, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    given = dict(params or {})
+    used = set(statement.named_parameters)
+    missing = sorted(used - set(given))
+    if missing:
+        names = ", ".join(f"${name}" for name in missing)
+        raise SandboxError(
+            "parameters",
+            f"Missing parameter {names}: the SQL uses it but no value was given "
+            "(a .sql file declares each one in its header: `-- param: NAME TYPE = DEFAULT`).",
+        )
+    # Values for parameters the statement does not use are left out: DuckDB refuses them, and a
+    # page passes the global filters to every query whether it uses them or not.
+    return {name: given[name] for name in used}
+
+
+def _translate(error: duckdb.Error, *, settings: Settings) -> SandboxError:
+    """A DuckDB error as the sandbox's message, naming the rule that stopped the statement."""
+    detail = _first_line(error)
+    if isinstance(error, duckdb.InterruptException):
+        return SandboxError(
+            "timeout",
+            f"Stopped: the query ran longer than the {settings.sql_timeout_seconds:g} s limit "
+            "(SIGNALBOARD_SQL_TIMEOUT_SECONDS). Filter earlier or aggregate before joining.",
+        )
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return SandboxError(
+            "memory",
+            f"Stopped: the query needs more than the {settings.sql_memory_limit} memory limit "
+            f"(SIGNALBOARD_SQL_MEMORY_LIMIT). {detail}",
+        )
+    if isinstance(error, duckdb.PermissionException):
+        return SandboxError(
+            "file_access",
+            f"Refused: the sandbox has no access to files, other databases or extensions. {detail}",
+        )
+    if "configuration has been locked" in detail:
+        return SandboxError("configuration", f"Refused: the configuration is locked. {detail}")
+    if "read-only" in detail:
+        return SandboxError("read_only", f"Refused: the warehouse is read-only here. {detail}")
+    return SandboxError("sql_error", f"SQL error: {detail}")
+
+
+def run_sandboxed(
+    sql: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    settings: Settings,
+) -> SandboxResult:
+    """Run one SELECT statement on a fresh sandboxed connection to `settings.db_path`.
+
+    Parameters
+    ----------
+    sql
+        One statement; `$name` placeholders are bound from `params`.
+    params
+        Values by name. Names the statement does not use are ignored; a used one that is missing
+        is refused.
+    settings
+        Warehouse path and the limits: `sql_memory_limit`, `sql_threads`, `sql_timeout_seconds`,
+        `sql_max_rows`.
+
+    Returns
+    -------
+    SandboxResult
+        At most `sql_max_rows` rows, with `capped` set when the query returned more.
+
+    Raises
+    ------
+    SandboxError
+        With a one-line message, for every refusal, timeout and SQL error.
+
+    Examples
+    --------
+    >>> result = run_sandboxed("select 40 + $n as answer", {"n": 2}, settings=settings)
+    >>> int(result.frame["answer"].iloc[0])
+    42
+    """
+    statement = check_statement(sql)
+    bound = _bind(statement, params)
+    try:
+        con = connect_sandbox(
+            settings.db_path, memory_limit=settings.sql_memory_limit, threads=settings.sql_threads
+        )
+    except WarehouseMissingError as error:
+        raise SandboxError("missing_warehouse", str(error)) from None
+    timer = threading.Timer(settings.sql_timeout_seconds, con.interrupt)
+    timer.daemon = True
+    started = time.perf_counter()
+    timer.start()
+    try:
+        relation = con.sql(statement.query, params=bound or None)
+        if relation is None:  # only statements that return nothing; SELECT always returns rows
+            raise SandboxError("statement_type", "Refused: the statement returns no rows.")
+        reader = relation.to_arrow_reader(_BATCH_ROWS)
+        batches: list[pa.RecordBatch] = []
+        rows = 0
+        capped = False
+        for batch in reader:
+            if rows + batch.num_rows > settings.sql_max_rows:
+                batches.append(batch.slice(0, settings.sql_max_rows - rows))
+                capped = True
+                break
+            batches.append(batch)
+            rows += batch.num_rows
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+    except duckdb.Error as error:
+        raise _translate(error, settings=settings) from None
+    finally:
+        timer.cancel()
+        con.close()
+    elapsed = time.perf_counter() - started
+    return SandboxResult(
+        frame=table.to_pandas(),
+        arrow=table,
+        capped=capped,
+        max_rows=settings.sql_max_rows,
+        elapsed_seconds=elapsed,
+    )
