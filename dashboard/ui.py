@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import duckdb
 import pandas as pd
@@ -15,8 +16,9 @@ import streamlit as st
 
 from signalboard.db import (
     WarehouseVersion,
-    connect_readonly,
+    connect_memory,
     query_df,
+    query_scalar,
     table_exists,
     warehouse_version,
 )
@@ -35,39 +37,115 @@ def current_version() -> WarehouseVersion | None:
     return warehouse_version(settings().db_path)
 
 
+WAREHOUSE_ALIAS = "warehouse"
+
+
+def open_snapshot(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse file as it is now, independent of earlier ones.
+
+    `duckdb.connect(path, read_only=True)` returns the database instance the process already has
+    open for that path, so while any connection to the old file lives a "reopen" after a load
+    swapped the file in still reads the old file. Attaching the file to a fresh in-memory
+    database opens it anew every time: each warehouse version gets its own instance, and sessions
+    mid-render keep the old inode they already hold.
+    """
+    con = connect_memory()
+    try:
+        con.execute(f"attach $path as {WAREHOUSE_ALIAS} (read_only)", {"path": str(path)})
+    except duckdb.Error:
+        con.close()
+        raise
+    return con
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _connection(version: WarehouseVersion) -> duckdb.DuckDBPyConnection:
     # Keyed by the file's identity, so after a load swaps the file in the next rerun opens the
     # new one, while sessions mid-render keep reading the old inode they already hold.
-    return connect_readonly(version.path)
+    return open_snapshot(version.path)
+
+
+def _cursor_for(version: WarehouseVersion) -> duckdb.DuckDBPyConnection:
+    cur = _connection(version).cursor()
+    # A cursor starts in the in-memory catalog; unqualified table names must mean the warehouse.
+    cur.execute(f"use {WAREHOUSE_ALIAS}")
+    return cur
 
 
 def cursor() -> duckdb.DuckDBPyConnection | None:
-    """A fresh cursor on the current warehouse (thread-safe per use), or None without one."""
+    """A fresh cursor on the current warehouse (thread-safe per use), or None without one.
+
+    None also when the file exists but cannot be opened; `warehouse_info()` says why.
+    """
     version = current_version()
     if version is None:
         return None
-    return _connection(version).cursor()
+    try:
+        return _cursor_for(version)
+    except duckdb.Error:
+        return None
+
+
+WarehouseState = Literal["missing", "unreadable", "no_schema", "empty", "ready"]
+
+
+@dataclass(frozen=True)
+class WarehouseInfo:
+    """What the sidebar and the empty states say about the warehouse file."""
+
+    path: str
+    state: WarehouseState
+    as_of: dt.datetime | None = None
+    last_load_id: int | None = None
+    loads: int = 0
+    applications: int = 0
+    error: str = ""
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _warehouse_info(version: WarehouseVersion) -> WarehouseInfo:
+    try:
+        con = _cursor_for(version)
+    except duckdb.Error as error:
+        return WarehouseInfo(version.path, "unreadable", error=str(error).splitlines()[0])
+    try:
+        if not (table_exists(con, "applications") and table_exists(con, "loads")):
+            return WarehouseInfo(version.path, "no_schema")
+        loads = query_df(
+            con, "select count(*) as n, max(as_of) as as_of, max(load_id) as last from loads"
+        ).iloc[0]
+        applications = int(query_scalar(con, "select count(*) from applications") or 0)
+        last = loads["last"]
+        return WarehouseInfo(
+            version.path,
+            "ready" if applications else "empty",
+            as_of=None if pd.isna(loads["as_of"]) else pd.Timestamp(loads["as_of"]).to_pydatetime(),
+            last_load_id=None if pd.isna(last) else int(last),
+            loads=int(loads["n"]),
+            applications=applications,
+        )
+    finally:
+        con.close()
+
+
+def warehouse_info() -> WarehouseInfo:
+    """State of the current warehouse file: missing, unreadable, without schema, empty or ready."""
+    version = current_version()
+    if version is None:
+        return WarehouseInfo(str(settings().db_path), "missing")
+    return _warehouse_info(version)
 
 
 def warehouse_ready() -> bool:
     """True when a warehouse with loaded applications exists."""
-    con = cursor()
-    if con is None:
-        return False
-    try:
-        if not table_exists(con, "applications"):
-            return False
-        return bool(query_df(con, "select count(*) as n from applications")["n"].iloc[0])
-    finally:
-        con.close()
+    return warehouse_info().state == "ready"
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _cached_query(
     version: WarehouseVersion, name: str, params: tuple[tuple[str, Any], ...]
 ) -> pd.DataFrame:
-    con = _connection(version).cursor()
+    con = _cursor_for(version)
     try:
         return run_query(con, name, dict(params), queries_dir=settings().queries_dir)
     finally:
@@ -91,19 +169,24 @@ def query(name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
 def cached(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call an analysis function through Streamlit's data cache, keyed by warehouse state and args.
 
-    Caching lives here, in the dashboard, so analysis functions stay free of Streamlit.
+    Caching lives here, in the dashboard, so analysis functions stay free of Streamlit. The
+    function is keyed by its dotted name (Streamlit cannot hash function objects); arguments must
+    be hashable by Streamlit (DataFrames, dataclasses, plain values).
     """
-    return _cached_call(current_version(), function, args, tuple(sorted(kwargs.items())))
+    name = f"{function.__module__}.{function.__qualname__}"
+    return _cached_call(current_version(), name, function, args, tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _cached_call(
-    _version_key: WarehouseVersion | None,
-    function: Callable[..., T],
+    version: WarehouseVersion | None,
+    function_name: str,
+    _function: Callable[..., T],
     args: tuple[Any, ...],
     kwargs: tuple[tuple[str, Any], ...],
 ) -> T:
-    return function(*args, **dict(kwargs))
+    # `version` and `function_name` are hashed into the key; `_function` (underscore) is not.
+    return _function(*args, **dict(kwargs))
 
 
 # --- global filters -------------------------------------------------------------------------
@@ -189,6 +272,10 @@ def sidebar_filters() -> GlobalFilters:
         chosen_cohorts = st.multiselect("Cohort", cohorts, key="f_cohorts")
         if start and end and start > end:
             st.warning("'Applied from' is after 'Applied to': no application can match.")
+        st.button("Clear filters", on_click=clear_filters, key="clear_filters")
+        st.caption("The filters apply to every analysis page; copy the URL to share them.")
+        st.divider()
+        warehouse_caption()
     filters = GlobalFilters(
         start_date=start if isinstance(start, dt.date) else None,
         end_date=end if isinstance(end, dt.date) else None,
@@ -198,6 +285,33 @@ def sidebar_filters() -> GlobalFilters:
     st.session_state["global_filters"] = filters
     _write_to_url(filters)
     return filters
+
+
+def clear_filters() -> None:
+    """Reset the global filters (a button callback: runs before the widgets are drawn)."""
+    st.session_state["f_start"] = None
+    st.session_state["f_end"] = None
+    st.session_state["f_roles"] = []
+    st.session_state["f_cohorts"] = []
+
+
+def warehouse_caption() -> None:
+    """Which warehouse the app reads and its as-of, for the sidebar."""
+    info = warehouse_info()
+    name = Path(info.path).name
+    if info.state == "missing":
+        st.caption(f"Warehouse: `{name}` (not built yet)")
+    elif info.state == "unreadable":
+        st.caption(f"Warehouse: `{name}` (cannot be opened)")
+    elif info.as_of is None:
+        st.caption(f"Warehouse: `{name}` (no load yet)")
+    else:
+        st.caption(
+            f"Warehouse: `{name}`  \n"
+            f"As of {info.as_of:%Y-%m-%d %H:%M} (load {info.last_load_id}, "
+            f"{info.applications:,} applications)",
+            help=info.path,
+        )
 
 
 def filters() -> GlobalFilters:
@@ -211,14 +325,29 @@ def filters() -> GlobalFilters:
 
 def missing_warehouse_message() -> None:
     """Explain what to do when there is no warehouse or it holds no applications."""
-    path = settings().db_path
-    st.info(
-        f"No data yet: the warehouse `{path}` is missing or empty.\n\n"
-        "- To explore the bundled sample, run `signalboard demo`.\n"
-        "- To load your own exports, run `signalboard load PATH_TO_EXPORTS --db "
-        f"{path}` and reload this page.\n\n"
-        "The Data health page lists the files signalboard expects."
-    )
+    info = warehouse_info()
+    path = info.path
+    load_hint = f"`signalboard load PATH_TO_EXPORTS --db {path}`"
+    if info.state == "missing":
+        st.info(
+            f"No warehouse yet: `{path}` does not exist.\n\n"
+            "- To explore the bundled sample, stop this app and run `signalboard demo`.\n"
+            f"- To load your own exports, run {load_hint}; this page picks the new "
+            "warehouse up on its next refresh.\n\n"
+            "The Data health page lists the files and columns signalboard expects."
+        )
+    elif info.state == "unreadable":
+        st.error(
+            f"The warehouse `{path}` cannot be opened: {info.error}\n\n"
+            f"Rebuild it: delete the file and run {load_hint} (or `signalboard demo`)."
+        )
+    else:
+        what = "has no tables" if info.state == "no_schema" else "holds no applications"
+        st.info(
+            f"The warehouse `{path}` {what} yet.\n\n"
+            f"- Load your exports with {load_hint}; this page picks them up on its next refresh.\n"
+            "- The Data health page shows every load and the rows it rejected, with reasons."
+        )
 
 
 def empty_selection_message(what: str = "applications") -> None:
