@@ -1,0 +1,190 @@
+"""Adverse-impact statistics pinned to published values (EEOC, NYC DCWP rule) and to
+independent implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import fisher_exact
+from statsmodels.stats.proportion import confint_proportions_2indep
+
+from dashboard.analysis.adverse_impact import (
+    add_significance,
+    below_four_fifths,
+    impact_ratio_ci,
+    impact_table,
+    impact_tables,
+    two_group_p_value,
+)
+
+# NYC DCWP 6 RCNY 5-301(b), example A (selection rates), race/ethnicity table: n, selected, and
+# the impact ratio the rule prints. Copied from ../shared/oracles/ll144-examples.csv.
+EXAMPLE_A_RACE = [
+    ("Hispanic or Latino", 408, 204, 0.97),
+    ("White", 797, 412, 1.00),
+    ("Black or African American", 390, 170, 0.84),
+    ("Native Hawaiian or Pacific Islander", 119, 52, 0.85),
+    ("Asian", 616, 302, 0.95),
+    ("Native American or Alaska Native", 41, 18, 0.85),
+    ("Two or More Races", 213, 96, 0.87),
+]
+
+
+def test_eeoc_qa_example() -> None:
+    """EEOC 1979 Q&A: hiring rates 60% (white), 45% (American Indian), 48% (Hispanic), 51%
+    (Black): ratios 0.75 flagged, 0.80 not flagged, 0.85 not flagged (29 CFR 1607.4(D))."""
+    frame = pd.DataFrame(
+        {
+            "group": ["White", "American Indian", "Hispanic", "Black"],
+            "n": [100, 100, 100, 100],
+            "selected": [60, 45, 48, 51],
+        }
+    )
+    out = impact_table(frame)
+    assert out["impact_ratio"].round(2).tolist() == [1.0, 0.75, 0.8, 0.85]
+    assert out["below_four_fifths"].tolist() == [False, True, False, False]
+    assert out["reference"].tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("s", "n", "s_max", "n_max", "flagged"),
+    [
+        # (2/3) / (5/6) is exactly 0.8 but 0.7999999999999999 in floating point: not flagged
+        (2, 3, 5, 6, False),
+        (4, 10, 5, 10, False),  # exactly 0.80
+        (8, 20, 10, 20, False),
+        (79, 100, 100, 100, True),  # 0.79
+        (399, 1000, 500, 1000, True),  # 0.798
+        (401, 1000, 500, 1000, False),
+        (0, 10, 1, 10, True),
+        (45, 100, 60, 100, True),  # EEOC 0.75
+    ],
+)
+def test_four_fifths_exact_arithmetic(
+    s: int, n: int, s_max: int, n_max: int, flagged: bool
+) -> None:
+    """Edge cases from ../shared/oracles/four-fifths.md: compare 5*s*n_max < 4*s_max*n."""
+    assert below_four_fifths(s, n, s_max, n_max) is flagged
+
+
+def test_float_would_get_it_wrong() -> None:
+    assert (2 / 3) / (5 / 6) < 0.8  # the trap
+    frame = pd.DataFrame({"group": ["a", "b"], "n": [6, 3], "selected": [5, 2]})
+    out = impact_table(frame, min_share=0)
+    assert not out["below_four_fifths"].any()
+
+
+def test_z_and_fisher_values_from_example_a() -> None:
+    """Values in ../shared/oracles/four-fifths.md computed from example A's counts: Black vs White
+    z = -2.623, p = 0.0087, Fisher p = 0.0094; Female vs Male z = -0.502, p = 0.616, Fisher 0.634."""
+    p, test = two_group_p_value(170, 390, 412, 797)
+    assert test == "z"
+    assert p == pytest.approx(0.0087, abs=5e-5)
+    fisher = fisher_exact([[170, 220], [412, 385]]).pvalue
+    assert fisher == pytest.approx(0.0094, abs=5e-5)
+    p, _ = two_group_p_value(555, 1181, 667, 1390)
+    assert p == pytest.approx(0.616, abs=5e-4)
+    assert fisher_exact([[555, 626], [667, 723]]).pvalue == pytest.approx(0.634, abs=5e-4)
+
+
+def test_fisher_below_thirty() -> None:
+    p, test = two_group_p_value(2, 20, 15, 25)
+    assert test == "fisher"
+    assert p == pytest.approx(fisher_exact([[2, 18], [15, 10]]).pvalue)
+
+
+def test_passes_four_fifths_yet_significant() -> None:
+    """Example A: Black vs White has IR 0.843 (passes) but p = 0.0087: the third state (alone;
+    with all six comparisons of the race table BH lifts its q above 0.05)."""
+    frame = pd.DataFrame(
+        {"group": ["White", "Black or African American"], "n": [797, 390], "selected": [412, 170]}
+    )
+    out = add_significance(impact_table(frame, min_share=0))
+    black = out.set_index("group").loc["Black or African American"]
+    assert not black["below_four_fifths"]
+    assert black["status"] == "significant_passes_four_fifths"
+
+
+def test_example_a_race_ratios() -> None:
+    """6 RCNY 5-301(b) example A race table: impact ratios as printed (two decimals)."""
+    frame = pd.DataFrame(
+        [(g, n, s) for g, n, s, _ in EXAMPLE_A_RACE], columns=["group", "n", "selected"]
+    )
+    out = impact_table(frame, min_share=0)
+    assert out["impact_ratio"].round(2).tolist() == [r for *_, r in EXAMPLE_A_RACE]
+
+
+def test_small_groups_excluded_from_ranking() -> None:
+    """A group under 2% is shown with n and rate but neither ranked nor tested, even when its
+    rate is the highest."""
+    frame = pd.DataFrame(
+        {"group": ["a", "b", "tiny"], "n": [500, 500, 10], "selected": [250, 200, 9]}
+    )
+    out = impact_table(frame)
+    tiny = out.set_index("group").loc["tiny"]
+    assert tiny["excluded_from_ir"]
+    assert np.isnan(tiny["impact_ratio"])
+    assert tiny["selection_rate"] == pytest.approx(0.9)
+    assert out.set_index("group").loc["a", "reference"]
+    assert out.set_index("group").loc["b", "impact_ratio"] == pytest.approx(0.8)
+
+
+def test_katz_ci_matches_statsmodels() -> None:
+    """Independent implementation: statsmodels' log-ratio interval for two proportions."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n1, n2 = rng.integers(20, 400, size=2)
+        s1, s2 = rng.integers(1, n1), rng.integers(1, n2)
+        ours = impact_ratio_ci(s1, n1, s2, n2)
+        theirs = confint_proportions_2indep(s1, n1, s2, n2, compare="ratio", method="log")
+        assert ours == pytest.approx(tuple(float(x) for x in theirs), rel=1e-9)
+
+
+def test_shortfall_and_flip_flop() -> None:
+    """Shortfall = n_g x overall rate - s_g; flip-flop = one more selected undoes the flag."""
+    frame = pd.DataFrame({"group": ["a", "b"], "n": [100, 20], "selected": [50, 7]})
+    out = impact_table(frame, min_share=0).set_index("group")
+    overall = 57 / 120
+    assert out.loc["b", "shortfall"] == pytest.approx(20 * overall - 7)
+    # 7/20 = 0.35 -> IR 0.70, flagged; 8/20 = 0.40 -> IR 0.80, not flagged: fragile
+    assert out.loc["b", "below_four_fifths"] and out.loc["b", "flip_flop"]
+    sturdy = impact_table(
+        pd.DataFrame({"group": ["a", "b"], "n": [100, 100], "selected": [50, 20]}), min_share=0
+    ).set_index("group")
+    assert sturdy.loc["b", "below_four_fifths"] and not sturdy.loc["b", "flip_flop"]
+
+
+def test_unknown_bounds() -> None:
+    """All 20 unknowns (10 selected) in group b: b's rate becomes 30/120; proportionally: b gets
+    half of them."""
+    frame = pd.DataFrame({"group": ["a", "b"], "n": [100, 100], "selected": [50, 20]})
+    out = impact_table(frame, unknown_n=20, unknown_selected=10).set_index("group")
+    assert out.loc["b", "ir_unknowns_in_group"] == pytest.approx((30 / 120) / 0.5)
+    assert out.loc["b", "ir_unknowns_proportional"] == pytest.approx((25 / 110) / (55 / 110))
+    # all unknowns in a: a's rate 60/120 = 0.5 -> b unchanged 0.4; lowest is the observed 0.4
+    assert out.loc["b", "ir_bound_low"] == pytest.approx(0.4)
+    assert out.loc["b", "ir_bound_high"] == pytest.approx(0.5)
+
+
+def test_bh_over_all_tables_and_states() -> None:
+    counts = pd.DataFrame(
+        {
+            "table": ["t1", "t1", "t2", "t2"],
+            "group": ["a", "b", "a", "b"],
+            "n": [1000, 1000, 20, 20],
+            "selected": [500, 300, 10, 7],
+        }
+    )
+    out = impact_tables(counts, table_columns=["table"], min_share=0)
+    tested = out.dropna(subset=["p_value"])
+    assert len(tested) == 2
+    # BH with two tests: q of the larger p is itself, of the smaller min(2p, larger)
+    ps = tested["p_value"].to_numpy()
+    assert tested["q_value"].max() == pytest.approx(ps.max())
+    assert out["status"].tolist() == [
+        "reference",
+        "below_four_fifths_significant",
+        "reference",
+        "below_four_fifths_not_significant",
+    ]
