@@ -6,6 +6,7 @@ Run with `signalboard serve` (or `signalboard demo` for the bundled sample).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 # `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repository root.
@@ -19,21 +20,49 @@ from dashboard import ui  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
-PAGES = [
-    st.Page(
-        str(PAGES_DIR / "funnel.py"), title="Funnel", icon=":material/filter_alt:", default=True
-    ),
-    st.Page(str(PAGES_DIR / "time_to_hire.py"), title="Time to hire", icon=":material/schedule:"),
-    st.Page(str(PAGES_DIR / "assessors.py"), title="Assessors", icon=":material/grading:"),
-    st.Page(str(PAGES_DIR / "fairness.py"), title="Fairness", icon=":material/balance:"),
-    st.Page(str(PAGES_DIR / "stipends.py"), title="Stipends", icon=":material/payments:"),
-    st.Page(str(PAGES_DIR / "sql.py"), title="SQL", icon=":material/database:"),
-    st.Page(
-        str(PAGES_DIR / "data_health.py"), title="Data health", icon=":material/health_and_safety:"
-    ),
-]
 
-st.set_page_config(page_title="signalboard", page_icon=":material/insights:", layout="wide")
-page = st.navigation(PAGES)
-ui.sidebar_filters()
-page.run()
+@dataclass(frozen=True)
+class PageSpec:
+    """One page of the app: its file in dashboard/pages/, its title and its icon."""
+
+    file: str
+    title: str
+    icon: str
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+    @property
+    def url_path(self) -> str:
+        # st.Page derives the URL path from the file name (funnel.py -> /funnel).
+        return Path(self.file).stem
+
+
+# The pages in navigation order; the first is the default. Tests iterate over this list.
+PAGE_SPECS: tuple[PageSpec, ...] = (
+    PageSpec("funnel.py", "Funnel", ":material/filter_alt:"),
+    PageSpec("time_to_hire.py", "Time to hire", ":material/schedule:"),
+    PageSpec("assessors.py", "Assessors", ":material/grading:"),
+    PageSpec("fairness.py", "Fairness", ":material/balance:"),
+    PageSpec("stipends.py", "Stipends", ":material/payments:"),
+    PageSpec("sql.py", "SQL", ":material/database:"),
+    PageSpec("data_health.py", "Data health", ":material/health_and_safety:"),
+)
+
+
+def main() -> None:
+    """Set up the page, draw the navigation and the global filters, then run the chosen page."""
+    st.set_page_config(page_title="signalboard", page_icon=":material/insights:", layout="wide")
+    pages = [
+        st.Page(str(spec.path), title=spec.title, icon=spec.icon, default=index == 0)
+        for index, spec in enumerate(PAGE_SPECS)
+    ]
+    page = st.navigation(pages)
+    ui.sidebar_filters()
+    page.run()
+
+
+# Streamlit runs this file as __main__; importing it (tests, the browser test) only defines PAGE_SPECS.
+if __name__ == "__main__":
+    main()
