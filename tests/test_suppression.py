@@ -187,3 +187,13 @@ def test_property_cross_table_lines_cannot_be_recovered(values: list[int], k: in
     arr = np.asarray(values, dtype=float)
     assert (hidden >= (arr < k)).all()
     _assert_not_recoverable_linewise(arr, hidden, _cross_lines(frame), k=k)
+
+
+def test_also_hide_forces_cells_and_protects_them() -> None:
+    """A count shown in another table is hidden on request and gets a complement like any other."""
+    frame = pd.DataFrame({"n": [30, 40, 50, 60]})
+    out = suppress_small_cells(
+        frame, count_columns=["n"], also_hide={"n": [True, False, False, False]}
+    )
+    assert out["n"].tolist() == ["*", "*", 50, 60]
+    assert out["suppressed"].tolist() == [True, True, False, False]

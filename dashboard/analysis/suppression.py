@@ -8,7 +8,7 @@ small group applied, were selected or were hired.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +125,7 @@ def suppress_small_cells(
     rate_columns: Sequence[str] = (),
     group_columns: Sequence[str] = (),
     cross_columns: Sequence[str] = (),
+    also_hide: Mapping[str, Sequence[bool]] | None = None,
 ) -> pd.DataFrame:
     """Mask counts below `k`, hide the rates that would reveal them, and protect them from totals.
 
@@ -164,6 +165,10 @@ def suppress_small_cells(
         Columns whose values identify a partition (a published total), e.g. step and attribute.
     cross_columns
         Within a partition, columns whose every value is a published margin (2-D tables).
+    also_hide
+        Per count column, a boolean mask (one per row) of cells to hide whatever their value,
+        for a caller whose tables share counts (the same number shown elsewhere is hidden here
+        too); they are shown as ``"*"`` (or ``"<k"`` when small) and protected like the others.
 
     Returns
     -------
@@ -187,6 +192,8 @@ def suppress_small_cells(
             values = raw.fillna(0).to_numpy(dtype=float)
             small = present & (values < k)
             hidden = small.copy()
+            if also_hide is not None and column in also_hide:
+                hidden |= present & np.asarray(also_hide[column], dtype=bool)
             changed = True
             while changed:
                 changed = False
