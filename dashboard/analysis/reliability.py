@@ -1,0 +1,646 @@
+"""Inter-rater reliability on sparse grading designs: variance components, ICCs, Krippendorff's
+alpha, D-study and design diagnostics.
+
+Each deliverable (an application's submission) is scored by a few of many graders, so the
+textbook two-way ANOVA (every judge rates every target) does not apply and dropping every
+deliverable that lacks some grader would leave nothing. Instead the crossed random-effects model
+
+    score = mu + deliverable + grader + error
+
+is fitted by the method of fitting constants (Henderson's method III): deliverable effects are
+absorbed (scores centred on their deliverable mean), which leaves a grader-by-grader system of
+normal equations (one row per grader, however many scores there are), and each variance component
+is the adjusted sum of squares set equal to its expectation. On a balanced design (every grader
+scores every deliverable) these are exactly the ANOVA estimators, so the ICCs equal the Shrout &
+Fleiss (1979) / McGraw & Wong (1996) forms; see tests/test_reliability.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+from scipy.sparse.csgraph import connected_components
+
+ICC_METRICS: tuple[str, ...] = ("icc_1_1", "icc_a_1", "icc_c_1", "icc_1_k", "icc_a_k", "icc_c_k")
+ALPHA_METRICS: tuple[str, ...] = ("alpha_interval", "alpha_ordinal")
+PHI_TARGET = 0.80
+
+
+@dataclass(frozen=True)
+class CrossedFit:
+    """A fitted deliverable x grader crossed model (additive, no interaction).
+
+    Grader effects `grader_effect` are least-squares estimates, centred to a rating-weighted mean
+    of 0 within each connected component (only contrasts within a component are estimable);
+    positive means the grader scores higher (more lenient) than co-graders on the same work.
+    `grader_cov` is their covariance matrix (sigma_e^2 times the generalized inverse of the
+    reduced normal equations, projected on the centring).
+    """
+
+    units: np.ndarray  # unit label per unit code
+    raters: np.ndarray  # rater label per rater code
+    unit_code: np.ndarray  # per observation
+    rater_code: np.ndarray  # per observation
+    y: np.ndarray
+    n_per_unit: np.ndarray
+    n_per_rater: np.ndarray
+    component: np.ndarray  # component id per rater
+    n_components: int
+    grader_effect: np.ndarray
+    grader_cov: np.ndarray
+    unit_effect: (
+        np.ndarray
+    )  # adjusted deliverable mean: mean over its raters of (y - grader effect)
+    residual: np.ndarray  # y - unit_effect - grader_effect, per observation
+    ss_total: float
+    ss_within_unit: float
+    ss_within_rater: float
+    sse: float
+    df_error: int
+    r_graders: float  # R(grader | deliverable)
+    r_units: float  # R(deliverable | grader)
+    k_units: float  # E[MS_d] = s_e + k_units * s_d
+    k_raters: float  # E[MS_g] = s_e + k_raters * s_g
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def ms_error(self) -> float:
+        return self.sse / self.df_error if self.df_error > 0 else math.nan
+
+    @property
+    def df_units(self) -> int:
+        return len(self.units) - self.n_components
+
+    @property
+    def df_raters(self) -> int:
+        return len(self.raters) - self.n_components
+
+    @property
+    def ms_units(self) -> float:
+        return self.r_units / self.df_units if self.df_units > 0 else math.nan
+
+    @property
+    def ms_raters(self) -> float:
+        return self.r_graders / self.df_raters if self.df_raters > 0 else math.nan
+
+    @property
+    def var_error(self) -> float:
+        return self.ms_error
+
+    @property
+    def var_rater(self) -> float:
+        """Grader (severity) variance component; may be negative on small samples (not truncated)."""
+        if self.df_raters <= 0:
+            return 0.0
+        return (self.ms_raters - self.ms_error) / self.k_raters
+
+    @property
+    def var_unit(self) -> float:
+        """Deliverable (true-score) variance component; may be negative (not truncated)."""
+        return (self.ms_units - self.ms_error) / self.k_units
+
+    # one-way (graders ignored) quantities, for ICC(1,*)
+    @property
+    def ms_between_units(self) -> float:
+        return (self.ss_total - self.ss_within_unit) / (len(self.units) - 1)
+
+    @property
+    def ms_within_units(self) -> float:
+        return self.ss_within_unit / (self.n - len(self.units))
+
+    @property
+    def n0(self) -> float:
+        """Effective ratings per deliverable of the one-way model (n for balanced data)."""
+        n_i = self.n_per_unit.astype(float)
+        return (self.n - float((n_i**2).sum()) / self.n) / (len(self.units) - 1)
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, labels = pd.factorize(values, sort=True)
+    return codes.astype(np.int64), np.asarray(labels)
+
+
+def _pinv_psd(matrix: np.ndarray) -> np.ndarray:
+    # C is symmetric positive semi-definite with one zero eigenvalue per connected component.
+    values, vectors = np.linalg.eigh(matrix)
+    cutoff = max(values.max(initial=0.0), 1.0) * 1e-9
+    inv = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
+    return (vectors * inv) @ vectors.T
+
+
+def fit_crossed(
+    frame: pd.DataFrame,
+    *,
+    unit: str = "application_id",
+    rater: str = "grader_id",
+    value: str = "score",
+) -> CrossedFit:
+    """Fit score = mu + deliverable + grader + error by fitting constants on a sparse design.
+
+    Parameters
+    ----------
+    frame
+        One row per (unit, rater) with a numeric `value`; a pair that occurs twice is averaged.
+    unit, rater, value
+        Column names.
+
+    Returns
+    -------
+    CrossedFit
+        Effects, residuals, sums of squares and variance components.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"application_id": [1, 1, 2, 2], "grader_id": ["a", "b", "a", "b"],
+    ...                    "score": [3.0, 4.0, 2.0, 3.0]})
+    >>> round(float(fit_crossed(df).grader_effect[1] - fit_crossed(df).grader_effect[0]), 3)
+    1.0
+    """
+    data = frame[[unit, rater, value]].dropna()
+    if data.duplicated([unit, rater]).any():
+        data = data.groupby([unit, rater], as_index=False, sort=False)[value].mean()
+    u, units = _codes(data[unit])
+    r, raters = _codes(data[rater])
+    y = data[value].to_numpy(dtype=float)
+    n_obs, n_units, n_raters = len(y), len(units), len(raters)
+    if n_obs < 2 or n_units < 2:
+        raise ValueError("need at least two deliverables with scores")
+    n_i = np.bincount(u, minlength=n_units).astype(float)
+    n_j = np.bincount(r, minlength=n_raters).astype(float)
+    incidence = sp.csr_matrix((np.ones(n_obs), (u, r)), shape=(n_units, n_raters))
+
+    bipartite = sp.bmat([[None, incidence], [incidence.T, None]], format="csr")
+    n_comp, labels = connected_components(bipartite, directed=False)
+    rater_component = labels[n_units:]
+    _, rater_component = np.unique(rater_component, return_inverse=True)
+
+    unit_mean = np.bincount(u, y, minlength=n_units) / n_i
+    rater_mean = np.bincount(r, y, minlength=n_raters) / n_j
+    centred = y - unit_mean[u]
+    ss_total = float(((y - y.mean()) ** 2).sum())
+    ss_within_unit = float((centred**2).sum())
+    ss_within_rater = float(((y - rater_mean[r]) ** 2).sum())
+
+    # Reduced normal equations for the grader effects after absorbing deliverables:
+    # C = diag(n_j) - N' diag(1/n_i) N, rhs = G'(y - deliverable mean). C is graders x graders.
+    scaled = sp.diags(1.0 / n_i) @ incidence
+    c_matrix = np.diag(n_j) - (incidence.T @ scaled).toarray()
+    rhs = np.bincount(r, centred, minlength=n_raters)
+    c_pinv = _pinv_psd(c_matrix)
+    effect = c_pinv @ rhs
+    r_graders = float(effect @ rhs)
+    sse = max(ss_within_unit - r_graders, 0.0)
+    r_units = ss_within_rater - sse
+    df_error = n_obs - n_units - n_raters + n_comp
+
+    # Centre within each component on the rating-weighted mean (L b), covariance L C^+ L' s_e.
+    weights = np.zeros((n_raters, n_raters))
+    for comp in range(n_comp):
+        members = np.flatnonzero(rater_component == comp)
+        weights[np.ix_(members, members)] = n_j[members] / n_j[members].sum()
+    centring = np.eye(n_raters) - weights
+    grader_effect = centring @ effect
+    sigma2 = sse / df_error if df_error > 0 else math.nan
+    grader_cov = centring @ c_pinv @ centring.T * sigma2
+
+    unit_effect = np.bincount(u, y - grader_effect[r], minlength=n_units) / n_i
+    residual = y - unit_effect[u] - grader_effect[r]
+
+    # Expected-mean-square coefficients (Searle 1971, ch. 10): N - sum_ij n_ij^2 / n_i for graders,
+    # N - sum_ij n_ij^2 / n_j for deliverables; each cell holds one score here (n_ij = 1).
+    coef_rater = float(n_obs - n_units)
+    coef_unit = float(n_obs - n_raters)
+    df_raters = n_raters - n_comp
+    df_units = n_units - n_comp
+    return CrossedFit(
+        units=units,
+        raters=raters,
+        unit_code=u,
+        rater_code=r,
+        y=y,
+        n_per_unit=n_i.astype(np.int64),
+        n_per_rater=n_j.astype(np.int64),
+        component=rater_component.astype(np.int64),
+        n_components=int(n_comp),
+        grader_effect=grader_effect,
+        grader_cov=grader_cov,
+        unit_effect=unit_effect,
+        residual=residual,
+        ss_total=ss_total,
+        ss_within_unit=ss_within_unit,
+        ss_within_rater=ss_within_rater,
+        sse=sse,
+        df_error=int(df_error),
+        r_graders=r_graders,
+        r_units=float(r_units),
+        k_units=coef_unit / df_units if df_units > 0 else math.nan,
+        k_raters=coef_rater / df_raters if df_raters > 0 else math.nan,
+    )
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den != 0 and np.isfinite(den) else math.nan
+
+
+def icc_forms(fit: CrossedFit, *, confidence: float = 0.95) -> pd.DataFrame:
+    """The six intraclass correlations with F-based confidence intervals.
+
+    ICC(1,*) is the one-way model (graders ignored: their severity counts as error);
+    ICC(A,*) absolute agreement and ICC(C,*) consistency come from the crossed model's variance
+    components: ICC(A,1) = s_d / (s_d + s_g + s_e), ICC(C,1) = s_d / (s_d + s_e). The k forms are
+    the reliability of the mean of k ratings, k = the design's effective ratings per deliverable
+    (`k` column; the number of graders on balanced data).
+
+    Intervals are McGraw & Wong (1996) (Shrout & Fleiss 1979 for the one-way and consistency
+    forms, Satterthwaite degrees of freedom for absolute agreement) written in mean squares and
+    variance components, so on a balanced design they are exactly the published ones; on a sparse
+    design the adjusted mean squares and effective k make them an approximation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        metric, value, ci_low, ci_high, k.
+
+    Examples
+    --------
+    >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    >>> df = pd.DataFrame([(t, j, s) for t, row in enumerate(sf) for j, s in enumerate(row)],
+    ...                   columns=["application_id", "grader_id", "score"])
+    >>> round(float(icc_forms(fit_crossed(df)).set_index("metric").loc["icc_a_1", "value"]), 4)
+    0.2898
+    """
+    alpha = 1.0 - confidence
+    rows: list[dict[str, float | str]] = []
+
+    def f_quantile(df1: float, df2: float) -> float:
+        return float(stats.f.ppf(1 - alpha / 2, df1, df2))
+
+    # one-way
+    bms, wms, n0 = fit.ms_between_units, fit.ms_within_units, fit.n0
+    df1, df2 = len(fit.units) - 1, fit.n - len(fit.units)
+    f1 = _ratio(bms, wms)
+    fl = f1 / f_quantile(df1, df2) if df2 > 0 else math.nan
+    fu = f1 * f_quantile(df2, df1) if df2 > 0 else math.nan
+    rows.append(
+        {
+            "metric": "icc_1_1",
+            "value": _ratio(bms - wms, bms + (n0 - 1) * wms),
+            "ci_low": _ratio(fl - 1, fl + n0 - 1),
+            "ci_high": _ratio(fu - 1, fu + n0 - 1),
+            "k": n0,
+        }
+    )
+    rows.append(
+        {
+            "metric": "icc_1_k",
+            "value": _ratio(bms - wms, bms),
+            "ci_low": 1 - _ratio(1.0, fl),
+            "ci_high": 1 - _ratio(1.0, fu),
+            "k": n0,
+        }
+    )
+
+    # crossed: in terms of MS_d, MSE, s_g and k = k_units (McGraw & Wong 1996, Table 7, with
+    # k*(JMS-EMS)/n written as k*s_g)
+    msd, mse, k = fit.ms_units, fit.ms_error, fit.k_units
+    s_g = fit.var_rater
+    dfd, dfe, dfg = fit.df_units, fit.df_error, fit.df_raters
+    fc = _ratio(msd, mse)
+    fcl = fc / f_quantile(dfd, dfe) if dfe > 0 else math.nan
+    fcu = fc * f_quantile(dfe, dfd) if dfe > 0 else math.nan
+
+    def agreement(ms: float, *, single: bool) -> float:
+        if single:
+            return _ratio(ms - mse, ms + (k - 1) * mse + k * s_g)
+        return _ratio(ms - mse, ms + s_g)
+
+    icc_a1 = agreement(msd, single=True)
+    if dfg > 0 and dfe > 0 and np.isfinite(icc_a1) and icc_a1 < 1:
+        a = k * icc_a1 / (fit.k_raters * (1 - icc_a1))
+        b = 1 + k * icc_a1 * (1 - 1 / fit.k_raters) / (1 - icc_a1)
+        ms_g = fit.ms_raters
+        v = (a * ms_g + b * mse) ** 2 / ((a * ms_g) ** 2 / dfg + (b * mse) ** 2 / dfe)
+        f_low, f_high = f_quantile(dfd, v), f_quantile(v, dfd)
+        a_bounds = (msd / f_low, msd * f_high)
+    elif dfe > 0:
+        # one grader per component: no severity to separate, agreement = consistency
+        a_bounds = (msd / f_quantile(dfd, dfe), msd * f_quantile(dfe, dfd))
+    else:
+        a_bounds = (math.nan, math.nan)
+    rows.append(
+        {
+            "metric": "icc_a_1",
+            "value": icc_a1,
+            "ci_low": agreement(a_bounds[0], single=True),
+            "ci_high": agreement(a_bounds[1], single=True),
+            "k": k,
+        }
+    )
+    rows.append(
+        {
+            "metric": "icc_c_1",
+            "value": _ratio(msd - mse, msd + (k - 1) * mse),
+            "ci_low": _ratio(fcl - 1, fcl + k - 1),
+            "ci_high": _ratio(fcu - 1, fcu + k - 1),
+            "k": k,
+        }
+    )
+    rows.append(
+        {
+            "metric": "icc_a_k",
+            "value": agreement(msd, single=False),
+            "ci_low": agreement(a_bounds[0], single=False),
+            "ci_high": agreement(a_bounds[1], single=False),
+            "k": k,
+        }
+    )
+    rows.append(
+        {
+            "metric": "icc_c_k",
+            "value": _ratio(msd - mse, msd),
+            "ci_low": 1 - _ratio(1.0, fcl),
+            "ci_high": 1 - _ratio(1.0, fcu),
+            "k": k,
+        }
+    )
+    order = {m: i for i, m in enumerate(ICC_METRICS)}
+    out = pd.DataFrame(rows)
+    return out.sort_values("metric", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def variance_components(fit: CrossedFit) -> dict[str, float]:
+    """Deliverable, grader and residual variance components (ANOVA / fitting-constants)."""
+    return {"deliverable": fit.var_unit, "grader": fit.var_rater, "residual": fit.var_error}
+
+
+def d_study(
+    fit: CrossedFit, *, max_graders: int = 10, target: float = PHI_TARGET
+) -> tuple[pd.DataFrame, int | None]:
+    """Dependability (Phi) and generalizability (E rho^2) for n' graders per deliverable.
+
+    Phi(n') = s_d / (s_d + (s_g + s_e) / n') counts grader severity as error (absolute decisions
+    against a pass mark); E rho^2(n') = s_d / (s_d + s_e / n') only ranks deliverables. Negative
+    components are set to 0 here.
+
+    Returns
+    -------
+    (curve, graders_needed)
+        curve: graders, phi, e_rho2; graders_needed: the smallest n' with Phi >= target, or None
+        when the deliverable variance is not positive.
+
+    Examples
+    --------
+    >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    >>> df = pd.DataFrame([(t, j, s) for t, row in enumerate(sf) for j, s in enumerate(row)],
+    ...                   columns=["application_id", "grader_id", "score"])
+    >>> d_study(fit_crossed(df))[1]
+    10
+    """
+    s_d = max(fit.var_unit, 0.0)
+    s_g = max(fit.var_rater, 0.0)
+    s_e = max(fit.var_error, 0.0)
+    n_prime = np.arange(1, max_graders + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = s_d / (s_d + (s_g + s_e) / n_prime)
+        rho = s_d / (s_d + s_e / n_prime)
+    curve = pd.DataFrame({"graders": n_prime, "phi": phi, "e_rho2": rho})
+    if s_d <= 0:
+        return curve, None
+    needed = math.ceil(target / (1 - target) * (s_g + s_e) / s_d - 1e-12)
+    return curve, max(needed, 1)
+
+
+# --- Krippendorff's alpha -----------------------------------------------------------------------
+
+AlphaLevel = Literal["interval", "ordinal"]
+
+
+@dataclass(frozen=True)
+class _Pairable:
+    """Pairable values (units with at least two values) as per-unit sufficient statistics."""
+
+    unit: np.ndarray  # unit code per value
+    value: np.ndarray
+    m: np.ndarray  # values per unit
+    n_units: int
+
+
+def _pairable(units: np.ndarray, values: np.ndarray) -> _Pairable:
+    keep = ~pd.isna(values)
+    units, values = np.asarray(units)[keep], np.asarray(values, dtype=float)[keep]
+    codes, _ = pd.factorize(units)
+    m = np.bincount(codes)
+    ok = m[codes] >= 2
+    codes2, _ = pd.factorize(codes[ok])
+    m2 = np.bincount(codes2)
+    return _Pairable(codes2.astype(np.int64), values[ok], m2, len(m2))
+
+
+def _interval_parts(p: _Pairable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    s1 = np.bincount(p.unit, p.value, minlength=p.n_units)
+    s2 = np.bincount(p.unit, p.value**2, minlength=p.n_units)
+    # sum over ordered pairs i != j within a unit of (v_i - v_j)^2, weighted 1/(m_u - 1)
+    within = (2 * p.m * s2 - 2 * s1**2) / (p.m - 1)
+    return p.m.astype(float), s1, s2, within
+
+
+def _alpha_interval_from(m: np.ndarray, s1: np.ndarray, s2: np.ndarray, w: np.ndarray) -> float:
+    n, t1, t2 = m.sum(), s1.sum(), s2.sum()
+    d_e = (2 * n * t2 - 2 * t1**2) / (n * (n - 1))
+    d_o = w.sum() / n
+    return 1 - d_o / d_e if d_e > 0 else math.nan
+
+
+def _ordinal_parts(p: _Pairable) -> tuple[sp.csr_matrix, int]:
+    """Per-unit coincidences, units x (categories^2), for bootstrap re-weighting.
+
+    o_u[c, k] = sum over ordered pairs of different values i != j in unit u with (v_i, v_j) =
+    (c, k) of 1 / (m_u - 1). Pairs are enumerated per unit (m_u is a handful of graders).
+    """
+    cats, cat_code = np.unique(p.value, return_inverse=True)
+    n_cat = len(cats)
+    order = np.argsort(p.unit, kind="stable")
+    unit_sorted, code_sorted = p.unit[order], cat_code[order]
+    start = np.searchsorted(unit_sorted, np.arange(p.n_units))
+    size = p.m[unit_sorted]
+    first = np.repeat(np.arange(len(unit_sorted)), size)
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(size) - size, size)
+    second = start[unit_sorted[first]] + offset
+    keep = first != second
+    first, second = first[keep], second[keep]
+    unit_of = unit_sorted[first]
+    weight = 1.0 / (p.m[unit_of] - 1)
+    per_unit = sp.csr_matrix(
+        (weight, (unit_of, code_sorted[first] * n_cat + code_sorted[second])),
+        shape=(p.n_units, n_cat * n_cat),
+    )
+    return per_unit, n_cat
+
+
+def _alpha_ordinal_from(coincidence: np.ndarray) -> float:
+    o = coincidence
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    cum = np.concatenate([[0.0], np.cumsum(n_c)])
+    idx = np.arange(len(n_c))
+    lo, hi = np.minimum.outer(idx, idx), np.maximum.outer(idx, idx)
+    delta = (cum[hi + 1] - cum[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
+    d_e = float((np.outer(n_c, n_c) * delta).sum())
+    if d_e <= 0 or n <= 1:
+        return math.nan
+    return 1 - (n - 1) * float((o * delta).sum()) / d_e
+
+
+def krippendorff_alpha(units: np.ndarray, values: np.ndarray, *, level: AlphaLevel) -> float:
+    """Krippendorff's alpha = 1 - D_o / D_e from the coincidence matrix of pairable values.
+
+    Parameters
+    ----------
+    units
+        The unit (deliverable) of each value; any hashable labels.
+    values
+        The values (missing allowed). Units with fewer than two values are not pairable.
+    level
+        "interval" (squared difference) or "ordinal" (Krippendorff's rank-based metric over the
+        observed values).
+
+    Examples
+    --------
+    >>> units = [1, 1, 2, 2, 3, 3, 4, 4]
+    >>> values = [1, 1, 2, 3, 3, 3, 4, 5]
+    >>> round(krippendorff_alpha(units, values, level="interval"), 4)
+    0.8704
+    """
+    p = _pairable(np.asarray(units), np.asarray(values, dtype=float))
+    if p.n_units == 0:
+        return math.nan
+    if level == "interval":
+        m, s1, s2, w = _interval_parts(p)
+        return float(_alpha_interval_from(m, s1, s2, w))
+    per_unit, n_cat = _ordinal_parts(p)
+    o = np.asarray(per_unit.sum(axis=0)).reshape(n_cat, n_cat)
+    return float(_alpha_ordinal_from(o))
+
+
+def alpha_bootstrap(
+    units: np.ndarray,
+    values: np.ndarray,
+    *,
+    level: AlphaLevel,
+    n_boot: int = 500,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Alpha with a percentile bootstrap CI that resamples deliverables (units), not pairs.
+
+    Returns
+    -------
+    (alpha, ci_low, ci_high)
+    """
+    p = _pairable(np.asarray(units), np.asarray(values, dtype=float))
+    if p.n_units < 2:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(n_boot)
+    if level == "interval":
+        m, s1, s2, w = _interval_parts(p)
+        point = _alpha_interval_from(m, s1, s2, w)
+        stacked = np.vstack([m, s1, s2, w])  # 4 x units
+        for b in range(n_boot):
+            weights = np.bincount(rng.integers(0, p.n_units, p.n_units), minlength=p.n_units)
+            tm, t1, t2, tw = stacked @ weights
+            n = tm
+            d_e = (2 * n * t2 - 2 * t1**2) / (n * (n - 1))
+            estimates[b] = 1 - (tw / n) / d_e if d_e > 0 else math.nan
+    else:
+        per_unit, n_cat = _ordinal_parts(p)
+        point = _alpha_ordinal_from(np.asarray(per_unit.sum(axis=0)).reshape(n_cat, n_cat))
+        transposed = per_unit.T.tocsr()
+        for b in range(n_boot):
+            weights = np.bincount(rng.integers(0, p.n_units, p.n_units), minlength=p.n_units)
+            o = (transposed @ weights).reshape(n_cat, n_cat)
+            estimates[b] = _alpha_ordinal_from(o)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
+    return float(point), float(low), float(high)
+
+
+# --- design diagnostics ------------------------------------------------------------------------
+
+
+def design_summary(fit: CrossedFit) -> pd.DataFrame:
+    """One-row-per-measure summary of the grading design (metric, value).
+
+    Double-scoring rate = share of deliverables with at least two graders; grader overlap = share
+    of grader pairs (within the data) that share at least one deliverable.
+    """
+    incidence = sp.csr_matrix(
+        (np.ones(fit.n), (fit.unit_code, fit.rater_code)),
+        shape=(len(fit.units), len(fit.raters)),
+    )
+    shared = (incidence.T @ incidence).tocoo()
+    off = shared.row < shared.col
+    n_r = len(fit.raters)
+    pairs = n_r * (n_r - 1) / 2
+    largest = np.bincount(fit.component).max() if n_r else 0
+    measures = {
+        "deliverables": float(len(fit.units)),
+        "ratings": float(fit.n),
+        "graders": float(n_r),
+        "ratings_per_deliverable": fit.n / len(fit.units),
+        "double_scoring_rate": float((fit.n_per_unit >= 2).mean()),
+        "grader_pairs_overlapping": float(off.sum() / pairs) if pairs else math.nan,
+        "connected_components": float(fit.n_components),
+        "largest_component_graders": float(largest),
+    }
+    return pd.DataFrame({"metric": list(measures), "value": list(measures.values())})
+
+
+def grader_design(fit: CrossedFit) -> pd.DataFrame:
+    """Per grader: ratings, double-scored ratings, distinct co-graders and connected component."""
+    incidence = sp.csr_matrix(
+        (np.ones(fit.n), (fit.unit_code, fit.rater_code)),
+        shape=(len(fit.units), len(fit.raters)),
+    )
+    shared = (incidence.T @ incidence).tocsr()
+    shared.setdiag(0)
+    shared.eliminate_zeros()
+    co_graders = np.diff(shared.indptr)
+    double = np.bincount(
+        fit.rater_code, (fit.n_per_unit[fit.unit_code] >= 2).astype(float), len(fit.raters)
+    )
+    return pd.DataFrame(
+        {
+            "grader_id": fit.raters,
+            "n_scored": fit.n_per_rater,
+            "double_scored": double.astype(np.int64),
+            "co_graders": co_graders.astype(np.int64),
+            "component": fit.component + 1,
+        }
+    )
+
+
+def grader_overlap(fit: CrossedFit) -> pd.DataFrame:
+    """Long table of grader pairs that share deliverables: grader_a, grader_b, shared."""
+    incidence = sp.csr_matrix(
+        (np.ones(fit.n), (fit.unit_code, fit.rater_code)),
+        shape=(len(fit.units), len(fit.raters)),
+    )
+    shared = (incidence.T @ incidence).tocoo()
+    keep = shared.row < shared.col
+    return pd.DataFrame(
+        {
+            "grader_a": fit.raters[shared.row[keep]],
+            "grader_b": fit.raters[shared.col[keep]],
+            "shared": shared.data[keep].astype(np.int64),
+        }
+    ).sort_values(["grader_a", "grader_b"], ignore_index=True)

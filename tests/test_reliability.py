@@ -1,0 +1,301 @@
+"""Reliability on sparse designs: ICCs, variance components, D-study, Krippendorff's alpha,
+design diagnostics (issue 4). Pinned to published values and to independent implementations."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.analysis.reliability import (
+    alpha_bootstrap,
+    d_study,
+    design_summary,
+    fit_crossed,
+    grader_design,
+    grader_overlap,
+    icc_forms,
+    krippendorff_alpha,
+    variance_components,
+)
+
+# Shrout & Fleiss (1979), Psychological Bulletin 86(2) 420-428, Table 2: 6 targets x 4 judges.
+SHROUT_FLEISS = [
+    [9, 2, 5, 8],
+    [6, 1, 3, 2],
+    [8, 4, 6, 8],
+    [7, 1, 2, 6],
+    [10, 5, 6, 9],
+    [6, 2, 4, 7],
+]
+
+
+def _long(matrix: list[list[float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(t, f"j{j}", s) for t, row in enumerate(matrix) for j, s in enumerate(row)],
+        columns=["application_id", "grader_id", "score"],
+    )
+
+
+def test_mean_squares_and_components_match_shrout_fleiss():
+    """Shrout & Fleiss (1979) two-way ANOVA: BMS 11.2417, JMS 32.4861, EMS 1.0194, WMS 6.2639;
+    variance components (ANOVA estimators) deliverable 2.5556, grader 5.2444, residual 1.0194."""
+    fit = fit_crossed(_long(SHROUT_FLEISS))
+    assert fit.ms_units == pytest.approx(11.2417, abs=1e-4)
+    assert fit.ms_raters == pytest.approx(32.4861, abs=1e-4)
+    assert fit.ms_error == pytest.approx(1.0194, abs=1e-4)
+    assert fit.ms_within_units == pytest.approx(6.2639, abs=1e-4)
+    components = variance_components(fit)
+    assert components["deliverable"] == pytest.approx(2.5556, abs=1e-4)
+    assert components["grader"] == pytest.approx(5.2444, abs=1e-4)
+    assert components["residual"] == pytest.approx(1.0194, abs=1e-4)
+
+
+# (metric, exact value, 95% CI) from Shrout & Fleiss (1979) / McGraw & Wong (1996) F intervals,
+# as R psych::ICC prints them for the table above.
+SF_ICC = [
+    ("icc_1_1", 0.1657, -0.133, 0.723),
+    ("icc_a_1", 0.2898, 0.019, 0.761),
+    ("icc_c_1", 0.7148, 0.342, 0.946),
+    ("icc_1_k", 0.4428, -0.884, 0.912),
+    ("icc_a_k", 0.6201, 0.071, 0.927),
+    ("icc_c_k", 0.9093, 0.676, 0.986),
+]
+
+
+@pytest.mark.parametrize(("metric", "value", "low", "high"), SF_ICC)
+def test_icc_forms_match_shrout_fleiss(metric, value, low, high):
+    """Shrout & Fleiss (1979), ICC(1,1) .17, ICC(2,1) .29, ICC(3,1) .71, ICC(1,4) .44,
+    ICC(2,4) .62, ICC(3,4) .91 (exact values and McGraw & Wong 1996 CIs to 3-4 decimals)."""
+    table = icc_forms(fit_crossed(_long(SHROUT_FLEISS))).set_index("metric")
+    assert table.loc[metric, "value"] == pytest.approx(value, abs=1e-4)
+    assert table.loc[metric, "ci_low"] == pytest.approx(low, abs=1e-3)
+    assert table.loc[metric, "ci_high"] == pytest.approx(high, abs=1e-3)
+    assert table.loc[metric, "k"] == pytest.approx(4.0)
+
+
+def test_icc_forms_match_second_published_set():
+    """Second balanced set (8 wines x 4 judges) in the Shrout & Fleiss oracle file:
+    ICC(1,1) 0.7275, ICC(A,1) 0.7277, ICC(C,1) 0.7295, ICC(1,k) 0.9144, ICC(A,k) 0.9145,
+    ICC(C,k) 0.9152."""
+    judges = [
+        [1, 1, 3, 6, 6, 7, 8, 9],
+        [2, 3, 8, 4, 5, 5, 7, 9],
+        [0, 3, 1, 3, 5, 6, 7, 9],
+        [1, 2, 4, 3, 6, 2, 9, 8],
+    ]
+    matrix = np.array(judges).T.tolist()
+    table = icc_forms(fit_crossed(_long(matrix))).set_index("metric")["value"]
+    expected = {
+        "icc_1_1": 0.7275,
+        "icc_a_1": 0.7277,
+        "icc_c_1": 0.7295,
+        "icc_1_k": 0.9144,
+        "icc_a_k": 0.9145,
+        "icc_c_k": 0.9152,
+    }
+    for metric, value in expected.items():
+        assert table[metric] == pytest.approx(value, abs=1e-4), metric
+
+
+def test_d_study_matches_published_phi_and_rho():
+    """Shrout & Fleiss oracle D-study: Phi = .2898 .4493 .5503 .6201 .6710 .7100 and
+    E rho^2 = .7148 .8337 .8826 .9093 .9261 .9377 for 1..6 graders; Phi >= .80 needs 10."""
+    curve, needed = d_study(fit_crossed(_long(SHROUT_FLEISS)), max_graders=6)
+    assert curve["phi"].round(4).tolist() == [0.2898, 0.4493, 0.5503, 0.6201, 0.6710, 0.7100]
+    assert curve["e_rho2"].round(4).tolist() == [0.7148, 0.8337, 0.8826, 0.9093, 0.9261, 0.9377]
+    assert needed == 10
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_icc_matches_pingouin_on_random_balanced_data(seed):
+    """Independent reference: pingouin.intraclass_corr (ICC1..ICC3k, CIs rounded to 2 dp)."""
+    import pingouin as pg
+
+    rng = np.random.default_rng(seed)
+    n_targets, n_raters = 15, 3
+    truth = rng.normal(0, 1, n_targets)[:, None]
+    severity = rng.normal(0, 0.7, n_raters)[None, :]
+    matrix = np.round(truth + severity + rng.normal(0, 0.6, (n_targets, n_raters)) + 3, 0)
+    frame = _long(matrix.tolist())
+    ours = icc_forms(fit_crossed(frame)).set_index("metric")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pg.intraclass_corr(
+            data=frame, targets="application_id", raters="grader_id", ratings="score"
+        ).set_index("Type")
+    mapping = {
+        "ICC(1,1)": "icc_1_1",
+        "ICC(A,1)": "icc_a_1",
+        "ICC(C,1)": "icc_c_1",
+        "ICC(1,k)": "icc_1_k",
+        "ICC(A,k)": "icc_a_k",
+        "ICC(C,k)": "icc_c_k",
+    }
+    ci_column = next(c for c in ref.columns if c.startswith("CI"))
+    for theirs, metric in mapping.items():
+        assert ours.loc[metric, "value"] == pytest.approx(ref.loc[theirs, "ICC"], abs=1e-9)
+        low, high = ref.loc[theirs, ci_column]
+        assert ours.loc[metric, "ci_low"] == pytest.approx(low, abs=0.006)
+        assert ours.loc[metric, "ci_high"] == pytest.approx(high, abs=0.006)
+
+
+def _sparse_design(
+    seed: int,
+    *,
+    n_deliverables: int = 1500,
+    n_graders: int = 25,
+    per_deliverable: int = 2,
+    sd_deliverable: float = 1.0,
+    sd_grader: float = 0.5,
+    sd_error: float = 0.7,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    graders = np.argsort(rng.random((n_deliverables, n_graders)), axis=1)[:, :per_deliverable]
+    deliverable = np.repeat(np.arange(n_deliverables), per_deliverable)
+    grader = graders.ravel()
+    truth = rng.normal(0, sd_deliverable, n_deliverables)
+    severity = rng.normal(0, sd_grader, n_graders)
+    score = 3 + truth[deliverable] - severity[grader] + rng.normal(0, sd_error, len(grader))
+    frame = pd.DataFrame(
+        {"application_id": deliverable, "grader_id": [f"g{g:02d}" for g in grader], "score": score}
+    )
+    return frame, severity
+
+
+def test_sparse_design_recovers_variance_components():
+    """On a sparse design (2 of 25 graders per deliverable, no deliverable scored by all) the
+    fitting-constants components recover the simulated ones, so ICC(A,1) and ICC(C,1) do too."""
+    frame, _ = _sparse_design(11)
+    fit = fit_crossed(frame)
+    assert fit.var_unit == pytest.approx(1.0, abs=0.12)
+    assert fit.var_rater == pytest.approx(0.25, abs=0.12)
+    assert fit.var_error == pytest.approx(0.49, abs=0.06)
+    table = icc_forms(fit).set_index("metric")
+    assert table.loc["icc_a_1", "value"] == pytest.approx(1 / 1.74, abs=0.06)
+    assert table.loc["icc_c_1", "value"] == pytest.approx(1 / 1.49, abs=0.06)
+    assert table.loc["icc_c_1", "value"] > table.loc["icc_a_1", "value"]
+    for metric in table.index:
+        assert table.loc[metric, "ci_low"] <= table.loc[metric, "value"]
+        assert table.loc[metric, "value"] <= table.loc[metric, "ci_high"]
+
+
+def test_sparse_components_match_mixedlm_reml_roughly():
+    """Independent reference on small sparse data: statsmodels MixedLM with a grader variance
+    component nested in one all-encompassing group (crossed random effects), REML."""
+    import statsmodels.formula.api as smf
+
+    frame, _ = _sparse_design(5, n_deliverables=120, n_graders=8, sd_grader=0.8)
+    frame = frame.assign(one=1)
+    model = smf.mixedlm(
+        "score ~ 1",
+        frame,
+        groups="one",
+        re_formula="0",
+        vc_formula={"d": "0 + C(application_id)", "g": "0 + C(grader_id)"},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = model.fit(reml=True)
+    reml = dict(zip(model.exog_vc.names, result.vcomp, strict=True))
+    fit = fit_crossed(frame)
+    assert fit.var_unit == pytest.approx(reml["d"], rel=0.2, abs=0.05)
+    assert fit.var_rater == pytest.approx(reml["g"], rel=0.35, abs=0.1)
+    assert fit.var_error == pytest.approx(result.scale, rel=0.2)
+
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 observers x 12 units.
+NAN = np.nan
+KRIPPENDORFF = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
+        [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
+    ]
+)
+
+
+@pytest.mark.parametrize(("level", "expected"), [("interval", 0.8491), ("ordinal", 0.8154)])
+def test_alpha_matches_krippendorff_2011(level, expected):
+    """Krippendorff (2011): interval .849 (exact 0.8491), ordinal .815 (exact 0.8154)."""
+    units = np.tile(np.arange(12), 4)
+    assert krippendorff_alpha(units, KRIPPENDORFF.ravel(), level=level) == pytest.approx(
+        expected, abs=1e-4
+    )
+
+
+def test_alpha_binary_and_shrout_fleiss_examples():
+    """Krippendorff (2011) binary example: 0.09524 (interval = nominal for 0/1 values); on the
+    Shrout & Fleiss 6x4 data interval alpha = 0.1473."""
+    a = [0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    b = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
+    units = np.tile(np.arange(10), 2)
+    assert krippendorff_alpha(units, np.array(a + b), level="interval") == pytest.approx(
+        0.09524, abs=1e-5
+    )
+    sf = _long(SHROUT_FLEISS)
+    assert krippendorff_alpha(
+        sf["application_id"].to_numpy(), sf["score"].to_numpy(), level="interval"
+    ) == pytest.approx(0.1473, abs=1e-4)
+
+
+def test_alpha_docstring_example():
+    assert round(krippendorff_alpha([1, 1, 2, 2, 3, 3, 4, 4], [1, 1, 2, 3, 3, 3, 4, 5], level="interval"), 4) == 0.8704  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+@pytest.mark.parametrize("level", ["interval", "ordinal"])
+def test_alpha_matches_krippendorff_package_on_sparse_data(seed, level):
+    """Independent reference: the `krippendorff` package on randomized sparse data (70% of the
+    coder x unit cells missing, scores 1..5)."""
+    import krippendorff
+
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(1, 6, 80)
+    data = np.clip(truth[None, :] + rng.integers(-1, 2, (6, 80)), 1, 5).astype(float)
+    data[rng.random(data.shape) < 0.7] = np.nan
+    units = np.tile(np.arange(80), 6)
+    ours = krippendorff_alpha(units, data.ravel(), level=level)
+    theirs = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+@pytest.mark.parametrize("level", ["interval", "ordinal"])
+def test_alpha_bootstrap_resamples_units(level):
+    units = np.tile(np.arange(12), 4)
+    point, low, high = alpha_bootstrap(units, KRIPPENDORFF.ravel(), level=level, n_boot=300)
+    again = alpha_bootstrap(units, KRIPPENDORFF.ravel(), level=level, n_boot=300)
+    assert again == (point, low, high)
+    assert low < point <= high <= 1.0
+    # a bigger sample of the same kind gives a narrower interval
+    frame, _ = _sparse_design(2, n_deliverables=600)
+    p2, l2, h2 = alpha_bootstrap(
+        frame["application_id"].to_numpy(), frame["score"].round().to_numpy(), level=level
+    )
+    assert l2 < p2 < h2 and (h2 - l2) < (high - low)
+
+
+def test_design_diagnostics_find_disconnected_components():
+    """Graders a, b share deliverables 1-2; graders c, d share 3-4; deliverable 5 is single-scored
+    by a. Two components, never to be ranked against each other."""
+    frame = pd.DataFrame(
+        {
+            "application_id": [1, 1, 2, 2, 3, 3, 4, 4, 5],
+            "grader_id": ["a", "b", "a", "b", "c", "d", "c", "d", "a"],
+            "score": [3, 4, 2, 3, 4, 4, 3, 5, 2],
+        }
+    )
+    fit = fit_crossed(frame)
+    per = grader_design(fit).set_index("grader_id")
+    assert per["component"].to_dict() == {"a": 1, "b": 1, "c": 2, "d": 2}
+    assert per.loc["a", "n_scored"] == 3 and per.loc["a", "double_scored"] == 2
+    assert per["co_graders"].tolist() == [1, 1, 1, 1]
+    summary = design_summary(fit).set_index("metric")["value"]
+    assert summary["connected_components"] == 2
+    assert summary["double_scoring_rate"] == pytest.approx(4 / 5)
+    assert summary["grader_pairs_overlapping"] == pytest.approx(2 / 6)
+    overlap = grader_overlap(fit)
+    assert overlap.values.tolist() == [["a", "b", 2], ["c", "d", 2]]
