@@ -1,0 +1,1064 @@
+"""The load: validate, pseudonymize and upsert exports into the warehouse, atomically.
+
+    load_paths([Path("exports/")], settings=get_settings())
+
+How a load runs (docs/warehouse.md explains it for users):
+
+1. Take the writer lock (`<db>.lock`, fcntl.flock): concurrent loads queue, never interleave.
+2. Copy the live warehouse to `<db>.loading-<pid>-<n>` beside it (or start a fresh file) and
+   delete stale temp files a killed load left behind. The live file is never opened for writing,
+   so readers (dashboard, report) keep their read-only connections during the whole load.
+3. In one transaction on the copy, per file (tables in reference order): read it as text
+   (etl/read.py), rename columns and values by the mapping, validate every row set-based in SQL,
+   send bad rows to `rejects`, replace rows by key in the target table (delete, then insert).
+4. Record the load in `loads` / `load_files`, commit, CHECKPOINT, close, fsync, and os.replace()
+   the copy over the live file. A load killed before the rename leaves the live file untouched.
+
+A file whose content hash was already loaded into the same table is skipped ("unchanged"), so
+loading the same files again changes nothing; when nothing changes, no load is recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from tqdm import tqdm
+
+from etl.contract import (
+    RACE_ETHNICITY_VALUES,
+    SEX_VALUES,
+    TABLES_BY_NAME,
+    UNKNOWN,
+    Column,
+    TableSpec,
+)
+from etl.mapping import EMPTY, Mapping, MappingError, TableMapping, load_mapping
+from etl.pseudonym import PseudonymKeyError, key_params, load_or_create_key, pseudonym_sql
+from etl.read import LINE, RawFile, ReadError, file_format, ident, read_raw
+from etl.sources import ConvertedFile, convert
+from etl.warehouse import create_schema
+from signalboard.db import connect_writable
+from signalboard.settings import Settings
+
+LOAD_ORDER: tuple[str, ...] = (
+    "rubrics",
+    "cohorts",
+    "applications",
+    "demographics",
+    "scores",
+    "stage_events",
+    "cost_of_living",
+    "fx_rates",
+)
+"""Tables load in this order so references (cohort -> rubric, score -> application) resolve."""
+
+DECLINED = ("decline to state", "declined to state", "prefer not to say", "decline", "declined")
+"""Self-ID answers that mean "not disclosed"; they count as Unknown."""
+
+PERSONAL_COLUMNS = frozenset(
+    {"full_name", "name", "first_name", "last_name", "email", "email_address", "phone", "address"}
+)
+"""Columns never kept, even as extra demographic attributes: the warehouse holds no identities."""
+
+_ISO_COUNTRY = r"^[A-Z]{2}$"
+_ISO_REGION = r"^[A-Z]{2}-[A-Z0-9]{1,3}$"
+_ISO_CURRENCY = r"^[A-Z]{3}$"
+
+
+class LoadError(Exception):
+    """The load cannot go ahead; the one-line message says which file and why."""
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: Path
+    table: str
+    status: str  # "loaded" | "unchanged"
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_replaced: int = 0
+    seconds: float = 0.0
+    content_sha256: str = ""
+    file_format: str = ""
+    encoding: str | None = None
+    delimiter: str | None = None
+    previous_load_id: int | None = None
+    note: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+    def log_record(self) -> dict[str, Any]:
+        return {
+            "event": "load_file",
+            "file": str(self.path),
+            "table": self.table,
+            "status": self.status,
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "rows_replaced": self.rows_replaced,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class LoadResult:
+    """The outcome of `load_paths`."""
+
+    db_path: Path
+    load_id: int | None
+    as_of: dt.datetime | None
+    files: list[FileResult] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    changed: bool = True
+    seconds: float = 0.0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    def summary_text(self) -> str:
+        """Read / loaded / rejected per file, the skipped files, and the load's as-of."""
+        if self.changed:
+            head = f"load {self.load_id} into {self.db_path}, as of {self.as_of:%Y-%m-%d %H:%M:%S}"
+        else:
+            head = f"nothing to load into {self.db_path}: every file was already loaded"
+        rows = [("file", "table", "read", "loaded", "rejected", "replaced", "")]
+        for f in self.files:
+            note = (
+                f"unchanged since load {f.previous_load_id}" if f.status == "unchanged" else f.note
+            )
+            rows.append(
+                (
+                    f.file_name,
+                    f.table,
+                    str(f.rows_read),
+                    str(f.rows_loaded),
+                    str(f.rows_rejected),
+                    str(f.rows_replaced),
+                    note,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        lines = [head]
+        for r in rows:
+            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
+            cells += [r[i].rjust(widths[i]) for i in range(2, 6)]
+            lines.append(("  ".join(cells) + "  " + r[6]).rstrip())
+        for path, reason in self.skipped:
+            lines.append(f"skipped {path.name}: {reason}")
+        if self.rows_rejected:
+            lines.append(
+                f"{self.rows_rejected} rejected rows: see the rejects table "
+                f"(select * from rejects where load_id = {self.load_id})"
+            )
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the files
+
+
+@dataclass(frozen=True)
+class _Planned:
+    path: Path
+    table: str
+    converted: ConvertedFile | None = None
+
+
+def table_for_name(file_name: str) -> str | None:
+    """The contract table a canonical file name holds: `applications_2024-06.csv.gz` -> applications."""
+    fmt = file_format(Path(file_name))
+    if fmt is None:
+        return None
+    stem = file_name.lower()[: -len(fmt) - 1]
+    for spec in sorted(TABLES_BY_NAME.values(), key=lambda s: -len(s.name)):
+        for base in (spec.name, *spec.file_stems):
+            if stem == base or (stem.startswith(base) and stem[len(base)] in "_-. "):
+                return spec.name
+    return None
+
+
+def _plan(paths: Sequence[Path], mapping: Mapping) -> tuple[list[_Planned], list[tuple[Path, str]]]:
+    files: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise LoadError(f"{path}: no such file or folder")
+    planned: list[_Planned] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for path in files:
+        resolved = path.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        table = mapping.table_for_file(path.name) or table_for_name(path.name)
+        if table is not None:
+            if file_format(path) is None:
+                skipped.append((path, "not a .csv, .csv.gz or .parquet file"))
+            else:
+                planned.append(_Planned(path, table))
+            continue
+        try:
+            converted = convert(path)
+        except Exception as error:  # a converter that chokes names the file, never crashes
+            raise LoadError(f"{path.name}: could not convert: {error}") from None
+        if converted is None:
+            skipped.append((path, "not a recognised export (see docs/data-contract.md)"))
+        elif converted.table not in TABLES_BY_NAME:
+            raise LoadError(f"{path.name}: converter returned unknown table {converted.table!r}")
+        else:
+            planned.append(_Planned(path, converted.table, converted))
+    order = {name: i for i, name in enumerate(LOAD_ORDER)}
+    planned.sort(key=lambda p: (order[p.table], p.path.name))
+    return planned, skipped
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Validation SQL, per table
+
+
+@dataclass(frozen=True)
+class _Check:
+    column: str
+    condition: str  # true when the row is bad
+    reason: str  # SQL text expression
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal for text written in this module (never for values from files)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed_sql(column: Column, formats: dict[str, str], params: dict[str, Any]) -> str:
+    raw = ident(column.name)
+    if column.type == "number":
+        return f"try_cast({raw} as double)"
+    if column.type == "integer":
+        return f"try_cast({raw} as bigint)"
+    if column.type in ("date", "timestamp"):
+        if column.name in formats:
+            params[f"fmt_{column.name}"] = formats[column.name]
+            parsed = f"try_strptime({raw}, $fmt_{column.name})"
+            return f"cast({parsed} as {column.type})"
+        if column.type == "date":
+            return f"coalesce(try_cast({raw} as date), cast(try_cast({raw} as timestamp) as date))"
+        # Through timestamptz with the session in UTC: offsets (+02:00, Z) convert to UTC and
+        # naive values stay as written. A plain cast to timestamp silently drops the offset.
+        return f"cast(try_cast({raw} as timestamptz) as timestamp)"
+    if column.allowed is not None:
+        return f"lower({raw})"
+    if column.name in ("country", "stipend_currency", "currency"):
+        return f"upper({raw})"
+    if column.name == "region":
+        return f"upper({raw})"
+    return raw
+
+
+def _column_checks(spec: TableSpec) -> list[_Check]:
+    checks: list[_Check] = []
+    for column in spec.stored_columns:
+        raw, typed = ident(column.name), ident(f"t_{column.name}")
+        if column.required:
+            checks.append(_Check(column.name, f"{raw} is null", _lit("required value is blank")))
+        if column.type != "text":
+            checks.append(
+                _Check(
+                    column.name,
+                    f"{raw} is not null and {typed} is null",
+                    f"'not a {column.type}: ' || {raw}",
+                )
+            )
+        if column.allowed is not None:
+            allowed = ", ".join(_lit(a) for a in column.allowed)
+            checks.append(
+                _Check(
+                    column.name,
+                    f"{typed} is not null and {typed} not in ({allowed})",
+                    f"'not one of {', '.join(column.allowed)}: ' || {raw}",
+                )
+            )
+        if column.minimum is not None:
+            checks.append(
+                _Check(
+                    column.name,
+                    f"{typed} < {column.minimum}",
+                    f"'below the minimum {column.minimum:g}: ' || {raw}",
+                )
+            )
+    return checks
+
+
+def _format_check(column: str, pattern: str, what: str) -> _Check:
+    typed = ident(f"t_{column}")
+    return _Check(
+        column,
+        f"{typed} is not null and not regexp_full_match({typed}, {_lit(pattern)})",
+        f"'not {what}: ' || {ident(column)}",
+    )
+
+
+def _positive(column: str) -> _Check:
+    return _Check(column, f"t_{column} <= 0", f"'must be greater than 0: ' || {ident(column)}")
+
+
+# Per table: extra joins (against the warehouse tables, which already hold this load's earlier
+# files) and row rules beyond single columns. References resolve against the union of what was
+# loaded before and what this load brought, because earlier tables of this load are already in.
+_JOINS: dict[str, str] = {
+    "cohorts": """
+        left join (select distinct rubric_version from rubrics) as ref_rubric
+            on ref_rubric.rubric_version = t.t_rubric_version
+    """,
+    "applications": """
+        left join (select cohort_id from cohorts group by cohort_id) as ref_cohort
+            on ref_cohort.cohort_id = t.t_cohort_id
+    """,
+    "scores": """
+        left join (
+            select applications.application_id, applications.cohort_id, cohorts.rubric_version
+            from applications
+            left join (select cohort_id, any_value(rubric_version) as rubric_version
+                       from cohorts group by cohort_id) as cohorts
+                on cohorts.cohort_id = applications.cohort_id
+        ) as ref_app on ref_app.application_id = t.p_application_id
+        left join rubrics as ref_axis
+            on ref_axis.rubric_version = ref_app.rubric_version and ref_axis.axis = t.t_axis
+    """,
+    "stage_events": """
+        left join (select application_id, applied_at from applications) as ref_app
+            on ref_app.application_id = t.p_application_id
+    """,
+}
+
+_JOIN_COLUMNS: dict[str, str] = {
+    "cohorts": "ref_rubric.rubric_version as ref_rubric_version",
+    "applications": "ref_cohort.cohort_id as ref_cohort_id",
+    "scores": (
+        "ref_app.application_id as ref_application_id, ref_app.cohort_id as ref_app_cohort, "
+        "ref_app.rubric_version as ref_rubric_version, ref_axis.axis as ref_axis, "
+        "ref_axis.min_score as ref_min, ref_axis.max_score as ref_max"
+    ),
+    "stage_events": (
+        "ref_app.application_id as ref_application_id, ref_app.applied_at as ref_applied_at"
+    ),
+}
+
+_ROW_CHECKS: dict[str, list[_Check]] = {
+    "rubrics": [
+        _Check(
+            "max_score",
+            "t_min_score >= t_max_score",
+            "'max_score ' || max_score || ' is not greater than min_score ' || min_score",
+        ),
+        _Check(
+            "pass_mark",
+            "t_pass_mark < t_min_score or t_pass_mark > t_max_score",
+            "'pass_mark ' || pass_mark || ' outside ' || min_score || '..' || max_score",
+        ),
+    ],
+    "cohorts": [
+        _Check(
+            "ends_on",
+            "t_ends_on < t_starts_on",
+            "'ends_on ' || ends_on || ' is before starts_on ' || starts_on",
+        ),
+        _positive("estimated_hours"),
+        _Check(
+            "rubric_version",
+            "t_rubric_version is not null and ref_rubric_version is null",
+            "'unknown rubric_version (not in rubrics): ' || rubric_version",
+        ),
+    ],
+    "applications": [
+        _Check(
+            "cohort_id",
+            "t_track = 'micro_internship' and t_cohort_id is null",
+            _lit("cohort_id is required for micro_internship"),
+        ),
+        _Check(
+            "cohort_id",
+            "t_track = 'traditional' and t_cohort_id is not null",
+            _lit("cohort_id must be blank for traditional"),
+        ),
+        _Check(
+            "cohort_id",
+            "t_cohort_id is not null and ref_cohort_id is null",
+            "'unknown cohort_id (not in cohorts): ' || cohort_id",
+        ),
+        _format_check("country", _ISO_COUNTRY, "an ISO 3166-1 alpha-2 country code"),
+        _format_check("region", _ISO_REGION, "an ISO 3166-2 subdivision code"),
+        _format_check("metro", r"^[0-9]{5}$", "a 5-digit CBSA code"),
+        _format_check("stipend_currency", _ISO_CURRENCY, "an ISO 4217 currency code"),
+        _Check(
+            "stipend_currency",
+            "t_stipend_amount is not null and t_stipend_currency is null",
+            _lit("stipend_currency is required when stipend_amount is given"),
+        ),
+    ],
+    "scores": [
+        _Check(
+            "application_id",
+            "t_application_id is not null and ref_application_id is null",
+            _lit("unknown application_id (no such application loaded)"),
+        ),
+        _Check(
+            "axis",
+            "ref_application_id is not null and ref_app_cohort is not null and t_axis is not null "
+            "and ref_axis is null",
+            "'axis ' || axis || ' is not in rubric ' || coalesce(ref_rubric_version, '?')",
+        ),
+        _Check(
+            "score",
+            "ref_axis is not null and (t_score < ref_min or t_score > ref_max)",
+            "'score ' || score || ' outside ' || cast(ref_min as varchar) || '..' "
+            "|| cast(ref_max as varchar) || ' for axis ' || axis",
+        ),
+    ],
+    "stage_events": [
+        _Check(
+            "application_id",
+            "t_application_id is not null and ref_application_id is null",
+            _lit("unknown application_id (no such application loaded)"),
+        ),
+        _Check(
+            "occurred_at",
+            "t_occurred_at < ref_applied_at",
+            "'occurred_at ' || cast(t_occurred_at as varchar) "
+            "|| ' is before the application''s applied_at ' || cast(ref_applied_at as varchar)",
+        ),
+    ],
+    "cost_of_living": [
+        _positive("price_level"),
+        _format_check("country", _ISO_COUNTRY, "an ISO 3166-1 alpha-2 country code"),
+    ],
+    "fx_rates": [
+        _positive("usd_per_unit"),
+        _format_check("currency", _ISO_CURRENCY, "an ISO 4217 currency code"),
+    ],
+}
+
+
+def _stored_sql(column: Column) -> str:
+    """The value that goes into the warehouse for a column of a valid row."""
+    if column.privacy in ("application", "candidate"):
+        return ident(f"p_{column.name}")
+    return ident(f"t_{column.name}")
+
+
+def _normalised_sex(expr: str) -> str:
+    recognised = " ".join(f"when {_lit(v.lower())} then {_lit(v)}" for v in SEX_VALUES)
+    declined = ", ".join(_lit(d) for d in DECLINED)
+    return (
+        f"case when {expr} is null or lower({expr}) in ({declined}) then {_lit(UNKNOWN)} "
+        f"else case lower({expr}) {recognised} else {expr} end end"
+    )
+
+
+def _normalised_race(expr: str) -> str:
+    recognised = " ".join(f"when {_lit(v.lower())} then {_lit(v)}" for v in RACE_ETHNICITY_VALUES)
+    return f"coalesce(case lower({expr}) {recognised} end, {_lit(UNKNOWN)})"
+
+
+def _normalised_attribute(expr: str) -> str:
+    declined = ", ".join(_lit(d) for d in DECLINED)
+    return (
+        f"case when {expr} is null or lower({expr}) in ({declined}, 'unknown') "
+        f"then {_lit(UNKNOWN)} else {expr} end"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One file
+
+
+def _attribute_name(column: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", column.strip().lower()).strip("_")
+
+
+def _resolve_columns(
+    raw: RawFile, spec: TableSpec, table_mapping: TableMapping, file_name: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Contract column -> file column, and (demographics) extra attribute -> file column."""
+    known = {c.name for c in spec.columns}
+    resolved: dict[str, str] = {}
+    extras: dict[str, str] = {}
+    ignored = {i.strip().lower() for i in table_mapping.ignore}
+    for column in raw.columns:
+        if column.strip().lower() in ignored:
+            continue
+        target = _attribute_name(table_mapping.rename(column))
+        if target in known:
+            if target in resolved:
+                raise LoadError(
+                    f"{file_name}: columns {resolved[target]!r} and {column!r} both map to {target}"
+                )
+            resolved[target] = column
+        elif spec.keeps_extra_columns and target and target not in PERSONAL_COLUMNS:
+            extras.setdefault(target, column)
+    missing = [c for c in spec.required_columns if c not in resolved]
+    if missing:
+        if len(raw.columns) == 1 and len(spec.required_columns) > 1:
+            raise LoadError(
+                f"{file_name}: could not detect the delimiter (the header reads as one column "
+                f"{raw.columns[0][:60]!r}); use comma, semicolon, tab or pipe"
+            )
+        raise LoadError(
+            f"{file_name}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} for {spec.name} (found: {', '.join(raw.columns)[:200]})"
+        )
+    return resolved, extras
+
+
+def _value_sql(expr: str, renames: dict[str, str], params: dict[str, Any], prefix: str) -> str:
+    if not renames:
+        return expr
+    params[f"{prefix}_from"] = list(renames.keys())
+    params[f"{prefix}_to"] = list(renames.values())
+    # A vendor value listed in the mapping becomes the contract's value; others stay as they are.
+    return f"coalesce(list_extract(${prefix}_to, list_position(${prefix}_from, {expr})), {expr})"
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list:
+    """Execute with just the parameters the SQL names (DuckDB refuses unused ones); fetch all."""
+    used = set(re.findall(r"\$(\w+)", sql))
+    return con.execute(sql, {k: v for k, v in (params or {}).items() if k in used}).fetchall()
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    planned: _Planned,
+    *,
+    load_id: int,
+    mapping: Mapping,
+    base_params: dict[str, Any],
+    content_sha256: str,
+    index: int,
+) -> FileResult:
+    started = time.perf_counter()
+    spec = TABLES_BY_NAME[planned.table]
+    file_name = planned.path.name
+    table_mapping = mapping.for_table(spec.name)
+    name = f"__raw_{index}"
+    try:
+        raw = read_raw(con, planned.path, name, converted=planned.converted)
+    except ReadError as error:
+        raise LoadError(f"{file_name}: {error}") from None
+    except duckdb.Error as error:
+        raise LoadError(f"{file_name}: unreadable ({str(error).splitlines()[0]})") from None
+    resolved, extras = _resolve_columns(raw, spec, table_mapping, file_name)
+    params = dict(base_params)
+
+    # Clean text: trimmed, blank -> NULL, vendor values renamed.
+    clean = [f"{LINE}"]
+    for column in spec.columns:
+        if column.privacy == "drop":
+            continue  # personal data is never selected, so it cannot reach any table
+        if column.name in resolved:
+            expr = f"nullif(trim({ident(resolved[column.name])}), '')"
+            expr = _value_sql(
+                expr,
+                table_mapping.values.get(column.name, {}),
+                params,
+                f"v_{column.name}",
+            )
+        else:
+            expr = "cast(null as varchar)"
+        clean.append(f"{expr} as {ident(column.name)}")
+    for attribute, source in extras.items():
+        clean.append(f"nullif(trim({ident(source)}), '') as {ident('x_' + attribute)}")
+
+    typed = []
+    for column in spec.stored_columns:
+        typed.append(f"{_typed_sql(column, table_mapping.formats, params)} as t_{column.name}")
+        if column.privacy in ("application", "candidate"):
+            typed.append(f"{pseudonym_sql(column.privacy, ident(column.name))} as p_{column.name}")
+
+    checks = _column_checks(spec) + _ROW_CHECKS.get(spec.name, [])
+    problems = ", ".join(
+        f"case when {c.condition} then {{'column': {_lit(c.column)}, 'reason': {c.reason}}} end"
+        for c in checks
+    )
+    joins = _JOINS.get(spec.name, "")
+    join_columns = _JOIN_COLUMNS.get(spec.name)
+    checked = f"__checked_{index}"
+    _run(
+        con,
+        f"""
+        create temp table {checked} as
+        with clean as (select {", ".join(clean)} from {ident(raw.name)}),
+        t as (select clean.*, {", ".join(typed)} from clean),
+        j as (select t.*{", " + join_columns if join_columns else ""} from t {joins})
+        select *, list_filter([{problems}], lambda p: p is not null) as __problems from j
+        """,
+        params,
+    )
+    _run(con, f"drop table {ident(raw.name)}")
+
+    # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
+    key_stored = [_stored_sql(spec.column(k)) for k in spec.key]
+    key_list = ", ".join(key_stored)
+    key_names = ", ".join(spec.key)
+    has_duplicates = _run(
+        con,
+        f"select count(*) from (select 1 from {checked} where len(__problems) = 0 "
+        f"group by {key_list} having count(*) > 1)",
+    )[0][0]
+    if has_duplicates:
+        _run(
+            con,
+            f"""
+            create or replace temp table {checked} as
+            select * exclude (__problems, __kept_line),
+                case when __kept_line is not null and {LINE} < __kept_line
+                    then [{{'column': {_lit(key_names)},
+                            'reason': 'duplicate key ({key_names}): line '
+                                      || cast(__kept_line as varchar)
+                                      || ' has the same key and is kept'}}]
+                    else __problems end as __problems
+            from (
+                select *, max({LINE}) filter (where len(__problems) = 0)
+                    over (partition by {key_list}) as __kept_line
+                from {checked}
+            )
+            """,
+        )
+
+    # Rejects: one row per bad line, with every problem it has and its text (no personal data:
+    # names and emails were never selected, ids appear as their pseudonyms).
+    def shown(column: Column) -> str:
+        value = _stored_sql(column) if column.privacy else ident(column.name)
+        return f"'{column.name}=' || coalesce(cast({value} as varchar), '')"
+
+    original = [shown(c) for c in spec.stored_columns]
+    original += [f"'{a}=' || coalesce({ident('x_' + a)}, '')" for a in extras]
+    _run(
+        con,
+        f"""
+        insert into rejects
+        select $load_id, $file_name, $table_name, {LINE},
+            array_to_string(list_distinct([p.column for p in __problems]), ', '),
+            array_to_string([p.reason for p in __problems], '; '),
+            concat_ws(', ', {", ".join(original)})
+        from {checked}
+        where len(__problems) > 0
+        """,
+        {"load_id": load_id, "file_name": file_name, "table_name": spec.name},
+    )
+    if raw.malformed:
+        _run(
+            con,
+            """
+            insert into rejects
+            select $load_id, $file_name, $table_name, m.line, null,
+                'line could not be parsed (' || m.message || ')',
+                -- withheld: a line that does not split into fields cannot have its names,
+                -- emails and ids removed
+                null
+            from (select unnest($lines) as line, unnest($messages) as message) as m
+            """,
+            {
+                "load_id": load_id,
+                "file_name": file_name,
+                "table_name": spec.name,
+                "lines": [line for line, _ in raw.malformed],
+                "messages": [message for _, message in raw.malformed],
+            },
+        )
+
+    # Upsert: rows of this file replace the rows with the same key, then go in.
+    stored_names = [c.name for c in spec.stored_columns]
+    new = f"__new_{index}"
+    _run(
+        con,
+        f"create temp table {new} as select "
+        + ", ".join(f"{_stored_sql(c)} as {ident(c.name)}" for c in spec.stored_columns)
+        + (", " + ", ".join(ident("x_" + a) for a in extras) if extras else "")
+        + (
+            ", race_ethnicity as __race_raw, sex as __sex_raw"
+            if spec.name == "demographics"
+            else ""
+        )
+        + f" from {checked} where len(__problems) = 0",
+    )
+    rows_loaded = _run(con, f"select count(*) from {new}")[0][0]
+    match = " and ".join(
+        f"target.{ident(k)} is not distinct from new_keys.{ident(k)}"
+        if not spec.column(k).required
+        else f"target.{ident(k)} = new_keys.{ident(k)}"
+        for k in spec.key
+    )
+    rows_replaced = _run(
+        con,
+        f"delete from {spec.name} as target using (select distinct {key_names} from {new}) "
+        f"as new_keys where {match}",
+    )[0][0]
+    if spec.name == "demographics":
+        _run(
+            con,
+            f"update {new} set sex = {_normalised_sex('__sex_raw')}, "
+            f"race_ethnicity = {_normalised_race('__race_raw')}",
+        )
+        _run(
+            con,
+            f"delete from demographic_attributes where candidate_id in "
+            f"(select candidate_id from {new})",
+        )
+        attribute_rows = [
+            f"select candidate_id, 'sex' as attribute, sex as value from {new}",
+            f"select candidate_id, 'race_ethnicity', race_ethnicity from {new}",
+        ] + [
+            f"select candidate_id, {_lit(a)}, {_normalised_attribute(ident('x_' + a))} from {new}"
+            for a in extras
+        ]
+        _run(con, "insert into demographic_attributes " + " union all ".join(attribute_rows))
+    columns_sql = ", ".join(ident(c) for c in stored_names)
+    _run(con, f"insert into {spec.name} ({columns_sql}) select {columns_sql} from {new}")
+    rows_rejected = _run(con, f"select count(*) from {checked} where len(__problems) > 0")[0][0]
+    rows_rejected += len(raw.malformed)
+    _run(con, f"drop table {checked}")
+    _run(con, f"drop table {new}")
+    result = FileResult(
+        path=planned.path,
+        table=spec.name,
+        status="loaded",
+        rows_read=raw.rows,
+        rows_loaded=int(rows_loaded),
+        rows_rejected=int(rows_rejected),
+        rows_replaced=int(rows_replaced),
+        seconds=time.perf_counter() - started,
+        content_sha256=content_sha256,
+        file_format=raw.file_format,
+        encoding=raw.encoding,
+        delimiter=raw.delimiter,
+        note=planned.converted.note if planned.converted else "",
+    )
+    _run(
+        con,
+        """
+        insert into load_files values (
+            $load_id, $file_name, $file_path, $table_name, $sha, $format, $encoding, $delimiter,
+            $rows_read, $rows_loaded, $rows_rejected, $rows_replaced
+        )
+        """,
+        {
+            "load_id": load_id,
+            "file_name": file_name,
+            "file_path": str(planned.path.resolve()),
+            "table_name": spec.name,
+            "sha": content_sha256,
+            "format": raw.file_format,
+            "encoding": raw.encoding,
+            "delimiter": raw.delimiter,
+            "rows_read": result.rows_read,
+            "rows_loaded": result.rows_loaded,
+            "rows_rejected": result.rows_rejected,
+            "rows_replaced": result.rows_replaced,
+        },
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The atomic swap
+
+
+@contextmanager
+def _writer_lock(db_path: Path) -> Iterator[None]:
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # blocks until the running load finishes
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_TEMP_MARK = ".loading-"
+_counter = itertools.count()
+
+
+def _temp_files(db_path: Path) -> list[Path]:
+    return sorted(db_path.parent.glob(db_path.name + _TEMP_MARK + "*"))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _parse_as_of(value: str | dt.datetime | None) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise LoadError(
+            f"--as-of {value!r} is not a timestamp (use e.g. 2024-06-30 or 2024-06-30T18:00)"
+        ) from None
+    return _parse_as_of(parsed)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("signalboard")
+    except Exception:
+        return None
+
+
+def load_paths(
+    paths: Sequence[Path],
+    *,
+    settings: Settings,
+    as_of: str | dt.datetime | None = None,
+    mapping: Path | None = None,
+    strict: bool = False,
+    progress: bool = True,
+) -> LoadResult:
+    """Validate, pseudonymize and load exports into the warehouse in one atomic step.
+
+    Parameters
+    ----------
+    paths
+        Folders (every recognised file in them) and files: .csv, .csv.gz, .parquet, or anything a
+        converter in `etl.sources.CONVERTERS` recognises.
+    settings
+        `db_path` is the warehouse; `pseudonym_key_file` holds the HMAC secret (created on first
+        use).
+    as_of
+        The time the exports were taken; default the latest applied_at / occurred_at / scored_at
+        in the warehouse, never earlier than the previous load's as-of.
+    mapping
+        A vendor mapping TOML (etl/mappings/greenhouse.toml is an example).
+    strict
+        Refuse the whole load (LoadError, warehouse unchanged) if any row is rejected.
+    progress
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    LoadResult
+        Per file rows read, loaded, rejected and replaced; `summary_text()` prints them.
+    """
+    started_at = _now()
+    clock = time.perf_counter()
+    db_path = Path(settings.db_path)
+    explicit_as_of = _parse_as_of(as_of)
+    try:
+        vendor = load_mapping(mapping) if mapping is not None else EMPTY
+    except MappingError as error:
+        raise LoadError(str(error)) from None
+    planned, skipped = _plan(list(paths), vendor)
+    if not planned:
+        where = ", ".join(str(p) for p in paths)
+        raise LoadError(
+            f"no recognised exports in {where}: expected files named like applications.csv, "
+            "scores.csv.gz or stage_events.parquet (see docs/data-contract.md)"
+        )
+    try:
+        key = load_or_create_key(settings.pseudonym_key_file)
+    except PseudonymKeyError as error:
+        raise LoadError(str(error)) from None
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(
+        total=len(planned) + 1, disable=not progress, unit="file", file=sys.stderr, leave=False
+    )
+    # Hash every file on a worker thread while DuckDB reads them (hashlib releases the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool, _writer_lock(db_path):
+        hashes: dict[Path, Future[str]] = {p.path: pool.submit(_sha256, p.path) for p in planned}
+        for stale in _temp_files(db_path):
+            stale.unlink(missing_ok=True)  # a killed load's leftovers; we hold the lock
+        temp = db_path.with_name(f"{db_path.name}{_TEMP_MARK}{os.getpid()}-{next(_counter)}")
+        try:
+            if db_path.exists():
+                shutil.copyfile(db_path, temp)
+                wal = db_path.with_name(db_path.name + ".wal")
+                if wal.exists():
+                    shutil.copyfile(wal, temp.with_name(temp.name + ".wal"))
+            result = _load_into(
+                temp,
+                planned,
+                skipped,
+                hashes=hashes,
+                key_params_=key_params(key),
+                mapping=vendor,
+                explicit_as_of=explicit_as_of,
+                strict=strict,
+                started_at=started_at,
+                bar=bar,
+            )
+            result.db_path = db_path
+            if result.changed:
+                _fsync(temp)
+                os.replace(temp, db_path)
+                _fsync(db_path.parent)
+        finally:
+            bar.close()
+            for leftover in (temp, temp.with_name(temp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+    result.seconds = time.perf_counter() - clock
+    return result
+
+
+def _load_into(
+    temp: Path,
+    planned: list[_Planned],
+    skipped: list[tuple[Path, str]],
+    *,
+    hashes: dict[Path, Future[str]],
+    key_params_: dict[str, bytes],
+    mapping: Mapping,
+    explicit_as_of: dt.datetime | None,
+    strict: bool,
+    started_at: dt.datetime,
+    bar: tqdm,
+) -> LoadResult:
+    con = connect_writable(temp)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        create_schema(con)
+        con.execute("begin transaction")
+        load_id = int(_run(con, "select coalesce(max(load_id), 0) + 1 from loads")[0][0])
+        previous_as_of = _run(con, "select max(as_of) from loads")[0][0]
+        result = LoadResult(db_path=temp, load_id=load_id, as_of=None, skipped=list(skipped))
+        for index, item in enumerate(planned):
+            bar.set_description(item.path.name)
+            sha = hashes[item.path].result()
+            previous = _run(
+                con,
+                "select max(load_id) from load_files where table_name = $t and content_sha256 = $h",
+                {"t": item.table, "h": sha},
+            )[0][0]
+            if previous is not None:
+                file_result = FileResult(
+                    path=item.path,
+                    table=item.table,
+                    status="unchanged",
+                    content_sha256=sha,
+                    previous_load_id=int(previous),
+                )
+            else:
+                file_result = _load_file(
+                    con,
+                    item,
+                    load_id=load_id,
+                    mapping=mapping,
+                    base_params=key_params_,
+                    content_sha256=sha,
+                    index=index,
+                )
+            result.files.append(file_result)
+            tqdm.write(json.dumps(file_result.log_record()), file=sys.stderr)
+            bar.update(1)
+        loaded = [f for f in result.files if f.status == "loaded"]
+        if strict and result.rows_rejected:
+            first = _run(
+                con,
+                "select file_name, line, reason from rejects where load_id = $id "
+                "order by file_name, line limit 1",
+                {"id": load_id},
+            )[0]
+            per_file = ", ".join(
+                f"{f.file_name}: {f.rows_rejected}" for f in loaded if f.rows_rejected
+            )
+            raise LoadError(
+                f"--strict: {result.rows_rejected} rows rejected ({per_file}); first: "
+                f"{first[0]} line {first[1]}: {first[2]}; the warehouse is unchanged"
+            )
+        if not loaded and (explicit_as_of is None or explicit_as_of == previous_as_of):
+            con.execute("rollback")
+            result.changed = False
+            result.load_id = None
+            result.as_of = previous_as_of
+            return result
+        data_max = [
+            _run(con, f"select max({column}) from {table}")[0][0]
+            for table, column in (
+                ("applications", "applied_at"),
+                ("stage_events", "occurred_at"),
+                ("scores", "scored_at"),
+            )
+        ]
+        candidates = [v for v in (*data_max, previous_as_of) if v is not None]
+        result.as_of = explicit_as_of or (max(candidates) if candidates else started_at)
+        _run(
+            con,
+            """
+            insert into loads values (
+                $load_id, $started_at, $finished_at, $as_of, $strict, $mapping, $files,
+                $rows_read, $rows_loaded, $rows_rejected, $version
+            )
+            """,
+            {
+                "load_id": load_id,
+                "started_at": started_at,
+                "finished_at": _now(),
+                "as_of": result.as_of,
+                "strict": strict,
+                "mapping": mapping.path.name if mapping.sha256 else None,
+                "files": len(loaded),
+                "rows_read": result.rows_read,
+                "rows_loaded": result.rows_loaded,
+                "rows_rejected": result.rows_rejected,
+                "version": _version(),
+            },
+        )
+        con.execute("commit")
+        con.execute("checkpoint")
+        bar.update(1)
+        return result
+    finally:
+        con.close()
