@@ -80,7 +80,9 @@ def write_exports(folder: Path, **replace: str | None) -> Path:
 
 
 def settings_for(folder: Path) -> Settings:
-    return Settings(db_path=folder / "warehouse.duckdb", pseudonym_key_file=folder / "pseudonym.key")
+    return Settings(
+        db_path=folder / "warehouse.duckdb", pseudonym_key_file=folder / "pseudonym.key"
+    )
 
 
 def load(paths: list[Path], settings: Settings, **options: object) -> LoadResult:
