@@ -148,3 +148,17 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
             {"name": name},
         )
     )
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a table or column name for SQL text. Values are always bound; only identifiers that
+    cannot be parameters (a table name from the contract) pass through here.
+
+    >>> quote_identifier('scores')
+    '"scores"'
+    >>> quote_identifier('x"; drop table t; --')
+    '"x""; drop table t; --"'
+    """
+    if "\x00" in name:
+        raise ValueError("identifier contains a NUL byte")
+    return '"' + name.replace('"', '""') + '"'
