@@ -32,10 +32,14 @@ as_of as (
 filtered as (
     select applications.*
     from applications
-    where ($start_date is null or applications.applied_at >= $start_date)
-      and ($end_date is null or applications.applied_at < $end_date + interval 1 day)
-      and ($roles is null or list_contains($roles, applications.role))
-      and ($cohorts is null or list_contains($cohorts, applications.cohort_id))
+    -- casts: a null parameter has no type of its own, and DuckDB cannot pick an overload for it
+    where ($start_date::date is null or applications.applied_at >= $start_date::date)
+      and ($end_date::date is null or applications.applied_at < $end_date::date + interval 1 day)
+      and ($roles::varchar[] is null or list_contains($roles::varchar[], applications.role))
+      and (
+          $cohorts::varchar[] is null
+          or list_contains($cohorts::varchar[], applications.cohort_id)
+      )
 ),
 
 -- one row per application: first time each event happened

@@ -208,8 +208,13 @@ def measure_report(result: BenchmarkResult, size: int, settings: Settings, out_d
                 start = time.perf_counter()
                 tables = module.report_tables(con, settings=settings)
                 timings.append(time.perf_counter() - start)
+            except Exception as error:  # a broken section is a finding, not the end of the run
+                result.failures.append(f"{size}: report section {title} failed: {error!r}"[:500])
+                break
             finally:
                 con.close()
+        if len(timings) < 2:
+            continue
         names = ", ".join(t.name for t in tables)
         result.add(
             size,
@@ -225,7 +230,11 @@ def measure_report(result: BenchmarkResult, size: int, settings: Settings, out_d
             if len(table.frame.columns) == 0:
                 result.failures.append(f"{size}: report table {table.name} has no columns")
     start = time.perf_counter()
-    written = write_report(settings=settings, out_dir=out_dir)
+    try:
+        written = write_report(settings=settings, out_dir=out_dir)
+    except Exception as error:
+        result.failures.append(f"{size}: the whole report failed: {error!r}"[:500])
+        return
     result.add(
         size, "report", "whole report", time.perf_counter() - start, "s", TARGETS["whole_report_s"]
     )
