@@ -96,7 +96,8 @@ GRADER_POOLS: tuple[tuple[str, ...], ...] = (
     ("G12", "G13", "G14", "G01"),
 )
 # G14 is an occasional grader: few ratings, so a severity estimate must shrink, not flag.
-GRADER_LOAD = {g: (0.2 if g == "G14" else 1.0) for g in GRADERS}
+# G07 (the default biased grader) carries a heavier load, so its bias is measurable at 3,000.
+GRADER_LOAD = {g: {"G14": 0.2, "G07": 1.6}.get(g, 1.0) for g in GRADERS}
 POOL_WIDTH = max(len(p) for p in GRADER_POOLS)
 
 # Locations: (country, region, metro, weight). Country weights are the sums.
@@ -394,7 +395,7 @@ class _World:
 def _world(config: GeneratorConfig) -> _World:
     rng = np.random.default_rng([config.seed, 1])
     # Ordinary graders differ a little in severity (well inside the 0.25-point flag threshold).
-    severity = rng.uniform(-0.1, 0.1, size=len(GRADERS))
+    severity = rng.uniform(-0.08, 0.08, size=len(GRADERS))
     noise_sd = rng.uniform(0.35, 0.55, size=len(GRADERS))
     if config.active("harsh_grader"):
         severity[GRADERS.index(config.harsh_grader_id)] += config.harsh_severity
@@ -617,9 +618,9 @@ def _chunk(world: _World, start: int, n: int, chunk_index: int) -> dict[str, pd.
     micro_withdraw = np.array([0.0, 0.15, 0.8, 0.0, 0.0] + [w for _, w in MICRO_LATER.values()])
 
     # --- traditional funnel: screen, take-home, offer; slower than the micro-internship path
-    t1 = applied + _gamma_days(rng, 3.0, 18.0, n)
-    t2 = t1 + _gamma_days(rng, 4.0, 35.0, n)
-    t3 = t2 + _gamma_days(rng, 5.0, 80.0, n)
+    t1 = applied + _gamma_days(rng, 3.0, 21.0, n)
+    t2 = t1 + _gamma_days(rng, 4.0, 40.0, n)
+    t3 = t2 + _gamma_days(rng, 5.0, 90.0, n)
     trad_times = np.stack([applied, t1, t2, t3], axis=1)
     trad_passes = np.stack(
         [np.ones(n, bool), rng.random(n) < 0.35, rng.random(n) < 0.5, rng.random(n) < 0.45], axis=1
@@ -786,6 +787,8 @@ def _scores_frame(
 
 def _ids(prefix: str, numbers: np.ndarray, total: int) -> np.ndarray:
     width = max(7, len(str(max(total, 1))))
+    if numbers.size == 0:
+        return np.array([], dtype=f"<U{width + 1}")
     return np.char.add(prefix, np.char.zfill(numbers.astype(str), width))
 
 
