@@ -76,7 +76,8 @@ def _streamlit_command(settings: Settings, port: int | None) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(REPO_ROOT / "dashboard" / "app.py"),
+        # Not dashboard/app.py itself: see dashboard/entrypoint/streamlit_app.py for why.
+        str(REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"),
         "--server.port",
         str(port or settings.port),
         "--server.headless",
