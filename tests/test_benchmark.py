@@ -1,0 +1,40 @@
+"""The benchmark's smoke run at 10k applications: it checks correctness, never time.
+
+Speed is recorded by `signalboard benchmark` in docs/performance.md; here the same code path
+must generate, load without rejects, compute every report section and render every page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from signalboard.benchmark import BenchmarkResult, Measurement, run_benchmark
+
+
+@pytest.mark.slow
+def test_benchmark_smoke_at_10k(tmp_path: Path) -> None:
+    result = run_benchmark(sizes=[10_000], workdir=tmp_path, browser=False)
+    assert result.failures == []
+    steps = {(m.step, m.name) for m in result.measurements}
+    assert ("load", "load / bare ingest") in steps
+    assert ("load", "load peak RSS") in steps
+    assert ("report", "whole report") in steps
+    assert ("report", "Data health cold") in steps
+    assert ("page", "Data health warm") in steps
+    rss = next(m.value for m in result.measurements if m.name == "load peak RSS")
+    assert 10 < rss < 24_000  # a real measurement of a real process, in MB
+
+
+def test_markdown_marks_missed_targets() -> None:
+    result = BenchmarkResult(started_at="t", machine={"cores": 2}, command="signalboard benchmark")
+    result.measurements = [
+        Measurement(1_000_000, "report", "Funnel cold", 2.0, "s", 1.5),
+        Measurement(1_000_000, "report", "Funnel warm", 0.4, "s", None),
+        Measurement(1_000_000, "page", "Funnel warm", 0.1, "s", 0.2),
+    ]
+    text = result.to_markdown()
+    assert "| 1,000,000 | report | Funnel cold | 2.000 s | <= 1.5 s | **no** |" in text
+    assert "| 1,000,000 | page | Funnel warm | 0.100 s | <= 0.2 s | yes |" in text
+    assert "| 1,000,000 | report | Funnel warm | 0.400 s |  |  |" in text
