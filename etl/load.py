@@ -679,7 +679,7 @@ def _load_file(
         f"""
         insert into rejects
         select $load_id, $file_name, $table_name, {LINE},
-            array_to_string(list_distinct([p.column for p in __problems]), ', '),
+            array_to_string(list_sort(list_distinct([p.column for p in __problems])), ', '),
             array_to_string([p.reason for p in __problems], '; '),
             concat_ws(', ', {", ".join(original)})
         from {checked}

@@ -67,10 +67,11 @@ def _read_csv(
     con.execute(
         f"""
         create temp table {ident(name)} as
-        select * from read_csv(
+        select * exclude (ordinality), ordinality - 1 as __k
+        from read_csv(
             $path, all_varchar = true, header = true, encoding = $encoding,
             store_rejects = true, rejects_table = '{errors}', rejects_scan = '{scans}'
-        )
+        ) with ordinality
         """,
         {"path": str(path), "encoding": encoding},
     )
@@ -98,7 +99,7 @@ def _number_lines(
 ) -> None:
     """Give each parsed row its line in the file.
 
-    Row k (0-based, insertion order) is on line k + 2, pushed down by every malformed line
+    Row k (0-based, in file order: `with ordinality`) is on line k + 2, pushed down by every malformed line
     before it. The j-th malformed line L_j (1-based j) sits before row k when
     k >= L_j - 1 - j, so an as-of join on that threshold counts them set-based.
     """
@@ -117,7 +118,7 @@ def _number_lines(
         steps as (
             select threshold, max(passed) as passed from thresholds group by threshold
         ),
-        rows as (select rowid as __k, * from {ident(source)})
+        rows as (select * from {ident(source)})
         select rows.* exclude (__k), rows.__k + 2 + coalesce(steps.passed, 0) as {LINE}
         from rows asof left join steps on rows.__k >= steps.threshold
         order by rows.__k
@@ -153,7 +154,7 @@ def read_raw(
         # Not UTF-8: spreadsheet exports from Windows are Latin-1 (cp1252's printable subset).
         encoding = "latin-1"
         errors = _read_csv(con, path, source, encoding)
-    columns = _columns(con, source)
+    columns = [c for c in _columns(con, source) if c != "__k"]
     rows = _count(con, source)
     if rows == 0 and not errors:
         con.execute(f"drop table {ident(source)}")
@@ -165,7 +166,7 @@ def read_raw(
     else:
         con.execute(
             f"create temp table {ident(name)} as "
-            f"select *, rowid + 2 as {LINE} from {ident(source)} order by rowid"
+            f"select * exclude (__k), __k + 2 as {LINE} from {ident(source)} order by __k"
         )
         con.execute(f"drop table {ident(source)}")
     malformed = [
