@@ -368,7 +368,16 @@ def download_csv(frame: pd.DataFrame, file_name: str, *, key: str | None = None)
     )
 
 
-def table(frame: pd.DataFrame, file_name: str, *, key: str | None = None) -> None:
-    """Show a table with its CSV download button."""
-    st.dataframe(frame, hide_index=True, width="stretch")
+def table(
+    frame: pd.DataFrame,
+    file_name: str,
+    *,
+    key: str | None = None,
+    height: Literal["auto", "content"] | int = "auto",
+) -> None:
+    """Show a table with its CSV download button.
+
+    `height="content"` shows every row of a short table (the default shows at most ten).
+    """
+    st.dataframe(frame, hide_index=True, width="stretch", height=height)
     download_csv(frame, file_name, key=key)

@@ -30,8 +30,11 @@ else:
     as_of, n_loads, applications, rejected = st.columns(4)
     as_of.metric(
         "Warehouse as of",
-        f"{summary.as_of:%Y-%m-%d %H:%M}" if summary.as_of else "no load yet",
-        help="The latest load's as-of: applications without an outcome are in progress as of it.",
+        f"{summary.as_of:%Y-%m-%d}" if summary.as_of else "no load yet",
+        help=(
+            f"{summary.as_of:%Y-%m-%d %H:%M:%S}: the latest load's as-of. " if summary.as_of else ""
+        )
+        + "Applications without an outcome are in progress as of it.",
     )
     n_loads.metric("Loads", f"{summary.loads:,}")
     applications.metric("Applications", f"{summary.applications:,}")
@@ -46,7 +49,7 @@ else:
         "Rows in each warehouse table, and what the latest load that brought a file for the "
         "table read, loaded, rejected and replaced (rows of an older export superseded by key)."
     )
-    ui.table(table_rows, "data_health")
+    ui.table(table_rows, "data_health", height="content")
 
     st.header("Loads")
     st.caption("Every load that landed, newest first. A load that fails never lands.")
@@ -91,4 +94,4 @@ for spec in TABLES:
     with st.expander(f"{spec.name}.csv: {spec.grain}"):
         key = ", ".join(spec.key)
         st.caption(f"{spec.description} Key: {key}.".strip())
-        ui.table(contract[spec.name], f"contract_{spec.name}")
+        ui.table(contract[spec.name], f"contract_{spec.name}", height="content")

@@ -1,0 +1,150 @@
+"""End to end in a real browser: the app served on localhost by `signalboard serve`, every page
+opened in headless Chromium (Debian's package, driven by Playwright), no error shown, the page's
+title visible, and a full-page screenshot of each saved to artifacts/screenshots/<page>.png.
+
+Skips when /usr/bin/chromium is missing, except under CI=true, where `python3 dev.py test`
+installs it and a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard.app import PAGE_SPECS, PageSpec
+from signalboard.settings import REPO_ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+SERVER_START_SECONDS = 90
+PAGE_SECONDS = 120  # waits, not assertions on speed: two shared CPUs can be slow
+# Streamlit marks its root element with the script's state; the run is over at "notRunning".
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ERROR_ELEMENTS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is missing (install Debian's chromium package; dev.py test does)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "; CI=true requires the browser test to run")
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the server did not answer {url} in {SERVER_START_SECONDS}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`signalboard serve` on the session's sample warehouse, on a free port; its base URL."""
+    _require_chromium()
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    command = [
+        sys.executable,
+        "-m",
+        "signalboard.cli",
+        "serve",
+        "--db",
+        str(sample_db),
+        "--port",
+        str(port),
+    ]
+    env = dict(os.environ, STREAMLIT_SERVER_ADDRESS="127.0.0.1")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        # The CLI runs streamlit as a child; end the whole process group we started.
+        if process.poll() is None:
+            os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(PAGE_SECONDS * 1000)
+            yield page
+        finally:
+            browser.close()
+
+
+def _url(base: str, spec: PageSpec) -> str:
+    # The default page lives at the root; the others at their file name (st.Page's url_path).
+    return base + "/" if spec == PAGE_SPECS[0] else f"{base}/{spec.url_path}"
+
+
+@pytest.mark.parametrize("spec", PAGE_SPECS, ids=[s.url_path for s in PAGE_SPECS])
+def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page) -> None:
+    page = browser_page
+    page.goto(_url(server, spec))
+    page.locator("h1", has_text=spec.title).first.wait_for(state="visible")
+    page.locator(APP_IDLE).wait_for(state="attached")
+    # The sidebar's filters and warehouse line come from the entry point, on every page.
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Applied from").wait_for(state="visible")
+    sidebar.get_by_text("As of", exact=False).first.wait_for(state="visible")
+
+    errors = page.locator(ERROR_ELEMENTS)
+    assert errors.count() == 0, errors.all_inner_texts()
+    assert page.locator("h1", has_text=spec.title).first.is_visible()
+
+    # Streamlit scrolls inside its main block, not the document: grow the viewport to the
+    # content so the full-page screenshot holds the whole page.
+    height = page.evaluate(
+        '() => Math.max(...[...document.querySelectorAll(\'[data-testid="stMain"], '
+        '[data-testid="stAppViewContainer"]\')].map(e => e.scrollHeight), 900)'
+    )
+    page.set_viewport_size({"width": 1400, "height": min(int(height), 8000)})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{spec.url_path}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    assert shot.stat().st_size > 10_000
