@@ -1,0 +1,1093 @@
+"""Stipend equity adjusted for cost of living (issue 6).
+
+Per application (queries/stipend_applications.sql, joins in SQL): the stipend in US dollars at
+the market rate, the real stipend ``usd / (price_level / 100)`` with the price level of the most
+specific place that has one (metro, region, country), and the effective hourly pay. On top of
+that, pure functions compute
+
+- raw gaps by each demographic attribute and the intersection of two: mean and median, nominal
+  and real, in % against a reference group (the highest-paid by default), with CIs;
+- adjusted gaps: OLS of log real stipend on the group and controls (role, cohort length,
+  estimated hours), without and with location (cost-of-living tier), HC3 robust standard
+  errors, reported as ``exp(beta) - 1`` in %; only where a comparison has at least 30 people and
+  5 in the smaller group, else a within-cohort view (Welch, Mann-Whitney, "too few to model");
+- a group-neutral predicted stipend per application, its residual and outlier flags;
+- a remediation plan that raises everyone below the group-neutral prediction (no group enters
+  the rule) with its cost and the adjusted gaps recomputed after the raises;
+- policy checks (unpaid, below the hourly floor, outside the cohort's tier, missing data);
+- the EU/UK reporting view (mean and median gender pay gap, UK quartile pay bands, the EU
+  directive's 5% flag per category of workers).
+
+Sign convention: a gap in % is ``100 * (group / reference - 1)``, so -10 means the group is paid
+10% less than the reference group. The EU/UK view uses the regulators' own sign (men minus
+women over men: positive when women are paid less).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from dashboard.analysis.suppression import suppress_small_cells
+from dashboard.analysis.tables import ReportTable
+from signalboard.queries import run_query
+
+MIN_MODEL_N = 30
+"""Regress only when a comparison has at least this many people ..."""
+MIN_SMALLER_GROUP = 5
+"""... and at least this many in the smaller group; otherwise the cohort view."""
+OUTLIER_SD = -2.0
+"""Residuals below this many standard deviations are flagged."""
+EU_GAP_THRESHOLD_PCT = 5.0
+"""Directive (EU) 2023/970, art. 10: a gap of at least 5% in a category triggers a joint pay
+assessment unless justified by objective, gender-neutral criteria."""
+COL_TIERS: tuple[tuple[float, str], ...] = (
+    (90.0, "low (<90)"),
+    (100.0, "below average (90-100)"),
+    (110.0, "above average (100-110)"),
+    (math.inf, "high (>=110)"),
+)
+"""Cost-of-living tiers by price level (US = 100), the location control of the adjusted gap."""
+INTERSECTION_SEPARATOR = " / "
+UNKNOWN = "Unknown"
+CONTROLS = ("role", "cohort_length_days", "estimated_hours")
+
+STIPEND_COLUMNS: tuple[str, ...] = (
+    "attribute",
+    "group",
+    "reference_group",
+    "n",
+    "mean_nominal_usd",
+    "mean_real_usd",
+    "median_real_usd",
+    "raw_gap_pct_nominal",
+    "raw_gap_pct_real",
+    "adjusted_gap_pct",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "adjusted_p_value",
+    "adjusted_gap_pct_with_location",
+    "method",
+)
+"""The columns stipends.csv has at least (issue 6), in this order; more follow them."""
+
+Method = Literal["reference", "ols_hc3", "too_few_to_model", "not_identifiable"]
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_frames(
+    con: Any, params: Mapping[str, Any] | None = None, *, vintage: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-application stipend frame and the long attribute frame from the warehouse."""
+    params = dict(params or {})
+    applications = run_query(con, "stipend_applications", {**params, "vintage": vintage})
+    attributes = run_query(con, "stipend_attributes", params)
+    return applications, attributes
+
+
+def vintage_warnings(applications: pd.DataFrame) -> tuple[str, ...]:
+    """Warnings for price levels of different vintages (or sources) used in one analysis.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"col_source": ["BEA SARPP", "World Bank PA.NUS.PRVT.PLI"],
+    ...                       "col_vintage": ["2023", "2021"]})
+    >>> len(vintage_warnings(frame))
+    1
+    """
+    used = applications.dropna(subset=["col_vintage"])
+    if used.empty:
+        return ()
+    vintages = sorted(used["col_vintage"].astype(str).unique())
+    if len(vintages) < 2:
+        return ()
+    counts = used.groupby(["col_source", "col_vintage"]).size().reset_index(name="n")
+    listed = "; ".join(f"{r.col_source} {r.col_vintage}: {r.n}" for r in counts.itertuples())
+    return (
+        f"Mixed cost-of-living vintages ({', '.join(vintages)}): price levels of different "
+        f"years are not comparable, so real stipends mix bases ({listed} applications). Load "
+        "one vintage for every place, or choose one vintage.",
+    )
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+def attribute_groups(
+    attributes: pd.DataFrame,
+    *,
+    include_intersections: bool = True,
+) -> dict[str, pd.Series]:
+    """Each application's group per attribute (and per intersection of two attributes).
+
+    Returns a mapping attribute name -> Series indexed by application_id. An intersection is named
+    ``"sex / race_ethnicity"`` and its groups ``"Female / Asian"``.
+    """
+    if attributes.empty:
+        return {}
+    wide = attributes.pivot_table(
+        index="application_id", columns="attribute", values="value", aggfunc="first"
+    ).fillna(UNKNOWN)
+    # sex and race_ethnicity first (the attributes reviewers read first), then the others
+    priority = {"sex": 0, "race_ethnicity": 1}
+    names = sorted(wide.columns, key=lambda a: (priority.get(a, 2), a))
+    out: dict[str, pd.Series] = {name: wide[name].astype(str) for name in names}
+    if include_intersections and len(names) >= 2:
+        for first, second in itertools.combinations(names[:2], 2):
+            out[f"{first}{INTERSECTION_SEPARATOR}{second}"] = (
+                wide[first].astype(str) + INTERSECTION_SEPARATOR + wide[second].astype(str)
+            )
+    return out
+
+
+def _with_group(applications: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    frame = applications.copy()
+    frame["group"] = frame["application_id"].map(groups).fillna(UNKNOWN)
+    return frame
+
+
+def default_reference(frame: pd.DataFrame, *, k: int = 5) -> str | None:
+    """The highest-paid group: highest mean real stipend (nominal when no real values) among
+    groups of at least `k` people, Unknown excluded."""
+    value = "real_stipend_usd" if frame["real_stipend_usd"].notna().any() else "stipend_usd"
+    sizes = frame.groupby("group")[value].count()
+    means = frame.groupby("group")[value].mean()
+    eligible = means[(sizes >= k) & (means.index != UNKNOWN)]
+    if eligible.empty:
+        eligible = means[means.index != UNKNOWN].dropna()
+    if eligible.empty:
+        return None
+    return str(eligible.idxmax())
+
+
+# --- raw gaps -------------------------------------------------------------------------------
+
+
+def _mean_ratio_ci(
+    x: np.ndarray, r: np.ndarray, z: float = 1.959963984540054
+) -> tuple[float, float, float]:
+    """Gap in % of mean(x) vs mean(r), with a delta-method CI on the log of the ratio."""
+    if len(x) == 0 or len(r) == 0 or r.mean() <= 0 or x.mean() <= 0:
+        return (np.nan, np.nan, np.nan)
+    ratio = x.mean() / r.mean()
+    var = 0.0
+    if len(x) > 1:
+        var += x.var(ddof=1) / (len(x) * x.mean() ** 2)
+    if len(r) > 1:
+        var += r.var(ddof=1) / (len(r) * r.mean() ** 2)
+    half = z * math.sqrt(var)
+    return (
+        100 * (ratio - 1),
+        100 * (ratio * math.exp(-half) - 1),
+        100 * (ratio * math.exp(half) - 1),
+    )
+
+
+def _median_ratio_ci(
+    x: np.ndarray, r: np.ndarray, *, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, float]:
+    """Gap in % of median(x) vs median(r), with a percentile bootstrap CI."""
+    if len(x) == 0 or len(r) == 0 or np.median(r) <= 0:
+        return (np.nan, np.nan, np.nan)
+    gap = 100 * (np.median(x) / np.median(r) - 1)
+    if len(x) < 2 or len(r) < 2 or n_boot <= 0:
+        return (gap, np.nan, np.nan)
+    bx = np.median(x[rng.integers(0, len(x), (n_boot, len(x)))], axis=1)
+    br = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gaps = 100 * (bx / br - 1)
+    gaps = gaps[np.isfinite(gaps)]
+    if len(gaps) == 0:
+        return (gap, np.nan, np.nan)
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return (gap, float(low), float(high))
+
+
+def raw_gaps(
+    frame: pd.DataFrame,
+    *,
+    reference: str,
+    n_boot: int = 400,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean and median stipend per group, nominal and real, and the raw gap vs `reference`.
+
+    The raw gap of group g in % is ``100 * (mean_g / mean_ref - 1)`` (likewise for medians).
+    Mean gaps have a delta-method 95% CI on the log ratio; median gaps a percentile bootstrap.
+
+    Parameters
+    ----------
+    frame : per-application rows with ``group``, ``stipend_usd`` and ``real_stipend_usd``.
+    reference : the group the others are compared with.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"group": ["a", "a", "b", "b"], "stipend_usd": [100.0, 100, 90, 90],
+    ...                       "real_stipend_usd": [100.0, 100, 100, 100]})
+    >>> raw_gaps(frame, reference="a").set_index("group").loc["b", "raw_gap_pct_nominal"]
+    np.float64(-10.0)
+    """
+    rng = np.random.default_rng(seed)
+    ref = frame[frame["group"] == reference]
+    ref_nominal = ref["stipend_usd"].dropna().to_numpy(float)
+    ref_real = ref["real_stipend_usd"].dropna().to_numpy(float)
+    rows = []
+    for group, part in frame.groupby("group", sort=True):
+        nominal = part["stipend_usd"].dropna().to_numpy(float)
+        real = part["real_stipend_usd"].dropna().to_numpy(float)
+        mean_nom = _mean_ratio_ci(nominal, ref_nominal)
+        mean_real = _mean_ratio_ci(real, ref_real)
+        med_nom = _median_ratio_ci(nominal, ref_nominal, n_boot=n_boot, rng=rng)
+        med_real = _median_ratio_ci(real, ref_real, n_boot=n_boot, rng=rng)
+        rows.append(
+            {
+                "group": str(group),
+                "reference_group": reference,
+                "n": len(part),
+                "n_real": len(real),
+                "mean_nominal_usd": nominal.mean() if len(nominal) else np.nan,
+                "median_nominal_usd": np.median(nominal) if len(nominal) else np.nan,
+                "mean_real_usd": real.mean() if len(real) else np.nan,
+                "median_real_usd": np.median(real) if len(real) else np.nan,
+                "raw_gap_pct_nominal": mean_nom[0],
+                "raw_gap_pct_nominal_ci_low": mean_nom[1],
+                "raw_gap_pct_nominal_ci_high": mean_nom[2],
+                "raw_gap_pct_real": mean_real[0],
+                "raw_gap_pct_real_ci_low": mean_real[1],
+                "raw_gap_pct_real_ci_high": mean_real[2],
+                "median_gap_pct_nominal": med_nom[0],
+                "median_gap_pct_nominal_ci_low": med_nom[1],
+                "median_gap_pct_nominal_ci_high": med_nom[2],
+                "median_gap_pct_real": med_real[0],
+                "median_gap_pct_real_ci_low": med_real[1],
+                "median_gap_pct_real_ci_high": med_real[2],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --- adjusted gaps --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GapEstimate:
+    """An adjusted gap of one group vs the reference: exp(beta) - 1 in %, its CI and p-value."""
+
+    estimate_pct: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    n_group: int
+    n_reference: int
+    method: Method
+    with_location: bool = False
+
+
+def col_tier(price_level: pd.Series) -> pd.Series:
+    """The cost-of-living tier of each price level (see `COL_TIERS`); blank when unknown."""
+    bins = [-math.inf] + [edge for edge, _ in COL_TIERS]
+    labels = [label for _, label in COL_TIERS]
+    return pd.cut(price_level, bins=bins, labels=labels, right=False).astype(object)
+
+
+def design_matrix(
+    frame: pd.DataFrame, *, with_location: bool, indicators: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Regressors: a constant, the `indicators` columns, role dummies, cohort length, estimated
+    hours and (with location) cost-of-living tier dummies. Constant columns are dropped."""
+    parts = [pd.Series(1.0, index=frame.index, name="const")]
+    parts += [frame[c].astype(float) for c in indicators]
+    parts.append(
+        pd.get_dummies(frame["role"].astype(str), prefix="role", drop_first=True, dtype=float)
+    )
+    for column in ("cohort_length_days", "estimated_hours"):
+        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        parts.append(values.fillna(values.mean() if values.notna().any() else 0.0).rename(column))
+    if with_location:
+        tier = col_tier(frame["price_level"]).fillna("unknown")
+        parts.append(pd.get_dummies(tier, prefix="col", drop_first=True, dtype=float))
+    X = pd.concat(parts, axis=1)
+    keep = ["const"] + [c for c in X.columns if c != "const" and X[c].nunique() > 1]
+    return _independent_columns(X[keep])
+
+
+def _independent_columns(X: pd.DataFrame) -> pd.DataFrame:
+    """Drop regressors that are linear combinations of earlier ones (for example estimated hours
+    when every cohort of a role has the same hours), left to right, so the indicators listed
+    first stay unless they are themselves collinear with the constant."""
+    values = X.to_numpy(float)
+    basis = np.empty((values.shape[0], 0))
+    kept: list[int] = []
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        norm = np.linalg.norm(column)
+        # Gram-Schmidt twice: what the column adds beyond the kept ones, numerically stable.
+        rest = column - basis @ (basis.T @ column)
+        rest = rest - basis @ (basis.T @ rest)
+        left = np.linalg.norm(rest)
+        if norm > 0 and left > 1e-9 * norm:
+            basis = np.column_stack([basis, rest / left])
+            kept.append(j)
+    return X.iloc[:, kept]
+
+
+def _modelable(frame: pd.DataFrame) -> pd.Series:
+    return frame["real_stipend_usd"].gt(0) & frame["role"].notna()
+
+
+def adjusted_gap(
+    frame: pd.DataFrame,
+    *,
+    group: str,
+    reference: str,
+    with_location: bool = False,
+    min_n: int = MIN_MODEL_N,
+    min_smaller: int = MIN_SMALLER_GROUP,
+) -> GapEstimate:
+    """The adjusted gap of `group` vs `reference`: ``exp(beta) - 1`` in % from OLS of
+    log(real stipend) on a group indicator and the controls (role, cohort length, estimated hours
+    and, with location, the cost-of-living tier), HC3 robust SEs, normal 95% CI.
+
+    Only rows with a positive real stipend enter. With fewer than `min_n` people, or fewer than
+    `min_smaller` in the smaller group, no model is fitted (method "too_few_to_model").
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> n = 200
+    >>> frame = pd.DataFrame({"group": np.repeat(["a", "b"], n // 2), "role": "analyst",
+    ...     "cohort_length_days": 10, "estimated_hours": rng.choice([10, 20], n),
+    ...     "price_level": 100.0})
+    >>> frame["real_stipend_usd"] = np.exp(6 + np.where(frame["group"] == "b", np.log(0.9), 0)
+    ...                                     + rng.normal(0, 0.05, n))
+    >>> round(adjusted_gap(frame, group="b", reference="a").estimate_pct)
+    -10
+    """
+    part = frame[frame["group"].isin([group, reference]) & _modelable(frame)]
+    n_group = int((part["group"] == group).sum())
+    n_ref = int((part["group"] == reference).sum())
+    if len(part) < min_n or min(n_group, n_ref) < min_smaller:
+        return GapEstimate(
+            np.nan, np.nan, np.nan, np.nan, len(part), n_group, n_ref, "too_few_to_model",
+            with_location,
+        )  # fmt: skip
+    design = part.assign(_in_group=(part["group"] == group).astype(float))
+    X = design_matrix(design, with_location=with_location, indicators=["_in_group"])
+    if "_in_group" not in X or np.linalg.matrix_rank(X.to_numpy(float)) < X.shape[1]:
+        return GapEstimate(
+            np.nan, np.nan, np.nan, np.nan, len(part), n_group, n_ref, "not_identifiable",
+            with_location,
+        )  # fmt: skip
+    design_without = design_matrix(design, with_location=with_location)
+    if X.shape[1] == design_without.shape[1]:
+        # the group is a combination of the controls (everyone of it in one role or tier)
+        return GapEstimate(
+            np.nan, np.nan, np.nan, np.nan, len(part), n_group, n_ref, "not_identifiable",
+            with_location,
+        )  # fmt: skip
+    y = np.log(part["real_stipend_usd"].astype(float))
+    result = sm.OLS(y, X).fit(cov_type="HC3")
+    beta = float(result.params["_in_group"])
+    low, high = (float(v) for v in result.conf_int().loc["_in_group"])
+    return GapEstimate(
+        estimate_pct=100 * (math.exp(beta) - 1),
+        ci_low=100 * (math.exp(low) - 1),
+        ci_high=100 * (math.exp(high) - 1),
+        p_value=float(result.pvalues["_in_group"]),
+        n=len(part),
+        n_group=n_group,
+        n_reference=n_ref,
+        method="ols_hc3",
+        with_location=with_location,
+    )
+
+
+def cohort_view(frame: pd.DataFrame, *, group: str, reference: str) -> pd.DataFrame:
+    """Within each cohort, the real stipend of `group` vs `reference`: means, Welch's t-test and
+    the Mann-Whitney U test (for comparisons too small to model)."""
+    value = "real_stipend_usd" if frame["real_stipend_usd"].notna().any() else "stipend_usd"
+    part = frame[frame["group"].isin([group, reference]) & frame[value].notna()]
+    rows = []
+    for cohort, cohort_rows in part.groupby("cohort_id", sort=True, dropna=False):
+        x = cohort_rows.loc[cohort_rows["group"] == group, value].to_numpy(float)
+        r = cohort_rows.loc[cohort_rows["group"] == reference, value].to_numpy(float)
+        if len(x) == 0 or len(r) == 0:
+            continue
+        welch = mann_whitney = np.nan
+        if len(x) >= 2 and len(r) >= 2 and (np.var(x) > 0 or np.var(r) > 0):
+            welch = float(stats.ttest_ind(x, r, equal_var=False).pvalue)
+        if np.ptp(np.concatenate([x, r])) > 0:
+            mann_whitney = float(stats.mannwhitneyu(x, r, alternative="two-sided").pvalue)
+        rows.append(
+            {
+                "cohort_id": cohort,
+                "group": group,
+                "reference_group": reference,
+                "n_group": len(x),
+                "n_reference": len(r),
+                "mean_group_usd": x.mean(),
+                "mean_reference_usd": r.mean(),
+                "gap_pct": 100 * (x.mean() / r.mean() - 1) if r.mean() > 0 else np.nan,
+                "welch_p_value": welch,
+                "mann_whitney_p_value": mann_whitney,
+                "value": value,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "cohort_id", "group", "reference_group", "n_group", "n_reference", "mean_group_usd",
+            "mean_reference_usd", "gap_pct", "welch_p_value", "mann_whitney_p_value", "value",
+        ],
+    )  # fmt: skip
+
+
+# --- group-neutral predictions, outliers, remediation ---------------------------------------
+
+
+def group_neutral_predictions(
+    applications: pd.DataFrame, *, with_location: bool = False
+) -> pd.DataFrame:
+    """The stipend each application would get from the controls alone (no demographic input).
+
+    OLS of log(real stipend) on role, cohort length and estimated hours (and, with location, the
+    cost-of-living tier), fitted on applications with a positive real stipend; the prediction
+    ``exp(fitted)`` is a real stipend, converted back to US dollars with the application's price
+    level. Residual in % is ``100 * (real / predicted - 1)``; in SD it is the log residual over
+    the residuals' standard deviation; below -2 SD is an outlier.
+
+    Returns one row per application with a price level: application_id, predicted_real_usd,
+    predicted_usd, residual_pct, residual_sd, low_outlier.
+    """
+    columns = [
+        "application_id", "predicted_real_usd", "predicted_usd", "residual_pct", "residual_sd",
+        "low_outlier",
+    ]  # fmt: skip
+    has_level = applications["price_level"].gt(0) & applications["role"].notna()
+    fit_rows = applications[has_level & applications["real_stipend_usd"].gt(0)]
+    if len(fit_rows) < 3:
+        return pd.DataFrame(columns=columns)
+    X_fit = design_matrix(fit_rows, with_location=with_location)
+    y = np.log(fit_rows["real_stipend_usd"].astype(float))
+    result = sm.OLS(y, X_fit).fit()
+    targets = applications[has_level]
+    X_all = design_matrix(targets, with_location=with_location).reindex(
+        columns=X_fit.columns, fill_value=0.0
+    )
+    predicted_real = np.exp(X_all.to_numpy(float) @ result.params.to_numpy(float))
+    real = targets["real_stipend_usd"].to_numpy(float)
+    sd = float(np.std(result.resid, ddof=X_fit.shape[1])) if len(fit_rows) > X_fit.shape[1] else 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_resid = np.where(real > 0, np.log(real) - np.log(predicted_real), -np.inf)
+        residual_sd = log_resid / sd if sd > 0 else np.zeros_like(log_resid)
+    out = pd.DataFrame(
+        {
+            "application_id": targets["application_id"].to_numpy(),
+            "predicted_real_usd": predicted_real,
+            "predicted_usd": predicted_real * targets["price_level"].to_numpy(float) / 100.0,
+            "residual_pct": 100 * (real / predicted_real - 1),
+            "residual_sd": residual_sd,
+        }
+    )
+    out["low_outlier"] = out["residual_sd"] < OUTLIER_SD
+    return out
+
+
+def remediation_plan(
+    applications: pd.DataFrame, predictions: pd.DataFrame, *, tolerance_pct: float = 5.0
+) -> pd.DataFrame:
+    """Raise every application whose real stipend is more than `tolerance_pct` below its
+    group-neutral prediction up to the prediction. The rule uses pay and the controls only: no
+    one is raised, or left out, because of a protected group.
+
+    Returns application_id, current_usd, proposed_usd, raise_usd, predicted_real_usd,
+    residual_pct (one row per raise, largest first).
+
+    Examples
+    --------
+    >>> apps = pd.DataFrame({"application_id": ["a", "b"], "stipend_usd": [80.0, 100.0],
+    ...                      "real_stipend_usd": [80.0, 100.0]})
+    >>> preds = pd.DataFrame({"application_id": ["a", "b"], "predicted_real_usd": [100.0, 100.0],
+    ...                       "predicted_usd": [100.0, 100.0], "residual_pct": [-20.0, 0.0]})
+    >>> remediation_plan(apps, preds)["raise_usd"].tolist()
+    [20.0]
+    """
+    merged = applications[["application_id", "stipend_usd", "real_stipend_usd"]].merge(
+        predictions, on="application_id", how="inner"
+    )
+    below = merged["real_stipend_usd"] < merged["predicted_real_usd"] * (1 - tolerance_pct / 100)
+    plan = merged[below].copy()
+    plan["current_usd"] = plan["stipend_usd"]
+    plan["proposed_usd"] = plan["predicted_usd"].round(2)
+    plan["raise_usd"] = (plan["proposed_usd"] - plan["current_usd"]).round(2)
+    plan = plan[plan["raise_usd"] > 0]
+    return (
+        plan[
+            [
+                "application_id",
+                "current_usd",
+                "proposed_usd",
+                "raise_usd",
+                "predicted_real_usd",
+                "residual_pct",
+            ]
+        ]
+        .sort_values(["raise_usd", "application_id"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
+
+
+def apply_raises(applications: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """The applications with the plan's proposed stipends (real values recomputed)."""
+    out = applications.copy()
+    proposed = out["application_id"].map(plan.set_index("application_id")["proposed_usd"])
+    out["stipend_usd"] = proposed.fillna(out["stipend_usd"])
+    out["real_stipend_usd"] = out["stipend_usd"] / (out["price_level"] / 100.0)
+    return out
+
+
+# --- policy checks --------------------------------------------------------------------------
+
+
+def policy_flags(
+    applications: pd.DataFrame,
+    predictions: pd.DataFrame | None = None,
+    *,
+    pay_floor_per_hour: float = 20.0,
+    tiers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per application and problem: application_id, reason, detail.
+
+    Reasons: ``unpaid`` (stipend 0), ``below_pay_floor`` (stipend per estimated hour below
+    `pay_floor_per_hour` US dollars), ``outside_tier`` (outside the cohort's tier's min_usd ..
+    max_usd when a tier table with cohort_id, tier, min_usd, max_usd is given),
+    ``missing_cost_of_living`` (no price level for the place: real value blank, stipend kept),
+    ``missing_fx_rate`` (no market rate for the currency), ``low_outlier`` (below -2 SD of the
+    group-neutral prediction).
+
+    Examples
+    --------
+    >>> apps = pd.DataFrame({"application_id": ["a"], "stipend_usd": [100.0],
+    ...     "stipend_amount": [100.0], "stipend_currency": ["USD"], "estimated_hours": [10.0],
+    ...     "price_level": [100.0], "country": ["US"], "region": ["US-CA"], "metro": [None],
+    ...     "cohort_id": ["c1"]})
+    >>> policy_flags(apps)["reason"].tolist()
+    ['below_pay_floor']
+    """
+    apps = applications
+    parts: list[pd.DataFrame] = []
+
+    def add(mask: pd.Series, reason: str, detail: pd.Series) -> None:
+        if mask.any():
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "application_id": apps.loc[mask, "application_id"].to_numpy(),
+                        "reason": reason,
+                        "detail": detail[mask].to_numpy(),
+                    }
+                )
+            )
+
+    usd = apps["stipend_usd"]
+    add(
+        apps["stipend_amount"].eq(0), "unpaid", pd.Series("stipend is 0 (unpaid trial)", apps.index)
+    )
+    hourly = usd / apps["estimated_hours"].where(apps["estimated_hours"] > 0)
+    add(
+        usd.gt(0) & hourly.lt(pay_floor_per_hour),
+        "below_pay_floor",
+        hourly.map(lambda h: f"${h:,.2f} per estimated hour < ${pay_floor_per_hour:,.2f} floor"),
+    )
+    if tiers is not None and len(tiers):
+        bounds = apps[["cohort_id"]].merge(
+            tiers[["cohort_id", "tier", "min_usd", "max_usd"]], on="cohort_id", how="left"
+        )
+        bounds.index = apps.index
+        outside = usd.notna() & (usd.lt(bounds["min_usd"]) | usd.gt(bounds["max_usd"]))
+        detail = pd.Series(
+            [
+                f"${u:,.2f} outside tier {t} (${lo:,.2f}-${hi:,.2f})"
+                for u, t, lo, hi in zip(
+                    usd, bounds["tier"], bounds["min_usd"], bounds["max_usd"], strict=True
+                )
+            ],
+            index=apps.index,
+        )
+        add(outside, "outside_tier", detail)
+    place = (
+        apps["country"].fillna("?")
+        + " "
+        + apps["region"].fillna("")
+        + apps["metro"].fillna("").map(lambda m: f" metro {m}" if m else "")
+    )
+    add(
+        usd.notna() & apps["price_level"].isna(),
+        "missing_cost_of_living",
+        "no price level for " + place.str.strip() + "; stipend kept, real value blank",
+    )
+    add(
+        usd.isna(),
+        "missing_fx_rate",
+        "no market rate for currency " + apps["stipend_currency"].fillna("(blank)"),
+    )
+    if predictions is not None and len(predictions):
+        low = predictions[predictions["low_outlier"]]
+        if len(low):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "application_id": low["application_id"].to_numpy(),
+                        "reason": "low_outlier",
+                        "detail": [
+                            f"{p:.1f}% ({s:.1f} SD) below the group-neutral prediction"
+                            for p, s in zip(-low["residual_pct"], -low["residual_sd"], strict=True)
+                        ],
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame(columns=["application_id", "reason", "detail"])
+    return (
+        pd.concat(parts, ignore_index=True)
+        .sort_values(["reason", "application_id"])
+        .reset_index(drop=True)
+    )
+
+
+# --- EU/UK reporting ------------------------------------------------------------------------
+
+
+def uk_quartile_bands(pay: pd.Series, sex: pd.Series) -> pd.Series:
+    """The quartile pay band (1 = lower .. 4 = upper) of each person, per UK regulation 13.
+
+    Step 1 ranks people from lowest to highest hourly pay; step 2 divides them into four sections
+    of (so far as possible) equal size. Regulation 13(2): where people with the same hourly pay
+    fall within more than one band, rank them so that the proportions of men and women with that
+    pay are the same in each band; here the tied people of each sex are spread evenly through the
+    tie (each takes the position (i + 0.5) / n_sex within it), interleaving the sexes.
+    """
+    frame = pd.DataFrame({"pay": pay.to_numpy(float), "sex": sex.astype(str).to_numpy()})
+    frame["_order"] = np.arange(len(frame))
+    frame["_within"] = (frame.groupby(["pay", "sex"]).cumcount() + 0.5) / frame.groupby(
+        ["pay", "sex"]
+    )["pay"].transform("size")
+    ranked = frame.sort_values(["pay", "_within", "sex"], kind="mergesort")
+    sizes = [len(a) for a in np.array_split(np.arange(len(ranked)), 4)]
+    bands = np.repeat(np.arange(1, 5), sizes)
+    return pd.Series(bands, index=ranked["_order"].to_numpy()).sort_index().set_axis(pay.index)
+
+
+def pay_gap_reporting(
+    frame: pd.DataFrame,
+    *,
+    pay_column: str = "hourly_usd",
+    category_column: str = "role",
+    male: str = "Male",
+    female: str = "Female",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The EU/UK gender pay gap view on hourly pay.
+
+    Gap in % = ``100 * (men - women) / men`` for the mean and the median (positive: women paid
+    less), as in the UK Gender Pay Gap Information Regulations 2017 (regs 8 and 9) and Directive
+    (EU) 2023/970. Returns (summary, quartile bands, categories): the summary's mean and median
+    gap; per band, the number and share of men and women (reg 13, with its tie rule); per
+    category (`category_column`), the gaps and ``eu_flag`` when the absolute mean gap is at least
+    5% (art. 10).
+    """
+    people = frame[frame["group"].isin([male, female]) & frame[pay_column].notna()]
+    m = people.loc[people["group"] == male, pay_column].to_numpy(float)
+    f = people.loc[people["group"] == female, pay_column].to_numpy(float)
+
+    def gap(mv: np.ndarray, fv: np.ndarray, how: str) -> float:
+        if len(mv) == 0 or len(fv) == 0:
+            return np.nan
+        agg = np.mean if how == "mean" else np.median
+        base = agg(mv)
+        return 100 * (base - agg(fv)) / base if base > 0 else np.nan
+
+    summary = pd.DataFrame(
+        [
+            {
+                "pay": pay_column,
+                "n_male": len(m),
+                "n_female": len(f),
+                "mean_gap_pct": gap(m, f, "mean"),
+                "median_gap_pct": gap(m, f, "median"),
+            }
+        ]
+    )
+    quartile_rows = []
+    if len(people):
+        bands = uk_quartile_bands(people[pay_column], people["group"])
+        names = {1: "lower", 2: "lower middle", 3: "upper middle", 4: "upper"}
+        for band in range(1, 5):
+            in_band = people[bands.to_numpy() == band]
+            for sex in (male, female):
+                count = int((in_band["group"] == sex).sum())
+                quartile_rows.append(
+                    {
+                        "band": names[band],
+                        "sex": sex,
+                        "n": count,
+                        "pct": 100 * count / len(in_band) if len(in_band) else np.nan,
+                    }
+                )
+    quartiles = pd.DataFrame(quartile_rows, columns=["band", "sex", "n", "pct"])
+    category_rows = []
+    for category, part in people.groupby(category_column, sort=True):
+        pm = part.loc[part["group"] == male, pay_column].to_numpy(float)
+        pf = part.loc[part["group"] == female, pay_column].to_numpy(float)
+        mean_gap = gap(pm, pf, "mean")
+        category_rows.append(
+            {
+                "category": category,
+                "n_male": len(pm),
+                "n_female": len(pf),
+                "mean_gap_pct": mean_gap,
+                "median_gap_pct": gap(pm, pf, "median"),
+                "eu_flag": bool(abs(mean_gap) >= EU_GAP_THRESHOLD_PCT)
+                if not np.isnan(mean_gap)
+                else False,
+            }
+        )
+    categories = pd.DataFrame(
+        category_rows,
+        columns=["category", "n_male", "n_female", "mean_gap_pct", "median_gap_pct", "eu_flag"],
+    )
+    return summary, quartiles, categories
+
+
+# --- the whole analysis ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StipendAnalysis:
+    """Everything the Stipends page and report show (unsuppressed; see `public_tables`)."""
+
+    gaps: pd.DataFrame
+    cohort_tests: pd.DataFrame
+    predictions: pd.DataFrame
+    flags: pd.DataFrame
+    remediation: pd.DataFrame
+    remediation_effect: pd.DataFrame
+    eu_uk_summary: pd.DataFrame
+    eu_uk_quartiles: pd.DataFrame
+    eu_uk_categories: pd.DataFrame
+    applications: pd.DataFrame
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def remediation_cost_usd(self) -> float:
+        return float(self.remediation["raise_usd"].sum()) if len(self.remediation) else 0.0
+
+
+def gap_table(
+    applications: pd.DataFrame,
+    groups: Mapping[str, pd.Series],
+    *,
+    reference: Mapping[str, str] | None = None,
+    k: int = 5,
+    n_boot: int = 400,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stipends table (one row per attribute and group) and the cohort tests of the
+    comparisons too small to model."""
+    reference = dict(reference or {})
+    tables, cohort_tables = [], []
+    for attribute, series in groups.items():
+        frame = _with_group(applications, series)
+        ref = reference.get(attribute) or default_reference(frame, k=k)
+        if ref is None or ref not in set(frame["group"]):
+            continue
+        raw = raw_gaps(frame, reference=ref, n_boot=n_boot)
+        adjusted = []
+        for group in raw["group"]:
+            if group == ref:
+                adjusted.append({"group": group, "method": "reference"})
+                continue
+            plain = adjusted_gap(frame, group=group, reference=ref)
+            located = adjusted_gap(frame, group=group, reference=ref, with_location=True)
+            adjusted.append(
+                {
+                    "group": group,
+                    "adjusted_gap_pct": plain.estimate_pct,
+                    "adjusted_ci_low": plain.ci_low,
+                    "adjusted_ci_high": plain.ci_high,
+                    "adjusted_p_value": plain.p_value,
+                    "adjusted_gap_pct_with_location": located.estimate_pct,
+                    "adjusted_ci_low_with_location": located.ci_low,
+                    "adjusted_ci_high_with_location": located.ci_high,
+                    "adjusted_p_value_with_location": located.p_value,
+                    "model_n": plain.n,
+                    "method": plain.method,
+                }
+            )
+            if plain.method == "too_few_to_model":
+                tests = cohort_view(frame, group=group, reference=ref)
+                tests.insert(0, "attribute", attribute)
+                cohort_tables.append(tests)
+        merged = raw.merge(pd.DataFrame(adjusted), on="group", how="left")
+        merged.insert(0, "attribute", attribute)
+        merged["note"] = np.where(
+            merged["method"] == "too_few_to_model",
+            f"too few to model (needs {MIN_MODEL_N} people and {MIN_SMALLER_GROUP} in the "
+            "smaller group): see the cohort view",
+            "",
+        )
+        tables.append(merged)
+    extra = [
+        "median_nominal_usd", "n_real", "raw_gap_pct_nominal_ci_low",
+        "raw_gap_pct_nominal_ci_high", "raw_gap_pct_real_ci_low", "raw_gap_pct_real_ci_high",
+        "median_gap_pct_nominal", "median_gap_pct_nominal_ci_low",
+        "median_gap_pct_nominal_ci_high", "median_gap_pct_real", "median_gap_pct_real_ci_low",
+        "median_gap_pct_real_ci_high", "adjusted_ci_low_with_location",
+        "adjusted_ci_high_with_location", "adjusted_p_value_with_location", "model_n", "note",
+    ]  # fmt: skip
+    columns = list(STIPEND_COLUMNS) + extra
+    text = ("attribute", "group", "reference_group", "method", "note")
+    # Same columns and dtypes in every part, so concatenating all-NA columns is well defined.
+    tables = [
+        t.reindex(columns=columns).astype({c: float for c in columns if c not in text})
+        for t in tables
+    ]
+    gaps = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+    cohort_tables = [t for t in cohort_tables if len(t)]
+    cohort_tests = (
+        pd.concat(cohort_tables, ignore_index=True)
+        if cohort_tables
+        else cohort_view(applications.assign(group=UNKNOWN).iloc[:0], group="", reference="")
+    )
+    if "attribute" not in cohort_tests:
+        cohort_tests.insert(0, "attribute", pd.Series(dtype=object))
+    return gaps, cohort_tests
+
+
+def analyze(
+    applications: pd.DataFrame,
+    attributes: pd.DataFrame,
+    *,
+    reference: Mapping[str, str] | None = None,
+    tolerance_pct: float = 5.0,
+    pay_floor_per_hour: float = 20.0,
+    tiers: pd.DataFrame | None = None,
+    include_intersections: bool = True,
+    k: int = 5,
+    n_boot: int = 400,
+) -> StipendAnalysis:
+    """Run the whole stipend equity analysis on the frames of `load_frames`.
+
+    `reference` maps an attribute to its reference group (default: the highest-paid group).
+    """
+    reference = dict(reference or {})
+    groups = attribute_groups(attributes, include_intersections=include_intersections)
+    gaps, cohort_tests = gap_table(applications, groups, reference=reference, k=k, n_boot=n_boot)
+    predictions = group_neutral_predictions(applications)
+    flags = policy_flags(
+        applications, predictions, pay_floor_per_hour=pay_floor_per_hour, tiers=tiers
+    )
+    plan = remediation_plan(applications, predictions, tolerance_pct=tolerance_pct)
+    effect = remediation_effect(applications, plan, groups, gaps)
+    if "sex" in groups:
+        sexed = _with_group(applications, groups["sex"])
+    else:
+        sexed = applications.assign(group=UNKNOWN)
+    summary, quartiles, categories = pay_gap_reporting(sexed)
+    return StipendAnalysis(
+        gaps=gaps,
+        cohort_tests=cohort_tests,
+        predictions=predictions,
+        flags=flags,
+        remediation=plan,
+        remediation_effect=effect,
+        eu_uk_summary=summary,
+        eu_uk_quartiles=quartiles,
+        eu_uk_categories=categories,
+        applications=applications,
+        warnings=vintage_warnings(applications),
+    )
+
+
+def remediation_effect(
+    applications: pd.DataFrame,
+    plan: pd.DataFrame,
+    groups: Mapping[str, pd.Series],
+    gaps: pd.DataFrame,
+) -> pd.DataFrame:
+    """The adjusted gap of every modelled comparison before and after the plan's raises."""
+    columns = [
+        "attribute", "group", "reference_group", "adjusted_gap_pct_before",
+        "adjusted_gap_pct_after", "adjusted_ci_low_after", "adjusted_ci_high_after",
+        "adjusted_p_value_after",
+    ]  # fmt: skip
+    if gaps.empty:
+        return pd.DataFrame(columns=columns)
+    raised = apply_raises(applications, plan)
+    rows = []
+    for row in gaps[gaps["method"] == "ols_hc3"].itertuples(index=False):
+        frame = _with_group(raised, groups[row.attribute])
+        after = adjusted_gap(frame, group=row.group, reference=row.reference_group)
+        rows.append(
+            {
+                "attribute": row.attribute,
+                "group": row.group,
+                "reference_group": row.reference_group,
+                "adjusted_gap_pct_before": row.adjusted_gap_pct,
+                "adjusted_gap_pct_after": after.estimate_pct,
+                "adjusted_ci_low_after": after.ci_low,
+                "adjusted_ci_high_after": after.ci_high,
+                "adjusted_p_value_after": after.p_value,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- what leaves the system -----------------------------------------------------------------
+
+
+def _hide_small_group_stats(frame: pd.DataFrame, count: str, stats_columns: Sequence[str]):
+    # Counts go through suppress_small_cells (primary "<k" and complementary "*"). Statistics
+    # of a group under k describe a handful of people, so they are hidden too; those of a group
+    # hidden only to protect another ("*") are kept: a mean or a gap does not give a count back.
+    small = frame[count].map(lambda v: isinstance(v, str) and v.startswith("<"))
+    for column in stats_columns:
+        if column in frame:
+            frame[column] = frame[column].astype(object)
+            frame.loc[small, column] = None
+    return frame
+
+
+def public_tables(analysis: StipendAnalysis, *, k: int = 5) -> dict[str, pd.DataFrame]:
+    """The analysis tables as they may leave the system, small cells suppressed.
+
+    Keys are the report names: stipends, stipend_cohort_tests, stipend_flags, remediation,
+    stipend_remediation_effect, stipend_pay_gap_reporting, stipend_pay_quartiles,
+    stipend_pay_categories.
+    """
+    gaps = analysis.gaps
+    out: dict[str, pd.DataFrame] = {}
+    if len(gaps):
+        suppressed = suppress_small_cells(
+            gaps, count_columns=["n", "n_real"], k=k, group_columns=["attribute"]
+        )
+        stats_columns = [
+            c for c in gaps.columns if c not in ("attribute", "group", "reference_group", "n")
+        ]
+        stats_columns = [c for c in stats_columns if c not in ("method", "note")]
+        out["stipends"] = _hide_small_group_stats(suppressed, "n", stats_columns)
+    else:
+        out["stipends"] = gaps.assign(suppressed=pd.Series(dtype=bool))
+    tests = analysis.cohort_tests
+    if len(tests):
+        tests = suppress_small_cells(
+            tests,
+            count_columns=["n_group", "n_reference"],
+            k=k,
+            group_columns=["attribute", "group"],
+        )
+        tests = _hide_small_group_stats(tests, "n_group", ["mean_group_usd", "gap_pct"])
+        tests = _hide_small_group_stats(tests, "n_reference", ["mean_reference_usd", "gap_pct"])
+    out["stipend_cohort_tests"] = tests
+    out["stipend_flags"] = analysis.flags
+    out["remediation"] = analysis.remediation
+    out["stipend_remediation_effect"] = analysis.remediation_effect
+    summary = analysis.eu_uk_summary
+    if len(summary):
+        summary = suppress_small_cells(
+            summary, count_columns=["n_male", "n_female"], k=k, rate_columns=()
+        )
+        summary = _hide_small_group_stats(summary, "n_male", ["mean_gap_pct", "median_gap_pct"])
+        summary = _hide_small_group_stats(summary, "n_female", ["mean_gap_pct", "median_gap_pct"])
+    out["stipend_pay_gap_reporting"] = summary
+    quartiles = analysis.eu_uk_quartiles
+    if len(quartiles):
+        quartiles = suppress_small_cells(
+            quartiles, count_columns=["n"], k=k, rate_columns=["pct"], group_columns=["band"]
+        )
+    out["stipend_pay_quartiles"] = quartiles
+    categories = analysis.eu_uk_categories
+    if len(categories):
+        categories = suppress_small_cells(
+            categories,
+            count_columns=["n_male", "n_female"],
+            k=k,
+            rate_columns=["mean_gap_pct", "median_gap_pct"],
+        )
+    out["stipend_pay_categories"] = categories
+    return out
+
+
+REPORT_TITLES: dict[str, tuple[str, str]] = {
+    "stipends": (
+        "Stipend gaps by group",
+        "Mean and median stipend per group, nominal and real (cost-of-living adjusted); raw gap "
+        "in % vs the reference group (negative: paid less); adjusted gap exp(beta)-1 in % from "
+        "OLS of log real stipend on role, cohort length and estimated hours (HC3), without and "
+        "with location.",
+    ),
+    "stipend_cohort_tests": (
+        "Comparisons too few to model: within-cohort tests",
+        "Welch t-test and Mann-Whitney U on real stipends per cohort.",
+    ),
+    "stipend_flags": (
+        "Stipend flags",
+        "Unpaid trials, pay below the hourly floor, outside the cohort tier, missing "
+        "cost-of-living or exchange-rate data, low outliers.",
+    ),
+    "remediation": (
+        "Remediation plan",
+        "Raises for everyone paid more than the tolerance below the group-neutral prediction.",
+    ),
+    "stipend_remediation_effect": (
+        "Adjusted gaps after the remediation raises",
+        "The adjusted gap recomputed with the proposed stipends.",
+    ),
+    "stipend_pay_gap_reporting": (
+        "EU/UK gender pay gap (hourly)",
+        "100 * (men - women) / men, mean and median of stipend per estimated hour.",
+    ),
+    "stipend_pay_quartiles": (
+        "UK quartile pay bands",
+        "Share of men and women per quartile of hourly pay (regulation 13, with its tie rule).",
+    ),
+    "stipend_pay_categories": (
+        "EU 5% flag per category",
+        "Mean and median gender pay gap per role; eu_flag when the absolute mean gap >= 5%.",
+    ),
+}
+
+
+def report_tables(con: Any, *, settings: Any) -> list[ReportTable]:
+    """The stipend tables of `signalboard report` (suppressed; vintage warnings as notes)."""
+    applications, attributes = load_frames(con)
+    analysis = analyze(
+        applications,
+        attributes,
+        pay_floor_per_hour=settings.pay_floor_per_hour,
+        k=settings.min_cell_size,
+    )
+    tables = public_tables(analysis, k=settings.min_cell_size)
+    notes = analysis.warnings + (
+        f"Remediation: {len(analysis.remediation)} raises, total "
+        f"${analysis.remediation_cost_usd:,.2f}.",
+    )
+    return [
+        ReportTable(
+            name=name,
+            title=REPORT_TITLES[name][0],
+            frame=frame,
+            description=REPORT_TITLES[name][1],
+            notes=notes if name in ("stipends", "remediation") else (),
+        )
+        for name, frame in tables.items()
+    ]
