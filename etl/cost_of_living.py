@@ -28,6 +28,8 @@ from typing import Literal
 
 import pandas as pd
 
+from etl.sources import ConvertedFile, register
+
 COLUMNS: tuple[str, ...] = ("country", "region", "price_level", "source", "vintage")
 """The columns of the contract's cost_of_living table, in order."""
 
@@ -363,3 +365,23 @@ def read_cost_of_living(
             )
         return read_world_bank(path, year=year, exchange_rates=fx_file)
     raise CostOfLivingFormatError(f"{path.name}: not a BEA RPP or World Bank file")
+
+
+@register
+def convert_cost_of_living_file(path: Path) -> ConvertedFile | None:
+    """`signalboard load` hook (etl/sources.py): BEA and World Bank files, recognised by shape.
+
+    A World Bank PPP file is converted with the PA.NUS.FCRF exchange-rate file in the same
+    folder; the exchange-rate file itself is not a table of its own (the load lists it as
+    skipped).
+    """
+    path = Path(path)
+    kind = detect(path)
+    if kind is None:
+        return None
+    if kind == "world_bank" and world_bank_indicator(path) == WB_FX:
+        return None
+    siblings = sorted(p for p in path.parent.iterdir() if p.is_file() and p != path)
+    frame = read_cost_of_living(path, siblings=siblings)
+    sources = ", ".join(sorted(set(frame["source"] + " " + frame["vintage"])))
+    return ConvertedFile("cost_of_living", frame, note=f"cost of living from {sources}")

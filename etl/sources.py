@@ -48,7 +48,7 @@ Converter = Callable[[Path], ConvertedFile | None]
 CONVERTERS: list[Converter] = []
 """Consulted in order for files whose name matches no contract table."""
 
-CONVERTER_MODULES: list[str] = []
+CONVERTER_MODULES: list[str] = ["etl.cost_of_living"]
 """Modules imported (once) before the converters are consulted, so they can `register`."""
 
 

@@ -154,3 +154,36 @@ def test_unsupported_table_is_refused(tmp_path: Path) -> None:
     parrp.write_bytes(SARPP.read_bytes().replace(b",SARPP,", b",PARPP,"))
     with pytest.raises(CostOfLivingFormatError, match="PARPP"):
         read_bea_rpp(parrp)
+
+
+def test_signalboard_load_recognises_files_by_shape(tmp_path: Path) -> None:
+    """The load's converter hook (etl/sources.py) picks the files up under any name."""
+    from etl.load import load_paths
+    from signalboard.db import connect_readonly, query_df
+    from signalboard.settings import Settings
+
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for number, path in enumerate((SARPP, MARPP, PLI, PPP, FX)):
+        shutil.copy(path, folder / f"export ({number}).csv")
+    settings = Settings(db_path=tmp_path / "w.duckdb", pseudonym_key_file=tmp_path / "key")
+    load_paths([folder], settings=settings, progress=False)
+    con = connect_readonly(settings.db_path)
+    try:
+        counts = query_df(
+            con, "select source, vintage, count(*) as n from cost_of_living group by all"
+        )
+        levels = query_df(
+            con,
+            "select price_level from cost_of_living where country = 'US' and region = '41860'",
+        )
+    finally:
+        con.close()
+    got = {(r.source, r.vintage): r.n for r in counts.itertuples()}
+    assert got == {
+        ("BEA SARPP", "2023"): 8,
+        ("BEA MARPP", "2023"): 13,
+        ("World Bank PA.NUS.PRVT.PLI", "2024"): 2,
+        ("World Bank PA.NUS.PRVT.PP", "2023"): 10,
+    }
+    assert levels["price_level"].tolist() == [117.55]
