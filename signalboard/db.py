@@ -86,6 +86,8 @@ def connect_sandbox(
     try:
         con.execute("attach $path as warehouse (read_only)", {"path": str(path)})
         con.execute("use warehouse")
+        # A long query would otherwise draw DuckDB's progress bar on the server's terminal.
+        con.execute("set enable_progress_bar = false")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
     except BaseException:

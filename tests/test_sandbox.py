@@ -129,6 +129,18 @@ def test_long_query_is_interrupted_by_the_timeout(settings: Settings) -> None:
     ].tolist() == [50]
 
 
+def test_memory_limit_stops_a_greedy_query(settings: Settings) -> None:
+    """A 50-million-element list needs ~400 MB; the sandbox's limit here is 32 MB."""
+    small = dataclasses.replace(settings, sql_memory_limit="32MB")
+    before = fingerprint(settings.db_path)
+    with pytest.raises(SandboxError, match="more than the 32MB memory limit") as caught:
+        run_sandboxed(
+            "select max(l[1]) from (select list(range) as l from range(50000000))", settings=small
+        )
+    assert caught.value.reason == "memory"
+    assert fingerprint(settings.db_path) == before
+
+
 @pytest.fixture
 def raw_sandbox(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     con = connect_sandbox(settings.db_path, memory_limit="64MB", threads=1)
@@ -167,7 +179,7 @@ def test_sandbox_connection_settings(raw_sandbox: duckdb.DuckDBPyConnection) -> 
         raw_sandbox.execute(
             "select name, value from duckdb_settings() where name in ("
             "'enable_external_access', 'lock_configuration', 'threads', "
-            "'autoload_known_extensions', 'autoinstall_known_extensions')"
+            "'autoload_known_extensions', 'autoinstall_known_extensions', 'enable_progress_bar')"
         ).fetchall()
     )
     databases = raw_sandbox.execute(
@@ -181,6 +193,7 @@ def test_sandbox_connection_settings(raw_sandbox: duckdb.DuckDBPyConnection) -> 
         "threads": "1",
         "autoload_known_extensions": "false",
         "autoinstall_known_extensions": "false",
+        "enable_progress_bar": "false",
     }
 
 
