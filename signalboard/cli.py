@@ -61,10 +61,14 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from signalboard.db import WarehouseMissingError
     from signalboard.report import write_report
 
     settings = _settings(args)
-    written = write_report(settings=settings, out_dir=Path(args.out))
+    try:
+        written = write_report(settings=settings, out_dir=Path(args.out))
+    except WarehouseMissingError as error:
+        raise CliError(str(error)) from None
     for path in written:
         print(path)
     return 0
