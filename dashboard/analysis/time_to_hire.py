@@ -373,6 +373,25 @@ def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
+STAGE_DURATION_COLUMNS = [
+    "stage",
+    "track",
+    "n",
+    "still_in_stage",
+    "median_days",
+    "p75_days",
+    "p90_days",
+]
+
+
+def stage_duration_table(journeys: pd.DataFrame) -> pd.DataFrame:
+    """stage_durations.csv: `stage_durations` for all applications (track 'all') and per track."""
+    return pd.concat(
+        [stage_durations(journeys).assign(track="all"), stage_durations(journeys, by="track")],
+        ignore_index=True,
+    )[STAGE_DURATION_COLUMNS]
+
+
 # --- summaries ------------------------------------------------------------------------------------
 
 
@@ -656,13 +675,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
         f"log-rank p = {comparison.p_value:.3g}). The seed claim of about 40% faster is a ratio "
         f"of {CLAIMED_RATIO}.",
     )
-    durations = pd.concat(
-        [
-            stage_durations(journeys).assign(track="all"),
-            stage_durations(journeys, by="track"),
-        ],
-        ignore_index=True,
-    )[["stage", "track", "n", "still_in_stage", "median_days", "p75_days", "p90_days"]]
+    durations = stage_duration_table(journeys)
     return [
         ReportTable(
             name="time_to_hire",

@@ -1,0 +1,101 @@
+"""AppTest of the Funnel page on the sample warehouse: real numbers, a breakdown, a demographic
+breakdown that is suppressed, drill-through, a role filter, an empty selection, and no warehouse.
+
+The app runs through dashboard/entrypoint/streamlit_app.py (see tests/test_app_pages.py for why),
+so the sidebar filters run before the page as they do in `signalboard serve`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.analysis import funnel
+from signalboard.db import connect_readonly
+from signalboard.queries import run_query
+from signalboard.settings import REPO_ROOT
+
+ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+PAGE = REPO_ROOT / "dashboard" / "pages" / "funnel.py"
+TIMEOUT = 120
+
+
+def open_funnel(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
+    at = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT).run()
+    return at.switch_page(str(PAGE)).run()
+
+
+def frame_by_download(at: AppTest, file_name: str):
+    """The dataframe shown just before the download button of `file_name`.csv."""
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Download {file_name}.csv" in labels, labels
+    return at.dataframe[labels.index(f"Download {file_name}.csv")].value
+
+
+@pytest.fixture
+def expected(sample_db: Path):
+    con = connect_readonly(sample_db)
+    try:
+        journeys = run_query(con, "application_journeys")
+    finally:
+        con.close()
+    return funnel.funnel_table(journeys), journeys
+
+
+def test_funnel_page_shows_the_sample_funnel(sample_db, expected, monkeypatch):
+    table, journeys = expected
+    at = open_funnel(sample_db, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Funnel"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Applications"] == f"{len(journeys):,}"
+    assert metrics["Hired"] == f"{int(table['reached'].iloc[-1]):,}"
+    shown = frame_by_download(at, "funnel")
+    assert shown["reached"].tolist() == table["reached"].tolist()
+    assert shown["pending"].tolist() == table["pending"].tolist()
+    # The planted leak of the sample (seed 7) is alerted on the page.
+    alerts = frame_by_download(at, "funnel_alerts")
+    assert alerts["flagged"].any()
+    assert len(at.error) == 1 and "alert" in at.error[0].value
+
+
+def test_funnel_breakdowns_suppression_and_drill_through(sample_db, monkeypatch):
+    at = open_funnel(sample_db, monkeypatch)
+    at.multiselect(key="funnel_by").set_value(["track", "sex"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = frame_by_download(at, "funnel")
+    assert set(shown["segment_type"]) == {"track x sex"}
+    assert "suppressed" in shown and shown["suppressed"].any()
+    assert shown["reached"].map(lambda v: isinstance(v, str) and v.startswith("<")).any()
+    # Drill through: the traditional applications that reached 'selected'.
+    at.selectbox(key="drill_track").set_value("traditional").run()
+    rows = frame_by_download(at, "funnel_drill_through")
+    assert len(rows) > 0
+    assert set(rows["track"]) == {"traditional"}
+    assert set(rows["furthest_stage"]) <= set(funnel.STAGES[1:])
+
+
+def test_funnel_role_filter_and_empty_selection(sample_db, expected, monkeypatch):
+    table, journeys = expected
+    role = sorted(journeys["role"].unique())[0]
+    at = open_funnel(sample_db, monkeypatch)
+    at.sidebar.multiselect(key="f_roles").set_value([role]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Applications"] == f"{int((journeys['role'] == role).sum()):,}"
+    # A date range with no applications: the page says what to do instead of failing.
+    at.sidebar.date_input(key="f_start").set_value(dt.date(2027, 1, 1))
+    at.sidebar.date_input(key="f_end").set_value(dt.date(2027, 1, 31)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("No applications match" in i.value for i in at.info)
+    assert not at.metric
+
+
+def test_funnel_page_without_a_warehouse(tmp_path, monkeypatch):
+    at = open_funnel(tmp_path / "missing.duckdb", monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("does not exist" in i.value for i in at.info)
