@@ -287,7 +287,11 @@ def _typed_sql(column: Column, formats: dict[str, str], params: dict[str, Any]) 
             return f"coalesce(try_cast({raw} as date), cast(try_cast({raw} as timestamp) as date))"
         # Through timestamptz with the session in UTC: offsets (+02:00, Z) convert to UTC and
         # naive values stay as written. A plain cast to timestamp silently drops the offset.
-        return f"cast(try_cast({raw} as timestamptz) as timestamp)"
+        return (
+            f"case when regexp_matches({raw}, '(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
+            f"then cast(try_cast({raw} as timestamptz) as timestamp) "
+            f"else try_cast({raw} as timestamp) end"
+        )
     if column.allowed is not None:
         return f"lower({raw})"
     if column.name in ("country", "stipend_currency", "currency"):
@@ -567,6 +571,39 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None
     return con.execute(sql, {k: v for k, v in (params or {}).items() if k in used}).fetchall()
 
 
+def _pseudonyms(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    raw_table: str,
+    clean_column: str,
+    params: dict[str, Any],
+    key: dict[str, Any],
+) -> str:
+    """Temp table of raw id -> pseudonym, extended with this file's new ids; returns its name.
+
+    HMAC costs four SHA-256 blocks per id, so each distinct id is hashed once per load (scores
+    and events repeat application ids many times). The table is a TEMP table: it lives in this
+    connection's memory and is never written to the warehouse file.
+    """
+    cache = f"__pseudonyms_{kind}"
+    _run(con, f"create temp table if not exists {cache} (id varchar, pseudonym varchar)")
+    _run(
+        con,
+        f"""
+        insert into {cache}
+        with ids as (
+            select distinct {clean_column.rsplit(" as ", 1)[0]} as id from {ident(raw_table)}
+        )
+        select id, {pseudonym_sql(kind, "id")}
+        from ids
+        where id is not null
+          and not exists (select 1 from {cache} as known where known.id = ids.id)
+        """,
+        {**params, **key},
+    )
+    return cache
+
+
 def _load_file(
     con: duckdb.DuckDBPyConnection,
     planned: _Planned,
@@ -610,17 +647,33 @@ def _load_file(
     for attribute, source in extras.items():
         clean.append(f"nullif(trim({ident(source)}), '') as {ident('x_' + attribute)}")
 
+    clean_ids = {
+        column.name: next(c for c in clean if c.endswith(f" as {ident(column.name)}"))
+        for column in spec.stored_columns
+        if column.privacy in ("application", "candidate")
+    }
+
     typed = []
+    pseudonym_joins = []
     for column in spec.stored_columns:
         typed.append(f"{_typed_sql(column, table_mapping.formats, params)} as t_{column.name}")
         if column.privacy in ("application", "candidate"):
-            typed.append(f"{pseudonym_sql(column.privacy, ident(column.name))} as p_{column.name}")
+            cache = _pseudonyms(
+                con, column.privacy, raw.name, clean_ids[column.name], params, base_params
+            )
+            alias = f"ps_{column.name}"
+            typed.append(f"{alias}.pseudonym as p_{column.name}")
+            pseudonym_joins.append(
+                f"left join {cache} as {alias} on {alias}.id = clean.{ident(column.name)}"
+            )
 
     checks = _column_checks(spec) + _ROW_CHECKS.get(spec.name, [])
     problems = ", ".join(
         f"case when {c.condition} then {{'column': {_lit(c.column)}, 'reason': {c.reason}}} end"
         for c in checks
     )
+    # Build the problem list only for rows that have one: most rows are clean.
+    any_bad = " or ".join(f"coalesce({c.condition}, false)" for c in checks)
     joins = _JOINS.get(spec.name, "")
     join_columns = _JOIN_COLUMNS.get(spec.name)
     checked = f"__checked_{index}"
@@ -629,9 +682,14 @@ def _load_file(
         f"""
         create temp table {checked} as
         with clean as (select {", ".join(clean)} from {ident(raw.name)}),
-        t as (select clean.*, {", ".join(typed)} from clean),
+        t as (select clean.*, {", ".join(typed)} from clean {" ".join(pseudonym_joins)}),
         j as (select t.*{", " + join_columns if join_columns else ""} from t {joins})
-        select *, list_filter([{problems}], lambda p: p is not null) as __problems from j
+        select *,
+            case when {any_bad}
+                then list_filter([{problems}], lambda p: p is not null)
+                else []
+            end as __problems
+        from j
         """,
         params,
     )
@@ -709,57 +767,60 @@ def _load_file(
         )
 
     # Upsert: rows of this file replace the rows with the same key, then go in.
-    stored_names = [c.name for c in spec.stored_columns]
-    new = f"__new_{index}"
-    _run(
+    valid = f"(select * from {checked} where len(__problems) = 0)"
+
+    def stored(column: Column) -> str:
+        if spec.name == "demographics" and column.name == "sex":
+            return _normalised_sex(ident("sex"))
+        if spec.name == "demographics" and column.name == "race_ethnicity":
+            return _normalised_race(ident("race_ethnicity"))
+        return _stored_sql(column)
+
+    rows_loaded, rows_rejected = _run(
         con,
-        f"create temp table {new} as select "
-        + ", ".join(f"{_stored_sql(c)} as {ident(c.name)}" for c in spec.stored_columns)
-        + (", " + ", ".join(ident("x_" + a) for a in extras) if extras else "")
-        + (
-            ", race_ethnicity as __race_raw, sex as __sex_raw"
-            if spec.name == "demographics"
-            else ""
-        )
-        + f" from {checked} where len(__problems) = 0",
-    )
-    rows_loaded = _run(con, f"select count(*) from {new}")[0][0]
+        f"select count(*) filter (where len(__problems) = 0), "
+        f"count(*) filter (where len(__problems) > 0) from {checked}",
+    )[0]
+    rows_rejected += len(raw.malformed)
     match = " and ".join(
         f"target.{ident(k)} is not distinct from new_keys.{ident(k)}"
         if not spec.column(k).required
         else f"target.{ident(k)} = new_keys.{ident(k)}"
         for k in spec.key
     )
+    new_keys = ", ".join(f"{stored(spec.column(k))} as {ident(k)}" for k in spec.key)
     rows_replaced = _run(
         con,
-        f"delete from {spec.name} as target using (select distinct {key_names} from {new}) "
+        f"delete from {spec.name} as target using (select distinct {new_keys} from {valid}) "
         f"as new_keys where {match}",
     )[0][0]
     if spec.name == "demographics":
         _run(
             con,
-            f"update {new} set sex = {_normalised_sex('__sex_raw')}, "
-            f"race_ethnicity = {_normalised_race('__race_raw')}",
+            f"delete from demographic_attributes where candidate_id in "
+            f"(select p_candidate_id from {valid})",
         )
+        names = ["sex", "race_ethnicity", *extras]
+        values = [stored(spec.column("sex")), stored(spec.column("race_ethnicity"))] + [
+            _normalised_attribute(ident("x_" + a)) for a in extras
+        ]
         _run(
             con,
-            f"delete from demographic_attributes where candidate_id in "
-            f"(select candidate_id from {new})",
+            f"""
+            insert into demographic_attributes
+            select p_candidate_id, unnest([{", ".join(_lit(n) for n in names)}]),
+                unnest([{", ".join(values)}])
+            from {valid}
+            """,
         )
-        attribute_rows = [
-            f"select candidate_id, 'sex' as attribute, sex as value from {new}",
-            f"select candidate_id, 'race_ethnicity', race_ethnicity from {new}",
-        ] + [
-            f"select candidate_id, {_lit(a)}, {_normalised_attribute(ident('x_' + a))} from {new}"
-            for a in extras
-        ]
-        _run(con, "insert into demographic_attributes " + " union all ".join(attribute_rows))
-    columns_sql = ", ".join(ident(c) for c in stored_names)
-    _run(con, f"insert into {spec.name} ({columns_sql}) select {columns_sql} from {new}")
-    rows_rejected = _run(con, f"select count(*) from {checked} where len(__problems) > 0")[0][0]
-    rows_rejected += len(raw.malformed)
+    columns_sql = ", ".join(ident(c.name) for c in spec.stored_columns)
+    _run(
+        con,
+        f"insert into {spec.name} ({columns_sql}) select "
+        + ", ".join(stored(c) for c in spec.stored_columns)
+        + f" from {valid}",
+    )
     _run(con, f"drop table {checked}")
-    _run(con, f"drop table {new}")
     result = FileResult(
         path=planned.path,
         table=spec.name,

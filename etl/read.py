@@ -67,7 +67,7 @@ def _read_csv(
     con.execute(
         f"""
         create temp table {ident(name)} as
-        select * exclude (ordinality), ordinality - 1 as __k
+        select * exclude (ordinality), ordinality + 1 as {LINE}
         from read_csv(
             $path, all_varchar = true, header = true, encoding = $encoding,
             store_rejects = true, rejects_table = '{errors}', rejects_scan = '{scans}'
@@ -118,10 +118,9 @@ def _number_lines(
         steps as (
             select threshold, max(passed) as passed from thresholds group by threshold
         ),
-        rows as (select * from {ident(source)})
+        rows as (select * exclude ({LINE}), {LINE} - 2 as __k from {ident(source)})
         select rows.* exclude (__k), rows.__k + 2 + coalesce(steps.passed, 0) as {LINE}
         from rows asof left join steps on rows.__k >= steps.threshold
-        order by rows.__k
         """
     )
     con.execute("drop table __malformed")
@@ -154,7 +153,7 @@ def read_raw(
         # Not UTF-8: spreadsheet exports from Windows are Latin-1 (cp1252's printable subset).
         encoding = "latin-1"
         errors = _read_csv(con, path, source, encoding)
-    columns = [c for c in _columns(con, source) if c != "__k"]
+    columns = [c for c in _columns(con, source) if c != LINE]
     rows = _count(con, source)
     if rows == 0 and not errors:
         con.execute(f"drop table {ident(source)}")
@@ -164,11 +163,7 @@ def read_raw(
     if errors:
         _number_lines(con, source, name, [line for line, _, _ in errors])
     else:
-        con.execute(
-            f"create temp table {ident(name)} as "
-            f"select * exclude (__k), __k + 2 as {LINE} from {ident(source)} order by __k"
-        )
-        con.execute(f"drop table {ident(source)}")
+        con.execute(f"alter table {ident(source)} rename to {ident(name)}")
     malformed = [
         (line, f"{kind.lower()}: {message.splitlines()[0]}") for line, kind, message in errors
     ]
