@@ -226,3 +226,21 @@ def suppress_small_cells(
 def is_hidden(value: object) -> bool:
     """True for a masked count (``"<k"`` or ``"*"``) as returned by `suppress_small_cells`."""
     return isinstance(value, str)
+
+
+def for_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with masked count columns as text, so Arrow (st.dataframe) can show them.
+
+    A suppressed column mixes ints with "<k"/"*" strings, which Arrow refuses as one type.
+
+    Examples
+    --------
+    >>> for_display(pd.DataFrame({"n": pd.Series([12, "<5"], dtype=object)}))["n"].tolist()
+    ['12', '<5']
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object and values.map(lambda v: isinstance(v, str)).any():
+            out[column] = values.map(lambda v: "" if v is None else str(v))
+    return out

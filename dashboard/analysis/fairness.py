@@ -1,0 +1,425 @@
+"""Adverse-impact audit across the hiring funnel, and the Fairness report tables.
+
+For every funnel step (applied -> selected, selected -> submitted, ..., retainer -> hired) and
+the bottom line (applied -> hired), overall and per track, and for every self-identification
+attribute (sex, race/ethnicity, their intersection, and any further attribute of
+`demographic_attributes`): applicants, selected, selection rate, impact ratio against the
+highest-rate group, the four-fifths flag, a significance test with Benjamini-Hochberg q over all
+tests of the audit, shortfall, flip-flop, a CI for the impact ratio and bounds from the unknowns.
+The statistics are in `dashboard.analysis.adverse_impact`; the LL144 tables in
+`dashboard.analysis.ll144`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from dashboard.analysis import ll144
+from dashboard.analysis.adverse_impact import impact_tables
+from dashboard.analysis.suppression import is_hidden, suppress_small_cells
+from dashboard.analysis.tables import ReportTable
+from etl.contract import STAGES, UNKNOWN
+from signalboard.queries import run_query
+from signalboard.settings import Settings
+
+INTERSECTION = "sex x race_ethnicity"
+"""Attribute name of the intersectional groups; a group is "<race_ethnicity>|<sex>"."""
+
+ALL_TRACKS = "all"
+
+TRIAGE_STEP = "submitted->triage_passed"
+
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "step",
+    "track",
+    "attribute",
+    "group",
+    "n",
+    "selected",
+    "selection_rate",
+    "impact_ratio",
+    "ir_ci_low",
+    "ir_ci_high",
+    "below_four_fifths",
+    "test",
+    "p_value",
+    "q_value",
+    "shortfall",
+    "flip_flop",
+    "status",
+    "suppressed",
+    "excluded_from_ir",
+    "reference",
+    "ir_unknowns_in_group",
+    "ir_unknowns_proportional",
+    "ir_bound_low",
+    "ir_bound_high",
+)
+RATE_COLUMNS: tuple[str, ...] = (
+    "selection_rate",
+    "impact_ratio",
+    "ir_ci_low",
+    "ir_ci_high",
+    "shortfall",
+    "ir_unknowns_in_group",
+    "ir_unknowns_proportional",
+    "ir_bound_low",
+    "ir_bound_high",
+)
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The audit before suppression: one row per step, track, attribute and known group, and the
+    unknowns per table (step, track, attribute)."""
+
+    table: pd.DataFrame
+    unknowns: pd.DataFrame
+
+
+def attribute_values(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
+    """Each application's group per attribute: columns application_id, attribute, group.
+
+    Candidates without a value are `Unknown`; the intersection is Unknown when either part is.
+    Attributes are ordered sex, race/ethnicity, their intersection, then the rest by name.
+    """
+    apps = journeys[["application_id", "candidate_id"]]
+    attrs = sorted(set(demographics["attribute"]) | {"sex", "race_ethnicity"})
+    attrs = ["sex", "race_ethnicity"] + [a for a in attrs if a not in ("sex", "race_ethnicity")]
+    wide = (
+        demographics.drop_duplicates(["candidate_id", "attribute"])
+        .pivot(index="candidate_id", columns="attribute", values="value")
+        .reindex(columns=attrs)
+    )
+    merged = apps.merge(wide, left_on="candidate_id", right_index=True, how="left")
+    merged[attrs] = merged[attrs].fillna(UNKNOWN).astype(str)
+    sex, race = merged["sex"], merged["race_ethnicity"]
+    merged[INTERSECTION] = np.where((sex == UNKNOWN) | (race == UNKNOWN), UNKNOWN, race + "|" + sex)
+    order = ["sex", "race_ethnicity", INTERSECTION] + attrs[2:]
+    long = merged.melt(
+        id_vars=["application_id"], value_vars=order, var_name="attribute", value_name="group"
+    )
+    long["attribute"] = pd.Categorical(long["attribute"], categories=order, ordered=True)
+    return long
+
+
+def track_steps(journeys: pd.DataFrame) -> dict[str, list[tuple[str, int, int]]]:
+    """Each track's funnel steps: consecutive pairs of the stages that track uses, then the
+    bottom line. A stage is used when any application of the track reached it, so the
+    traditional track (applied, selected, take_home_passed, hired) gets its own steps and is not
+    counted as passing a triage it never had.
+    """
+    steps: dict[str, list[tuple[str, int, int]]] = {}
+    for track, rows in journeys.groupby("track", sort=True):
+        used = [0] + [
+            i
+            for i, stage in enumerate(STAGES)
+            if i > 0 and rows[f"reached_{stage}_at"].notna().any()
+        ]
+        pairs = [(used[j], used[j + 1]) for j in range(len(used) - 1)]
+        bottom = (0, len(STAGES) - 1)
+        if bottom not in pairs:
+            pairs.append(bottom)
+        steps[str(track)] = [(f"{STAGES[a]}->{STAGES[b]}", a, b) for a, b in pairs]
+    return steps
+
+
+def step_counts(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
+    """Applicants and selected per step, track, attribute and group (Unknown included).
+
+    An application counts in a step's applicants when it reached the step's first stage and its
+    decision is in: one still in progress, or withdrawn, at a stage before the step's last is
+    left out (a withdrawal is not a selection decision; 1979 Q&A 15), so in-flight cohorts do not
+    look like rejections. It counts as selected when it reached the step's last stage. Steps are
+    per track (`track_steps`); the "all" track pools the tracks that share a step and appears
+    only for steps that more than one track has (otherwise it would repeat that track's table).
+    """
+    long = attribute_values(journeys, demographics)
+    base = journeys[["application_id", "track", "furthest_stage_index", "outcome"]]
+    long = long.merge(base, on="application_id", how="left")
+    furthest = long["furthest_stage_index"].to_numpy()
+    undecided = long["outcome"].isin(["in_progress", "withdrew"]).to_numpy()
+    track = long["track"].astype(str).to_numpy()
+    per_track = track_steps(journeys)
+    all_steps = sorted(
+        {step for steps in per_track.values() for step in steps},
+        # funnel order, the bottom line (applied->hired) last
+        key=lambda step: (step[1] == 0 and step[2] == len(STAGES) - 1, step[1], step[2]),
+    )
+    frames = []
+    for name, first, last in all_steps:
+        tracks = [t for t, steps in per_track.items() if (name, first, last) in steps]
+        member = np.isin(track, tracks)
+        eligible = member & (furthest >= first) & ~(undecided & (furthest < last))
+        selected = eligible & (furthest >= last)
+        part = pd.DataFrame(
+            {
+                "track": long["track"],
+                "attribute": long["attribute"],
+                "group": long["group"],
+                "n": eligible.astype(np.int64),
+                "selected": selected.astype(np.int64),
+            }
+        )[member]
+        pieces = [
+            part.groupby(["track", "attribute", "group"], observed=True, sort=True)[
+                ["n", "selected"]
+            ]
+            .sum()
+            .reset_index()
+        ]
+        if len(tracks) > 1:
+            overall = (
+                part.groupby(["attribute", "group"], observed=True, sort=True)[["n", "selected"]]
+                .sum()
+                .reset_index()
+            )
+            overall.insert(0, "track", ALL_TRACKS)
+            pieces.insert(0, overall)
+        both = pd.concat(pieces, ignore_index=True)
+        both.insert(0, "step", name)
+        frames.append(both)
+    if not frames:
+        return pd.DataFrame(columns=["step", "track", "attribute", "group", "n", "selected"])
+    counts = pd.concat(frames, ignore_index=True)
+    counts["attribute"] = counts["attribute"].astype(str)
+    return counts
+
+
+def audit(
+    journeys: pd.DataFrame,
+    demographics: pd.DataFrame,
+    *,
+    min_share: float = 0.02,
+    alpha: float = 0.05,
+) -> Audit:
+    """The adverse-impact audit of every funnel step, before suppression.
+
+    Parameters
+    ----------
+    journeys
+        `queries/application_journeys.sql` rows (application_id, candidate_id, track,
+        furthest_stage_index, outcome).
+    demographics
+        `queries/fairness_demographics.sql` rows (candidate_id, attribute, value).
+    min_share
+        Groups under this share of a table's applicants are shown but not ranked (default 2%).
+    alpha
+        Significance level for the BH q-values over every test of the audit.
+
+    Returns
+    -------
+    Audit
+        `table`: the adverse_impact columns (see AUDIT_COLUMNS, `suppressed` all False);
+        `unknowns`: step, track, attribute, unknown_n, unknown_selected, n_total.
+    """
+    counts = step_counts(journeys, demographics)
+    keys = ["step", "track", "attribute"]
+    is_unknown = counts["group"] == UNKNOWN
+    unknowns = (
+        counts[is_unknown]
+        .rename(columns={"n": "unknown_n", "selected": "unknown_selected"})
+        .drop(columns="group")
+    )
+    known = counts[~is_unknown]
+    totals = counts.groupby(keys, sort=False)["n"].sum().rename("n_total").reset_index()
+    unknowns = totals.merge(unknowns, on=keys, how="left").fillna(
+        {"unknown_n": 0, "unknown_selected": 0}
+    )
+    unknowns = unknowns.astype({"unknown_n": "int64", "unknown_selected": "int64"})
+    unknowns = unknowns[unknowns["n_total"] > 0][
+        keys + ["unknown_n", "unknown_selected", "n_total"]
+    ].reset_index(drop=True)
+    # A table with no applicants (a step a track does not have) is no table.
+    known = known.merge(unknowns[keys], on=keys, how="inner")
+    table = impact_tables(
+        known, table_columns=keys, unknowns=unknowns, min_share=min_share, alpha=alpha
+    )
+    if len(table) == 0:
+        table = pd.DataFrame(columns=list(AUDIT_COLUMNS))
+    table["suppressed"] = False
+    return Audit(table=table[list(AUDIT_COLUMNS)], unknowns=unknowns)
+
+
+def _shared_count_masks(frame: pd.DataFrame, hidden_n: np.ndarray, hidden_s: np.ndarray):
+    """Cells that repeat a hidden count of another step of the same track and group: a step's
+    `selected` is the next step's `n` (up to in-flight applications), and the bottom line shares
+    its `n` with the first step and its `selected` with the last."""
+    steps = frame["step"].astype(str).str.split("->", n=1, expand=True)
+    cells = pd.DataFrame(
+        {
+            "key": frame[["track", "attribute", "group"]].astype(str).agg("\x1f".join, axis=1),
+            "first": steps[0],
+            "last": steps[1],
+            "hn": hidden_n,
+            "hs": hidden_s,
+            "row": np.arange(len(frame)),
+        }
+    )
+    force_n = hidden_n.copy()
+    force_s = hidden_s.copy()
+    # (this row's count, that row's count): (selected, n) where this.last == that.first, etc.
+    links = (
+        ("last", "hs", "first", "hn"),
+        ("last", "hs", "last", "hs"),
+        ("first", "hn", "first", "hn"),
+    )
+    for left_on, left_flag, right_on, right_flag in links:
+        pairs = cells.merge(cells, left_on=["key", left_on], right_on=["key", right_on])
+        pairs = pairs[pairs["row_x"] != pairs["row_y"]]
+        either = pairs[f"{left_flag}_x"].to_numpy() | pairs[f"{right_flag}_y"].to_numpy()
+        for flag, rows in ((left_flag, pairs["row_x"]), (right_flag, pairs["row_y"])):
+            target = force_s if flag == "hs" else force_n
+            target[rows.to_numpy()[either]] = True
+    return force_n, force_s
+
+
+def suppress_audit(audit_result: Audit, *, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The audit and unknowns tables as they may leave the system: small counts "<k", and "*"
+    for counts hidden so that a small one cannot be worked out.
+
+    Partitions are (step, attribute), the unknowns being one more cell of each; within one,
+    tracks and groups are cross-classified (each track's total and each group's all-tracks count
+    are published). Counts shared between steps are hidden together, repeating until nothing
+    changes.
+
+    Returns
+    -------
+    (adverse_impact, unknowns)
+        adverse_impact: AUDIT_COLUMNS; unknowns: step, track, attribute, unknown_n, n_total,
+        unknown_share, suppressed.
+    """
+    table, unknowns = audit_result.table, audit_result.unknowns
+    unknown_rows = unknowns.rename(columns={"unknown_n": "n", "unknown_selected": "selected"})
+    unknown_rows = unknown_rows.assign(group=UNKNOWN, is_unknown=True)
+    frame = pd.concat(
+        [table.assign(is_unknown=False), unknown_rows.drop(columns="n_total")], ignore_index=True
+    )
+    frame["n"] = frame["n"].astype("int64")
+    frame["selected"] = frame["selected"].astype("int64")
+    also: dict[str, np.ndarray] = {
+        "n": np.zeros(len(frame), dtype=bool),
+        "selected": np.zeros(len(frame), dtype=bool),
+    }
+    out = frame
+    for _ in range(20):
+        out = suppress_small_cells(
+            frame,
+            count_columns=["n", "selected"],
+            k=k,
+            rate_columns=RATE_COLUMNS,
+            group_columns=["step", "attribute"],
+            cross_columns=["track", "group"],
+            also_hide=also,
+        )
+        hidden_n = out["n"].map(is_hidden).to_numpy(dtype=bool)
+        hidden_s = out["selected"].map(is_hidden).to_numpy(dtype=bool)
+        force_n, force_s = _shared_count_masks(frame, hidden_n, hidden_s)
+        if (force_n == hidden_n).all() and (force_s == hidden_s).all():
+            break
+        also = {"n": force_n, "selected": force_s}
+    flags = out["is_unknown"].to_numpy(dtype=bool)
+    published = out[~flags][list(AUDIT_COLUMNS)].reset_index(drop=True)
+    unknown_out = out[flags][["step", "track", "attribute", "n", "suppressed"]]
+    unknown_out = unknown_out.rename(columns={"n": "unknown_n"}).reset_index(drop=True)
+    unknown_out.insert(4, "n_total", unknowns["n_total"].to_numpy())
+    shown = pd.to_numeric(unknown_out["unknown_n"].where(~unknown_out["suppressed"]))
+    unknown_out.insert(5, "unknown_share", shown / unknown_out["n_total"].clip(lower=1))
+    return published, unknown_out
+
+
+@dataclass(frozen=True)
+class FairnessTables:
+    """Everything the Fairness page and the report publish, already suppressed."""
+
+    adverse_impact: pd.DataFrame
+    unknowns: pd.DataFrame
+    ll144_triage: pd.DataFrame
+    ll144_summary_html: str
+    ll144_notes: tuple[str, ...]
+    k: int
+
+
+def fairness_tables(
+    journeys: pd.DataFrame,
+    demographics: pd.DataFrame,
+    llm_scores: pd.DataFrame,
+    *,
+    k: int = 5,
+    min_share: float = 0.02,
+    alpha: float = 0.05,
+) -> FairnessTables:
+    """The audit, the unknowns and the LL144 tables, suppressed at `k`, plus the LL144 summary.
+
+    The one function the page and `report_tables` call; see `audit` and
+    `dashboard.analysis.ll144.ll144_audit` for the definitions.
+    """
+    result = audit(journeys, demographics, min_share=min_share, alpha=alpha)
+    published, unknowns = suppress_audit(result, k=k)
+    triage = ll144.ll144_audit(journeys, demographics, llm_scores, min_share=min_share)
+    triage_published = ll144.suppress_ll144(triage.table, k=k)
+    return FairnessTables(
+        adverse_impact=published,
+        unknowns=unknowns,
+        ll144_triage=triage_published,
+        ll144_summary_html=ll144.render_summary_html(triage, triage_published, k=k),
+        ll144_notes=ll144.notes(triage),
+        k=k,
+    )
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection, *, settings: Settings, params: dict | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three inputs of the Fairness analyses: journeys, demographics and LLM scores."""
+    folder = settings.queries_dir
+    journeys = run_query(con, "application_journeys", params or {}, queries_dir=folder)
+    demographics = run_query(con, "fairness_demographics", queries_dir=folder)
+    llm = run_query(con, "ll144_llm_scores", queries_dir=folder)
+    return journeys, demographics, llm
+
+
+def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
+    """adverse_impact.csv, unknowns.csv and ll144_triage.csv, suppressed at settings.min_cell_size."""
+    k = settings.min_cell_size
+    tables = fairness_tables(*load_inputs(con, settings=settings), k=k)
+    return [
+        ReportTable(
+            name="adverse_impact",
+            title="Adverse impact across the funnel",
+            frame=tables.adverse_impact,
+            description=(
+                "Per step, track, attribute and group: selection rate, impact ratio against the "
+                "highest-rate group, four-fifths flag (exact integer comparison), z-test (n >= 30) "
+                "or Fisher's exact test of the group against the rest of its table, "
+                "Benjamini-Hochberg q over every test in this table, shortfall, flip-flop and "
+                "status."
+            ),
+            notes=(
+                "Groups under 2% of a table are shown but not ranked (excluded_from_ir).",
+                f"Counts under {k} are shown as <{k}; * marks a count hidden so that a small "
+                "one cannot be worked out from the totals.",
+            ),
+        ),
+        ReportTable(
+            name="unknowns",
+            title="Applicants with an unknown attribute",
+            frame=tables.unknowns,
+            description="Left out of each adverse-impact table and counted here.",
+        ),
+        ReportTable(
+            name="ll144_triage",
+            title="NYC Local Law 144 tables for the LLM triage",
+            frame=tables.ll144_triage,
+            description=(
+                "Selection rate (triage pass) and scoring rate (LLM score above the median of the "
+                "full sample) by sex, race/ethnicity and the 14 intersectional categories, with "
+                "impact ratios; the Unknown rows are left out of each table and counted."
+            ),
+            notes=tables.ll144_notes,
+        ),
+    ]

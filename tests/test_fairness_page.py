@@ -1,0 +1,73 @@
+"""AppTest of the Fairness page: the sample's audit and LL144 tables with real, suppressed
+values, the planted triage disparity counted, the HTML summary offered, and no warehouse.
+
+The app runs through dashboard/entrypoint/streamlit_app.py (see tests/test_app_pages.py for why).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.analysis import fairness
+from signalboard.db import readonly
+from signalboard.settings import REPO_ROOT, Settings
+
+ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+PAGE = REPO_ROOT / "dashboard" / "pages" / "fairness.py"
+TIMEOUT = 120
+
+
+def open_fairness(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
+    at = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT).run()
+    return at.switch_page(str(PAGE)).run()
+
+
+def frame_by_download(at: AppTest, file_name: str):
+    """The dataframe shown just before the download button of `file_name`.csv."""
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Download {file_name}.csv" in labels, labels
+    return at.dataframe[labels.index(f"Download {file_name}.csv")].value
+
+
+def test_fairness_page_on_the_sample(
+    sample_db: Path, sample_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with readonly(sample_db) as con:
+        expected = fairness.fairness_tables(*fairness.load_inputs(con, settings=sample_settings))
+    at = open_fairness(sample_db, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Fairness"
+    metrics = {m.label: m.value for m in at.metric}
+    flagged = int((expected.adverse_impact["status"] == "below_four_fifths_significant").sum())
+    assert flagged >= 1  # the planted triage disparity
+    assert metrics["Below four-fifths and significant"] == str(flagged)
+    shown = frame_by_download(at, "adverse_impact")
+    assert len(shown) == len(expected.adverse_impact)
+    # suppressed values reach the page as "<5" / "*", never the small number
+    assert "<5" in set(shown["n"])
+    assert shown["n"].tolist() == [str(v) for v in expected.adverse_impact["n"]]
+    sex = frame_by_download(at, "ll144_selection_sex")
+    assert sex["category"].tolist()[:2] == ["Male", "Female"]
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download the one-page LL144 summary (HTML)" in labels
+
+
+def test_fairness_page_switches_table(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_fairness(sample_db, monkeypatch)
+    at.selectbox(key="fair_step").set_value(fairness.TRIAGE_STEP).run()
+    at.selectbox(key="fair_attribute").set_value("race_ethnicity").run()
+    assert not at.exception, [e.value for e in at.exception]
+    view = frame_by_download(at, "adverse_impact_view")
+    row = view[view["group"] == "Hispanic or Latino"].iloc[0]
+    assert row["status"] == "below_four_fifths_significant"
+
+
+def test_fairness_page_without_a_warehouse(tmp_path: Path, monkeypatch) -> None:
+    at = open_fairness(tmp_path / "none.duckdb", monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("No warehouse yet" in i.value for i in at.info)
+    assert not at.dataframe
