@@ -123,9 +123,9 @@ def test_adjusted_gap_matches_statsmodels_formula(with_location: bool) -> None:
         female=(frame["group"] == "Female").astype(float),
         tier=sa.col_tier(frame["price_level"]).astype(str),
     )
-    formula = "y ~ female + C(role) + cohort_length_days + estimated_hours"
+    formula = "y ~ female + C(role) + cohort_length_days + np.log(estimated_hours)"
     if with_location:
-        formula += " + C(tier)"
+        formula += " + C(tier) + np.log(price_level)"
     independent = smf.ols(formula, data=data).fit(cov_type="HC3")
     beta = independent.params["female"]
     low, high = independent.conf_int().loc["female"]

@@ -25,6 +25,7 @@ women over men: positive when women are paid less).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from threadpoolctl import ThreadpoolController
 
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
@@ -50,15 +52,18 @@ EU_GAP_THRESHOLD_PCT = 5.0
 """Directive (EU) 2023/970, art. 10: a gap of at least 5% in a category triggers a joint pay
 assessment unless justified by objective, gender-neutral criteria."""
 COL_TIERS: tuple[tuple[float, str], ...] = (
-    (90.0, "low (<90)"),
-    (100.0, "below average (90-100)"),
-    (110.0, "above average (100-110)"),
-    (math.inf, "high (>=110)"),
+    (40.0, "<40"),
+    (60.0, "40-60"),
+    (80.0, "60-80"),
+    (90.0, "80-90"),
+    (100.0, "90-100"),
+    (110.0, "100-110"),
+    (math.inf, ">=110"),
 )
-"""Cost-of-living tiers by price level (US = 100), the location control of the adjusted gap."""
+"""Cost-of-living tiers by price level (US = 100): with log(price level), the location control.
+Fine below 90 because outside the US price levels run from about 20 (India) to 90."""
 INTERSECTION_SEPARATOR = " / "
 UNKNOWN = "Unknown"
-CONTROLS = ("role", "cohort_length_days", "estimated_hours")
 
 STIPEND_COLUMNS: tuple[str, ...] = (
     "attribute",
@@ -80,6 +85,17 @@ STIPEND_COLUMNS: tuple[str, ...] = (
 """The columns stipends.csv has at least (issue 6), in this order; more follow them."""
 
 Method = Literal["reference", "ols_hc3", "too_few_to_model", "not_identifiable"]
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _single_threaded_blas() -> Any:
+    # Many small regressions: BLAS threads only add contention (a 1000 x 40 SVD took 0.75 s with
+    # OpenBLAS threads on 2 busy cores, 3 ms with one).
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -157,14 +173,17 @@ def _with_group(applications: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
 
 
 def default_reference(frame: pd.DataFrame, *, k: int = 5) -> str | None:
-    """The highest-paid group: highest mean real stipend (nominal when no real values) among
-    groups of at least `k` people, Unknown excluded."""
-    value = "real_stipend_usd" if frame["real_stipend_usd"].notna().any() else "stipend_usd"
-    sizes = frame.groupby("group")[value].count()
-    means = frame.groupby("group")[value].mean()
-    eligible = means[(sizes >= k) & (means.index != UNKNOWN)]
+    """The highest-paid group: the highest mean stipend in US dollars (what the employer pays)
+    among groups big enough to model (`MIN_MODEL_N` people; else `k`; else any), Unknown
+    excluded."""
+    sizes = frame.groupby("group")["stipend_usd"].count()
+    means = frame.groupby("group")["stipend_usd"].mean()
+    known = means.index != UNKNOWN
+    eligible = means[(sizes >= MIN_MODEL_N) & known]
     if eligible.empty:
-        eligible = means[means.index != UNKNOWN].dropna()
+        eligible = means[(sizes >= k) & known]
+    if eligible.empty:
+        eligible = means[known].dropna()
     if eligible.empty:
         return None
     return str(eligible.idxmax())
@@ -304,19 +323,28 @@ def col_tier(price_level: pd.Series) -> pd.Series:
 def design_matrix(
     frame: pd.DataFrame, *, with_location: bool, indicators: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Regressors: a constant, the `indicators` columns, role dummies, cohort length, estimated
-    hours and (with location) cost-of-living tier dummies. Constant columns are dropped."""
+    """Regressors: a constant, the `indicators` columns, role dummies, cohort length in days,
+    log estimated hours (a stipend scales with the hours) and, with location, cost-of-living tier
+    dummies and log price level. Constant and collinear columns are dropped."""
     parts = [pd.Series(1.0, index=frame.index, name="const")]
-    parts += [frame[c].astype(float) for c in indicators]
     parts.append(
         pd.get_dummies(frame["role"].astype(str), prefix="role", drop_first=True, dtype=float)
     )
-    for column in ("cohort_length_days", "estimated_hours"):
-        values = pd.to_numeric(frame[column], errors="coerce").astype(float)
-        parts.append(values.fillna(values.mean() if values.notna().any() else 0.0).rename(column))
+    hours = pd.to_numeric(frame["estimated_hours"], errors="coerce").astype(float)
+    controls = {
+        "cohort_length_days": pd.to_numeric(frame["cohort_length_days"], errors="coerce"),
+        "log_estimated_hours": np.log(hours.where(hours > 0)),
+    }
     if with_location:
+        level = pd.to_numeric(frame["price_level"], errors="coerce").astype(float)
+        controls["log_price_level"] = np.log(level.where(level > 0))
         tier = col_tier(frame["price_level"]).fillna("unknown")
         parts.append(pd.get_dummies(tier, prefix="col", drop_first=True, dtype=float))
+    for name, values in controls.items():
+        values = values.astype(float)
+        parts.append(values.fillna(values.mean() if values.notna().any() else 0.0).rename(name))
+    # Indicators last: one that the controls determine is the column dropped as collinear.
+    parts += [frame[c].astype(float) for c in indicators]
     X = pd.concat(parts, axis=1)
     keep = ["const"] + [c for c in X.columns if c != "const" and X[c].nunique() > 1]
     return _independent_columns(X[keep])
@@ -346,6 +374,106 @@ def _modelable(frame: pd.DataFrame) -> pd.Series:
     return frame["real_stipend_usd"].gt(0) & frame["role"].notna()
 
 
+def _indicator_name(group: str) -> str:
+    return f"group[{group}]"
+
+
+def _hat_diagonal(X: np.ndarray) -> np.ndarray:
+    # diag(X (X'X)^+ X'): p x p algebra, cheaper than a QR of the n x p matrix
+    return ((X @ np.linalg.pinv(X.T @ X)) * X).sum(axis=1)
+
+
+def adjusted_gaps(
+    frame: pd.DataFrame,
+    *,
+    reference: str,
+    with_location: bool = False,
+    min_n: int = MIN_MODEL_N,
+    min_smaller: int = MIN_SMALLER_GROUP,
+) -> dict[str, GapEstimate]:
+    """The adjusted gap of every other group vs `reference`: ``exp(beta_g) - 1`` in %.
+
+    One OLS of log(real stipend) on an indicator per group (the reference is the baseline) and
+    the controls (role, cohort length, log estimated hours and, with location, cost-of-living
+    tier and log price level), with HC3 robust SEs and a normal 95% CI. Only rows with a positive
+    real stipend enter. A group enters only if its comparison with the reference has at least
+    `min_n` people and `min_smaller` in the smaller of the two; the others get method
+    "too_few_to_model". A group that the controls determine (all of it in one role or tier) is
+    "not_identifiable". Rows that a model fits exactly (leverage 1: the only one of their role or
+    tier) carry no information on the gaps and would make HC3 undefined, so they are left out.
+    """
+    usable = frame[_modelable(frame)]
+    counts = usable["group"].value_counts()
+    n_ref = int(counts.get(reference, 0))
+    out: dict[str, GapEstimate] = {}
+    eligible: list[str] = []
+    for group in sorted(set(frame["group"]) - {reference}):
+        n_group = int(counts.get(group, 0))
+        if n_group + n_ref < min_n or min(n_group, n_ref) < min_smaller:
+            out[group] = GapEstimate(
+                np.nan, np.nan, np.nan, np.nan, n_group + n_ref, n_group, n_ref,
+                "too_few_to_model", with_location,
+            )  # fmt: skip
+        else:
+            eligible.append(group)
+    if not eligible:
+        return out
+    with _single_threaded_blas():
+        return _fit_gaps(usable, out, eligible, reference=reference, with_location=with_location)
+
+
+def _fit_gaps(
+    usable: pd.DataFrame,
+    out: dict[str, GapEstimate],
+    eligible: list[str],
+    *,
+    reference: str,
+    with_location: bool,
+) -> dict[str, GapEstimate]:
+    part = usable[usable["group"].isin([reference, *eligible])]
+    indicators = [_indicator_name(g) for g in eligible]
+    for _ in range(5):
+        design = part.assign(
+            **{
+                name: (part["group"] == g).astype(float)
+                for name, g in zip(indicators, eligible, strict=True)
+            }
+        )
+        X = design_matrix(design, with_location=with_location, indicators=indicators)
+        exact = _hat_diagonal(X.to_numpy(float)) > 1 - 1e-9
+        if not exact.any():
+            break
+        part = part[~exact]
+    y = np.log(part["real_stipend_usd"].astype(float))
+    present = [name for name in indicators if name in X]
+    if present and len(part) > X.shape[1]:
+        result = sm.OLS(y, X).fit(cov_type="HC3")
+        intervals = result.conf_int()
+    part_counts = part["group"].value_counts()
+    for name, group in zip(indicators, eligible, strict=True):
+        n_group, n_reference = int(part_counts.get(group, 0)), int(part_counts.get(reference, 0))
+        if name not in present or len(part) <= X.shape[1]:
+            out[group] = GapEstimate(
+                np.nan, np.nan, np.nan, np.nan, n_group + n_reference, n_group, n_reference,
+                "not_identifiable", with_location,
+            )  # fmt: skip
+            continue
+        beta = float(result.params[name])
+        low, high = (float(v) for v in intervals.loc[name])
+        out[group] = GapEstimate(
+            estimate_pct=100 * (math.exp(beta) - 1),
+            ci_low=100 * (math.exp(low) - 1),
+            ci_high=100 * (math.exp(high) - 1),
+            p_value=float(result.pvalues[name]),
+            n=n_group + n_reference,
+            n_group=n_group,
+            n_reference=n_reference,
+            method="ols_hc3",
+            with_location=with_location,
+        )
+    return out
+
+
 def adjusted_gap(
     frame: pd.DataFrame,
     *,
@@ -355,12 +483,8 @@ def adjusted_gap(
     min_n: int = MIN_MODEL_N,
     min_smaller: int = MIN_SMALLER_GROUP,
 ) -> GapEstimate:
-    """The adjusted gap of `group` vs `reference`: ``exp(beta) - 1`` in % from OLS of
-    log(real stipend) on a group indicator and the controls (role, cohort length, estimated hours
-    and, with location, the cost-of-living tier), HC3 robust SEs, normal 95% CI.
-
-    Only rows with a positive real stipend enter. With fewer than `min_n` people, or fewer than
-    `min_smaller` in the smaller group, no model is fitted (method "too_few_to_model").
+    """The adjusted gap of one `group` vs `reference`, modelled on those two groups alone (see
+    `adjusted_gaps` for the model).
 
     Examples
     --------
@@ -374,42 +498,16 @@ def adjusted_gap(
     >>> round(adjusted_gap(frame, group="b", reference="a").estimate_pct)
     -10
     """
-    part = frame[frame["group"].isin([group, reference]) & _modelable(frame)]
-    n_group = int((part["group"] == group).sum())
-    n_ref = int((part["group"] == reference).sum())
-    if len(part) < min_n or min(n_group, n_ref) < min_smaller:
-        return GapEstimate(
-            np.nan, np.nan, np.nan, np.nan, len(part), n_group, n_ref, "too_few_to_model",
-            with_location,
-        )  # fmt: skip
-    design = part.assign(_in_group=(part["group"] == group).astype(float))
-    X = design_matrix(design, with_location=with_location, indicators=["_in_group"])
-    if "_in_group" not in X or np.linalg.matrix_rank(X.to_numpy(float)) < X.shape[1]:
-        return GapEstimate(
-            np.nan, np.nan, np.nan, np.nan, len(part), n_group, n_ref, "not_identifiable",
-            with_location,
-        )  # fmt: skip
-    design_without = design_matrix(design, with_location=with_location)
-    if X.shape[1] == design_without.shape[1]:
-        # the group is a combination of the controls (everyone of it in one role or tier)
-        return GapEstimate(
-            np.nan, np.nan, np.nan, np.nan, len(part), n_group, n_ref, "not_identifiable",
-            with_location,
-        )  # fmt: skip
-    y = np.log(part["real_stipend_usd"].astype(float))
-    result = sm.OLS(y, X).fit(cov_type="HC3")
-    beta = float(result.params["_in_group"])
-    low, high = (float(v) for v in result.conf_int().loc["_in_group"])
-    return GapEstimate(
-        estimate_pct=100 * (math.exp(beta) - 1),
-        ci_low=100 * (math.exp(low) - 1),
-        ci_high=100 * (math.exp(high) - 1),
-        p_value=float(result.pvalues["_in_group"]),
-        n=len(part),
-        n_group=n_group,
-        n_reference=n_ref,
-        method="ols_hc3",
+    pair = frame[frame["group"].isin([group, reference])]
+    return adjusted_gaps(
+        pair,
+        reference=reference,
         with_location=with_location,
+        min_n=min_n,
+        min_smaller=min_smaller,
+    ).get(
+        group,
+        GapEstimate(np.nan, np.nan, np.nan, np.nan, 0, 0, 0, "too_few_to_model", with_location),
     )
 
 
@@ -457,12 +555,12 @@ def cohort_view(frame: pd.DataFrame, *, group: str, reference: str) -> pd.DataFr
 
 
 def group_neutral_predictions(
-    applications: pd.DataFrame, *, with_location: bool = False
+    applications: pd.DataFrame, *, with_location: bool = True
 ) -> pd.DataFrame:
     """The stipend each application would get from the controls alone (no demographic input).
 
-    OLS of log(real stipend) on role, cohort length and estimated hours (and, with location, the
-    cost-of-living tier), fitted on applications with a positive real stipend; the prediction
+    OLS of log(real stipend) on role, cohort length and estimated hours and, with location (the
+    default: a location-based pay policy is group-neutral), the cost-of-living tier, fitted on applications with a positive real stipend; the prediction
     ``exp(fitted)`` is a real stipend, converted back to US dollars with the application's price
     level. Residual in % is ``100 * (real / predicted - 1)``; in SD it is the log residual over
     the residuals' standard deviation; below -2 SD is an outlier.
@@ -811,13 +909,14 @@ def gap_table(
         if ref is None or ref not in set(frame["group"]):
             continue
         raw = raw_gaps(frame, reference=ref, n_boot=n_boot)
+        plain_all = adjusted_gaps(frame, reference=ref)
+        located_all = adjusted_gaps(frame, reference=ref, with_location=True)
         adjusted = []
         for group in raw["group"]:
             if group == ref:
                 adjusted.append({"group": group, "method": "reference"})
                 continue
-            plain = adjusted_gap(frame, group=group, reference=ref)
-            located = adjusted_gap(frame, group=group, reference=ref, with_location=True)
+            plain, located = plain_all[group], located_all[group]
             adjusted.append(
                 {
                     "group": group,
@@ -889,6 +988,32 @@ def analyze(
 
     `reference` maps an attribute to its reference group (default: the highest-paid group).
     """
+    with _single_threaded_blas():
+        return _analyze(
+            applications,
+            attributes,
+            reference=reference,
+            tolerance_pct=tolerance_pct,
+            pay_floor_per_hour=pay_floor_per_hour,
+            tiers=tiers,
+            include_intersections=include_intersections,
+            k=k,
+            n_boot=n_boot,
+        )
+
+
+def _analyze(
+    applications: pd.DataFrame,
+    attributes: pd.DataFrame,
+    *,
+    reference: Mapping[str, str] | None,
+    tolerance_pct: float,
+    pay_floor_per_hour: float,
+    tiers: pd.DataFrame | None,
+    include_intersections: bool,
+    k: int,
+    n_boot: int,
+) -> StipendAnalysis:
     reference = dict(reference or {})
     groups = attribute_groups(attributes, include_intersections=include_intersections)
     gaps, cohort_tests = gap_table(applications, groups, reference=reference, k=k, n_boot=n_boot)
@@ -934,21 +1059,23 @@ def remediation_effect(
         return pd.DataFrame(columns=columns)
     raised = apply_raises(applications, plan)
     rows = []
-    for row in gaps[gaps["method"] == "ols_hc3"].itertuples(index=False):
-        frame = _with_group(raised, groups[row.attribute])
-        after = adjusted_gap(frame, group=row.group, reference=row.reference_group)
-        rows.append(
-            {
-                "attribute": row.attribute,
-                "group": row.group,
-                "reference_group": row.reference_group,
-                "adjusted_gap_pct_before": row.adjusted_gap_pct,
-                "adjusted_gap_pct_after": after.estimate_pct,
-                "adjusted_ci_low_after": after.ci_low,
-                "adjusted_ci_high_after": after.ci_high,
-                "adjusted_p_value_after": after.p_value,
-            }
-        )
+    modelled = gaps[gaps["method"] == "ols_hc3"]
+    for (attribute, reference), part in modelled.groupby(["attribute", "reference_group"]):
+        after_all = adjusted_gaps(_with_group(raised, groups[attribute]), reference=reference)
+        for row in part.itertuples(index=False):
+            after = after_all[row.group]
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "group": row.group,
+                    "reference_group": reference,
+                    "adjusted_gap_pct_before": row.adjusted_gap_pct,
+                    "adjusted_gap_pct_after": after.estimate_pct,
+                    "adjusted_ci_low_after": after.ci_low,
+                    "adjusted_ci_high_after": after.ci_high,
+                    "adjusted_p_value_after": after.p_value,
+                }
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
