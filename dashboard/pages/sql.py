@@ -31,6 +31,7 @@ from signalboard.queries import Param, Query, QueryError, list_queries
 from signalboard.query_cli import run_library_query
 from signalboard.sandbox import SandboxError, SandboxResult, run_sandboxed
 
+DEFAULT_QUERY = "funnel_by_source"
 SCREEN_ROWS = 1_000  # rows drawn on screen; the downloads hold the whole (capped) result
 DEFAULT_SQL = """-- One SELECT statement. Tables and columns are listed on the right.
 select role, track, count(*) as applications
@@ -163,9 +164,12 @@ with library_tab:
         with st.expander(f"All {len(index)} queries", expanded=False):
             ui.table(index, "sql_library", key="sql_library_csv")
     if queries:
+        names = list(queries)
         name = st.selectbox(
             "Query",
-            list(queries),
+            names,
+            # Open on an analyst query rather than the alphabetically first building block.
+            index=names.index(DEFAULT_QUERY) if DEFAULT_QUERY in names else 0,
             format_func=lambda n: f"{queries[n].title} ({n})",
             key="sql_query_name",
         )
