@@ -76,7 +76,9 @@ def _read_csv(
         {"path": str(path), "encoding": encoding},
     )
     rows = con.execute(
-        f"select line, error_type, error_message from {ident(errors)} order by line"
+        # One line can be reported once per missing field: keep one report per line.
+        f"select line, arg_min(error_type, column_idx), arg_min(error_message, column_idx) "
+        f"from {ident(errors)} group by line order by line"
     ).fetchall()
     con.execute(f"drop table if exists {ident(errors)}")
     con.execute(f"drop table if exists {ident(scans)}")
