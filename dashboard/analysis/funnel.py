@@ -746,7 +746,7 @@ def report_funnel(
         )
     out = pd.concat(frames, ignore_index=True).drop(columns=["_value"], errors="ignore")
     if "suppressed" in out:
-        out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
+        out["suppressed"] = out["suppressed"].eq(True)
     columns = FUNNEL_COLUMNS + (["suppressed"] if "suppressed" in out else [])
     return out[columns]
 
