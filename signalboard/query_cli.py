@@ -172,11 +172,19 @@ def run_query_command(args: argparse.Namespace, *, settings: Settings) -> int:
         return 1 if error.reason in _RUNTIME_REASONS else 2
     payload = render(result, args.format)
     if args.out:
-        Path(args.out).write_bytes(payload)
+        try:
+            Path(args.out).write_bytes(payload)
+        except OSError as error:
+            _error(f"cannot write {args.out}: {error.strerror or error}")
+            return 1
         print(f"{len(result.frame)} rows written to {args.out}", file=sys.stderr)
     else:
-        sys.stdout.write(payload.decode("utf-8"))
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(payload.decode("utf-8"))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `signalboard query ... | head`: the reader has what it wanted; no traceback.
+            return 0
     if result.notice:
         print(f"signalboard: {result.notice}", file=sys.stderr)
     return 0

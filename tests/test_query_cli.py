@@ -195,6 +195,10 @@ def test_runtime_errors_exit_1(
     assert status == 1 and "SQL error" in err and "nope" in err
     status, _, err = cli(capsys, "funnel_by_source", "--db", str(tmp_path / "none.duckdb"))
     assert status == 1 and "No warehouse at" in err
+    status, _, err = cli(
+        capsys, "cohort_comparison", "--db", str(sample_db), "--out", str(tmp_path / "no" / "x.txt")
+    )
+    assert status == 1 and "cannot write" in err
     monkeypatch.setenv("SIGNALBOARD_SQL_TIMEOUT_SECONDS", "0.3")
     path.write_text("select count(*) from range(1000000000) a, range(100000000) b")
     status, _, err = cli(capsys, str(path), "--db", str(sample_db))
