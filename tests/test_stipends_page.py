@@ -1,0 +1,74 @@
+"""AppTest of the Stipends page on the sample warehouse and without one.
+
+The app runs through dashboard/entrypoint/streamlit_app.py (see tests/test_app_pages.py for why).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.analysis import stipends
+from signalboard.db import readonly
+from signalboard.settings import REPO_ROOT
+
+ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+PAGE = REPO_ROOT / "dashboard" / "pages" / "stipends.py"
+TIMEOUT = 180
+
+
+def open_stipends(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
+    at = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT).run()
+    return at.switch_page(str(PAGE)).run()
+
+
+def frame_by_download(at: AppTest, file_name: str) -> pd.DataFrame:
+    """The dataframe shown just before the download button of `file_name`.csv."""
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Download {file_name}.csv" in labels, labels
+    return at.dataframe[labels.index(f"Download {file_name}.csv")].value
+
+
+def test_stipends_page_on_the_sample(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with readonly(sample_db) as con:
+        analysis = stipends.analyze(*stipends.load_frames(con))
+    at = open_stipends(sample_db, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Stipends"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Applications with a stipend"] == str(len(analysis.applications))
+    assert metrics["Remediation cost (USD)"] == f"{analysis.remediation_cost_usd:,.0f}"
+    shown = frame_by_download(at, "stipends")
+    assert list(shown.columns[: len(stipends.STIPEND_COLUMNS)]) == list(stipends.STIPEND_COLUMNS)
+    female = shown[(shown["attribute"] == "sex") & (shown["group"] == "Female")].iloc[0]
+    expected = analysis.gaps.set_index(["attribute", "group"]).loc[("sex", "Female")]
+    assert float(female["adjusted_gap_pct"]) == pytest.approx(expected["adjusted_gap_pct"])
+    assert female["reference_group"] == expected["reference_group"]
+    flags = frame_by_download(at, "stipend_flags")
+    assert len(flags) == len(analysis.flags)
+    assert len(frame_by_download(at, "remediation")) == len(analysis.remediation)
+    labels = [b.label for b in at.get("download_button")]
+    for name in ("stipend_pay_gap_reporting", "stipend_pay_quartiles", "stipend_pay_categories"):
+        assert f"Download {name}.csv" in labels
+
+
+def test_stipends_page_reference_group_is_selectable(
+    sample_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = open_stipends(sample_db, monkeypatch)
+    at.selectbox(key="stip_attribute").set_value("sex").run()
+    at.selectbox(key="stip_reference_sex").set_value("Female").run()
+    assert not at.exception, [e.value for e in at.exception]
+    view = frame_by_download(at, "stipends_view")
+    assert set(view["reference_group"]) == {"Female"}
+
+
+def test_stipends_page_without_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = open_stipends(tmp_path / "missing.duckdb", monkeypatch)
+    assert not at.exception
+    assert any("No warehouse yet" in i.value for i in at.info)
+    assert not at.get("download_button")
