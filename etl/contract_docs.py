@@ -1,0 +1,154 @@
+"""Render docs/data-contract.md from etl/contract.py, so the document cannot drift from the code.
+
+    python -m etl.contract_docs > docs/data-contract.md
+
+`tests/test_load_docs.py` fails when the committed document differs from this rendering.
+"""
+
+from __future__ import annotations
+
+from etl.contract import TABLES, UNKNOWN, Column, TableSpec
+
+# Rules the load checks across columns or tables (etl/load.py `_ROW_CHECKS`), in words.
+ROW_RULES: dict[str, tuple[str, ...]] = {
+    "rubrics": (
+        "`min_score` < `max_score`.",
+        "`pass_mark` within `min_score`..`max_score`.",
+    ),
+    "cohorts": (
+        "`ends_on` >= `starts_on`.",
+        "`estimated_hours` > 0.",
+        "`rubric_version` exists in rubrics (loaded before or in the same load).",
+    ),
+    "applications": (
+        "`cohort_id` is required when `track` = micro_internship and must be blank for "
+        "traditional; it must exist in cohorts.",
+        "`country` is two capital letters (ISO 3166-1 alpha-2), `region` looks like `US-CA` "
+        "(ISO 3166-2), `metro` is a 5-digit CBSA code, `stipend_currency` three letters "
+        "(ISO 4217).",
+        "`stipend_currency` is required when `stipend_amount` is given.",
+    ),
+    "demographics": (
+        f"`sex`: Female and Male are kept, any other non-blank answer is kept as given; blank "
+        f"and 'Decline to state' become {UNKNOWN}.",
+        f"`race_ethnicity`: one of the EEO-1 categories (case-insensitive); blank, 'Decline "
+        f"to state' and unrecognised values become {UNKNOWN}.",
+        "Every further column (disability, veteran, age_band, ...) loads as an attribute in "
+        f"`demographic_attributes`; blank and 'Decline to state' become {UNKNOWN}. Columns "
+        "that hold identities (full_name, name, email, phone, address) are never kept.",
+        "Candidates are not checked against applications: self-ID is kept apart.",
+    ),
+    "scores": (
+        "`application_id` exists in applications.",
+        "`axis` is an axis of the rubric_version of the application's cohort.",
+        "`score` within that axis's `min_score`..`max_score`.",
+    ),
+    "stage_events": (
+        "`application_id` exists in applications.",
+        "`occurred_at` is not before the application's `applied_at`.",
+    ),
+    "cost_of_living": ("`price_level` > 0.", "`country` is ISO 3166-1 alpha-2."),
+    "fx_rates": ("`usd_per_unit` > 0.", "`currency` is ISO 4217 (three letters)."),
+}
+
+INTRO = """\
+# Data contract
+
+The canonical exports signalboard loads. This file is generated from `etl/contract.py`
+(`python -m etl.contract_docs > docs/data-contract.md`); a test keeps them equal.
+
+## Files
+
+- One file per table, named after it: `applications.csv`, or with a suffix such as
+  `applications_2024-06.csv.gz` (table name, then `_`, `-`, `.` or a space, then anything).
+  Several files of one table load in name order; later rows replace earlier rows with the same
+  key.
+- CSV with a header row, `.csv` or gzipped `.csv.gz`, or Parquet (`.parquet`). Delimiter
+  detected (comma, semicolon, tab, pipe); UTF-8 with or without BOM, or Latin-1 when the bytes
+  are not UTF-8.
+- Column names match case-insensitively (`Application_ID` is `application_id`). Extra
+  columns are ignored, except in demographics, where they load as further attributes.
+- Values are trimmed; a blank value is missing. Dates are ISO (`2024-06-30`), timestamps ISO
+  (`2024-06-30 18:00:00`, `T` allowed); a timestamp with an offset (`+02:00`, `Z`) is converted
+  to UTC. Other formats can be declared per column in a mapping file (below).
+- Files of any other name are skipped and listed as skipped, unless a converter in
+  `etl/sources.py` recognises them (public price-level tables, for example).
+
+## What the load does with each row
+
+Every row is validated: required values present, types (a value that does not cast is
+rejected, never guessed), allowed values, ranges, dates in order and references. A bad row goes
+to the `rejects` table with its file, line (the header is line 1), columns, every reason and its
+text (names and emails removed, ids pseudonymized) and stays out of the analysis tables; every
+valid row loads. A key repeated inside one file keeps its last valid row and rejects the
+others. A file that cannot be used at all (missing required column, undetectable delimiter,
+empty) stops the load with a one-line message naming the file, and the warehouse is unchanged.
+`--strict` refuses the load on any rejected row.
+
+Personal data: `full_name` and `email` are never read into the warehouse. `application_id` and
+`candidate_id` are stored as keyed pseudonyms (`a_...`, `c_...`: HMAC-SHA256 with a secret kept
+in the pseudonym key file, outside the warehouse), the same for the same id on every load.
+
+## Vendor exports
+
+A mapping file (TOML) renames a vendor's columns, values (such as stage names) and date formats
+to the contract, and says which file names hold which table. `etl/mappings/greenhouse.toml` is an
+example: `signalboard load exports/ --mapping etl/mappings/greenhouse.toml`.
+"""
+
+
+def _type(column: Column) -> str:
+    return column.type
+
+
+def _rules(column: Column) -> str:
+    rules: list[str] = []
+    if column.allowed is not None:
+        rules.append("one of " + ", ".join(f"`{a}`" for a in column.allowed))
+    if column.minimum is not None:
+        rules.append(f">= {column.minimum:g}")
+    if column.maximum is not None:
+        rules.append(f"<= {column.maximum:g}")
+    if column.privacy == "drop":
+        rules.append("**never stored**")
+    elif column.privacy is not None:
+        rules.append("stored as a keyed pseudonym")
+    return "; ".join(rules)
+
+
+def _required(column: Column) -> str:
+    if column.privacy == "drop":
+        return "no"
+    return "yes" if column.required else "no"
+
+
+def render_table(spec: TableSpec) -> str:
+    lines = [f"## {spec.name}.csv", ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    lines += [
+        f"Grain: {spec.grain}. Key: {', '.join(f'`{k}`' for k in spec.key)} (a newer row "
+        "with the same key replaces the stored one).",
+        "",
+        "| column | type | required | rules | description |",
+        "|---|---|---|---|---|",
+    ]
+    for column in spec.columns:
+        description = column.description.replace("|", "\\|")
+        lines.append(
+            f"| `{column.name}` | {_type(column)} | {_required(column)} | {_rules(column)} "
+            f"| {description} |"
+        )
+    rules = ROW_RULES.get(spec.name, ())
+    if rules:
+        lines += ["", "Row rules:", ""] + [f"- {rule}" for rule in rules]
+    return "\n".join(lines) + "\n"
+
+
+def render() -> str:
+    """The whole of docs/data-contract.md."""
+    return INTRO + "\n" + "\n".join(render_table(spec) for spec in TABLES)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
