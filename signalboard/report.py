@@ -45,6 +45,19 @@ def collect_tables(con, *, settings: Settings) -> list[tuple[str, list[ReportTab
     return sections
 
 
+def collect_files(con, *, settings: Settings) -> dict[str, str]:
+    """Extra files a section writes beside the CSVs (file name -> text): a section module may
+    expose `report_files(con, *, settings) -> dict[str, str]` (e.g. ll144_summary.html)."""
+    files: dict[str, str] = {}
+    for module_name, _ in SECTION_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if hasattr(module, "report_files"):
+            files.update(module.report_files(con, settings=settings))
+    return files
+
+
 def _table_html(frame: pd.DataFrame, *, max_rows: int = 200) -> str:
     shown = frame.head(max_rows)
     body = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
@@ -99,7 +112,12 @@ def write_report(*, settings: Settings, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with readonly(settings.db_path) as con:
         sections = collect_tables(con, settings=settings)
+        files = collect_files(con, settings=settings)
     written: list[Path] = []
+    for name, text in files.items():
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
     for _, tables in sections:
         for table in tables:
             path = out_dir / f"{table.name}.csv"

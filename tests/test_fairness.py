@@ -207,3 +207,15 @@ def test_null_data_stays_quiet(tmp_path: Path) -> None:
         assert table["p_value"].notna().sum() > 100  # the tests really ran
         flagged += int((table["q_value"] < 0.05).any())
     assert flagged <= 1
+
+
+def test_report_writes_the_ll144_summary(sample_settings: Settings) -> None:
+    """`signalboard report` collects ll144_summary.html through the report_files hook."""
+    from signalboard.report import collect_files
+
+    with readonly(sample_settings.db_path) as con:
+        files = collect_files(con, settings=sample_settings)
+    page = files["ll144_summary.html"]
+    assert page.startswith("<!doctype html>")
+    assert "Selection rates (triage pass)" in page and "Scoring rates" in page
+    assert "Hispanic or Latino, Female" in page

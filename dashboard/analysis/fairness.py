@@ -423,3 +423,9 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             notes=tables.ll144_notes,
         ),
     ]
+
+
+def report_files(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> dict[str, str]:
+    """ll144_summary.html: the one-page LL144 bias-audit summary, written beside report.html."""
+    tables = fairness_tables(*load_inputs(con, settings=settings), k=settings.min_cell_size)
+    return {"ll144_summary.html": tables.ll144_summary_html}
