@@ -88,6 +88,9 @@ def connect_sandbox(
         con.execute("use warehouse")
         # A long query would otherwise draw DuckDB's progress bar on the server's terminal.
         con.execute("set enable_progress_bar = false")
+        # EXPLAIN then also prints the unoptimized logical plan, whose scans name every table a
+        # statement reads (the sandbox checks them for demographic tables before running it).
+        con.execute("set explain_output = 'all'")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
     except BaseException:

@@ -17,6 +17,7 @@ Library queries (queries/*.sql) and ad-hoc text go through `run_sandboxed` alike
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -44,7 +45,14 @@ RefusalReason = Literal[
     "memory",
     "missing_warehouse",
     "sql_error",
+    "demographics",
 ]
+
+# Self-identification tables: ad-hoc results leave the system unsuppressed (screen, CSV,
+# Parquet), so row-level demographics stay out of the sandbox unless an administrator sets
+# SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS=true. The Fairness, Funnel, Assessors and Stipends pages
+# show them as suppressed aggregates.
+PROTECTED_TABLES: frozenset[str] = frozenset({"demographics", "demographic_attributes"})
 
 # Why each refused statement type is refused, in words an analyst can act on.
 _TYPE_REASONS: dict[str, str] = {
@@ -190,6 +198,36 @@ def _translate(error: duckdb.Error, *, settings: Settings) -> SandboxError:
     return SandboxError("sql_error", f"SQL error: {detail}")
 
 
+def _tables_in_plan(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, list):
+        for child in node:
+            found |= _tables_in_plan(child)
+    elif isinstance(node, dict):
+        table = (node.get("extra_info") or {}).get("Table")
+        if isinstance(table, str) and table:
+            found.add(table.rsplit(".", 1)[-1].lower())
+        found |= _tables_in_plan(node.get("children", []))
+    return found
+
+
+def referenced_tables(
+    con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | None
+) -> set[str]:
+    """Every table a statement scans, read from its unoptimized logical plan.
+
+    The plan is bound, so it sees through CTEs, subqueries, qualified names and
+    `query_table('demo' || 'graphics')`; the unoptimized plan keeps scans that the optimizer
+    would prune (a filter that statistics prove empty).
+    """
+    rows = con.execute("explain (format json) " + query, dict(params or {})).fetchall()
+    tables: set[str] = set()
+    for kind, plan in rows:
+        if kind == "logical_plan":
+            tables |= _tables_in_plan(json.loads(plan))
+    return tables
+
+
 def run_sandboxed(
     sql: str,
     params: Mapping[str, Any] | None = None,
@@ -233,6 +271,21 @@ def run_sandboxed(
         )
     except WarehouseMissingError as error:
         raise SandboxError("missing_warehouse", str(error)) from None
+    if not settings.sql_allow_demographics:
+        try:
+            protected = referenced_tables(con, statement.query, bound) & PROTECTED_TABLES
+        except duckdb.Error as error:
+            con.close()
+            raise _translate(error, settings=settings) from None
+        if protected:
+            con.close()
+            raise SandboxError(
+                "demographics",
+                f"Refused: {', '.join(sorted(protected))} holds row-level self-identification, "
+                "which ad-hoc SQL does not read (results leave the system unsuppressed). Use the "
+                "Fairness page for suppressed aggregates, or ask an administrator to set "
+                "SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS=true.",
+            )
     timer = threading.Timer(settings.sql_timeout_seconds, con.interrupt)
     timer.daemon = True
     started = time.perf_counter()

@@ -34,6 +34,7 @@ class Settings:
     sql_threads: int = 1
     sql_timeout_seconds: float = 10.0
     sql_max_rows: int = 100_000
+    sql_allow_demographics: bool = False
     port: int = 8501
 
     def with_db(self, db_path: str | Path | None) -> Settings:
@@ -70,5 +71,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
             text("SIGNALBOARD_SQL_TIMEOUT_SECONDS", str(defaults.sql_timeout_seconds))
         ),
         sql_max_rows=int(text("SIGNALBOARD_SQL_MAX_ROWS", str(defaults.sql_max_rows))),
+        sql_allow_demographics=text("SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS", "false").lower()
+        in ("1", "true", "yes"),
         port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
     )

@@ -87,7 +87,11 @@ def test_header(path: Path) -> None:
 @pytest.fixture(scope="module")
 def sandbox_settings(sample_settings: Settings) -> Settings:
     # The sample warehouse is small; a generous timeout keeps a loaded 2-core machine from flaking.
-    return dataclasses.replace(sample_settings, sql_timeout_seconds=60.0)
+    # Some library files feed the demographic pages, so this run opts in to demographic tables
+    # (off by default in the sandbox; tests/test_sandbox.py checks the refusal).
+    return dataclasses.replace(
+        sample_settings, sql_timeout_seconds=60.0, sql_allow_demographics=True
+    )
 
 
 def run(name: str, settings: Settings, **values: object) -> SandboxResult:

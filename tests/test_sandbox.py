@@ -290,3 +290,32 @@ def test_runs_beside_an_open_read_only_connection(settings: Settings) -> None:
         assert held.execute("select count(*) from cohorts").fetchall() == [(1,)]
     finally:
         held.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from demographics",
+        "select count(*) from warehouse.main.demographic_attributes where value = 'nobody'",
+        "with d as (select * from demographics) select count(*) from d",
+        "select a.application_id from applications a join demographics d using (candidate_id)",
+        "select * from query_table('demo' || 'graphics')",
+        "select (select count(*) from demographic_attributes) as n",
+    ],
+)
+def test_demographic_tables_are_refused_by_default(settings: Settings, sql: str) -> None:
+    """Row-level self-ID would leave the system unsuppressed through ad-hoc SQL."""
+    before = fingerprint(settings.db_path)
+    with pytest.raises(SandboxError, match="self-identification") as caught:
+        run_sandboxed(sql, settings=settings)
+    assert caught.value.reason == "demographics"
+    assert fingerprint(settings.db_path) == before
+
+
+def test_demographic_tables_open_when_allowed(settings: Settings) -> None:
+    allowed = dataclasses.replace(settings, sql_allow_demographics=True)
+    result = run_sandboxed("select count(*) as n from demographics", settings=allowed)
+    assert int(result.frame["n"].iloc[0]) == 0
+    # Other tables are unaffected by the setting.
+    plain = run_sandboxed("select count(*) as n from applications", settings=settings)
+    assert int(plain.frame["n"].iloc[0]) == 50
