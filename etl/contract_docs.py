@@ -40,8 +40,9 @@ ROW_RULES: dict[str, tuple[str, ...]] = {
     ),
     "scores": (
         "`application_id` exists in applications.",
-        "`axis` is an axis of the rubric_version of the application's cohort.",
-        "`score` within that axis's `min_score`..`max_score`.",
+        "`axis` is an axis of the rubric_version of the application's cohort, and `score` "
+        "is within that axis's `min_score`..`max_score` (scores of an application without a "
+        "cohort, on the traditional track, have no rubric to check against).",
     ),
     "stage_events": (
         "`application_id` exists in applications.",

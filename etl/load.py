@@ -676,6 +676,26 @@ def _load_file(
     any_bad = " or ".join(f"coalesce({c.condition}, false)" for c in checks)
     joins = _JOINS.get(spec.name, "")
     join_columns = _JOIN_COLUMNS.get(spec.name)
+
+    # The text of a rejected row: no personal data (names and emails were never selected) and
+    # ids as their pseudonyms.
+    def shown(column: Column) -> str:
+        value = _stored_sql(column) if column.privacy else ident(column.name)
+        return f"'{column.name}=' || coalesce(cast({value} as varchar), '')"
+
+    original = [shown(c) for c in spec.stored_columns]
+    original += [f"'{a}=' || coalesce({ident('x_' + a)}, '')" for a in extras]
+
+    # What each valid row stores; demographics are normalised here (blank/declined -> Unknown).
+    def stored(column: Column) -> str:
+        if spec.name == "demographics" and column.name == "sex":
+            return _normalised_sex(ident("sex"))
+        if spec.name == "demographics" and column.name == "race_ethnicity":
+            return _normalised_race(ident("race_ethnicity"))
+        return _stored_sql(column)
+
+    outputs = [f"{stored(c)} as {ident(c.name)}" for c in spec.stored_columns]
+    outputs += [f"{_normalised_attribute(ident('x_' + a))} as {ident('x_' + a)}" for a in extras]
     checked = f"__checked_{index}"
     _run(
         con,
@@ -683,39 +703,51 @@ def _load_file(
         create temp table {checked} as
         with clean as (select {", ".join(clean)} from {ident(raw.name)}),
         t as (select clean.*, {", ".join(typed)} from clean {" ".join(pseudonym_joins)}),
-        j as (select t.*{", " + join_columns if join_columns else ""} from t {joins})
-        select *,
-            case when {any_bad}
+        j as (select t.*{", " + join_columns if join_columns else ""} from t {joins}),
+        k as (
+            select *, {any_bad} as __bad
+            from j
+        )
+        select {LINE}, {", ".join(outputs)},
+            case when __bad
                 then list_filter([{problems}], lambda p: p is not null)
                 else []
-            end as __problems
-        from j
+            end as __problems,
+            case when __bad then concat_ws(', ', {", ".join(original)}) end as __original
+        from k
         """,
         params,
     )
     _run(con, f"drop table {ident(raw.name)}")
 
     # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
-    key_stored = [_stored_sql(spec.column(k)) for k in spec.key]
-    key_list = ", ".join(key_stored)
     key_names = ", ".join(spec.key)
+    key_list = ", ".join(ident(k) for k in spec.key)
     has_duplicates = _run(
         con,
         f"select count(*) from (select 1 from {checked} where len(__problems) = 0 "
         f"group by {key_list} having count(*) > 1)",
     )[0][0]
     if has_duplicates:
+        # The earlier rows' text, from what they would have stored (ids are pseudonyms already).
+        kept_text = ", ".join(
+            f"'{c.name}=' || coalesce(cast({ident(c.name)} as varchar), '')"
+            for c in spec.stored_columns
+        )
         _run(
             con,
             f"""
             create or replace temp table {checked} as
-            select * exclude (__problems, __kept_line),
+            select * exclude (__problems, __original, __kept_line),
                 case when __kept_line is not null and {LINE} < __kept_line
                     then [{{'column': {_lit(key_names)},
                             'reason': 'duplicate key ({key_names}): line '
                                       || cast(__kept_line as varchar)
                                       || ' has the same key and is kept'}}]
-                    else __problems end as __problems
+                    else __problems end as __problems,
+                case when __kept_line is not null and {LINE} < __kept_line
+                    then concat_ws(', ', {kept_text})
+                    else __original end as __original
             from (
                 select *, max({LINE}) filter (where len(__problems) = 0)
                     over (partition by {key_list}) as __kept_line
@@ -724,14 +756,7 @@ def _load_file(
             """,
         )
 
-    # Rejects: one row per bad line, with every problem it has and its text (no personal data:
-    # names and emails were never selected, ids appear as their pseudonyms).
-    def shown(column: Column) -> str:
-        value = _stored_sql(column) if column.privacy else ident(column.name)
-        return f"'{column.name}=' || coalesce(cast({value} as varchar), '')"
-
-    original = [shown(c) for c in spec.stored_columns]
-    original += [f"'{a}=' || coalesce({ident('x_' + a)}, '')" for a in extras]
+    # Rejects: one row per bad line, with every problem it has and its text.
     _run(
         con,
         f"""
@@ -739,7 +764,7 @@ def _load_file(
         select $load_id, $file_name, $table_name, {LINE},
             array_to_string(list_sort(list_distinct([p.column for p in __problems])), ', '),
             array_to_string([p.reason for p in __problems], '; '),
-            concat_ws(', ', {", ".join(original)})
+            __original
         from {checked}
         where len(__problems) > 0
         """,
@@ -768,14 +793,6 @@ def _load_file(
 
     # Upsert: rows of this file replace the rows with the same key, then go in.
     valid = f"(select * from {checked} where len(__problems) = 0)"
-
-    def stored(column: Column) -> str:
-        if spec.name == "demographics" and column.name == "sex":
-            return _normalised_sex(ident("sex"))
-        if spec.name == "demographics" and column.name == "race_ethnicity":
-            return _normalised_race(ident("race_ethnicity"))
-        return _stored_sql(column)
-
     rows_loaded, rows_rejected = _run(
         con,
         f"select count(*) filter (where len(__problems) = 0), "
@@ -788,27 +805,24 @@ def _load_file(
         else f"target.{ident(k)} = new_keys.{ident(k)}"
         for k in spec.key
     )
-    new_keys = ", ".join(f"{stored(spec.column(k))} as {ident(k)}" for k in spec.key)
     rows_replaced = _run(
         con,
-        f"delete from {spec.name} as target using (select distinct {new_keys} from {valid}) "
+        f"delete from {spec.name} as target using (select distinct {key_list} from {valid}) "
         f"as new_keys where {match}",
     )[0][0]
     if spec.name == "demographics":
         _run(
             con,
             f"delete from demographic_attributes where candidate_id in "
-            f"(select p_candidate_id from {valid})",
+            f"(select candidate_id from {valid})",
         )
         names = ["sex", "race_ethnicity", *extras]
-        values = [stored(spec.column("sex")), stored(spec.column("race_ethnicity"))] + [
-            _normalised_attribute(ident("x_" + a)) for a in extras
-        ]
+        values = ["sex", "race_ethnicity"] + [ident("x_" + a) for a in extras]
         _run(
             con,
             f"""
             insert into demographic_attributes
-            select p_candidate_id, unnest([{", ".join(_lit(n) for n in names)}]),
+            select candidate_id, unnest([{", ".join(_lit(n) for n in names)}]),
                 unnest([{", ".join(values)}])
             from {valid}
             """,
@@ -816,9 +830,7 @@ def _load_file(
     columns_sql = ", ".join(ident(c.name) for c in spec.stored_columns)
     _run(
         con,
-        f"insert into {spec.name} ({columns_sql}) select "
-        + ", ".join(stored(c) for c in spec.stored_columns)
-        + f" from {valid}",
+        f"insert into {spec.name} ({columns_sql}) select {columns_sql} from {valid}",
     )
     _run(con, f"drop table {checked}")
     result = FileResult(
