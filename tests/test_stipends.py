@@ -89,6 +89,7 @@ def test_raw_gap_by_hand() -> None:
     assert gaps.loc["F", "median_gap_pct_nominal"] == pytest.approx(-30.0)
     assert gaps.loc["F", "raw_gap_pct_real"] == pytest.approx(0.0)
     assert gaps.loc["M", "raw_gap_pct_nominal"] == pytest.approx(0.0)
+    assert np.isnan(gaps.loc["M", "raw_gap_pct_nominal_ci_low"])  # no interval vs itself
     low, high = gaps.loc["F", ["raw_gap_pct_nominal_ci_low", "raw_gap_pct_nominal_ci_high"]]
     assert low < -20.0 < high
 

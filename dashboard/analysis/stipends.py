@@ -268,6 +268,8 @@ def raw_gaps(
         mean_real = _mean_ratio_ci(real, ref_real)
         med_nom = _median_ratio_ci(nominal, ref_nominal, n_boot=n_boot, rng=rng)
         med_real = _median_ratio_ci(real, ref_real, n_boot=n_boot, rng=rng)
+        if group == reference:  # the reference vs itself: 0 by definition, no interval
+            mean_nom, mean_real, med_nom, med_real = ((0.0, np.nan, np.nan),) * 4
         rows.append(
             {
                 "group": str(group),
