@@ -6,6 +6,7 @@ how); the exact-test p-values are recomputed from the hypergeometric formula wit
 
 from __future__ import annotations
 
+import doctest
 import math
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dashboard.analysis import funnel
+from dashboard.analysis import funnel, time_to_hire
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES
 from signalboard.db import connect_readonly
@@ -399,3 +400,10 @@ def test_report_tables_have_the_issue_columns(sample_settings: Settings, sample_
     for column in ("cohort_id", "stage", "rate", "expected_rate", "lower_limit", "p_value"):
         assert column in alerts.columns
     assert alerts["flagged"].dtype == bool
+
+
+def test_docstring_examples():
+    """The printed numbers in the numpydoc Examples blocks of both modules hold."""
+    for module in (funnel, time_to_hire):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -747,6 +747,9 @@ def report_funnel(
     out = pd.concat(frames, ignore_index=True).drop(columns=["_value"], errors="ignore")
     if "suppressed" in out:
         out["suppressed"] = out["suppressed"].eq(True)
+    for column in ("pending", "drop_off"):
+        # Blank in demographic rows; whole numbers everywhere else.
+        out[column] = out[column].astype("Int64")
     columns = FUNNEL_COLUMNS + (["suppressed"] if "suppressed" in out else [])
     return out[columns]
 
