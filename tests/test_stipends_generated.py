@@ -90,7 +90,13 @@ def test_report_tables_on_the_sample(
     female = stipends[(stipends["attribute"] == "sex") & (stipends["group"] == "Female")].iloc[0]
     assert female["method"] == "ols_hc3" and female["adjusted_ci_high"] < 0  # planted gap
     flags = tables["stipend_flags"].frame
-    assert {"unpaid", "missing_cost_of_living"} <= set(flags["reason"])
+    applications, _ = sa.load_frames(sample_con)
+    for reason, expected in (
+        ("unpaid", applications["stipend_amount"].eq(0)),
+        ("missing_cost_of_living", applications["price_level"].isna()),
+    ):
+        flagged = set(flags.loc[flags["reason"] == reason, "application_id"])
+        assert flagged == set(applications.loc[expected, "application_id"]), reason
     remediation = tables["remediation"].frame
     assert (remediation["raise_usd"] > 0).all()
     assert (
