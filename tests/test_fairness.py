@@ -219,3 +219,42 @@ def test_report_writes_the_ll144_summary(sample_settings: Settings) -> None:
     assert page.startswith("<!doctype html>")
     assert "Selection rates (triage pass)" in page and "Scoring rates" in page
     assert "Hispanic or Latino, Female" in page
+
+
+def test_triage_counts_hidden_alike_in_both_files(sample_tables) -> None:
+    """The LL144 selection table repeats the audit's triage step: a count hidden in one file is
+    hidden in the other, so neither file's complement gives the other's small cell away."""
+    audit = sample_tables["adverse_impact"]
+    triage = audit[audit["step"] == fairness.TRIAGE_STEP]
+    ll144 = sample_tables["ll144_triage"]
+    selection = ll144[ll144["mode"] == "selection"]
+    names = {
+        "sex": "sex",
+        "race_ethnicity": "race_ethnicity",
+        "intersectional": fairness.INTERSECTION,
+    }
+    pairs = triage.merge(
+        selection.assign(attribute=selection["table"].map(names)),
+        left_on=["attribute", "group"],
+        right_on=["attribute", "category"],
+        suffixes=("_a", "_l"),
+    )
+    assert len(pairs) >= 20
+    assert (pairs["n_a"].map(is_hidden) == pairs["n_l"].map(is_hidden)).all()
+    assert (pairs["selected"].map(is_hidden) == pairs["count"].map(is_hidden)).all()
+
+
+def test_report_tables_on_an_empty_warehouse(tmp_path: Path) -> None:
+    """A warehouse with the schema and no rows gives empty tables, not an error."""
+    from etl.warehouse import create_schema
+    from signalboard.db import connect_writable
+
+    path = tmp_path / "empty.duckdb"
+    con = connect_writable(path)
+    create_schema(con)
+    con.close()
+    settings = Settings(db_path=path, pseudonym_key_file=tmp_path / "key")
+    with readonly(path) as con:
+        tables = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
+    assert set(tables) == {"adverse_impact", "unknowns", "ll144_triage"}
+    assert len(tables["adverse_impact"]) == 0

@@ -249,6 +249,8 @@ def _shared_count_masks(frame: pd.DataFrame, hidden_n: np.ndarray, hidden_s: np.
     """Cells that repeat a hidden count of another step of the same track and group: a step's
     `selected` is the next step's `n` (up to in-flight applications), and the bottom line shares
     its `n` with the first step and its `selected` with the last."""
+    if len(frame) == 0:
+        return hidden_n.copy(), hidden_s.copy()
     steps = frame["step"].astype(str).str.split("->", n=1, expand=True)
     cells = pd.DataFrame(
         {
@@ -278,20 +280,13 @@ def _shared_count_masks(frame: pd.DataFrame, hidden_n: np.ndarray, hidden_s: np.
     return force_n, force_s
 
 
-def suppress_audit(audit_result: Audit, *, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The audit and unknowns tables as they may leave the system: small counts "<k", and "*"
-    for counts hidden so that a small one cannot be worked out.
+def _suppress_combined(
+    audit_result: Audit, *, k: int, force: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Audit rows and Unknown rows in one frame, suppressed (see `suppress_audit`).
 
-    Partitions are (step, attribute), the unknowns being one more cell of each; within one,
-    tracks and groups are cross-classified (each track's total and each group's all-tracks count
-    are published). Counts shared between steps are hidden together, repeating until nothing
-    changes.
-
-    Returns
-    -------
-    (adverse_impact, unknowns)
-        adverse_impact: AUDIT_COLUMNS; unknowns: step, track, attribute, unknown_n, n_total,
-        unknown_share, suppressed.
+    `force` (step, track, attribute, group, n, selected; booleans) names cells to hide whatever
+    their value: counts another file shows (the LL144 selection table).
     """
     table, unknowns = audit_result.table, audit_result.unknowns
     unknown_rows = unknowns.rename(columns={"unknown_n": "n", "unknown_selected": "selected"})
@@ -301,10 +296,15 @@ def suppress_audit(audit_result: Audit, *, k: int) -> tuple[pd.DataFrame, pd.Dat
     )
     frame["n"] = frame["n"].astype("int64")
     frame["selected"] = frame["selected"].astype("int64")
-    also: dict[str, np.ndarray] = {
-        "n": np.zeros(len(frame), dtype=bool),
-        "selected": np.zeros(len(frame), dtype=bool),
-    }
+    zeros = np.zeros(len(frame), dtype=bool)
+    also: dict[str, np.ndarray] = {"n": zeros.copy(), "selected": zeros.copy()}
+    if force is not None and len(force) and len(frame):
+        keys = ["step", "track", "attribute", "group"]
+        forced = frame[keys].merge(
+            force.rename(columns={"n": "_fn", "selected": "_fs"}), on=keys, how="left"
+        )
+        also["n"] = forced["_fn"].eq(True).to_numpy(dtype=bool)
+        also["selected"] = forced["_fs"].eq(True).to_numpy(dtype=bool)
     out = frame
     for _ in range(20):
         out = suppress_small_cells(
@@ -322,6 +322,10 @@ def suppress_audit(audit_result: Audit, *, k: int) -> tuple[pd.DataFrame, pd.Dat
         if (force_n == hidden_n).all() and (force_s == hidden_s).all():
             break
         also = {"n": force_n, "selected": force_s}
+    return out
+
+
+def _split_combined(out: pd.DataFrame, unknowns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     flags = out["is_unknown"].to_numpy(dtype=bool)
     published = out[~flags][list(AUDIT_COLUMNS)].reset_index(drop=True)
     unknown_out = out[flags][["step", "track", "attribute", "n", "suppressed"]]
@@ -330,6 +334,107 @@ def suppress_audit(audit_result: Audit, *, k: int) -> tuple[pd.DataFrame, pd.Dat
     shown = pd.to_numeric(unknown_out["unknown_n"].where(~unknown_out["suppressed"]))
     unknown_out.insert(5, "unknown_share", shown / unknown_out["n_total"].clip(lower=1))
     return published, unknown_out
+
+
+def suppress_audit(audit_result: Audit, *, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The audit and unknowns tables as they may leave the system: small counts "<k", and "*"
+    for counts hidden so that a small one cannot be worked out.
+
+    Partitions are (step, attribute), the unknowns being one more cell of each; within one,
+    tracks and groups are cross-classified (each track's total and each group's all-tracks count
+    are published). Counts shared between steps are hidden together, repeating until nothing
+    changes.
+
+    Returns
+    -------
+    (adverse_impact, unknowns)
+        adverse_impact: AUDIT_COLUMNS; unknowns: step, track, attribute, unknown_n, n_total,
+        unknown_share, suppressed.
+    """
+    return _split_combined(_suppress_combined(audit_result, k=k), audit_result.unknowns)
+
+
+_LL144_ATTRIBUTE = {
+    "sex": "sex",
+    "race_ethnicity": "race_ethnicity",
+    "intersectional": INTERSECTION,
+}
+
+
+def _triage_cells(combined: pd.DataFrame) -> pd.DataFrame:
+    """The audit's triage-step cells that the LL144 selection table repeats, keyed like it."""
+    rows = combined[combined["step"] == TRIAGE_STEP]
+    if rows.empty:
+        return pd.DataFrame(columns=["table", "category", "track", "n", "selected"])
+    track = ALL_TRACKS if (rows["track"] == ALL_TRACKS).any() else rows["track"].iloc[0]
+    rows = rows[rows["track"] == track]
+    back = {v: k for k, v in _LL144_ATTRIBUTE.items()}
+    rows = rows[rows["attribute"].isin(list(back))]
+    return pd.DataFrame(
+        {
+            "table": rows["attribute"].map(back).to_numpy(),
+            "category": rows["group"].to_numpy(),
+            "track": track,
+            "n": rows["n"].map(is_hidden).to_numpy(dtype=bool),
+            "selected": rows["selected"].map(is_hidden).to_numpy(dtype=bool),
+        }
+    )
+
+
+def suppress_jointly(
+    audit_result: Audit, triage: ll144.LL144Result, *, k: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Suppress the audit, the unknowns and the LL144 tables so that a count hidden in one is
+    hidden in the other too: the LL144 selection table repeats the audit's triage step (nearly
+    the same people), so a complement shown in one file could give a small cell of the other away.
+    Repeats until neither changes.
+    """
+    force_audit: pd.DataFrame | None = None
+    force_ll144: pd.DataFrame | None = None
+    for _ in range(10):
+        combined = _suppress_combined(audit_result, k=k, force=force_audit)
+        triage_out = ll144.suppress_ll144(triage.table, k=k, force=force_ll144)
+        cells = _triage_cells(combined)
+        selection = triage_out[triage_out["mode"] == "selection"]
+        shown_by_ll144 = pd.DataFrame(
+            {
+                "table": selection["table"].to_numpy(),
+                "category": selection["category"].to_numpy(),
+                "n_l": selection["n"].map(is_hidden).to_numpy(dtype=bool),
+                "count_l": selection["count"].map(is_hidden).to_numpy(dtype=bool),
+            }
+        )
+        pairs = cells.merge(shown_by_ll144, on=["table", "category"])
+        new_audit = pd.DataFrame(
+            {
+                "step": TRIAGE_STEP,
+                "track": pairs["track"],
+                "attribute": pairs["table"].map(_LL144_ATTRIBUTE),
+                "group": pairs["category"],
+                "n": pairs["n_l"] & ~pairs["n"],
+                "selected": pairs["count_l"] & ~pairs["selected"],
+            }
+        )
+        new_ll144 = pd.DataFrame(
+            {
+                "mode": "selection",
+                "table": pairs["table"],
+                "category": pairs["category"],
+                "n": pairs["n"] & ~pairs["n_l"],
+                "count": pairs["selected"] & ~pairs["count_l"],
+            }
+        )
+        if not (new_audit[["n", "selected"]].any().any() or new_ll144[["n", "count"]].any().any()):
+            break
+        force_audit = _union(force_audit, new_audit, ["step", "track", "attribute", "group"])
+        force_ll144 = _union(force_ll144, new_ll144, ["mode", "table", "category"])
+    published, unknowns = _split_combined(combined, audit_result.unknowns)
+    return published, unknowns, triage_out
+
+
+def _union(old: pd.DataFrame | None, new: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    both = new if old is None else pd.concat([old, new], ignore_index=True)
+    return both.groupby(keys, as_index=False, sort=False).any()
 
 
 @dataclass(frozen=True)
@@ -359,9 +464,8 @@ def fairness_tables(
     `dashboard.analysis.ll144.ll144_audit` for the definitions.
     """
     result = audit(journeys, demographics, min_share=min_share, alpha=alpha)
-    published, unknowns = suppress_audit(result, k=k)
     triage = ll144.ll144_audit(journeys, demographics, llm_scores, min_share=min_share)
-    triage_published = ll144.suppress_ll144(triage.table, k=k)
+    published, unknowns, triage_published = suppress_jointly(result, triage, k=k)
     return FairnessTables(
         adverse_impact=published,
         unknowns=unknowns,

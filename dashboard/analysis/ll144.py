@@ -252,15 +252,28 @@ def ll144_audit(
     )
 
 
-def suppress_ll144(table: pd.DataFrame, *, k: int) -> pd.DataFrame:
+def suppress_ll144(
+    table: pd.DataFrame, *, k: int, force: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The LL144 tables as they may leave the system: small n and counts "<k", complements "*".
 
     Each table (sex, race/ethnicity, intersectional) is a partition holding its Unknown row;
     within it the two modes and the categories are cross-classified, because the same people
-    are often in both the selection and the scoring sample.
+    are often in both the selection and the scoring sample. `force` (mode, table, category, n,
+    count; booleans) names cells to hide whatever their value (counts another file shows).
     """
     if len(table) == 0:
         return table.copy()
+    also = None
+    if force is not None and len(force):
+        keys = ["mode", "table", "category"]
+        forced = table[keys].merge(
+            force.rename(columns={"n": "_fn", "count": "_fc"}), on=keys, how="left"
+        )
+        also = {
+            "n": forced["_fn"].eq(True).to_numpy(dtype=bool),
+            "count": forced["_fc"].eq(True).to_numpy(dtype=bool),
+        }
     out = suppress_small_cells(
         table.drop(columns="suppressed"),
         count_columns=["n", "count"],
@@ -268,6 +281,7 @@ def suppress_ll144(table: pd.DataFrame, *, k: int) -> pd.DataFrame:
         rate_columns=["rate", "impact_ratio"],
         group_columns=["table"],
         cross_columns=["mode", "category"],
+        also_hide=also,
     )
     return out[list(LL144_COLUMNS)]
 
