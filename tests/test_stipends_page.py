@@ -72,3 +72,25 @@ def test_stipends_page_without_warehouse(tmp_path: Path, monkeypatch: pytest.Mon
     assert not at.exception
     assert any("No warehouse yet" in i.value for i in at.info)
     assert not at.get("download_button")
+
+
+def test_stipends_page_warns_about_mixed_vintages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hand-made warehouse mixes BEA 2023 and World Bank 2024 price levels: the page warns,
+    and pinning one vintage on the page removes the warning."""
+    from signalboard.db import connect_writable
+    from tests.test_stipends_sql import build_warehouse
+
+    path = tmp_path / "mixed.duckdb"
+    con = connect_writable(path)
+    build_warehouse(con)
+    con.close()
+    at = open_stipends(path, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Mixed cost-of-living vintages" in w.value for w in at.warning)
+    flags = frame_by_download(at, "stipend_flags")
+    assert "missing_cost_of_living" in set(flags["reason"])
+    at.selectbox(key="stip_vintage").set_value("2023").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("Mixed cost-of-living vintages" in w.value for w in at.warning)
