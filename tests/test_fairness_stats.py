@@ -188,3 +188,31 @@ def test_bh_over_all_tables_and_states() -> None:
         "reference",
         "below_four_fifths_not_significant",
     ]
+
+
+def test_z_test_matches_an_independent_chi_square() -> None:
+    """Independent implementation on randomized data: the pooled z-test's p equals the p of the
+    uncorrected 2x2 chi-square test (z^2 = chi^2)."""
+    from scipy.stats import chi2_contingency
+
+    rng = np.random.default_rng(11)
+    for _ in range(25):
+        n1, n2 = rng.integers(30, 500, size=2)
+        s1, s2 = rng.integers(1, n1), rng.integers(1, n2)
+        p, test = two_group_p_value(s1, n1, s2, n2)
+        chi = chi2_contingency([[s1, n1 - s1], [s2, n2 - s2]], correction=False)
+        assert test == "z"
+        assert p == pytest.approx(chi.pvalue, rel=1e-9)
+
+
+def test_comparator_highest_is_the_pairwise_test() -> None:
+    frame = pd.DataFrame(
+        {"group": ["White", "Black", "Asian"], "n": [797, 390, 616], "selected": [412, 170, 302]}
+    )
+    pairwise = impact_table(frame, comparator="highest").set_index("group")
+    assert pairwise.loc["Black", "p_value"] == pytest.approx(0.0087, abs=5e-5)
+    rest = impact_table(frame).set_index("group")
+    # against the rest (White and Asian pooled)
+    expected, _ = two_group_p_value(170, 390, 412 + 302, 797 + 616)
+    assert rest.loc["Black", "p_value"] == pytest.approx(expected)
+    assert np.isnan(rest.loc["White", "p_value"])  # the reference group is not tested
