@@ -538,6 +538,27 @@ class Comparison:
     p_value: float
 
 
+_BOOTSTRAP_BLOCK_VALUES = 4_000_000
+"""Resampled values drawn at once (32 MB of float64), so a million hires stay in bounded memory."""
+
+
+def _bootstrap_medians(
+    values: np.ndarray, n_resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Medians of `n_resamples` resamples with replacement, drawn in blocks of resamples."""
+    per_block = max(1, _BOOTSTRAP_BLOCK_VALUES // len(values))
+    medians = [
+        np.median(
+            values[
+                rng.integers(0, len(values), size=(min(per_block, n_resamples - i), len(values)))
+            ],
+            axis=1,
+        )
+        for i in range(0, n_resamples, per_block)
+    ]
+    return np.concatenate(medians)
+
+
 def bootstrap_ratio_of_medians(
     a: np.ndarray, b: np.ndarray, *, n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05
 ) -> tuple[float, float, float]:
@@ -554,8 +575,8 @@ def bootstrap_ratio_of_medians(
         return float("nan"), float("nan"), float("nan")
     ratio = float(np.median(a) / np.median(b)) if np.median(b) > 0 else float("nan")
     rng = np.random.default_rng(seed)
-    med_a = np.median(a[rng.integers(0, len(a), size=(n_resamples, len(a)))], axis=1)
-    med_b = np.median(b[rng.integers(0, len(b), size=(n_resamples, len(b)))], axis=1)
+    med_a = _bootstrap_medians(a, n_resamples, rng)
+    med_b = _bootstrap_medians(b, n_resamples, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = med_a / med_b
     ratios = ratios[np.isfinite(ratios)]
