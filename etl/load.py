@@ -897,6 +897,13 @@ def _temp_files(db_path: Path) -> list[Path]:
     return sorted(db_path.parent.glob(db_path.name + _TEMP_MARK + "*"))
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -993,7 +1000,7 @@ def load_paths(
     with ThreadPoolExecutor(max_workers=1) as pool, _writer_lock(db_path):
         hashes: dict[Path, Future[str]] = {p.path: pool.submit(_sha256, p.path) for p in planned}
         for stale in _temp_files(db_path):
-            stale.unlink(missing_ok=True)  # a killed load's leftovers; we hold the lock
+            _remove(stale)  # a killed load's leftovers (copy, WAL, spill folder); we hold the lock
         temp = db_path.with_name(f"{db_path.name}{_TEMP_MARK}{os.getpid()}-{next(_counter)}")
         try:
             if db_path.exists():
@@ -1020,8 +1027,8 @@ def load_paths(
                 _fsync(db_path.parent)
         finally:
             bar.close()
-            for leftover in (temp, temp.with_name(temp.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+            for leftover in (temp, *(temp.with_name(temp.name + s) for s in (".wal", ".tmp"))):
+                _remove(leftover)
     result.seconds = time.perf_counter() - clock
     return result
 
@@ -1039,7 +1046,14 @@ def _load_into(
     started_at: dt.datetime,
     bar: tqdm,
 ) -> LoadResult:
-    con = connect_writable(temp)
+    try:
+        con = connect_writable(temp)
+    except duckdb.Error as error:
+        # The copy of the live file does not open: it is not a DuckDB file, or another version's.
+        raise LoadError(
+            f"cannot open the warehouse copy ({str(error).splitlines()[0]}); the live file is "
+            "unchanged"
+        ) from None
     try:
         con.execute("set TimeZone = 'UTC'")
         create_schema(con)

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from etl.load import LoadError
 from signalboard.settings import Settings
 from tests.load_helpers import EXPORTS, ROWS, load, settings_for, write_exports
 
@@ -164,3 +166,24 @@ def test_the_live_file_is_replaced_never_written(tmp_path: Path) -> None:
     load([fx], settings)
     assert os.stat(settings.db_path).st_ino != inode  # a new file took the name
     assert not settings.db_path.with_name("warehouse.duckdb.wal").exists()
+
+
+def test_leftovers_of_a_killed_load_are_removed(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    stale = tmp_path / "warehouse.duckdb.loading-999-0"
+    stale.write_bytes(b"half a database")
+    (tmp_path / "warehouse.duckdb.loading-999-0.tmp").mkdir()  # DuckDB's spill folder
+    (tmp_path / "warehouse.duckdb.loading-999-0.tmp" / "spill.block").write_bytes(b"x")
+    load([write_exports(tmp_path / "in")], settings)
+    assert sorted(p.name for p in tmp_path.glob("warehouse.duckdb*")) == [
+        "warehouse.duckdb",
+        "warehouse.duckdb.lock",
+    ]
+
+
+def test_a_live_file_that_is_not_a_warehouse_stops_the_load(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    settings.db_path.write_text("not a database")
+    with pytest.raises(LoadError, match="cannot open the warehouse copy"):
+        load([write_exports(tmp_path / "in")], settings)
+    assert settings.db_path.read_text() == "not a database"
