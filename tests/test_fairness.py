@@ -258,3 +258,41 @@ def test_report_tables_on_an_empty_warehouse(tmp_path: Path) -> None:
         tables = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
     assert set(tables) == {"adverse_impact", "unknowns", "ll144_triage"}
     assert len(tables["adverse_impact"]) == 0
+
+
+def test_published_audit_gives_no_hidden_cell_away(sample_settings: Settings) -> None:
+    """On the sample: in every published line (a step and attribute's whole table, each track's
+    groups, each group across tracks; Unknown included) no hidden count can be worked out from
+    the line total and the shown cells, unless the whole line is hidden."""
+    from dashboard.analysis.suppression import determined_cells
+
+    with readonly(sample_settings.db_path) as con:
+        journeys, demographics, llm = fairness.load_inputs(con, settings=sample_settings)
+    result = fairness.audit(journeys, demographics)
+    published, unknowns = fairness.suppress_audit(result, k=5)
+    raw = pd.concat(
+        [
+            result.table[["step", "track", "attribute", "group", "n", "selected"]],
+            result.unknowns.rename(
+                columns={"unknown_n": "n", "unknown_selected": "selected"}
+            ).assign(group="Unknown")[["step", "track", "attribute", "group", "n", "selected"]],
+        ],
+        ignore_index=True,
+    )
+    shown = pd.concat(
+        [published[["n"]], unknowns[["unknown_n"]].rename(columns={"unknown_n": "n"})],
+        ignore_index=True,
+    )
+    raw["hidden_n"] = shown["n"].map(is_hidden).to_numpy()
+    checked = 0
+    for _, part in raw.groupby(["step", "attribute"]):
+        lines = (
+            [part] + [g for _, g in part.groupby("track")] + [g for _, g in part.groupby("group")]
+        )
+        for line in lines:
+            hidden = line["hidden_n"].tolist()
+            if not any(hidden) or all(hidden):
+                continue
+            assert not any(determined_cells(line["n"].tolist(), hidden, k=5))
+            checked += 1
+    assert checked > 10

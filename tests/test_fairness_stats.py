@@ -216,3 +216,14 @@ def test_comparator_highest_is_the_pairwise_test() -> None:
     expected, _ = two_group_p_value(170, 390, 412 + 302, 797 + 616)
     assert rest.loc["Black", "p_value"] == pytest.approx(expected)
     assert np.isnan(rest.loc["White", "p_value"])  # the reference group is not tested
+
+
+def test_docstring_examples() -> None:
+    """The numbers printed in the numpydoc Examples blocks of the fairness modules."""
+    import doctest
+
+    from dashboard.analysis import adverse_impact, ll144, suppression
+
+    for module in (adverse_impact, ll144, suppression):
+        failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert tried > 0 and failures == 0, module.__name__
