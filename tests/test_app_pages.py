@@ -99,7 +99,10 @@ def test_every_page_renders_on_the_sample(
 ) -> None:
     at = open_page(start_app(sample_db, monkeypatch), spec)
     assert_rendered(at, spec)
-    assert not at.error, [e.value for e in at.error]
+    # Analysis pages may show a flagged finding as an error alert (assessors, funnel alerts);
+    # failures are exceptions. Without data (the tests below) no page shows an error alert.
+    if spec == DATA_HEALTH:
+        assert not at.error, [e.value for e in at.error]
     # The sidebar names the warehouse and its as-of.
     assert any("As of" in c.value for c in at.sidebar.caption)
 
@@ -112,6 +115,7 @@ def test_every_page_explains_a_missing_warehouse(
     assert_rendered(at, spec)
     messages = " ".join(i.value for i in at.info)
     assert "signalboard demo" in messages and "signalboard load" in messages
+    assert not at.error, [e.value for e in at.error]
 
 
 @pytest.mark.parametrize("spec", PAGE_SPECS, ids=PAGE_IDS)
@@ -121,6 +125,7 @@ def test_every_page_explains_an_empty_warehouse(
     at = open_page(start_app(empty_warehouse, monkeypatch), spec)
     assert_rendered(at, spec)
     assert any("holds no applications" in i.value for i in at.info)
+    assert not at.error, [e.value for e in at.error]
 
 
 def test_an_unreadable_warehouse_file_is_explained(
