@@ -347,3 +347,26 @@ def test_public_tables_suppress_small_groups() -> None:
     assert sex["suppressed"].any()
     raw = analysis.gaps.set_index(["attribute", "group"]).loc["sex"]
     assert raw.loc["Another value", "n"] == 3
+
+
+@pytest.mark.parametrize(
+    "case", ["no_attributes", "no_price_levels", "one_application", "empty", "one_role"]
+)
+def test_analysis_survives_degenerate_inputs(case: str) -> None:
+    apps, attrs = synthetic(50, seed=1)
+    if case == "no_attributes":
+        attrs = attrs.iloc[:0]
+    elif case == "no_price_levels":
+        apps = apps.assign(price_level=np.nan, real_stipend_usd=np.nan)
+    elif case == "one_application":
+        apps, attrs = apps.iloc[:1], attrs[attrs["application_id"] == "a0000"]
+    elif case == "empty":
+        apps, attrs = apps.iloc[:0], attrs.iloc[:0]
+    else:
+        apps = apps.assign(role="x", estimated_hours=10.0, cohort_length_days=7)
+    analysis = sa.analyze(apps, attrs, n_boot=20)
+    tables = sa.public_tables(analysis)
+    assert list(tables["stipends"].columns[: len(sa.STIPEND_COLUMNS)]) == list(sa.STIPEND_COLUMNS)
+    if case == "no_price_levels":
+        assert analysis.remediation.empty
+        assert (analysis.flags["reason"] == "missing_cost_of_living").sum() == len(apps)

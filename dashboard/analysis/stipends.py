@@ -577,7 +577,8 @@ def group_neutral_predictions(
     has_level = applications["price_level"].gt(0) & applications["role"].notna()
     fit_rows = applications[has_level & applications["real_stipend_usd"].gt(0)]
     if len(fit_rows) < 3:
-        return pd.DataFrame(columns=columns)
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+        return empty.astype({"application_id": object, "low_outlier": bool})
     X_fit = design_matrix(fit_rows, with_location=with_location)
     y = np.log(fit_rows["real_stipend_usd"].astype(float))
     result = sm.OLS(y, X_fit).fit()
