@@ -227,3 +227,21 @@ def test_docstring_examples() -> None:
     for module in (adverse_impact, ll144, suppression):
         failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert tried > 0 and failures == 0, module.__name__
+
+
+def test_impact_ratio_figure_draws_the_shown_ratios() -> None:
+    """Hidden (suppressed) and excluded groups draw no bar; the others carry their ratio."""
+    from dashboard.analysis.fairness_figures import impact_ratio_figure
+
+    table = pd.DataFrame(
+        {
+            "group": ["a", "b", "c"],
+            "impact_ratio": [1.0, 0.7, None],
+            "ir_ci_low": [0.9, 0.6, None],
+            "ir_ci_high": [1.1, 0.8, None],
+            "status": ["reference", "below_four_fifths_significant", "excluded"],
+        }
+    )
+    fig = impact_ratio_figure(table)
+    bars = {trace.name: (list(trace.y), list(trace.x)) for trace in fig.data}
+    assert bars == {"reference": (["a"], [1.0]), "below four fifths significant": (["b"], [0.7])}
