@@ -407,3 +407,19 @@ def test_docstring_examples():
     for module in (funnel, time_to_hire):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_sample_cross_demographic_breakdown_shows_no_small_count(sample_con):
+    journeys = run_query(sample_con, "application_journeys")
+    demographics = run_query(sample_con, "funnel_demographic_attributes")
+    table = funnel.funnel_table(
+        journeys, by=["sex", "race_ethnicity"], demographics=demographics, k=5
+    )
+    for column in ("reached", "n"):
+        shown = pd.to_numeric(table[column], errors="coerce")
+        hidden = table[column].map(lambda v: isinstance(v, str))
+        assert (shown[~hidden] >= 5).all(), column
+        assert set(table.loc[hidden, column]) <= {"<5", "*"}
+        # A row with a hidden count shows no rate that would give it back.
+        assert table.loc[hidden, "step_conversion"].isna().all()
+    assert table["suppressed"].any() and not table["suppressed"].all()
