@@ -556,6 +556,16 @@ def _resolve_columns(
     return resolved, extras
 
 
+def _clean_sql(expr: str) -> str:
+    """Trimmed text, blank -> NULL. trim() only runs on values with an edge space: trimming every
+    value costs more than the whole CSV read (measured on 300k scores)."""
+    return (
+        f"case when {expr} = '' then null "
+        f"when starts_with({expr}, ' ') or ends_with({expr}, ' ') then nullif(trim({expr}), '') "
+        f"else {expr} end"
+    )
+
+
 def _value_sql(expr: str, renames: dict[str, str], params: dict[str, Any], prefix: str) -> str:
     if not renames:
         return expr
@@ -634,7 +644,7 @@ def _load_file(
         if column.privacy == "drop":
             continue  # personal data is never selected, so it cannot reach any table
         if column.name in resolved:
-            expr = f"nullif(trim({ident(resolved[column.name])}), '')"
+            expr = _clean_sql(ident(resolved[column.name]))
             expr = _value_sql(
                 expr,
                 table_mapping.values.get(column.name, {}),
@@ -645,7 +655,7 @@ def _load_file(
             expr = "cast(null as varchar)"
         clean.append(f"{expr} as {ident(column.name)}")
     for attribute, source in extras.items():
-        clean.append(f"nullif(trim({ident(source)}), '') as {ident('x_' + attribute)}")
+        clean.append(f"{_clean_sql(ident(source))} as {ident('x_' + attribute)}")
 
     clean_ids = {
         column.name: next(c for c in clean if c.endswith(f" as {ident(column.name)}"))

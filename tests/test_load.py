@@ -341,6 +341,7 @@ FORMATS = {
     "extra column": ("applications.csv", _extra_column),
     "gzip": ("applications.csv.gz", lambda text: gzip.compress(text.encode())),
     "dated name": ("applications_2024-02.csv", lambda text: text.encode()),
+    "padded values": ("applications.csv", lambda text: text.replace(",", " , ").encode()),
 }
 
 
