@@ -209,7 +209,7 @@ class GeneratorConfig:
     # submission_leak: the cohort at this position (0..1 along the schedule) loses submissions.
     leak_position: float = 0.6
     submission_rate: float = 0.82
-    leak_submission_rate: float = 0.45
+    leak_submission_rate: float = 0.40
     # stipend_gap: percent paid less inside the same cohort and tier.
     stipend_gap_attribute: str = "sex"
     stipend_gap_group: str = "Female"
@@ -217,7 +217,7 @@ class GeneratorConfig:
     # llm_triage_bias: LLM points lower on every axis for this group.
     llm_bias_attribute: str = "race_ethnicity"
     llm_bias_group: str = "Hispanic or Latino"
-    llm_bias_points: float = 0.5
+    llm_bias_points: float = 0.6
 
     def __post_init__(self) -> None:
         unknown = set(self.disabled) - set(EFFECTS)
@@ -328,6 +328,10 @@ def _cohorts(config: GeneratorConfig) -> _Cohorts:
     )
     rubric = np.where(starts < RUBRIC_V2_FROM, "v1", "v2")
     weight = rng.uniform(0.7, 1.3, size=k)
+    # The leak cohort is at least of average size, so ~45 selected at 3,000 applications: a drop to
+    # 40% then falls below a p-chart's 3-sigma limit on essentially every seed (45% missed 1 in 10).
+    leak = _leak_index(config)
+    weight[leak] = max(weight[leak], 1.0)
     day = np.datetime_as_string(starts, unit="D")
     cohort_id = np.array([f"{ROLE_ABBR[r]}-{d}" for r, d in zip(role, day, strict=True)])
     return _Cohorts(cohort_id, role, starts, ends, hours, rubric, weight / weight.sum(), brief)
