@@ -34,7 +34,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     disabled = set(args.disable or [])
     if disabled:
-        config = config.without(disabled)
+        try:
+            config = config.without(disabled)
+        except ValueError as error:
+            raise CliError(str(error)) from None
     summary = generate(Path(args.out), config=config)
     for name, rows in summary.items():
         print(f"{name}: {rows} rows")
@@ -146,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--disable",
         action="append",
         metavar="EFFECT",
-        help="switch one planted effect off (repeatable); see `etl/generate.py` for names",
+        help="switch one planted effect off (repeatable): harsh_grader, grader_group_bias, "
+        "submission_leak, stipend_gap, llm_triage_bias (docs/generator.md)",
     )
     gen.set_defaults(handler=cmd_generate)
 

@@ -451,3 +451,9 @@ def test_tiny_exports_are_valid(tmp_path: Path, n: int) -> None:
     counts = generate(tmp_path, config=GeneratorConfig(n_applications=n, seed=1))
     assert counts["applications.csv"] == n
     assert pd.read_csv(tmp_path / "stage_events.csv").shape[0] == counts["stage_events.csv"]
+
+
+def test_cli_rejects_unknown_effect(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = cli_main(["generate", "--out", str(tmp_path), "--disable", "harsh"])
+    assert code == 2
+    assert "unknown effects ['harsh']" in capsys.readouterr().err
