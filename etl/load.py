@@ -815,11 +815,13 @@ def _load_file(
         else f"target.{ident(k)} = new_keys.{ident(k)}"
         for k in spec.key
     )
-    rows_replaced = _run(
-        con,
-        f"delete from {spec.name} as target using (select distinct {key_list} from {valid}) "
-        f"as new_keys where {match}",
-    )[0][0]
+    rows_replaced = 0
+    if _run(con, f"select count(*) from (select 1 from {spec.name} limit 1)")[0][0]:
+        rows_replaced = _run(
+            con,
+            f"delete from {spec.name} as target "
+            f"using (select distinct {key_list} from {valid}) as new_keys where {match}",
+        )[0][0]
     if spec.name == "demographics":
         _run(
             con,
