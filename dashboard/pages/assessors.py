@@ -1,11 +1,163 @@
-"""Assessors page (filled by its own issue; until then it says what it will show)."""
+"""Assessors page: how reliable the grading is, which graders are harsher or lenient than
+co-graders on the same work, grader x group bias, and how the LLM scorer agrees with humans.
+"""
+
+from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import ui
+from dashboard.analysis import assessors
+from dashboard.analysis.assessor_figures import d_study_figure, drift_figure, severity_figure
 
 st.title("Assessors")
+st.caption(
+    "For reviewers auditing graders. Each deliverable is scored by a few of many human graders "
+    "on each rubric axis, plus an LLM score. 'total' is a grader's mean over the rubric's axes "
+    "(the scale of the pass mark). Method notes: docs/assessors.md."
+)
+
 if not ui.warehouse_ready():
     ui.missing_warehouse_message()
+    st.stop()
+
+settings = ui.settings()
+params = ui.filters().as_params()
+scores = ui.query("assessor_scores", params)
+if scores.empty or not (scores["grader_kind"] == "human").any():
+    ui.empty_selection_message("human scores")
+    st.stop()
+groups = ui.query("assessor_candidate_groups", params)
+with st.spinner("Fitting the deliverable x grader model..."):
+    res = ui.cached(
+        assessors.analyze,
+        scores,
+        groups,
+        threshold=settings.severity_threshold,
+        min_cell_size=settings.min_cell_size,
+    )
+
+axes = [assessors.TOTAL] + sorted(a for a in res.reliability["axis"].unique() if a != "total")
+axis = st.selectbox("Rubric axis", axes, key="assessor_axis")
+threshold = settings.severity_threshold
+
+# --- reliability ------------------------------------------------------------------------------
+st.header("Reliability")
+rel = res.reliability[res.reliability["axis"] == axis].set_index("metric")
+variance = res.variance[res.variance["axis"] == axis]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("ICC(A,1) absolute agreement", f"{rel.loc['icc_a_1', 'value']:.2f}")
+c2.metric("ICC(C,1) consistency", f"{rel.loc['icc_c_1', 'value']:.2f}")
+c3.metric("Krippendorff's alpha (interval)", f"{rel.loc['alpha_interval', 'value']:.2f}")
+needed = variance["graders_for_phi_80"].iloc[0] if len(variance) else None
+c4.metric(
+    "Graders per deliverable for Phi >= 0.80",
+    "not reachable" if needed is None or needed != needed else f"{int(needed)}",
+)
+st.markdown(
+    f"{assessors.SEVERITY_NOTE} ICCs come from the variance components of the sparse "
+    "deliverable x grader design (no deliverable is dropped for lacking some grader); their "
+    "intervals are McGraw-Wong F intervals, alpha's a bootstrap over deliverables."
+)
+ui.table(res.reliability, "reliability")
+left, right = st.columns(2)
+with left:
+    st.subheader("D-study")
+    curve = res.d_study[res.d_study["axis"] == axis]
+    st.plotly_chart(d_study_figure(curve), key="assessor_dstudy")
+    ui.table(res.variance, "assessor_variance")
+with right:
+    st.subheader("Grading design")
+    design = res.design[res.design["axis"] == axis]
+    ui.table(design, "assessor_design")
+    components = res.design.query("metric == 'connected_components' and axis == @axis")
+    if len(components) and components["value"].iloc[0] > 1:
+        st.warning(
+            "The graders form more than one disconnected group (no shared deliverables link "
+            "them): severities compare graders only within their component, never across."
+        )
+st.subheader("Graders: ratings, double scoring, co-graders, component")
+ui.table(res.grader_design, "grader_design")
+with st.expander("Grader pairs and how many deliverables they share"):
+    ui.table(res.overlap, "grader_overlap")
+
+# --- severity ---------------------------------------------------------------------------------
+st.header("Severity")
+st.markdown(
+    "Severity is how many rubric points lower a grader scores than co-graders on the same "
+    "deliverables (positive = harsher), so it is adjusted for which deliverables the grader saw. "
+    f"It is shrunk towards 0 for graders with few ratings and flagged only when the whole 95% "
+    f"interval lies beyond ±{threshold} points. The fair mean is the grader's expected score "
+    "on the average deliverable, beside the raw mean."
+)
+graders = res.graders[res.graders["axis"] == axis]
+flagged = graders[graders["flagged"].astype(bool)]
+if len(flagged):
+    names = [
+        f"{g} ({s:+.2f})" for g, s in flagged[["grader_id", "severity"]].itertuples(index=False)
+    ]
+    st.error("Flagged: " + ", ".join(names))
 else:
-    st.info("This page is being built. The Data health page shows what is loaded.")
+    st.success(f"No grader's severity interval lies beyond ±{threshold} points on this axis.")
+st.plotly_chart(severity_figure(graders, threshold=threshold), key="assessor_severity")
+ui.table(res.graders, "graders")
+
+st.subheader("Would the decision flip?")
+st.caption(
+    "Deliverables whose rubric pass/fail (mean human total against the pass mark) changes once "
+    "each grader's severity is removed."
+)
+if res.flips.empty:
+    st.info("No pass/fail decision changes once severity is removed.")
+ui.table(res.flips, "decision_flips")
+
+st.subheader("Drift: severity by month")
+st.plotly_chart(drift_figure(res.drift, threshold=threshold), key="assessor_drift")
+ui.table(res.drift, "grader_drift")
+
+st.subheader("Rating style")
+st.caption(
+    "Scale use: the SD of a grader's scores, the share at the scale's ends and at its midpoint. "
+    "Halo: the mean correlation between one grader's scores on two axes of the same deliverable "
+    "(near 1 = one overall impression given to every axis)."
+)
+ui.table(res.style, "rating_style")
+
+# --- differential rater functioning ---------------------------------------------------------
+st.header("Grader x group bias")
+st.warning(assessors.SHARED_BIAS_NOTE)
+st.markdown(
+    "For each grader and group: the grader's mean residual on the group's deliverables (score "
+    "minus what the deliverable and the grader's overall severity predict, i.e. relative to "
+    "co-graders on the same work; negative = scores the group lower), with SE, p and a "
+    f"Benjamini-Hochberg q over all grader x group tests. Flagged when q < 0.05 and |bias| >= "
+    f"{threshold} points. Cells under {settings.min_cell_size} are shown as "
+    f"<{settings.min_cell_size} without statistics."
+)
+bias = res.grader_bias
+bias_flagged = bias[bias["flagged"].eq(True)]
+if len(bias_flagged):
+    cells = bias_flagged[["grader_id", "attribute", "group"]].itertuples(index=False)
+    st.error("Flagged: " + "; ".join(f"{g} on {a} = {v}" for g, a, v in cells))
+ui.table(bias, "grader_bias")
+st.subheader("Omnibus test per attribute")
+ui.table(res.bias_omnibus, "grader_bias_omnibus")
+
+# --- LLM vs humans ----------------------------------------------------------------------------
+st.header("LLM vs human graders")
+st.markdown(
+    "Williamson, Xi & Breyer (2012) gates: quadratic weighted kappa and Pearson r >= 0.70, "
+    "degradation against human-human agreement no worse than -0.10, |standardized mean "
+    "difference| <= 0.15 overall and <= 0.10 per subgroup. Every LLM x human pair on a "
+    "deliverable counts."
+)
+llm = res.llm_agreement
+overall = llm[(llm["axis"] == axis) & (llm["attribute"] == "all")]
+if len(overall):
+    row = overall.iloc[0]
+    d1, d2, d3, d4 = st.columns(4)
+    d1.metric("QWK", f"{row['qwk']:.2f}", help=f"human-human {row['hh_qwk']:.2f}")
+    d2.metric("Pearson r", f"{row['pearson_r']:.2f}")
+    d3.metric("Standardized mean difference", f"{row['smd']:+.2f}")
+    d4.metric("All gates", "pass" if row["passes"] else "fail")
+ui.table(llm, "llm_agreement")

@@ -1,0 +1,163 @@
+"""Agreement of the LLM scorer with human graders, against the Williamson, Xi & Breyer (2012)
+gates for automated scoring as ETS's RSMTool applies them.
+
+Every (LLM score, human score) pair on the same deliverable and axis is one observation, so a
+deliverable scored by two humans gives two pairs; human-human agreement uses every pair of two
+different human graders on the same deliverable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+# Williamson, Xi & Breyer (2012), EM:IP 31(1) 2-13, as RSMTool applies them.
+GATES: dict[str, float] = {
+    "qwk": 0.70,  # QWK machine vs human >= .70
+    "pearson_r": 0.70,  # Pearson r machine vs human >= .70
+    "degradation": -0.10,  # (machine-human) - (human-human) no worse than -.10
+    "smd": 0.15,  # |standardized mean difference| <= .15
+    "subgroup_smd": 0.10,  # |standardized difference| per subgroup <= .10
+}
+
+
+def qwk(machine: np.ndarray, human: np.ndarray) -> float:
+    """Quadratic weighted kappa in closed form: 2 Cov(M, H) / (Var H + Var M + (mean M - mean H)^2),
+    population moments (ddof = 0).
+
+    With weights (i - j)^2 on score values this is exactly Cohen's quadratic weighted kappa
+    with the full rubric scale as labels (values, not label indices, set the weights), and for
+    non-integer scores (the rubric total) it is Lin's concordance correlation.
+
+    Examples
+    --------
+    >>> round(qwk(np.array([8, 4, 6, 3]), np.array([9, 4, 5, 12])), 6)
+    -0.092105
+    """
+    m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
+    if len(m) < 2:
+        return math.nan
+    cov = float(((m - m.mean()) * (h - h.mean())).mean())
+    den = float(m.var() + h.var() + (m.mean() - h.mean()) ** 2)
+    return 2 * cov / den if den > 0 else math.nan
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
+    """QWK, Pearson r, exact agreement (|M - H| < 0.5, i.e. equal on an integer scale), adjacent
+    agreement (|M - H| <= 1) and SMD = (mean M - mean H) / sqrt((SD_M^2 + SD_H^2) / 2)."""
+    m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
+    diff = np.abs(m - h)
+    pooled = math.sqrt((m.var(ddof=1) + h.var(ddof=1)) / 2) if len(m) > 1 else math.nan
+    return {
+        "qwk": qwk(m, h),
+        "pearson_r": _pearson(m, h),
+        "exact_agreement": float((diff < 0.5).mean()) if len(m) else math.nan,
+        "adjacent_agreement": float((diff <= 1 + 1e-9).mean()) if len(m) else math.nan,
+        "smd": float((m.mean() - h.mean()) / pooled) if pooled and pooled > 0 else math.nan,
+    }
+
+
+def machine_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
+    """application_id, machine, human, human_grader for every LLM x human pair on a deliverable.
+
+    `scores`: application_id, grader_id, grader_kind ('llm' or 'human'), score (one axis).
+    """
+    llm = scores.loc[scores["grader_kind"] == "llm", ["application_id", "score"]]
+    human = scores.loc[scores["grader_kind"] == "human", ["application_id", "grader_id", "score"]]
+    pairs = llm.rename(columns={"score": "machine"}).merge(
+        human.rename(columns={"score": "human", "grader_id": "human_grader"}), on="application_id"
+    )
+    return pairs
+
+
+def human_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
+    """application_id, first, second: every pair of two different human graders' scores."""
+    human = scores.loc[scores["grader_kind"] == "human", ["application_id", "grader_id", "score"]]
+    pairs = human.merge(human, on="application_id", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["grader_id_a"] < pairs["grader_id_b"]]
+    return pairs.rename(columns={"score_a": "first", "score_b": "second"})[
+        ["application_id", "first", "second"]
+    ]
+
+
+def llm_agreement(
+    scores: pd.DataFrame, groups: pd.DataFrame | None = None, *, axis: str = "total"
+) -> pd.DataFrame:
+    """LLM vs human agreement on one axis, overall and per demographic group, with the gates.
+
+    Parameters
+    ----------
+    scores
+        application_id, grader_id, grader_kind, score for one axis (or the total).
+    groups
+        application_id, attribute, group (optional).
+    axis
+        Label written in the `axis` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        axis, attribute, group, n (deliverables), pairs, qwk, pearson_r, exact_agreement,
+        adjacent_agreement, smd, hh_qwk, hh_pearson_r, degradation_qwk, degradation_r,
+        qwk_pass, r_pass, smd_pass, degradation_pass, passes. Overall row: attribute = group =
+        "all", smd = (mean M - mean H) / pooled SD, passes = every gate. Group rows: smd is the
+        difference of standardized means (both scores standardized on all pairs, then
+        mean z_M - mean z_H within the group, as RSMTool's subgroup "DSM"), passes = |smd| <= .10.
+    """
+    pairs = machine_human_pairs(scores)
+    hh = human_human_pairs(scores)
+    overall = pair_stats(pairs["machine"].to_numpy(), pairs["human"].to_numpy())
+    hh_qwk = qwk(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
+    hh_r = _pearson(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
+    row: dict[str, object] = {
+        "axis": axis,
+        "attribute": "all",
+        "group": "all",
+        "n": int(pairs["application_id"].nunique()),
+        "pairs": len(pairs),
+        **overall,
+        "hh_qwk": hh_qwk,
+        "hh_pearson_r": hh_r,
+        "degradation_qwk": overall["qwk"] - hh_qwk,
+        "degradation_r": overall["pearson_r"] - hh_r,
+    }
+    row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
+    row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
+    row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
+    degr = [row["degradation_qwk"], row["degradation_r"]]
+    row["degradation_pass"] = bool(
+        all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
+    )
+    row["passes"] = bool(
+        row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
+    )
+    rows = [row]
+    if groups is not None and len(pairs) > 1:
+        zm = (pairs["machine"] - pairs["machine"].mean()) / pairs["machine"].std(ddof=1)
+        zh = (pairs["human"] - pairs["human"].mean()) / pairs["human"].std(ddof=1)
+        scored = pairs.assign(zm=zm, zh=zh).merge(groups, on="application_id")
+        for (attribute, group), part in scored.groupby(["attribute", "group"], sort=True):
+            stats_ = pair_stats(part["machine"].to_numpy(), part["human"].to_numpy())
+            dsm = float(part["zm"].mean() - part["zh"].mean())
+            rows.append(
+                {
+                    "axis": axis,
+                    "attribute": attribute,
+                    "group": group,
+                    "n": int(part["application_id"].nunique()),
+                    "pairs": len(part),
+                    **stats_,
+                    "smd": dsm,
+                    "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                    "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,534 @@
+"""Assessors (issue 4): severity, decision flips, drift, rating style, grader x group bias,
+LLM-vs-human agreement, report tables and page."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.analysis import agreement, assessors, severity
+from dashboard.analysis.reliability import fit_crossed
+
+
+def _sparse(
+    seed: int,
+    *,
+    n_deliverables: int = 600,
+    n_graders: int = 12,
+    per_deliverable: int = 2,
+    severities: dict[int, float] | None = None,
+    sd_grader: float = 0.0,
+    sd_error: float = 0.5,
+    load: dict[int, float] | None = None,
+) -> pd.DataFrame:
+    """Sparse design: each deliverable scored by `per_deliverable` graders drawn by load."""
+    rng = np.random.default_rng(seed)
+    weights = np.ones(n_graders)
+    for g, w in (load or {}).items():
+        weights[g] = w
+    keys = rng.exponential(size=(n_deliverables, n_graders)) / weights
+    graders = np.argsort(keys, axis=1)[:, :per_deliverable]
+    deliverable = np.repeat(np.arange(n_deliverables), per_deliverable)
+    grader = graders.ravel()
+    sev = rng.normal(0, sd_grader, n_graders)
+    for g, s in (severities or {}).items():
+        sev[g] = s
+    truth = rng.normal(0, 0.8, n_deliverables)
+    score = 3 + truth[deliverable] - sev[grader] + rng.normal(0, sd_error, len(grader))
+    return pd.DataFrame(
+        {
+            "application_id": [f"a{d:04d}" for d in deliverable],
+            "grader_id": [f"g{g:02d}" for g in grader],
+            "score": score,
+        }
+    )
+
+
+# --- severity ---------------------------------------------------------------------------------
+
+
+def test_grader_effects_match_statsmodels_ols_with_dummies():
+    """Independent reference: OLS score ~ C(deliverable) + C(grader) with dense dummies on small
+    sparse data. Differences of grader effects and their standard errors must agree."""
+    import statsmodels.formula.api as smf
+
+    frame = _sparse(3, n_deliverables=60, n_graders=6, sd_grader=0.4)
+    fit = fit_crossed(frame)
+    ols = smf.ols("score ~ C(application_id) + C(grader_id)", data=frame).fit()
+    ref = fit.raters[0]
+    for j, grader in enumerate(fit.raters[1:], start=1):
+        name = f"C(grader_id)[T.{grader}]"
+        ours = fit.grader_effect[j] - fit.grader_effect[0]
+        assert ours == pytest.approx(ols.params[name], abs=1e-8), (grader, ref)
+        cov = fit.grader_cov
+        se = np.sqrt(cov[j, j] + cov[0, 0] - 2 * cov[j, 0])
+        assert se == pytest.approx(ols.bse[name], rel=1e-6)
+    assert fit.sse == pytest.approx(ols.ssr, rel=1e-9)
+    assert fit.df_error == ols.df_resid
+
+
+def test_severity_docstring_example():
+    df = pd.DataFrame(
+        {
+            "application_id": [1, 1, 2, 2, 3, 3],
+            "grader_id": ["a", "b", "a", "b", "a", "b"],
+            "score": [3.0, 4.0, 2.0, 3.0, 4.0, 4.0],
+        }
+    )
+    assert round(float(severity.grader_severity(df)["severity_unshrunk"].iloc[0]), 3) == 0.333
+
+
+def test_harsh_grader_flagged_and_sparse_grader_shrunk_not_flagged():
+    """g00 is harsh by 0.6 points with a normal load; g01 is as harsh on paper but has only a
+    handful of ratings, so its estimate shrinks and its interval does not clear the threshold."""
+    frame = _sparse(
+        7, n_deliverables=800, severities={0: 0.6, 1: 0.6}, sd_grader=0.05, load={1: 0.01}
+    )
+    table = severity.grader_severity(frame, threshold=0.25).set_index("grader_id")
+    assert table.loc["g01", "n_scored"] < 15
+    assert table.loc["g00", "flagged"]
+    assert table.loc["g00", "severity"] == pytest.approx(0.6, abs=0.15)
+    assert not table.loc["g01", "flagged"]
+    assert table.loc["g01", "shrinkage"] < table.loc["g00", "shrinkage"]
+    assert table.drop(index=["g00"])["flagged"].sum() == 0
+    # fair mean removes the severity: the harsh grader's fair mean is below the average grader's
+    assert table.loc["g00", "fair_mean"] < table["fair_mean"].median() - 0.3
+
+
+def test_severity_null_false_flag_rate_is_below_nominal():
+    """No grader differs (null): over 20 seeds x 12 graders no more than the nominal 5% flagged
+    (with a 0.25-point practical threshold it should be essentially none)."""
+    flags = 0
+    total = 0
+    for seed in range(20):
+        frame = _sparse(100 + seed, n_deliverables=300, sd_grader=0.0)
+        table = severity.grader_severity(frame, threshold=0.25)
+        flags += int(table["flagged"].sum())
+        total += len(table)
+    assert flags / total <= 0.05
+
+
+def test_single_grader_component_is_not_ranked():
+    frame = pd.DataFrame(
+        {
+            "application_id": [1, 1, 2, 2, 3, 4],
+            "grader_id": ["a", "b", "a", "b", "c", "c"],
+            "score": [3.0, 4.0, 2.0, 3.0, 1.0, 1.0],
+        }
+    )
+    table = severity.grader_severity(frame).set_index("grader_id")
+    assert table.loc["c", "component"] != table.loc["a", "component"]
+    assert np.isnan(table.loc["c", "severity"]) and not table.loc["c", "flagged"]
+
+
+def test_decision_flips_docstring_example():
+    scores = pd.DataFrame({"application_id": [1, 1], "grader_id": ["a", "b"], "score": [2.5, 3.2]})
+    sev = pd.DataFrame({"grader_id": ["a", "b"], "severity": [0.6, 0.0]})
+    flips = severity.decision_flips(scores, sev, pass_mark=pd.Series({1: 3.0}))
+    assert flips["fair_score"].round(2).tolist() == [3.15]
+    assert flips[["raw_pass", "fair_pass"]].values.tolist() == [[False, True]]
+
+
+def test_drift_finds_the_month_a_grader_turned_harsh():
+    frame = _sparse(5, n_deliverables=1200, sd_grader=0.0)
+    rng = np.random.default_rng(0)
+    frame["scored_at"] = pd.Timestamp("2025-01-01") + pd.to_timedelta(
+        rng.integers(0, 59, len(frame)), unit="D"
+    )
+    late = (frame["grader_id"] == "g03") & (frame["scored_at"] >= "2025-02-01")
+    frame.loc[late, "score"] -= 0.8
+    drift = severity.severity_drift(frame).set_index(["grader_id", "month"])
+    assert drift.loc[("g03", pd.Timestamp("2025-02-01")), "flagged"]
+    assert not drift.loc[("g03", pd.Timestamp("2025-01-01")), "flagged"]
+    assert drift.loc[("g03", pd.Timestamp("2025-02-01")), "severity"] > 0.4
+
+
+def test_rating_style_by_hand():
+    """Grader x uses only the ends of a 1-5 scale and scores both axes alike (halo 1); grader y
+    sits at the midpoint on one axis."""
+    rows = []
+    for app, (s1, s2) in enumerate([(1, 1), (5, 5), (1, 1), (5, 5)]):
+        rows += [(app, "x", "a1", s1), (app, "x", "a2", s2)]
+    for app, (s1, s2) in enumerate([(3, 2), (3, 4), (3, 5), (3, 1)]):
+        rows += [(app, "y", "a1", s1), (app, "y", "a2", s2)]
+    frame = pd.DataFrame(rows, columns=["application_id", "grader_id", "axis", "score"])
+    frame["min_score"], frame["max_score"] = 1.0, 5.0
+    with warnings.catch_warnings():
+        # y's a1 is constant: its correlation is undefined (numpy warns), halo ignores it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        style = severity.rating_style(frame).set_index("grader_id")
+    assert style.loc["x", "extremes_share"] == 1.0 and style.loc["x", "midpoint_share"] == 0.0
+    assert style.loc["x", "halo"] == pytest.approx(1.0)
+    assert style.loc["y", "midpoint_share"] == pytest.approx(0.5)
+    assert style.loc["y", "extremes_share"] == pytest.approx(0.25)
+    assert style.loc["x", "sd"] == pytest.approx(np.std([1, 5, 1, 5], ddof=1))
+
+
+# --- grader x group bias ----------------------------------------------------------------------
+
+
+def _with_groups(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    apps = frame["application_id"].unique()
+    group = rng.choice(["A", "B", "C"], size=len(apps), p=[0.6, 0.25, 0.15])
+    sex = rng.choice(["F", "M"], size=len(apps))
+    return pd.concat(
+        [
+            pd.DataFrame({"application_id": apps, "attribute": "race", "group": group}),
+            pd.DataFrame({"application_id": apps, "attribute": "sex", "group": sex}),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_leave_one_out_residual_is_relative_to_co_graders():
+    """Two graders of equal severity: each residual is the difference to the other grader."""
+    frame = pd.DataFrame(
+        {
+            "application_id": [1, 1, 2, 2, 3, 3],
+            "grader_id": ["a", "b"] * 3,
+            "score": [3.0, 4.0, 4.0, 3.0, 2.0, 2.0],
+        }
+    )
+    resid = severity.leave_one_out_residuals(fit_crossed(frame))
+    assert resid["residual"].round(9).tolist() == [-1.0, 1.0, 1.0, -1.0, 0.0, 0.0]
+
+
+def test_planted_grader_group_bias_found_and_null_quiet():
+    """g02 scores group C 0.8 points lower than co-graders: flagged at g02 x race = C, nowhere
+    else. Without the bias (same seeds) nothing is flagged."""
+    hits = 0
+    false_flags = 0
+    tests = 0
+    for seed in range(3):
+        frame = _sparse(seed, n_deliverables=900, load={2: 2.0})
+        groups = _with_groups(frame, seed)
+        null_cells, _ = severity.grader_bias(fit_crossed(frame), groups)
+        false_flags += int(null_cells["flagged"].sum())
+        tests += int(null_cells["p_value"].notna().sum())
+        target = frame["application_id"].isin(
+            groups.query("attribute == 'race' and group == 'C'")["application_id"]
+        ) & (frame["grader_id"] == "g02")
+        biased = frame.assign(score=frame["score"] - 0.8 * target)
+        cells, omnibus = severity.grader_bias(fit_crossed(biased), groups)
+        flagged = cells[cells["flagged"]]
+        hit = flagged.query("grader_id == 'g02' and attribute == 'race' and group == 'C'")
+        hits += len(hit)
+        assert len(hit) == 1 and hit["bias_points"].iloc[0] < -0.5
+        assert omnibus.set_index("attribute").loc["race", "p_value"] < 0.001
+        # joint estimation keeps the bias on g02: its co-graders are not flagged the other way
+        assert len(flagged) == 1
+    assert hits == 3
+    assert false_flags / tests <= 0.05
+
+
+# --- LLM vs humans ----------------------------------------------------------------------------
+
+
+def test_qwk_matches_rsmtool_reference_value():
+    """RSMTool tests: machine [8,4,6,3] vs human [9,4,5,12] -> -0.09210526315789469."""
+    value = agreement.qwk(np.array([8, 4, 6, 3]), np.array([9, 4, 5, 12]))
+    assert value == pytest.approx(-0.09210526315789469, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_qwk_equals_cohen_quadratic_kappa_on_full_scale(seed):
+    """Independent computation: Cohen's kappa with quadratic weights from the confusion matrix
+    over the full 1-5 rubric scale (labels = the scale, not the values that happen to occur)."""
+    rng = np.random.default_rng(seed)
+    h = rng.integers(2, 5, 50)
+    m = np.clip(h + rng.integers(-1, 2, 50), 1, 5)
+    labels = np.arange(1, 6)
+    conf = np.zeros((5, 5))
+    np.add.at(conf, (m - 1, h - 1), 1)
+    conf /= conf.sum()
+    expected = np.outer(conf.sum(axis=1), conf.sum(axis=0))
+    w = (labels[:, None] - labels[None, :]) ** 2
+    kappa = 1 - (w * conf).sum() / (w * expected).sum()
+    assert agreement.qwk(m, h) == pytest.approx(kappa, abs=1e-12)
+
+
+def test_pair_stats_by_hand():
+    stats_ = agreement.pair_stats(np.array([1, 2, 3, 4, 5]), np.array([1, 3, 3, 2, 5]))
+    assert stats_["exact_agreement"] == pytest.approx(0.6)
+    assert stats_["adjacent_agreement"] == pytest.approx(0.8)
+    assert stats_["pearson_r"] == pytest.approx(np.corrcoef([1, 2, 3, 4, 5], [1, 3, 3, 2, 5])[0, 1])
+    pooled = np.sqrt((np.var([1, 2, 3, 4, 5], ddof=1) + np.var([1, 3, 3, 2, 5], ddof=1)) / 2)
+    assert stats_["smd"] == pytest.approx((3.0 - 2.8) / pooled)
+
+
+def _llm_frame(seed: int, *, offset: float, group_bias: float = 0.0) -> tuple:
+    rng = np.random.default_rng(seed)
+    n = 400
+    truth = rng.normal(3, 0.9, n)
+    group = rng.choice(["A", "B"], size=n, p=[0.7, 0.3])
+    rows = []
+    for g in ("h1", "h2"):
+        rows.append(
+            pd.DataFrame(
+                {
+                    "application_id": np.arange(n),
+                    "grader_id": g,
+                    "grader_kind": "human",
+                    "score": np.clip(np.round(truth + rng.normal(0, 0.45, n)), 1, 5),
+                }
+            )
+        )
+    llm_score = truth + offset + rng.normal(0, 0.45, n) - group_bias * (group == "B")
+    rows.append(
+        pd.DataFrame(
+            {
+                "application_id": np.arange(n),
+                "grader_id": "llm",
+                "grader_kind": "llm",
+                "score": np.clip(np.round(llm_score), 1, 5),
+            }
+        )
+    )
+    groups = pd.DataFrame({"application_id": np.arange(n), "attribute": "race", "group": group})
+    return pd.concat(rows, ignore_index=True), groups
+
+
+def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
+    scores, groups = _llm_frame(1, offset=0.0)
+    table = agreement.llm_agreement(scores, groups, axis="x")
+    overall = table.iloc[0]
+    assert (overall["attribute"], overall["group"]) == ("all", "all")
+    assert overall["qwk"] >= 0.7 and overall["passes"]
+    assert abs(overall["degradation_qwk"]) < 0.1
+    assert table.iloc[1:]["passes"].all()
+
+    scores, groups = _llm_frame(1, offset=0.0, group_bias=0.8)
+    table = agreement.llm_agreement(scores, groups, axis="x").set_index("group")
+    assert table.loc["B", "smd"] < -0.10 and not table.loc["B", "passes"]
+
+    scores, groups = _llm_frame(1, offset=0.6)
+    overall = agreement.llm_agreement(scores, groups, axis="x").iloc[0]
+    assert overall["smd"] > 0.15 and not overall["smd_pass"] and not overall["passes"]
+
+
+# --- the generator's planted effects ----------------------------------------------------------
+
+
+def _generated_frames(seed: int, *, plant: bool, tmp: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The generator's CSVs joined as queries/assessor_scores.sql does (no load needed)."""
+    from pathlib import Path
+
+    from etl.generate import GeneratorConfig, generate
+
+    out = Path(str(tmp)) / f"gen_{seed}_{plant}"
+    generate(out, config=GeneratorConfig(n_applications=3000, seed=seed, plant_effects=plant))
+    scores = pd.read_csv(out / "scores.csv")
+    apps = pd.read_csv(out / "applications.csv")[["application_id", "candidate_id", "cohort_id"]]
+    cohorts = pd.read_csv(out / "cohorts.csv")[["cohort_id", "rubric_version"]]
+    rubrics = pd.read_csv(out / "rubrics.csv")
+    frame = (
+        scores.merge(apps, on="application_id")
+        .merge(cohorts, on="cohort_id")
+        .merge(rubrics, on=["rubric_version", "axis"])
+    )
+    demo = pd.read_csv(out / "demographics.csv", keep_default_na=False)
+    race = demo[["candidate_id", "race_ethnicity"]].rename(columns={"race_ethnicity": "group"})
+    race["group"] = race["group"].replace({"": "Unknown", "Decline to state": "Unknown"})
+    groups = apps.merge(race, on="candidate_id")[["application_id", "group"]].assign(
+        attribute="race_ethnicity"
+    )
+    return frame, groups
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, bool], object]:
+    tmp = tmp_path_factory.mktemp("assessor_generated")
+    results = {}
+    for seed in (1, 2, 3):
+        for plant in (True, False):
+            frame, groups = _generated_frames(seed, plant=plant, tmp=tmp)
+            results[(seed, plant)] = assessors.analyze(frame, groups, n_boot=20)
+    return results
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generator_planted_harsh_grader_found(generated, seed):
+    """`planted_effects(cfg)` names the harsh grader; on the total it alone is flagged, harsher."""
+    from etl.generate import GeneratorConfig, planted_effects
+
+    planted = planted_effects(GeneratorConfig(n_applications=3000, seed=seed))
+    graders = generated[(seed, True)].graders
+    total = graders[(graders["axis"] == "total") & (graders["grader_kind"] == "human")]
+    flagged = total[total["flagged"].astype(bool)]
+    assert flagged["grader_id"].tolist() == [planted.harsh_grader]
+    assert flagged["severity"].iloc[0] > 0.25
+    human_flags = graders[(graders["grader_kind"] == "human") & graders["flagged"].astype(bool)]
+    assert set(human_flags["grader_id"]) == {planted.harsh_grader}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generator_planted_grader_group_bias_found(generated, seed):
+    from etl.generate import GeneratorConfig, planted_effects
+
+    planted = planted_effects(GeneratorConfig(n_applications=3000, seed=seed))
+    bias = generated[(seed, True)].grader_bias
+    flagged = bias[bias["flagged"].eq(True)]
+    assert flagged[["grader_id", "attribute", "group"]].values.tolist() == [
+        [planted.biased_grader, planted.bias_attribute, planted.bias_group]
+    ]
+    assert flagged["bias_points"].iloc[0] < -0.25
+
+
+def test_generator_null_data_flags_no_more_than_nominal(generated):
+    """plant_effects=False over 3 seeds: severity flags and bias flags at most 5% of the tests
+    (measured: none)."""
+    sev_flags = sev_tests = bias_flags = bias_tests = 0
+    for seed in (1, 2, 3):
+        res = generated[(seed, False)]
+        human = res.graders[res.graders["grader_kind"] == "human"]
+        sev_flags += int(human["flagged"].astype(bool).sum())
+        sev_tests += len(human)
+        bias_flags += int(res.grader_bias["flagged"].eq(True).sum())
+        bias_tests += int(res.grader_bias["bias_points"].notna().sum())
+    assert sev_flags / sev_tests <= 0.05
+    assert bias_flags / bias_tests <= 0.05
+
+
+# --- warehouse, report and page ---------------------------------------------------------------
+
+
+REPORT_COLUMNS = {
+    "reliability": ["axis", "metric", "value", "ci_low", "ci_high"],
+    "graders": [
+        "grader_id",
+        "grader_kind",
+        "n_scored",
+        "raw_mean",
+        "fair_mean",
+        "severity",
+        "severity_ci_low",
+        "severity_ci_high",
+        "flagged",
+    ],
+    "grader_bias": [
+        "grader_id",
+        "attribute",
+        "group",
+        "n",
+        "bias_points",
+        "se",
+        "p_value",
+        "q_value",
+        "flagged",
+    ],
+    "llm_agreement": [
+        "axis",
+        "attribute",
+        "group",
+        "n",
+        "qwk",
+        "pearson_r",
+        "exact_agreement",
+        "adjacent_agreement",
+        "smd",
+        "passes",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def sample_report(sample_db, sample_settings):
+    from signalboard.db import readonly
+
+    with readonly(sample_db) as con:
+        return {t.name: t for t in assessors.report_tables(con, settings=sample_settings)}
+
+
+@pytest.mark.parametrize("name", sorted(REPORT_COLUMNS))
+def test_report_tables_have_the_issue_columns(sample_report, name):
+    frame = sample_report[name].frame
+    assert len(frame) > 0
+    assert set(REPORT_COLUMNS[name]) <= set(frame.columns)
+
+
+def test_report_reliability_rows(sample_report):
+    rel = sample_report["reliability"].frame
+    metrics = set(rel["metric"])
+    assert metrics == {
+        "icc_1_1",
+        "icc_a_1",
+        "icc_c_1",
+        "icc_1_k",
+        "icc_a_k",
+        "icc_c_k",
+        "alpha_interval",
+        "alpha_ordinal",
+    }
+    assert "total" in set(rel["axis"])
+    assert (rel["ci_low"] <= rel["value"]).all() and (rel["value"] <= rel["ci_high"]).all()
+
+
+def test_report_demographic_tables_are_suppressed(sample_report, sample_settings):
+    k = sample_settings.min_cell_size
+    for name in ("grader_bias", "llm_agreement"):
+        frame = sample_report[name].frame
+        shown = frame["n"][~frame["n"].map(lambda v: isinstance(v, str))]
+        assert (shown.astype(int) >= k).all(), name
+        small = frame[frame["n"] == f"<{k}"]
+        stat = "bias_points" if name == "grader_bias" else "qwk"
+        assert small[stat].isna().all()
+    assert (sample_report["grader_bias"].frame["n"] == f"<{k}").any()
+    assert any("shares" in note for note in sample_report["grader_bias"].notes)
+
+
+def test_sample_warehouse_harsh_grader(sample_report):
+    """The bundled sample is generator seed 7 with every effect: G03 is the harsh grader."""
+    graders = sample_report["graders"].frame
+    total = graders[(graders["axis"] == "total") & (graders["grader_kind"] == "human")]
+    assert total.loc[total["flagged"].astype(bool), "grader_id"].tolist() == ["G03"]
+
+
+def test_queries_filter_by_role(sample_con):
+    from signalboard.queries import run_query
+
+    every = run_query(sample_con, "assessor_scores")
+    roles = sorted(every["role"].unique())
+    one = run_query(sample_con, "assessor_scores", {"roles": [roles[0]]})
+    assert 0 < len(one) < len(every) and set(one["role"]) == {roles[0]}
+    groups = run_query(sample_con, "assessor_candidate_groups", {"roles": [roles[0]]})
+    assert set(groups["application_id"]) <= set(one["application_id"])
+
+
+def _start_page(db_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.app import PAGE_SPECS
+    from signalboard.settings import REPO_ROOT
+
+    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
+    entry = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+    spec = next(s for s in PAGE_SPECS if s.file == "assessors.py")
+    at = AppTest.from_file(str(entry), default_timeout=120).run()
+    return at.switch_page(str(spec.path)).run()
+
+
+def test_page_on_sample_warehouse(sample_db, monkeypatch):
+    at = _start_page(sample_db, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Assessors"
+    headers = [h.value for h in at.header]
+    assert headers == ["Reliability", "Severity", "Grader x group bias", "LLM vs human graders"]
+    labels = {m.label: m.value for m in at.metric}
+    assert float(labels["ICC(A,1) absolute agreement"]) > 0.5
+    assert any("G03" in e.value for e in at.error)
+    assert any("bias that every grader shares" in w.value for w in at.warning)
+    frames = [df.value for df in at.dataframe]
+    assert any("icc_a_1" in set(f.get("metric", [])) for f in frames)
+    # another axis
+    at.selectbox(key="assessor_axis").set_value("execution").run()
+    assert not at.exception
+
+
+def test_page_without_warehouse(tmp_path, monkeypatch):
+    at = _start_page(tmp_path / "missing.duckdb", monkeypatch)
+    assert not at.exception
+    assert any("signalboard demo" in i.value for i in at.info)
