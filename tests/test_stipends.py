@@ -370,3 +370,19 @@ def test_analysis_survives_degenerate_inputs(case: str) -> None:
     if case == "no_price_levels":
         assert analysis.remediation.empty
         assert (analysis.flags["reason"] == "missing_cost_of_living").sum() == len(apps)
+
+
+def test_public_tables_hide_n_and_n_real_together() -> None:
+    """A group's n and n_real (with a price level) differ by the people without one: when one
+    is hidden the other must be too, or it gives the hidden count back."""
+    apps, attrs = synthetic(200, seed=6)
+    # group "Another value": 3 people; race "Asian" loses 3 price levels
+    attrs.loc[(attrs["attribute"] == "sex") & (attrs.index < 3), "value"] = "Another value"
+    analysis = sa.analyze(apps, attrs, n_boot=0, include_intersections=False)
+    shown = sa.public_tables(analysis, k=5)["stipends"]
+    hidden_n = shown["n"].map(lambda v: isinstance(v, str))
+    hidden_real = shown["n_real"].map(lambda v: isinstance(v, str))
+    assert hidden_n.any()
+    assert (hidden_n == hidden_real).all()
+    quartiles = sa.public_tables(analysis, k=5)["stipend_pay_quartiles"]
+    assert len(quartiles) == 8 and "suppressed" in quartiles

@@ -1085,7 +1085,13 @@ def remediation_effect(
 # --- what leaves the system -----------------------------------------------------------------
 
 
-def _hide_small_group_stats(frame: pd.DataFrame, count: str, stats_columns: Sequence[str]):
+def _masked(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _hide_small_group_stats(
+    frame: pd.DataFrame, count: str, stats_columns: Sequence[str]
+) -> pd.DataFrame:
     # Counts go through suppress_small_cells (primary "<k" and complementary "*"). Statistics
     # of a group under k describe a handful of people, so they are hidden too; those of a group
     # hidden only to protect another ("*") are kept: a mean or a gap does not give a count back.
@@ -1107,11 +1113,25 @@ def public_tables(analysis: StipendAnalysis, *, k: int = 5) -> dict[str, pd.Data
     gaps = analysis.gaps
     out: dict[str, pd.DataFrame] = {}
     if len(gaps):
-        suppressed = suppress_small_cells(
-            gaps, count_columns=["n", "n_real"], k=k, group_columns=["attribute"]
-        )
+        # n and n_real differ by the people without a price level: hide a row's two counts
+        # together, or a shown one would give the hidden one back.
+        mask = np.zeros(len(gaps), dtype=bool)
+        for _ in range(10):
+            suppressed = suppress_small_cells(
+                gaps,
+                count_columns=["n", "n_real"],
+                k=k,
+                group_columns=["attribute"],
+                also_hide={"n": mask, "n_real": mask},
+            )
+            hidden = (suppressed["n"].map(_masked) | suppressed["n_real"].map(_masked)).to_numpy()
+            if (hidden == mask).all():
+                break
+            mask = hidden
         stats_columns = [
-            c for c in gaps.columns if c not in ("attribute", "group", "reference_group", "n")
+            c
+            for c in gaps.columns
+            if c not in ("attribute", "group", "reference_group", "n", "n_real")
         ]
         stats_columns = [c for c in stats_columns if c not in ("method", "note")]
         out["stipends"] = _hide_small_group_stats(suppressed, "n", stats_columns)
@@ -1141,8 +1161,9 @@ def public_tables(analysis: StipendAnalysis, *, k: int = 5) -> dict[str, pd.Data
     out["stipend_pay_gap_reporting"] = summary
     quartiles = analysis.eu_uk_quartiles
     if len(quartiles):
+        # a 2-D table: every band and every sex is a published total
         quartiles = suppress_small_cells(
-            quartiles, count_columns=["n"], k=k, rate_columns=["pct"], group_columns=["band"]
+            quartiles, count_columns=["n"], k=k, rate_columns=["pct"], cross_columns=["band", "sex"]
         )
     out["stipend_pay_quartiles"] = quartiles
     categories = analysis.eu_uk_categories
