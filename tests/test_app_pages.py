@@ -23,8 +23,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.app import PAGE_SPECS, PageSpec
 from etl.warehouse import create_schema
-from signalboard.db import connect_writable, query_scalar
-from signalboard.settings import REPO_ROOT
+from signalboard.db import connect_writable, query_scalar, readonly
+from signalboard.settings import REPO_ROOT, Settings
 
 ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
 TIMEOUT = 120  # seconds per run: generous, because two CPUs are shared by the whole test run
@@ -246,3 +246,31 @@ def test_a_load_that_swaps_the_file_is_picked_up(
     assert metrics["Applications"] == "8"
     assert metrics["Rows rejected by the last load"] == "2"
     assert any("8 applications" in c.value for c in at.sidebar.caption)
+
+
+def test_a_real_load_is_picked_up_by_a_running_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same across two real `load_paths` runs: the second load swaps in a new file."""
+    from etl.generate import GeneratorConfig, generate
+    from etl.load import load_paths
+
+    settings = Settings(db_path=tmp_path / "w.duckdb", pseudonym_key_file=tmp_path / "key")
+    first, second = tmp_path / "first", tmp_path / "second"
+    generate(first, config=GeneratorConfig(n_applications=60, seed=1, plant_effects=False))
+    generate(second, config=GeneratorConfig(n_applications=90, seed=2, plant_effects=False))
+    load_paths([first], settings=settings, as_of="2026-01-31T00:00:00", progress=False)
+    at = open_page(start_app(settings.db_path, monkeypatch), DATA_HEALTH)
+    assert {m.label: m.value for m in at.metric}["Loads"] == "1"
+    before = os.stat(settings.db_path).st_ino
+
+    load_paths([second], settings=settings, as_of="2026-02-28T00:00:00", progress=False)
+    assert os.stat(settings.db_path).st_ino != before, "the load is expected to swap the file"
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Loads"], metrics["Warehouse as of"]) == ("2", "2026-02-28")
+    with readonly(settings.db_path) as con:
+        applications = query_scalar(con, "select count(*) from applications")
+    assert metrics["Applications"] == f"{applications:,}"
+    assert any("load 2" in c.value for c in at.sidebar.caption)
