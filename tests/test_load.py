@@ -507,3 +507,27 @@ def test_load_paths_signature_matches_the_agreed_interface(tmp_path: Path) -> No
         progress=False,
     )
     assert result.load_id == 1 and result.db_path == settings.db_path
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("2024-01-06T12:00:00+02:00", dt.datetime(2024, 1, 6, 10, 0)),
+        ("2024-01-06T12:00:00Z", dt.datetime(2024, 1, 6, 12, 0)),
+        ("2024-01-06 12:00:00-0500", dt.datetime(2024, 1, 6, 17, 0)),
+        ("2024-01-06T12:00", dt.datetime(2024, 1, 6, 12, 0)),
+        ("2024-01-06", dt.datetime(2024, 1, 6, 0, 0)),
+    ],
+)
+def test_timestamps_with_offsets_are_stored_in_utc(
+    tmp_path: Path, written: str, stored: dt.datetime
+) -> None:
+    settings = settings_for(tmp_path)
+    events = with_line("stage_events", f"A3,selected,{written}")
+    load([write_exports(tmp_path / "in", stage_events=events)], settings)
+    got = frame(
+        settings.db_path,
+        "select occurred_at from stage_events join applications using (application_id) "
+        "where event = 'selected' and track = 'traditional'",
+    )
+    assert got["occurred_at"].tolist() == [pd.Timestamp(stored)]
