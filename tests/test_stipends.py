@@ -386,3 +386,20 @@ def test_public_tables_hide_n_and_n_real_together() -> None:
     assert (hidden_n == hidden_real).all()
     quartiles = sa.public_tables(analysis, k=5)["stipend_pay_quartiles"]
     assert len(quartiles) == 8 and "suppressed" in quartiles
+
+
+def test_gap_figure_traces() -> None:
+    from dashboard.analysis.stipend_figures import gap_figure
+
+    apps, attrs = synthetic(300, seed=2, female_gap=-0.1)
+    gaps, _ = sa.gap_table(apps, sa.attribute_groups(attrs), n_boot=0)
+    sex = gaps[gaps["attribute"] == "sex"]
+    figure = gap_figure(sex, title="sex")
+    assert [t.name for t in figure.data] == ["raw (real)", "adjusted", "adjusted, with location"]
+    adjusted = figure.data[1]
+    assert list(adjusted.y) == ["Female"]  # the reference has no bar
+    female = sex.set_index("group").loc["Female"]
+    assert adjusted.x[0] == pytest.approx(female["adjusted_gap_pct"])
+    assert adjusted.error_x.arrayminus[0] == pytest.approx(
+        female["adjusted_gap_pct"] - female["adjusted_ci_low"]
+    )
