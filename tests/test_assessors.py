@@ -310,6 +310,41 @@ def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
     assert overall["smd"] > 0.15 and not overall["smd_pass"] and not overall["passes"]
 
 
+def _rows(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows, columns=["application_id", "grader_id", "grader_kind", "axis", "score"]
+    )
+    frame["min_score"], frame["max_score"], frame["pass_mark"] = 1.0, 5.0, 3.0
+    frame["scored_at"] = pd.Timestamp("2025-01-05")
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("rows", "graders"),
+    [
+        ([], 0),
+        ([(1, "llm", "llm", "x", 3), (2, "llm", "llm", "x", 4)], 0),
+        ([(1, "a", "human", "x", 3), (2, "a", "human", "x", 4)], 0),
+        ([(1, "a", "human", "x", 3), (1, "b", "human", "x", 4)], 0),
+        (
+            [
+                (1, "a", "human", "x", 3),
+                (1, "b", "human", "x", 4),
+                (2, "a", "human", "x", 2),
+                (2, "b", "human", "x", 2),
+                (1, "llm", "llm", "x", 3),
+            ],
+            6,  # a, b and the LLM, on axis x and on the total
+        ),
+    ],
+)
+def test_analyze_handles_tiny_selections(rows, graders):
+    groups = pd.DataFrame(columns=["application_id", "attribute", "group"])
+    result = assessors.analyze(_rows(rows), groups, n_boot=10)
+    assert len(result.graders) == graders
+    assert result.empty == (graders == 0)
+
+
 # --- the generator's planted effects ----------------------------------------------------------
 
 

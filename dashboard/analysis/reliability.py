@@ -115,7 +115,8 @@ class CrossedFit:
 
     @property
     def ms_within_units(self) -> float:
-        return self.ss_within_unit / (self.n - len(self.units))
+        df = self.n - len(self.units)
+        return self.ss_within_unit / df if df > 0 else math.nan
 
     @property
     def n0(self) -> float:

@@ -37,6 +37,13 @@ with st.spinner("Fitting the deliverable x grader model..."):
         min_cell_size=settings.min_cell_size,
     )
 
+if res.reliability.empty:
+    st.info(
+        "Too few double-scored deliverables for the current filters: reliability, severity and "
+        "bias compare graders on the same deliverables. Widen the filters in the sidebar."
+    )
+    st.stop()
+
 axes = [assessors.TOTAL] + sorted(a for a in res.reliability["axis"].unique() if a != "total")
 axis = st.selectbox("Rubric axis", axes, key="assessor_axis")
 threshold = settings.severity_threshold
