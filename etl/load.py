@@ -585,7 +585,7 @@ def _pseudonyms(
     con: duckdb.DuckDBPyConnection,
     kind: str,
     raw_table: str,
-    clean_column: str,
+    clean_expr: str,
     params: dict[str, Any],
     key: dict[str, Any],
 ) -> str:
@@ -602,7 +602,7 @@ def _pseudonyms(
         f"""
         insert into {cache}
         with ids as (
-            select distinct {clean_column.rsplit(" as ", 1)[0]} as id from {ident(raw_table)}
+            select distinct {clean_expr} as id from {ident(raw_table)}
         )
         select id, {pseudonym_sql(kind, "id")}
         from ids
@@ -639,29 +639,22 @@ def _load_file(
     params = dict(base_params)
 
     # Clean text: trimmed, blank -> NULL, vendor values renamed.
-    clean = [f"{LINE}"]
+    clean_exprs: dict[str, str] = {}
     for column in spec.columns:
         if column.privacy == "drop":
             continue  # personal data is never selected, so it cannot reach any table
         if column.name in resolved:
-            expr = _clean_sql(ident(resolved[column.name]))
-            expr = _value_sql(
-                expr,
+            clean_exprs[column.name] = _value_sql(
+                _clean_sql(ident(resolved[column.name])),
                 table_mapping.values.get(column.name, {}),
                 params,
                 f"v_{column.name}",
             )
         else:
-            expr = "cast(null as varchar)"
-        clean.append(f"{expr} as {ident(column.name)}")
+            clean_exprs[column.name] = "cast(null as varchar)"
     for attribute, source in extras.items():
-        clean.append(f"{_clean_sql(ident(source))} as {ident('x_' + attribute)}")
-
-    clean_ids = {
-        column.name: next(c for c in clean if c.endswith(f" as {ident(column.name)}"))
-        for column in spec.stored_columns
-        if column.privacy in ("application", "candidate")
-    }
+        clean_exprs["x_" + attribute] = _clean_sql(ident(source))
+    clean = [LINE] + [f"{expr} as {ident(name)}" for name, expr in clean_exprs.items()]
 
     typed = []
     pseudonym_joins = []
@@ -669,7 +662,7 @@ def _load_file(
         typed.append(f"{_typed_sql(column, table_mapping.formats, params)} as t_{column.name}")
         if column.privacy in ("application", "candidate"):
             cache = _pseudonyms(
-                con, column.privacy, raw.name, clean_ids[column.name], params, base_params
+                con, column.privacy, raw.name, clean_exprs[column.name], params, base_params
             )
             alias = f"ps_{column.name}"
             typed.append(f"{alias}.pseudonym as p_{column.name}")
