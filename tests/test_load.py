@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -531,3 +532,27 @@ def test_timestamps_with_offsets_are_stored_in_utc(
         "where event = 'selected' and track = 'traditional'",
     )
     assert got["occurred_at"].tolist() == [pd.Timestamp(stored)]
+
+
+def test_one_json_log_line_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    load([write_exports(tmp_path / "in")], settings_for(tmp_path))
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [r["table"] for r in records] == [
+        "rubrics",
+        "cohorts",
+        "applications",
+        "demographics",
+        "scores",
+        "stage_events",
+        "cost_of_living",
+        "fx_rates",
+    ]
+    assert {k for r in records for k in r} >= {
+        "file",
+        "table",
+        "rows_read",
+        "rows_loaded",
+        "rows_rejected",
+        "seconds",
+    }
+    assert [r["rows_loaded"] for r in records] == [2, 2, 4, 3, 5, 9, 3, 2]
