@@ -123,28 +123,8 @@ def _url(base: str, spec: PageSpec) -> str:
     return base + "/" if spec == PAGE_SPECS[0] else f"{base}/{spec.url_path}"
 
 
-@pytest.mark.parametrize("spec", PAGE_SPECS, ids=[s.url_path for s in PAGE_SPECS])
-def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page) -> None:
-    page = browser_page
-    page.goto(_url(server, spec))
-    page.locator("h1", has_text=spec.title).first.wait_for(state="visible")
-    page.locator(APP_IDLE).wait_for(state="attached")
-    # The sidebar's filters and warehouse line come from the entry point, on every page.
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text("Applied from").wait_for(state="visible")
-    sidebar.get_by_text("As of", exact=False).first.wait_for(state="visible")
-
-    exceptions = page.locator(EXCEPTIONS)
-    assert exceptions.count() == 0, exceptions.all_inner_texts()
-    # Error alerts: never on Data health or in the sidebar. The analysis pages use them for
-    # flagged findings on the sample (a harsh grader, a cohort alert), so there they are content.
-    alerts = page.locator(ERROR_ALERTS)
-    if spec.file == "data_health.py":
-        assert alerts.count() == 0, alerts.all_inner_texts()
-    sidebar_alerts = sidebar.locator(ERROR_ALERTS)
-    assert sidebar_alerts.count() == 0, sidebar_alerts.all_inner_texts()
-    assert page.locator("h1", has_text=spec.title).first.is_visible()
-
+def _screenshot(page, spec: PageSpec) -> Path:
+    """A full-page screenshot in artifacts/screenshots/<page>.png."""
     # Streamlit scrolls inside its main block, not the document: grow the viewport to the
     # content so the full-page screenshot holds the whole page.
     height = page.evaluate(
@@ -156,4 +136,30 @@ def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page)
     shot = SCREENSHOTS / f"{spec.url_path}.png"
     page.screenshot(path=str(shot), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 900})
+    return shot
+
+
+@pytest.mark.parametrize("spec", PAGE_SPECS, ids=[s.url_path for s in PAGE_SPECS])
+def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page) -> None:
+    page = browser_page
+    page.goto(_url(server, spec))
+    page.locator("h1", has_text=spec.title).first.wait_for(state="visible")
+    page.locator(APP_IDLE).wait_for(state="attached")
+    # The sidebar's filters and warehouse line come from the entry point, on every page.
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Applied from").wait_for(state="visible")
+    sidebar.get_by_text("As of", exact=False).first.wait_for(state="visible")
+
+    # The screenshot comes first, so a failing page leaves its picture behind.
+    shot = _screenshot(page, spec)
+    exceptions = page.locator(EXCEPTIONS)
+    assert exceptions.count() == 0, exceptions.all_inner_texts()
+    # Error alerts: never on Data health or in the sidebar. The analysis pages use them for
+    # flagged findings on the sample (a harsh grader, a cohort alert), so there they are content.
+    alerts = page.locator(ERROR_ALERTS)
+    if spec.file == "data_health.py":
+        assert alerts.count() == 0, alerts.all_inner_texts()
+    sidebar_alerts = sidebar.locator(ERROR_ALERTS)
+    assert sidebar_alerts.count() == 0, sidebar_alerts.all_inner_texts()
+    assert page.locator("h1", has_text=spec.title).first.is_visible()
     assert shot.stat().st_size > 10_000
