@@ -146,6 +146,9 @@ def _run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple
     if proc.stderr:
         proc.stderr.close()
     code = os.waitstatus_to_exitcode(status)
+    # wait4 reaped the child behind Popen's back (it is the only call that returns the child's
+    # own peak RSS); tell Popen so it does not warn that the process is still running.
+    proc.returncode = code
     if code != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {code}: {stderr[-2000:]}")
     return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
