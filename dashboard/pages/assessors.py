@@ -4,11 +4,29 @@ co-graders on the same work, grader x group bias, and how the LLM scorer agrees 
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import ui
 from dashboard.analysis import assessors
 from dashboard.analysis.assessor_figures import d_study_figure, drift_figure, severity_figure
+
+
+def show(full: pd.DataFrame, name: str, *, axis: str | None = None) -> None:
+    """Show the rows of the chosen axis (all rows without one); the download is the whole table.
+
+    Suppressed counts mix numbers and "<k" text, which Arrow cannot hold in one column: such
+    columns are shown as text.
+    """
+    shown = full if axis is None or "axis" not in full.columns else full[full["axis"] == axis]
+    shown = shown.copy()
+    for column in shown.select_dtypes(include="object").columns:
+        kinds = shown[column].dropna().map(lambda v: isinstance(v, str))
+        if kinds.any() and not kinds.all():
+            shown[column] = shown[column].astype("string")
+    st.dataframe(shown, hide_index=True, width="stretch")
+    ui.download_csv(full, name)
+
 
 st.title("Assessors")
 st.caption(
@@ -61,22 +79,22 @@ c4.metric(
     "Graders per deliverable for Phi >= 0.80",
     "not reachable" if needed is None or needed != needed else f"{int(needed)}",
 )
+gap = rel.loc["icc_c_1", "value"] - rel.loc["icc_a_1", "value"]
 st.markdown(
-    f"{assessors.SEVERITY_NOTE} ICCs come from the variance components of the sparse "
+    f"{assessors.SEVERITY_NOTE} Here ICC(C,1) - ICC(A,1) = {gap:.2f}. ICCs come from the variance components of the sparse "
     "deliverable x grader design (no deliverable is dropped for lacking some grader); their "
     "intervals are McGraw-Wong F intervals, alpha's a bootstrap over deliverables."
 )
-ui.table(res.reliability, "reliability")
+show(res.reliability, "reliability", axis=axis)
 left, right = st.columns(2)
 with left:
     st.subheader("D-study")
     curve = res.d_study[res.d_study["axis"] == axis]
     st.plotly_chart(d_study_figure(curve), key="assessor_dstudy")
-    ui.table(res.variance, "assessor_variance")
+    show(res.variance, "assessor_variance")
 with right:
     st.subheader("Grading design")
-    design = res.design[res.design["axis"] == axis]
-    ui.table(design, "assessor_design")
+    show(res.design, "assessor_design", axis=axis)
     components = res.design.query("metric == 'connected_components' and axis == @axis")
     if len(components) and components["value"].iloc[0] > 1:
         st.warning(
@@ -84,9 +102,9 @@ with right:
             "them): severities compare graders only within their component, never across."
         )
 st.subheader("Graders: ratings, double scoring, co-graders, component")
-ui.table(res.grader_design, "grader_design")
+show(res.grader_design, "grader_design")
 with st.expander("Grader pairs and how many deliverables they share"):
-    ui.table(res.overlap, "grader_overlap")
+    show(res.overlap, "grader_overlap")
 
 # --- severity ---------------------------------------------------------------------------------
 st.header("Severity")
@@ -107,7 +125,7 @@ if len(flagged):
 else:
     st.success(f"No grader's severity interval lies beyond ±{threshold} points on this axis.")
 st.plotly_chart(severity_figure(graders, threshold=threshold), key="assessor_severity")
-ui.table(res.graders, "graders")
+show(res.graders, "graders", axis=axis)
 
 st.subheader("Would the decision flip?")
 st.caption(
@@ -116,11 +134,11 @@ st.caption(
 )
 if res.flips.empty:
     st.info("No pass/fail decision changes once severity is removed.")
-ui.table(res.flips, "decision_flips")
+show(res.flips, "decision_flips")
 
 st.subheader("Drift: severity by month")
 st.plotly_chart(drift_figure(res.drift, threshold=threshold), key="assessor_drift")
-ui.table(res.drift, "grader_drift")
+show(res.drift, "grader_drift")
 
 st.subheader("Rating style")
 st.caption(
@@ -128,7 +146,7 @@ st.caption(
     "Halo: the mean correlation between one grader's scores on two axes of the same deliverable "
     "(near 1 = one overall impression given to every axis)."
 )
-ui.table(res.style, "rating_style")
+show(res.style, "rating_style")
 
 # --- differential rater functioning ---------------------------------------------------------
 st.header("Grader x group bias")
@@ -146,9 +164,9 @@ bias_flagged = bias[bias["flagged"].eq(True)]
 if len(bias_flagged):
     cells = bias_flagged[["grader_id", "attribute", "group"]].itertuples(index=False)
     st.error("Flagged: " + "; ".join(f"{g} on {a} = {v}" for g, a, v in cells))
-ui.table(bias, "grader_bias")
+show(bias, "grader_bias")
 st.subheader("Omnibus test per attribute")
-ui.table(res.bias_omnibus, "grader_bias_omnibus")
+show(res.bias_omnibus, "grader_bias_omnibus")
 
 # --- LLM vs humans ----------------------------------------------------------------------------
 st.header("LLM vs human graders")
@@ -166,5 +184,15 @@ if len(overall):
     d1.metric("QWK", f"{row['qwk']:.2f}", help=f"human-human {row['hh_qwk']:.2f}")
     d2.metric("Pearson r", f"{row['pearson_r']:.2f}")
     d3.metric("Standardized mean difference", f"{row['smd']:+.2f}")
-    d4.metric("All gates", "pass" if row["passes"] else "fail")
-ui.table(llm, "llm_agreement")
+    failing = [
+        gate
+        for gate, column in (
+            ("QWK", "qwk_pass"),
+            ("r", "r_pass"),
+            ("SMD", "smd_pass"),
+            ("degradation", "degradation_pass"),
+        )
+        if not row[column]
+    ]
+    d4.metric("Gates", "all pass" if not failing else "fail: " + ", ".join(failing))
+show(llm, "llm_agreement", axis=axis)
