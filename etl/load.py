@@ -287,9 +287,14 @@ def _typed_sql(column: Column, formats: dict[str, str], params: dict[str, Any]) 
             return f"coalesce(try_cast({raw} as date), cast(try_cast({raw} as timestamp) as date))"
         # Through timestamptz with the session in UTC: offsets (+02:00, Z) convert to UTC and
         # naive values stay as written. A plain cast to timestamp silently drops the offset.
+        # Only a value longer than 'YYYY-MM-DD HH:MM:SS' can carry an offset (Z, +02, -0500,
+        # +02:00); testing characters is half the cost of a regular expression on every value.
+        offset = (
+            f"length({raw}) > 19 and (ends_with({raw}, 'Z') or substr({raw}, -6, 1) in ('+', '-') "
+            f"or substr({raw}, -5, 1) in ('+', '-') or substr({raw}, -3, 1) in ('+', '-'))"
+        )
         return (
-            f"case when regexp_matches({raw}, '(Z|[+-][0-9]{{2}}:?[0-9]{{2}})$') "
-            f"then cast(try_cast({raw} as timestamptz) as timestamp) "
+            f"case when {offset} then cast(try_cast({raw} as timestamptz) as timestamp) "
             f"else try_cast({raw} as timestamp) end"
         )
     if column.allowed is not None:
@@ -726,10 +731,12 @@ def _load_file(
     # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
     key_names = ", ".join(spec.key)
     key_list = ", ".join(ident(k) for k in spec.key)
+    # Counting distinct 64-bit key hashes is much cheaper than grouping by text keys; a hash
+    # collision only sends us down the exact path below, which then finds nothing to reject.
     has_duplicates = _run(
         con,
-        f"select count(*) from (select 1 from {checked} where len(__problems) = 0 "
-        f"group by {key_list} having count(*) > 1)",
+        f"select count(*) <> count(distinct hash({key_list})) from {checked} "
+        f"where len(__problems) = 0",
     )[0][0]
     if has_duplicates:
         # The earlier rows' text, from what they would have stored (ids are pseudonyms already).
