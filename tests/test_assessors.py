@@ -345,6 +345,26 @@ def test_analyze_handles_tiny_selections(rows, graders):
     assert result.empty == (graders == 0)
 
 
+def test_graders_are_ranked_only_within_their_component():
+    """Two pools of graders that never share a deliverable: ranks restart in each component."""
+    first = _sparse(1, n_deliverables=200, n_graders=3, severities={0: 0.5})
+    second = _sparse(2, n_deliverables=200, n_graders=3).assign(
+        application_id=lambda f: "b" + f["application_id"],
+        grader_id=lambda f: "h" + f["grader_id"],
+    )
+    frame = pd.concat([first, second], ignore_index=True).assign(
+        grader_kind="human", axis="x", min_score=1.0, max_score=5.0, pass_mark=3.0
+    )
+    frame["scored_at"] = pd.Timestamp("2025-01-05")
+    groups = pd.DataFrame(columns=["application_id", "attribute", "group"])
+    graders = assessors.analyze(frame, groups, n_boot=10).graders
+    total = graders[graders["axis"] == "total"].set_index("grader_id")
+    assert total["component"].nunique() == 2
+    for _, part in total.groupby("component"):
+        assert sorted(part["rank_in_component"].tolist()) == [1, 2, 3]
+    assert total.loc["g00", "rank_in_component"] == 1
+
+
 # --- the generator's planted effects ----------------------------------------------------------
 
 
