@@ -169,6 +169,7 @@ def bare_ingest_seconds(folder: Path, db_path: Path) -> float:
     if db_path.exists():
         db_path.unlink()
     con = connect_writable(db_path)
+    con.execute("set enable_progress_bar = false")
     start = time.perf_counter()
     try:
         for name, path in _contract_files(folder).items():
