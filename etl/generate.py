@@ -528,7 +528,8 @@ def _chunk(world: _World, start: int, n: int, chunk_index: int) -> dict[str, pd.
     micro = rng.random(n) < P_MICRO
     coh = rng.choice(len(c.cohort_id), size=n, p=c.weight)
     same = is_repeat & micro & micro[parent] & (coh == coh[parent])
-    coh = np.where(same, (coh + 1) % len(c.cohort_id), coh)  # nobody applies twice to one cohort
+    # A repeat applicant picks another cohort than the application it repeats.
+    coh = np.where(same, (coh + 1) % len(c.cohort_id), coh)
     role = np.where(micro, c.role[coh], rng.choice(len(ROLES), size=n, p=ROLE_WEIGHTS))
     starts = c.starts.astype(np.int64)[coh]
     ends = c.ends.astype(np.int64)[coh]
@@ -635,15 +636,14 @@ def _chunk(world: _World, start: int, n: int, chunk_index: int) -> dict[str, pd.
     t_rows = np.flatnonzero(~micro)
     mr, mc, mt = _funnel(micro_times[m_rows], micro_passes[m_rows], micro_withdraw, rng, cutoff)
     tr, tc, tt = _funnel(trad_times[t_rows], trad_passes[t_rows], trad_withdraw, rng, cutoff)
-    stage_index = {s: i for i, s in enumerate(STAGES)}
     micro_names = np.array(list(STAGES) + ["rejected", "withdrew"])
     trad_names = np.array(list(TRADITIONAL_STAGES) + ["rejected", "withdrew"])
+    # Funnel rank of each event (terminal outcomes last) breaks ties between equal timestamps.
+    trad_rank = np.array([STAGES.index(s) for s in TRADITIONAL_STAGES] + [len(STAGES)] * 2)
     ev_row = np.concatenate([m_rows[mr], t_rows[tr]])
     ev_name = np.concatenate([micro_names[mc], trad_names[tc]])
     ev_time = np.concatenate([mt, tt])
-    ev_rank = np.array([stage_index.get(e, len(STAGES)) for e in micro_names.tolist()])
-    rank_of = dict(zip(micro_names.tolist(), ev_rank.tolist(), strict=True))
-    ev_order = pd.Series(ev_name).map(rank_of).to_numpy()
+    ev_order = np.concatenate([np.minimum(mc, len(STAGES)), trad_rank[tc]])
     sort = np.lexsort((ev_order, ev_time, ev_row))
 
     # --- stipends (set at selection), hours logged (after submission)
