@@ -255,7 +255,10 @@ def measure_pages(result: BenchmarkResult, size: int, settings: Settings) -> Non
     for spec in PAGE_SPECS:
         path = spec.path if hasattr(spec, "path") else spec[0]
         title = spec.title if hasattr(spec, "title") else spec[1]
-        at = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=600)
+        # The entry script that `signalboard serve` runs (a pages/ folder beside app.py would
+        # otherwise be served on its own, without the navigation and filters).
+        entry = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+        at = AppTest.from_file(str(entry), default_timeout=600)
         at.run()
         at.switch_page(str(path))
         start = time.perf_counter()

@@ -38,8 +38,15 @@ class Settings:
     port: int = 8501
 
     def with_db(self, db_path: str | Path | None) -> Settings:
-        """The same settings pointed at another warehouse file (a `--db` option)."""
-        return self if db_path is None else replace(self, db_path=_path(str(db_path)))
+        """The same settings pointed at another warehouse file (a `--db` option).
+
+        A relative `--db` is relative to the folder the command runs in, like `--out` and every
+        other path a user types; only the defaults and SIGNALBOARD_* variables are relative to
+        the repository.
+        """
+        if db_path is None:
+            return self
+        return replace(self, db_path=Path(db_path).expanduser().resolve())
 
 
 def get_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -1,0 +1,45 @@
+"""Settings: defaults, environment parsing and the --db option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from signalboard.settings import REPO_ROOT, get_settings
+
+
+def test_relative_db_option_is_relative_to_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = get_settings({}).with_db("here.duckdb")
+    assert settings.db_path == tmp_path / "here.duckdb"
+    # The default stays inside the repository, wherever the command runs.
+    assert get_settings({}).db_path == REPO_ROOT / "data" / "warehouse.duckdb"
+
+
+def test_environment_overrides_are_typed() -> None:
+    settings = get_settings(
+        {
+            "SIGNALBOARD_MIN_CELL_SIZE": "10",
+            "SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS": "true",
+            "SIGNALBOARD_DB": "/tmp/elsewhere.duckdb",
+        }
+    )
+    assert settings.min_cell_size == 10
+    assert settings.sql_allow_demographics is True
+    assert settings.db_path == Path("/tmp/elsewhere.duckdb")
+    assert get_settings({}).sql_allow_demographics is False
+
+
+def test_env_example_lists_every_variable() -> None:
+    """.env.example documents every SIGNALBOARD_* variable settings.py reads."""
+    source = (REPO_ROOT / "signalboard" / "settings.py").read_text()
+    import re
+
+    read = set(re.findall(r'"(SIGNALBOARD_[A-Z_]+)"', source))
+    listed = set(
+        re.findall(r"^(SIGNALBOARD_[A-Z_]+)=", (REPO_ROOT / ".env.example").read_text(), re.M)
+    )
+    assert read and read == listed
