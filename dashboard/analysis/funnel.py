@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import duckdb
@@ -31,7 +32,8 @@ from statsmodels.stats.multitest import multipletests
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES
-from signalboard.queries import run_query
+from signalboard.db import query_df, quote_identifier
+from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
 
 COHORT_LENGTH = "cohort_length"
@@ -278,22 +280,76 @@ def funnel_table(
     >>> f.loc[f["stage"] == "submitted", ["reached", "pending", "step_conversion"]].to_dict("records")
     [{'reached': 1, 'pending': 1, 'step_conversion': 0.5}]
     """
-    dims = [_dimension(b) for b in by]
-    if len(set(dims)) != len(dims):
-        raise ValueError("each breakdown dimension may appear once")
+    dims = _checked_dims(by)
     demographic = [d for d in dims if d not in DIMENSIONS]
     frame = with_demographics(journeys, demographics, demographic)
     matrix = stage_matrix(frame, windows=windows)
+    return _funnel_from_matrices(
+        frame[dims], matrix.reached, matrix.pending, dims=dims, demographic=demographic, k=k
+    )
+
+
+def _checked_dims(by: Sequence[str]) -> list[str]:
+    dims = [_dimension(b) for b in by]
+    if len(set(dims)) != len(dims):
+        raise ValueError("each breakdown dimension may appear once")
+    return dims
+
+
+def _state_matrices(counts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """reached and pending (rows x stages) of a counts frame, weighted by its applications.
+
+    A row of `furthest_stage_index` f reached every stage up to f; a pending row is pending at
+    the step after f (the only step an application can be pending at).
+    """
+    furthest = counts["furthest_stage_index"].to_numpy(dtype=np.int64)
+    weight = counts["applications"].to_numpy(dtype=np.int64)
+    stage_index = np.arange(len(STAGES))
+    reached = (furthest[:, None] >= stage_index[None, :]) * weight[:, None]
+    pending_at = counts["pending"].to_numpy(dtype=bool)
+    pending = (pending_at[:, None] & (furthest[:, None] + 1 == stage_index[None, :])) * weight[
+        :, None
+    ]
+    return reached, pending
+
+
+def funnel_table_from_counts(
+    counts: pd.DataFrame, *, by: Sequence[str] = (), k: int = 5
+) -> pd.DataFrame:
+    """`funnel_table` from counts of applications instead of one row per application.
+
+    `counts` has the `by` columns (dimensions, self-ID attribute values with 'Unknown' for
+    missing), furthest_stage_index, pending (pending at the step after it) and applications (how
+    many applications share these values): the output of `stage_counts`. Same result as
+    `funnel_table` on the applications themselves; the aggregation happens in DuckDB.
+    """
+    dims = _checked_dims(by)
+    demographic = [d for d in dims if d not in DIMENSIONS]
+    reached, pending = _state_matrices(counts)
+    return _funnel_from_matrices(
+        counts[dims], reached, pending, dims=dims, demographic=demographic, k=k
+    )
+
+
+def _funnel_from_matrices(
+    keys: pd.DataFrame,
+    reached_rows: np.ndarray,
+    pending_rows: np.ndarray,
+    *,
+    dims: list[str],
+    demographic: list[str],
+    k: int,
+) -> pd.DataFrame:
     n_stages = len(STAGES)
     reached_cols = [f"_r{s}" for s in range(n_stages)]
     pending_cols = [f"_p{s}" for s in range(n_stages)]
     counts = pd.DataFrame(
-        np.hstack([matrix.reached, matrix.pending]).astype(np.int64),
+        np.hstack([reached_rows, pending_rows]).astype(np.int64),
         columns=reached_cols + pending_cols,
-        index=frame.index,
+        index=keys.index,
     )
     if dims:
-        keys = frame[dims].astype("string").fillna(BLANK)
+        keys = keys[dims].astype("string").fillna(BLANK)
         grouped = pd.concat([keys, counts], axis=1).groupby(dims, sort=True).sum()
     else:
         grouped = counts.sum().to_frame().T
@@ -477,7 +533,6 @@ def cohort_trends(
         return pd.DataFrame(columns=TREND_COLUMNS)
     matrix = stage_matrix(journeys, windows=windows)
     cohorts = entry_cohorts(journeys)
-    n_stages = len(STAGES)
     base = pd.DataFrame(
         {
             "track": journeys["track"].astype(str).to_numpy(),
@@ -485,10 +540,63 @@ def cohort_trends(
             "cohort_start": cohorts["cohort_start"].to_numpy(),
         }
     )
+    return _trends_from_matrices(
+        base,
+        matrix.reached,
+        matrix.pending,
+        alpha=alpha,
+        correction=correction,
+        min_baseline_cohorts=min_baseline_cohorts,
+    )
+
+
+def cohort_trends_from_counts(
+    counts: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    correction: Literal["holm", "bonferroni", "fdr_bh"] = "holm",
+    min_baseline_cohorts: int = 2,
+) -> pd.DataFrame:
+    """`cohort_trends` from counts of applications per track, entry cohort and stage state.
+
+    `counts` has track, entry_cohort, cohort_start, furthest_stage_index, pending and
+    applications: `stage_counts(con, by=TREND_KEYS)`. Same result as `cohort_trends` on the
+    applications themselves.
+    """
+    if len(counts) == 0 or counts["applications"].sum() == 0:
+        return pd.DataFrame(columns=TREND_COLUMNS)
+    base = pd.DataFrame(
+        {
+            "track": counts["track"].astype(str).to_numpy(),
+            "cohort_id": counts["entry_cohort"].to_numpy(),
+            "cohort_start": counts["cohort_start"].to_numpy(),
+        }
+    )
+    reached, pending = _state_matrices(counts)
+    return _trends_from_matrices(
+        base,
+        reached,
+        pending,
+        alpha=alpha,
+        correction=correction,
+        min_baseline_cohorts=min_baseline_cohorts,
+    )
+
+
+def _trends_from_matrices(
+    base: pd.DataFrame,
+    reached_rows: np.ndarray,
+    pending_rows: np.ndarray,
+    *,
+    alpha: float,
+    correction: Literal["holm", "bonferroni", "fdr_bh"],
+    min_baseline_cohorts: int,
+) -> pd.DataFrame:
+    n_stages = len(STAGES)
     reached_cols = [f"_r{s}" for s in range(n_stages)]
     pending_cols = [f"_p{s}" for s in range(n_stages)]
     counts = pd.DataFrame(
-        np.hstack([matrix.reached, matrix.pending]).astype(np.int64),
+        np.hstack([reached_rows, pending_rows]).astype(np.int64),
         columns=reached_cols + pending_cols,
     )
     grouped = (
@@ -715,6 +823,179 @@ def drill_through(
 # --- queries and report ---------------------------------------------------------------------------
 
 
+STATES_QUERY = "funnel_application_states"
+"""The per-application input of the SQL path: dimensions, entry cohort, furthest stage, pending."""
+TREND_KEYS: tuple[str, ...] = ("track", "entry_cohort", "cohort_start")
+"""The grouping `cohort_trends_from_counts` needs."""
+FILTER_PARAMS: tuple[str, ...] = ("start_date", "end_date", "roles", "cohorts")
+
+
+def window_params(windows: WindowOverrides | None = None) -> dict[str, float | None]:
+    """The conversion windows as the `funnel_application_states` query's parameters.
+
+    A cohort-length window is null there.
+
+    Examples
+    --------
+    >>> window_params({"selected": 10})["traditional_selected_days"]
+    10.0
+    """
+    params: dict[str, float | None] = {}
+    for track, prefix in (("micro_internship", "micro"), ("traditional", "traditional")):
+        for stage, days in step_windows(windows)[track].items():
+            params[f"{prefix}_{stage}_days"] = None if days == COHORT_LENGTH else float(days)
+    return params
+
+
+def _states_sql(
+    params: Mapping | None, windows: WindowOverrides | None, queries_dir: Path | None
+) -> tuple[str, dict]:
+    query = load_query(STATES_QUERY, queries_dir=queries_dir)
+    given = {key: value for key, value in (params or {}).items() if key in FILTER_PARAMS}
+    return query.sql, query.bind(given | window_params(windows))
+
+
+def stage_counts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    by: Sequence[str] = (),
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    queries_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Applications per (`by` values, furthest stage, pending, in progress), counted in DuckDB.
+
+    `by` takes the breakdown dimensions, self-ID attributes (joined from demographic_attributes,
+    'Unknown' where a candidate has no value) and the trend keys (entry_cohort, cohort_start).
+    The result feeds `funnel_table_from_counts` and `cohort_trends_from_counts`: a few rows per
+    segment instead of a row per application.
+    """
+    dims = _checked_dims(by)
+    sql, bound = _states_sql(params, windows, queries_dir)
+    select, joins = [], []
+    for position, dim in enumerate(dims):
+        if dim in DIMENSIONS or dim in TREND_KEYS:
+            select.append(f"states.{quote_identifier(dim)} as _k{position}")
+        else:
+            # A self-ID attribute is a bound value, never SQL text.
+            alias = f"_a{position}"
+            joins.append(
+                f"left join demographic_attributes as {alias} "
+                f"on {alias}.candidate_id = states.candidate_id "
+                f"and {alias}.attribute = $_attribute{position}"
+            )
+            bound[f"_attribute{position}"] = dim
+            select.append(f"coalesce({alias}.value, 'Unknown') as _k{position}")
+    keys = "".join(f"{column}, " for column in select)
+    counted = query_df(
+        con,
+        f"with states as ({sql}) "
+        f"select {keys}states.furthest_stage_index, states.pending, states.in_progress, "
+        f"count(*) as applications from states {' '.join(joins)} group by all",
+        bound,
+    )
+    counted.columns = dims + ["furthest_stage_index", "pending", "in_progress", "applications"]
+    return counted
+
+
+def report_counts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    queries_dir: Path | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every `stage_counts` the report needs, from one pass over the applications.
+
+    Keys: "all", each of DIMENSIONS, each self-ID attribute in the warehouse, and "trends"
+    (TREND_KEYS). The per-application states are computed once (a materialized CTE) and grouped
+    by each breakdown in the same statement.
+    """
+    sql, bound = _states_sql(params, windows, queries_dir)
+    state = "furthest_stage_index, pending, in_progress, count(*) as applications"
+    parts = [
+        f"select 'all' as kind, null as name, null as value, null as start, {state} "
+        "from states group by all"
+    ]
+    for dim in DIMENSIONS:
+        parts.append(
+            f"select 'dimension', '{dim}', {quote_identifier(dim)}::varchar, null, {state} "
+            "from states group by all"
+        )
+    # Recorded values only (one join on candidate_id); the 'Unknown' rest is filled in below
+    # by subtraction from the totals, which is cheaper than a cross join of every attribute.
+    parts.append(
+        f"select 'attribute', attribute_values.attribute, attribute_values.value, null, "
+        f"{state} from states inner join demographic_attributes as attribute_values "
+        "on attribute_values.candidate_id = states.candidate_id group by all"
+    )
+    parts.append(
+        f"select 'trend', track, entry_cohort, cohort_start, {state} from states group by all"
+    )
+    counted = query_df(
+        con,
+        f"with states as materialized ({sql}) " + " union all ".join(parts),
+        bound,
+    )
+    counted.columns = ["kind", "name", "value", "cohort_start"] + list(counted.columns[4:])
+    out: dict[str, pd.DataFrame] = {}
+    state_columns = ["furthest_stage_index", "pending", "in_progress", "applications"]
+    out["all"] = counted.loc[counted["kind"] == "all", state_columns].reset_index(drop=True)
+    for kind, name in counted[["kind", "name"]].drop_duplicates().itertuples(index=False):
+        if kind not in ("dimension", "attribute"):
+            continue
+        rows = counted.loc[(counted["kind"] == kind) & (counted["name"] == name)]
+        rows = rows[["value"] + state_columns].rename(columns={"value": name})
+        if kind == "attribute":
+            rows = _with_unknown(rows, out["all"], name)
+        out[name] = rows.reset_index(drop=True)
+    for dim in DIMENSIONS:
+        out.setdefault(dim, pd.DataFrame(columns=[dim] + state_columns))
+    trends = counted.loc[counted["kind"] == "trend"]
+    out["trends"] = pd.DataFrame(
+        {
+            "track": trends["name"].to_numpy(),
+            "entry_cohort": trends["value"].to_numpy(),
+            "cohort_start": trends["cohort_start"].to_numpy(),
+            **{c: trends[c].to_numpy() for c in state_columns},
+        }
+    )
+    return out
+
+
+def _with_unknown(known: pd.DataFrame, total: pd.DataFrame, attribute: str) -> pd.DataFrame:
+    """Counts of one self-ID attribute with the applications without a value added as 'Unknown'.
+
+    `known` counts the recorded values; `total` (the "all" counts) minus their sum per stage
+    state is the applications whose candidate has no value, which the funnel_demographic_attributes
+    query calls 'Unknown' (as does a recorded 'Unknown').
+    """
+    state = ["furthest_stage_index", "pending", "in_progress"]
+    recorded = known.groupby(state)["applications"].sum()
+    everyone = total.set_index(state)["applications"]
+    missing = everyone.sub(recorded, fill_value=0).astype(np.int64).reset_index()
+    missing.insert(0, attribute, "Unknown")
+    both = pd.concat([known, missing[known.columns]], ignore_index=True)
+    both = both.groupby([attribute, *state], as_index=False, sort=False)["applications"].sum()
+    return both.loc[both["applications"] > 0].reset_index(drop=True)
+
+
+def funnel_summary(counts: pd.DataFrame) -> dict[str, int]:
+    """Applications, hired and in progress (no outcome yet) of a `stage_counts` frame."""
+    weight = counts["applications"].to_numpy(dtype=np.int64)
+    return {
+        "applications": int(weight.sum()),
+        "hired": int(weight[counts["furthest_stage_index"].to_numpy() == len(STAGES) - 1].sum()),
+        "in_progress": int(weight[counts["in_progress"].to_numpy(dtype=bool)].sum()),
+    }
+
+
+def demographic_attribute_names_in(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The self-ID attributes in the warehouse (what `demographic_attribute_names` lists)."""
+    frame = query_df(con, "select distinct attribute from demographic_attributes")
+    return sorted(frame["attribute"].dropna().tolist())
+
+
 def load_journeys(con: duckdb.DuckDBPyConnection, params: Mapping | None = None) -> pd.DataFrame:
     """The application_journeys query with the global filter parameters."""
     return run_query(con, "application_journeys", params)
@@ -744,6 +1025,27 @@ def report_funnel(
                 columns={attribute: "_value"}
             )
         )
+    return _report_frame(frames)
+
+
+def report_funnel_from_counts(counts: Mapping[str, pd.DataFrame], *, k: int = 5) -> pd.DataFrame:
+    """funnel.csv from `report_counts`: the same table as `report_funnel`, counted in DuckDB."""
+    frames = [funnel_table_from_counts(counts["all"])]
+    for dim in DIMENSIONS:
+        frames.append(
+            funnel_table_from_counts(counts[dim], by=[dim]).rename(columns={dim: "_value"})
+        )
+    attributes = sorted(name for name in counts if name not in (*DIMENSIONS, "all", "trends"))
+    for attribute in attributes:
+        frames.append(
+            funnel_table_from_counts(counts[attribute], by=[attribute], k=k).rename(
+                columns={attribute: "_value"}
+            )
+        )
+    return _report_frame(frames)
+
+
+def _report_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True).drop(columns=["_value"], errors="ignore")
     if "suppressed" in out:
         out["suppressed"] = out["suppressed"].eq(True)
@@ -756,16 +1058,16 @@ def report_funnel(
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """funnel.csv and funnel_alerts.csv for `signalboard report`."""
-    journeys = run_query(con, "application_journeys", queries_dir=settings.queries_dir)
-    demographics = run_query(con, "funnel_demographic_attributes", queries_dir=settings.queries_dir)
-    trends = cohort_trends(journeys)
+    # Counted in DuckDB (a few rows per segment), not a million journeys fetched into pandas.
+    counts = report_counts(con, queries_dir=settings.queries_dir)
+    trends = cohort_trends_from_counts(counts["trends"])
     alerts = funnel_alerts(trends)
     flagged = int(alerts["flagged"].sum()) if len(alerts) else 0
     return [
         ReportTable(
             name="funnel",
             title="Funnel by stage",
-            frame=report_funnel(journeys, demographics, k=settings.min_cell_size),
+            frame=report_funnel_from_counts(counts, k=settings.min_cell_size),
             description="Reached, pending (in progress inside the step's window, left out of the "
             "step's denominator), step and overall conversion, for all applications and by each "
             "breakdown. An application that reached a later stage counts as having passed the "
