@@ -171,7 +171,20 @@ def fit_crossed(
         data = data.groupby([unit, rater], as_index=False, sort=False)[value].mean()
     u, units = _codes(data[unit])
     r, raters = _codes(data[rater])
-    y = data[value].to_numpy(dtype=float)
+    return fit_arrays(u, r, data[value].to_numpy(dtype=float), units=units, raters=raters)
+
+
+def fit_arrays(
+    u: np.ndarray, r: np.ndarray, y: np.ndarray, *, units: np.ndarray, raters: np.ndarray
+) -> CrossedFit:
+    """`fit_crossed` on integer-coded data: the path the warehouse analysis takes (issue 7).
+
+    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used; codes in the
+    order of the sorted labels, as `fit_crossed` makes them) with one finite `y` per (u, r) pair.
+    """
+    u = np.asarray(u, dtype=np.int64)
+    r = np.asarray(r, dtype=np.int64)
+    y = np.asarray(y, dtype=float)
     n_obs, n_units, n_raters = len(y), len(units), len(raters)
     if n_obs < 2 or n_units < 2:
         raise ValueError("need at least two deliverables with scores")
@@ -532,6 +545,30 @@ def krippendorff_alpha(units: np.ndarray, values: np.ndarray, *, level: AlphaLev
     return float(_alpha_ordinal_from(o))
 
 
+def _unit_patterns(units: np.ndarray, values: np.ndarray) -> tuple[_Pairable, np.ndarray]:
+    """Pairable units collapsed to their distinct multisets of values.
+
+    Alpha depends on a unit only through the multiset of its values, and a rubric gives few of
+    them (2-3 graders on a 1-5 scale: some dozens), so half a million deliverables collapse to a
+    few hundred patterns. Returns the patterns as pairable "units" and each pattern's count.
+    """
+    p = _pairable(units, values)
+    if p.n_units == 0:
+        return p, np.zeros(0, dtype=np.int64)
+    order = np.lexsort((p.value, p.unit))
+    unit, value = p.unit[order], p.value[order]
+    start = np.cumsum(p.m) - p.m
+    position = np.arange(len(unit)) - start[unit]
+    # pad with +inf (inf == inf, unlike NaN, so equal padded rows compare equal)
+    padded = np.full((p.n_units, int(p.m.max())), np.inf)
+    padded[unit, position] = value
+    patterns, counts = np.unique(padded, axis=0, return_counts=True)
+    finite = np.isfinite(patterns)
+    rows = np.nonzero(finite)[0]
+    m = finite.sum(axis=1)
+    return _Pairable(rows.astype(np.int64), patterns[finite], m, len(m)), counts
+
+
 def alpha_bootstrap(
     units: np.ndarray,
     values: np.ndarray,
@@ -543,33 +580,36 @@ def alpha_bootstrap(
 ) -> tuple[float, float, float]:
     """Alpha with a percentile bootstrap CI that resamples deliverables (units), not pairs.
 
+    A resample of n units is a multinomial draw of how often each unit is taken; alpha depends
+    on a unit only through its multiset of values, so the draw is made over the distinct
+    multisets ("patterns") with their counts as weights. That is the same bootstrap
+    distribution as drawing units one by one, at a cost independent of the number of units
+    (issue 7: 200 replicates over 500,000 deliverables in milliseconds instead of seconds).
+
     Returns
     -------
     (alpha, ci_low, ci_high)
     """
-    p = _pairable(np.asarray(units), np.asarray(values, dtype=float))
-    if p.n_units < 2:
+    p, counts = _unit_patterns(np.asarray(units), np.asarray(values, dtype=float))
+    n_units = int(counts.sum())
+    if n_units < 2:
         return math.nan, math.nan, math.nan
     rng = np.random.default_rng(seed)
-    estimates = np.empty(n_boot)
+    draws = rng.multinomial(n_units, counts / n_units, size=n_boot).astype(float)
     if level == "interval":
-        m, s1, s2, w = _interval_parts(p)
-        point = _alpha_interval_from(m, s1, s2, w)
-        stacked = np.vstack([m, s1, s2, w])  # 4 x units
-        for b in range(n_boot):
-            weights = np.bincount(rng.integers(0, p.n_units, p.n_units), minlength=p.n_units)
-            tm, t1, t2, tw = stacked @ weights
-            n = tm
-            d_e = (2 * n * t2 - 2 * t1**2) / (n * (n - 1))
-            estimates[b] = 1 - (tw / n) / d_e if d_e > 0 else math.nan
+        stacked = np.vstack(_interval_parts(p))  # 4 x patterns
+        point = _alpha_interval_from(*(stacked * counts))
+        tm, t1, t2, tw = (draws @ stacked.T).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_e = (2 * tm * t2 - 2 * t1**2) / (tm * (tm - 1))
+            estimates = np.where(d_e > 0, 1 - (tw / tm) / d_e, np.nan)
     else:
-        per_unit, n_cat = _ordinal_parts(p)
-        point = _alpha_ordinal_from(np.asarray(per_unit.sum(axis=0)).reshape(n_cat, n_cat))
-        transposed = per_unit.T.tocsr()
-        for b in range(n_boot):
-            weights = np.bincount(rng.integers(0, p.n_units, p.n_units), minlength=p.n_units)
-            o = (transposed @ weights).reshape(n_cat, n_cat)
-            estimates[b] = _alpha_ordinal_from(o)
+        per_pattern, n_cat = _ordinal_parts(p)
+        point = _alpha_ordinal_from(
+            np.asarray(per_pattern.T @ counts.astype(float)).reshape(n_cat, n_cat)
+        )
+        coincidences = np.asarray(per_pattern.T @ draws.T).T  # n_boot x categories^2
+        estimates = np.array([_alpha_ordinal_from(o.reshape(n_cat, n_cat)) for o in coincidences])
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(estimates, [tail, 100 - tail])
     return float(point), float(low), float(high)
