@@ -15,8 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from signalboard.db import (
+    WAREHOUSE_ALIAS,
     WarehouseVersion,
-    connect_memory,
+    connect_readonly,
     query_df,
     query_scalar,
     table_exists,
@@ -37,25 +38,10 @@ def current_version() -> WarehouseVersion | None:
     return warehouse_version(settings().db_path)
 
 
-WAREHOUSE_ALIAS = "warehouse"
-
-
 def open_snapshot(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse file as it is now, independent of earlier ones.
-
-    `duckdb.connect(path, read_only=True)` returns the database instance the process already has
-    open for that path, so while any connection to the old file lives a "reopen" after a load
-    swapped the file in still reads the old file. Attaching the file to a fresh in-memory
-    database opens it anew every time: each warehouse version gets its own instance, and sessions
-    mid-render keep the old inode they already hold.
-    """
-    con = connect_memory()
-    try:
-        con.execute(f"attach $path as {WAREHOUSE_ALIAS} (read_only)", {"path": str(path)})
-    except duckdb.Error:
-        con.close()
-        raise
-    return con
+    """A read-only connection to the warehouse file as it is now, independent of earlier ones
+    (see `signalboard.db.connect_readonly` for why this attaches the file afresh)."""
+    return connect_readonly(path)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

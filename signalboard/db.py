@@ -43,8 +43,20 @@ def warehouse_version(path: str | Path) -> WarehouseVersion | None:
     return WarehouseVersion(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
+WAREHOUSE_ALIAS = "warehouse"
+"""The name a read-only connection attaches the warehouse file under (and `use`s)."""
+
+
 def connect_readonly(path: str | Path, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse; raises WarehouseMissingError if there is none."""
+    """A read-only connection to the warehouse file as it is now; raises WarehouseMissingError.
+
+    `duckdb.connect(path, read_only=True)` hands back the database instance the process already
+    has open for that path, so while any connection to the old file lives, a "reopen" after a load
+    swapped a new file in still reads the old one. Attaching the file to a fresh in-memory
+    database opens it anew every time: each warehouse version gets its own instance, and readers
+    mid-query keep the old inode they already hold. Unqualified names mean the warehouse (`use`);
+    a `.cursor()` of this connection starts in the in-memory catalog and must `use` it again.
+    """
     path = Path(path)
     if not path.exists():
         raise WarehouseMissingError(
@@ -54,7 +66,15 @@ def connect_readonly(path: str | Path, *, threads: int | None = None) -> duckdb.
     config: dict[str, Any] = {}
     if threads is not None:
         config["threads"] = threads
-    return duckdb.connect(str(path), read_only=True, config=config)
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        # The alias is a constant identifier; the path is a bound value.
+        con.execute(f"attach $path as {WAREHOUSE_ALIAS} (read_only)", {"path": str(path)})
+        con.execute(f"use {WAREHOUSE_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def connect_sandbox(
