@@ -555,6 +555,18 @@ def _unit_patterns(units: np.ndarray, values: np.ndarray) -> tuple[_Pairable, np
     p = _pairable(units, values)
     if p.n_units == 0:
         return p, np.zeros(0, dtype=np.int64)
+    codes, cats = pd.factorize(p.value, sort=True)
+    base = int(p.m.max()) + 1
+    if len(cats) * math.log2(base) < 52:
+        # a multiset is its histogram over the categories, written as one integer in base
+        # (max values per unit + 1): exact in float64 below 2^53
+        key = np.bincount(p.unit, float(base) ** codes, minlength=p.n_units).astype(np.int64)
+        keys, counts = np.unique(key, return_counts=True)
+        histogram = (keys[:, None] // base ** np.arange(len(cats))[None, :]) % base
+        rows = np.repeat(np.arange(len(keys)), histogram.sum(axis=1))
+        value = np.repeat(np.tile(np.asarray(cats, dtype=float), len(keys)), histogram.ravel())
+        m = histogram.sum(axis=1)
+        return _Pairable(rows.astype(np.int64), value, m, len(m)), counts
     order = np.lexsort((p.value, p.unit))
     unit, value = p.unit[order], p.value[order]
     start = np.cumsum(p.m) - p.m
@@ -590,29 +602,50 @@ def alpha_bootstrap(
     -------
     (alpha, ci_low, ci_high)
     """
+    return alpha_bootstraps(
+        units, values, levels=(level,), n_boot=n_boot, confidence=confidence, seed=seed
+    )[level]
+
+
+def alpha_bootstraps(
+    units: np.ndarray,
+    values: np.ndarray,
+    *,
+    levels: tuple[AlphaLevel, ...] = ("interval", "ordinal"),
+    n_boot: int = 500,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[AlphaLevel, tuple[float, float, float]]:
+    """`alpha_bootstrap` for several levels at once (the patterns are found once; each level
+    uses the same replicates, as separate calls with one seed do)."""
     p, counts = _unit_patterns(np.asarray(units), np.asarray(values, dtype=float))
     n_units = int(counts.sum())
     if n_units < 2:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n_units, counts / n_units, size=n_boot).astype(float)
-    if level == "interval":
-        stacked = np.vstack(_interval_parts(p))  # 4 x patterns
-        point = _alpha_interval_from(*(stacked * counts))
-        tm, t1, t2, tw = (draws @ stacked.T).T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d_e = (2 * tm * t2 - 2 * t1**2) / (tm * (tm - 1))
-            estimates = np.where(d_e > 0, 1 - (tw / tm) / d_e, np.nan)
-    else:
-        per_pattern, n_cat = _ordinal_parts(p)
-        point = _alpha_ordinal_from(
-            np.asarray(per_pattern.T @ counts.astype(float)).reshape(n_cat, n_cat)
-        )
-        coincidences = np.asarray(per_pattern.T @ draws.T).T  # n_boot x categories^2
-        estimates = np.array([_alpha_ordinal_from(o.reshape(n_cat, n_cat)) for o in coincidences])
+        return {level: (math.nan, math.nan, math.nan) for level in levels}
+    draws = np.random.default_rng(seed).multinomial(n_units, counts / n_units, size=n_boot)
+    draws = draws.astype(float)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
-    return float(point), float(low), float(high)
+    out: dict[AlphaLevel, tuple[float, float, float]] = {}
+    for level in levels:
+        if level == "interval":
+            stacked = np.vstack(_interval_parts(p))  # 4 x patterns
+            point = _alpha_interval_from(*(stacked * counts))
+            tm, t1, t2, tw = (draws @ stacked.T).T
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d_e = (2 * tm * t2 - 2 * t1**2) / (tm * (tm - 1))
+                estimates = np.where(d_e > 0, 1 - (tw / tm) / d_e, np.nan)
+        else:
+            per_pattern, n_cat = _ordinal_parts(p)
+            point = _alpha_ordinal_from(
+                np.asarray(per_pattern.T @ counts.astype(float)).reshape(n_cat, n_cat)
+            )
+            coincidences = np.asarray(per_pattern.T @ draws.T).T  # n_boot x categories^2
+            estimates = np.array(
+                [_alpha_ordinal_from(o.reshape(n_cat, n_cat)) for o in coincidences]
+            )
+        low, high = np.nanpercentile(estimates, [tail, 100 - tail])
+        out[level] = (float(point), float(low), float(high))
+    return out
 
 
 # --- design diagnostics ------------------------------------------------------------------------
