@@ -52,51 +52,65 @@ paid as (
       and ($cohorts is null or list_contains($cohorts, applications.cohort_id))
 ),
 
+-- The rate and the price level depend only on (currency, day paid) and on the place: resolve
+-- them once per distinct key and join back, instead of a window over every application (at a
+-- million applications the per-application windows took seconds; the keys number a few dozen).
+paydays as (
+    select distinct stipend_currency, paid_on from paid
+),
+
+places as (
+    select distinct country, region, metro from paid
+),
+
 -- market rate: the latest on or before the day paid; if the table starts later, its first rate
 fx_candidates as (
     select
-        paid.application_id,
+        paydays.stipend_currency,
+        paydays.paid_on,
         fx_rates.usd_per_unit,
         fx_rates.as_of as fx_as_of,
-        case when fx_rates.as_of <= paid.paid_on then 0 else 1 end as after_paid,
-        abs(datediff('day', fx_rates.as_of, paid.paid_on)) as distance_days
-    from paid
-    inner join fx_rates on upper(fx_rates.currency) = paid.stipend_currency
+        case when fx_rates.as_of <= paydays.paid_on then 0 else 1 end as after_paid,
+        abs(datediff('day', fx_rates.as_of, paydays.paid_on)) as distance_days
+    from paydays
+    inner join fx_rates on upper(fx_rates.currency) = paydays.stipend_currency
 ),
 
 fx as (
-    select application_id, usd_per_unit, fx_as_of
+    select stipend_currency, paid_on, usd_per_unit, fx_as_of
     from fx_candidates
     qualify row_number() over (
-        partition by application_id order by after_paid, distance_days, fx_as_of
+        partition by stipend_currency, paid_on order by after_paid, distance_days, fx_as_of
     ) = 1
 ),
 
 -- most specific place with a price level: metro (CBSA code), then region, then the country
 col_candidates as (
     select
-        paid.application_id,
+        places.country,
+        places.region,
+        places.metro,
         case
             when cost_of_living.region is null then 'country'
-            when cost_of_living.region = paid.metro then 'metro'
+            when cost_of_living.region = places.metro then 'metro'
             else 'region'
         end as col_match,
         case
             when cost_of_living.region is null then 3
-            when cost_of_living.region = paid.metro then 1
+            when cost_of_living.region = places.metro then 1
             else 2
         end as specificity,
         coalesce(cost_of_living.region, cost_of_living.country) as col_place,
         cost_of_living.price_level,
         cost_of_living.source as col_source,
         cost_of_living.vintage as col_vintage
-    from paid
+    from places
     inner join cost_of_living
-        on upper(cost_of_living.country) = upper(paid.country)
+        on upper(cost_of_living.country) = upper(places.country)
         and (
             cost_of_living.region is null
-            or cost_of_living.region = paid.metro
-            or upper(cost_of_living.region) = upper(paid.region)
+            or cost_of_living.region = places.metro
+            or upper(cost_of_living.region) = upper(places.region)
         )
     where cost_of_living.price_level > 0
       and ($vintage is null or cost_of_living.vintage = $vintage)
@@ -106,7 +120,7 @@ col as (
     select *
     from col_candidates
     qualify row_number() over (
-        partition by application_id order by specificity, col_vintage desc, col_source
+        partition by country, region, metro order by specificity, col_vintage desc, col_source
     ) = 1
 ),
 
@@ -121,8 +135,13 @@ joined as (
         col.col_source,
         col.col_vintage
     from paid
-    left join fx on fx.application_id = paid.application_id
-    left join col on col.application_id = paid.application_id
+    left join fx
+        on fx.stipend_currency = paid.stipend_currency
+        and fx.paid_on is not distinct from paid.paid_on
+    left join col
+        on col.country is not distinct from paid.country
+        and col.region is not distinct from paid.region
+        and col.metro is not distinct from paid.metro
 ),
 
 final as (

@@ -34,13 +34,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 from threadpoolctl import ThreadpoolController
 
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
-from signalboard.queries import run_query
+from signalboard.queries import load_query, run_query
 
 MIN_MODEL_N = 30
 """Regress only when a comparison has at least this many people ..."""
@@ -104,10 +105,18 @@ def _single_threaded_blas() -> Any:
 def load_frames(
     con: Any, params: Mapping[str, Any] | None = None, *, vintage: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The per-application stipend frame and the long attribute frame from the warehouse."""
+    """The per-application stipend frame and the long attribute frame from the warehouse.
+
+    The attribute frame's three columns are categoricals: at a million applications it has
+    millions of rows, and Python strings for each cost seconds (docs/performance.md).
+    """
     params = dict(params or {})
     applications = run_query(con, "stipend_applications", {**params, "vintage": vintage})
-    attributes = run_query(con, "stipend_attributes", params)
+    query = load_query("stipend_attributes")
+    table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
+    attributes = pa.table(
+        {name: pc.dictionary_encode(table[name]) for name in table.column_names}
+    ).to_pandas()
     return applications, attributes
 
 
@@ -151,9 +160,17 @@ def attribute_groups(
     """
     if attributes.empty:
         return {}
-    wide = attributes.pivot_table(
-        index="application_id", columns="attribute", values="value", aggfunc="first"
-    ).fillna(UNKNOWN)
+    wide = (
+        attributes.pivot_table(
+            index="application_id",
+            columns="attribute",
+            values="value",
+            aggfunc="first",
+            observed=True,
+        )
+        .astype(object)
+        .fillna(UNKNOWN)
+    )
     # sex and race_ethnicity first (the attributes reviewers read first), then the others
     priority = {"sex": 0, "race_ethnicity": 1}
     names = sorted(wide.columns, key=lambda a: (priority.get(a, 2), a))
@@ -170,6 +187,133 @@ def _with_group(applications: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     frame = applications.copy()
     frame["group"] = frame["application_id"].map(groups).fillna(UNKNOWN)
     return frame
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    """Each row's group as a code into sorted labels (-1: no group), so the analysis compares
+    integer codes instead of hashing a string per application for every attribute."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def of(cls, values: pd.Series | np.ndarray) -> _Grouping:
+        codes, labels = pd.factorize(np.asarray(values, dtype=object), sort=True)
+        return cls(codes.astype(np.int64), np.asarray(labels, dtype=object))
+
+    def code(self, label: str | None) -> int:
+        hits = np.flatnonzero(self.labels == label) if label is not None else []
+        return int(hits[0]) if len(hits) else -2
+
+    def values(self) -> np.ndarray:
+        out = (
+            self.labels.take(np.where(self.codes >= 0, self.codes, 0))
+            if len(self.labels)
+            else (np.full(len(self.codes), None, dtype=object))
+        )
+        out = np.asarray(out, dtype=object)
+        out[self.codes < 0] = None
+        return out
+
+
+def _grouping_from_series(applications: pd.DataFrame, groups: pd.Series) -> _Grouping:
+    """The groups of `attribute_groups` aligned to the rows (as `_with_group` assigns them)."""
+    return _Grouping.of(applications["application_id"].map(groups).fillna(UNKNOWN))
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
+def aligned_groups(
+    applications: pd.DataFrame,
+    attributes: pd.DataFrame,
+    *,
+    include_intersections: bool = True,
+) -> dict[str, _Grouping]:
+    """`attribute_groups` followed by `_with_group`, computed on integer codes: each row's group
+    per attribute (and intersection), Unknown where the application has no value."""
+    if attributes.empty:
+        return {}
+    id_codes, ids = _codes(attributes["application_id"])
+    attr_codes, names_found = _codes(attributes["attribute"])
+    value_codes, values = _codes(attributes["value"])
+    n_attr = len(names_found)
+    key = id_codes * n_attr + attr_codes
+    valid = value_codes >= 0
+    key, value_codes = key[valid], value_codes[valid]
+    # the first value of each (application, attribute), as pivot_table(aggfunc="first")
+    if len(key) > 1 and not bool((np.diff(key) > 0).all()):
+        key, first = np.unique(key, return_index=True)
+        value_codes = value_codes[first]
+    unknown = len(values)
+    matrix = np.full((len(ids), n_attr), unknown, dtype=np.int64)
+    matrix.reshape(-1)[key] = value_codes
+    app_ids = applications["application_id"].to_numpy(dtype=object)
+    if len(ids) == len(app_ids) and bool((ids == app_ids).all()):
+        position = np.arange(len(app_ids))
+    else:
+        position = pd.Index(ids).get_indexer(app_ids)
+    found = position >= 0
+    labels = np.append(values, UNKNOWN).astype(object)
+    # pivot_table drops an attribute without any value
+    present = np.zeros(n_attr, dtype=bool)
+    present[np.unique(attr_codes[valid])] = True
+    priority = {"sex": 0, "race_ethnicity": 1}
+    names = sorted(
+        (str(a) for a, p in zip(names_found, present, strict=True) if p),
+        key=lambda a: (priority.get(a, 2), a),
+    )
+    column = {str(a): j for j, a in enumerate(names_found)}
+
+    def row_labels(name: str) -> np.ndarray:
+        out = np.full(len(app_ids), UNKNOWN, dtype=object)
+        out[found] = labels[matrix[position[found], column[name]]]
+        return out
+
+    per_row = {name: row_labels(name) for name in names}
+    out = {name: _Grouping.of(per_row[name]) for name in names}
+    if include_intersections and len(names) >= 2:
+        for first, second in itertools.combinations(names[:2], 2):
+            a, b = _Grouping.of(per_row[first]), _Grouping.of(per_row[second])
+            combined = a.codes * len(b.labels) + b.codes
+            combos, inverse = np.unique(combined, return_inverse=True)
+            combo_labels = np.array(
+                [
+                    f"{a.labels[c // len(b.labels)]}{INTERSECTION_SEPARATOR}"
+                    f"{b.labels[c % len(b.labels)]}"
+                    for c in combos
+                ],
+                dtype=object,
+            )
+            joined = combo_labels[inverse]
+            # no demographics row at all: Unknown, as _with_group fills it
+            joined[~found] = UNKNOWN
+            out[f"{first}{INTERSECTION_SEPARATOR}{second}"] = _Grouping.of(joined)
+    return out
+
+
+def _default_reference(usd: np.ndarray, grouping: _Grouping, *, k: int) -> str | None:
+    g = len(grouping.labels)
+    if g == 0:
+        return None
+    ok = (grouping.codes >= 0) & ~np.isnan(usd)
+    sizes = np.bincount(grouping.codes[ok], minlength=g)
+    sums = np.bincount(grouping.codes[ok], weights=usd[ok], minlength=g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = pd.Series(sums / sizes, index=grouping.labels)
+    sizes = pd.Series(sizes, index=grouping.labels)
+    known = means.index != UNKNOWN
+    eligible = means[(sizes >= MIN_MODEL_N) & known]
+    if eligible.empty:
+        eligible = means[(sizes >= k) & known]
+    if eligible.empty:
+        eligible = means[known].dropna()
+    if eligible.empty:
+        return None
+    return str(eligible.idxmax())
 
 
 def default_reference(frame: pd.DataFrame, *, k: int = 5) -> str | None:
@@ -212,17 +356,61 @@ def _mean_ratio_ci(
     )
 
 
+EXACT_BOOTSTRAP_DRAWS = 4_000_000
+"""Up to this many resampled values (n_boot x (group + reference)) the median bootstrap draws
+every resample (`rng.integers`); above it, it draws each resample's median from its exact
+distribution (`_bootstrap_medians`): the same bootstrap, without n_boot x n random numbers
+(at a million applications, 400 x 170,000 per group took minutes)."""
+
+
+def _bootstrap_medians(
+    sorted_values: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`n_boot` medians of resamples (with replacement, same size) of `sorted_values`.
+
+    A resample is ``sorted_values[ceil(n * U_i) - 1]`` for n uniforms U_i, and that map is
+    monotone, so its k-th smallest value is ``sorted_values[ceil(n * U_(k)) - 1]`` with U_(k) the
+    k-th order statistic of n uniforms: Beta(k, n + 1 - k). Given U_(k) = u, U_(k+1) is u plus
+    (1 - u) times the smallest of n - k uniforms, Beta(1, n - k). numpy's median of an even-sized
+    resample is the mean of its (n/2)-th and (n/2 + 1)-th values.
+    """
+    n = len(sorted_values)
+    k = (n + 1) // 2
+    u = rng.beta(k, n + 1 - k, size=n_boot)
+
+    def at(q: np.ndarray) -> np.ndarray:
+        index = np.clip(np.ceil(n * q).astype(np.int64) - 1, 0, n - 1)
+        return sorted_values[index]
+
+    if n % 2:
+        return at(u)
+    following = u + (1 - u) * rng.beta(1, n - k, size=n_boot)
+    return (at(u) + at(following)) / 2
+
+
 def _median_ratio_ci(
-    x: np.ndarray, r: np.ndarray, *, n_boot: int, rng: np.random.Generator
+    x: np.ndarray,
+    r: np.ndarray,
+    *,
+    n_boot: int,
+    rng: np.random.Generator,
+    r_sorted: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Gap in % of median(x) vs median(r), with a percentile bootstrap CI."""
-    if len(x) == 0 or len(r) == 0 or np.median(r) <= 0:
+    if len(x) == 0 or len(r) == 0:
         return (np.nan, np.nan, np.nan)
-    gap = 100 * (np.median(x) / np.median(r) - 1)
+    median_r = np.median(r) if r_sorted is None else _sorted_median(r_sorted)
+    if median_r <= 0:
+        return (np.nan, np.nan, np.nan)
+    gap = 100 * (np.median(x) / median_r - 1)
     if len(x) < 2 or len(r) < 2 or n_boot <= 0:
         return (gap, np.nan, np.nan)
-    bx = np.median(x[rng.integers(0, len(x), (n_boot, len(x)))], axis=1)
-    br = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
+    if n_boot * (len(x) + len(r)) <= EXACT_BOOTSTRAP_DRAWS:
+        bx = np.median(x[rng.integers(0, len(x), (n_boot, len(x)))], axis=1)
+        br = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
+    else:
+        bx = _bootstrap_medians(np.sort(x), n_boot, rng)
+        br = _bootstrap_medians(np.sort(r) if r_sorted is None else r_sorted, n_boot, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         gaps = 100 * (bx / br - 1)
     gaps = gaps[np.isfinite(gaps)]
@@ -230,6 +418,11 @@ def _median_ratio_ci(
         return (gap, np.nan, np.nan)
     low, high = np.percentile(gaps, [2.5, 97.5])
     return (gap, float(low), float(high))
+
+
+def _sorted_median(values: np.ndarray) -> float:
+    n = len(values)
+    return float(np.median(values[(n - 1) // 2 : n // 2 + 1]))
 
 
 def raw_gaps(
@@ -256,30 +449,67 @@ def raw_gaps(
     >>> raw_gaps(frame, reference="a").set_index("group").loc["b", "raw_gap_pct_nominal"]
     np.float64(-10.0)
     """
+    return _raw_gaps(
+        frame["stipend_usd"].to_numpy(float),
+        frame["real_stipend_usd"].to_numpy(float),
+        _Grouping.of(frame["group"]),
+        reference=reference,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def _raw_gaps(
+    usd: np.ndarray,
+    real: np.ndarray,
+    grouping: _Grouping,
+    *,
+    reference: str,
+    n_boot: int,
+    seed: int = 0,
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    ref = frame[frame["group"] == reference]
-    ref_nominal = ref["stipend_usd"].dropna().to_numpy(float)
-    ref_real = ref["real_stipend_usd"].dropna().to_numpy(float)
-    rows = []
-    for group, part in frame.groupby("group", sort=True):
-        nominal = part["stipend_usd"].dropna().to_numpy(float)
-        real = part["real_stipend_usd"].dropna().to_numpy(float)
+    # rows of each group in frame order (the exact bootstrap draws by position)
+    order = np.argsort(grouping.codes, kind="stable")
+    sizes = np.bincount(grouping.codes[grouping.codes >= 0], minlength=len(grouping.labels))
+    starts = np.searchsorted(grouping.codes[order], np.arange(len(grouping.labels)))
+
+    def rows(code: int) -> np.ndarray:
+        if code < 0:
+            return order[:0]
+        return order[starts[code] : starts[code] + sizes[code]]
+
+    ref_rows = rows(grouping.code(reference))
+    ref_nominal = usd[ref_rows][~np.isnan(usd[ref_rows])]
+    ref_real = real[ref_rows][~np.isnan(real[ref_rows])]
+    sorted_nominal, sorted_real = np.sort(ref_nominal), np.sort(ref_real)
+    out = []
+    for code, group in enumerate(grouping.labels):
+        part = rows(code)
+        if len(part) == 0:
+            continue
+        nominal = usd[part][~np.isnan(usd[part])]
+        real_values = real[part][~np.isnan(real[part])]
         mean_nom = _mean_ratio_ci(nominal, ref_nominal)
-        mean_real = _mean_ratio_ci(real, ref_real)
-        med_nom = _median_ratio_ci(nominal, ref_nominal, n_boot=n_boot, rng=rng)
-        med_real = _median_ratio_ci(real, ref_real, n_boot=n_boot, rng=rng)
+        mean_real = _mean_ratio_ci(real_values, ref_real)
+        med_nom = _median_ratio_ci(
+            nominal, ref_nominal, n_boot=n_boot, rng=rng, r_sorted=sorted_nominal
+        )
+        med_real = _median_ratio_ci(
+            real_values, ref_real, n_boot=n_boot, rng=rng, r_sorted=sorted_real
+        )
         if group == reference:  # the reference vs itself: 0 by definition, no interval
             mean_nom, mean_real, med_nom, med_real = ((0.0, np.nan, np.nan),) * 4
-        rows.append(
+        out.append(
             {
                 "group": str(group),
                 "reference_group": reference,
                 "n": len(part),
-                "n_real": len(real),
+                "n_real": len(real_values),
                 "mean_nominal_usd": nominal.mean() if len(nominal) else np.nan,
                 "median_nominal_usd": np.median(nominal) if len(nominal) else np.nan,
-                "mean_real_usd": real.mean() if len(real) else np.nan,
-                "median_real_usd": np.median(real) if len(real) else np.nan,
+                "mean_real_usd": real_values.mean() if len(real_values) else np.nan,
+                "median_real_usd": np.median(real_values) if len(real_values) else np.nan,
                 "raw_gap_pct_nominal": mean_nom[0],
                 "raw_gap_pct_nominal_ci_low": mean_nom[1],
                 "raw_gap_pct_nominal_ci_high": mean_nom[2],
@@ -294,7 +524,7 @@ def raw_gaps(
                 "median_gap_pct_real_ci_high": med_real[2],
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(out)
 
 
 # --- adjusted gaps --------------------------------------------------------------------------
@@ -323,11 +553,20 @@ def col_tier(price_level: pd.Series) -> pd.Series:
 
 
 def design_matrix(
-    frame: pd.DataFrame, *, with_location: bool, indicators: Sequence[str] = ()
+    frame: pd.DataFrame,
+    *,
+    with_location: bool,
+    indicators: Sequence[str] = (),
+    weights: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Regressors: a constant, the `indicators` columns, role dummies, cohort length in days,
     log estimated hours (a stipend scales with the hours) and, with location, cost-of-living tier
-    dummies and log price level. Constant and collinear columns are dropped."""
+    dummies and log price level. Constant and collinear columns are dropped.
+
+    With `weights`, each row of `frame` stands for that many identical rows (a cell): missing
+    controls are filled with the weighted mean and collinearity is judged on the weighted rows,
+    so the result is the design of the expanded rows, one row per cell.
+    """
     parts = [pd.Series(1.0, index=frame.index, name="const")]
     parts.append(
         pd.get_dummies(frame["role"].astype(str), prefix="role", drop_first=True, dtype=float)
@@ -344,19 +583,28 @@ def design_matrix(
         parts.append(pd.get_dummies(tier, prefix="col", drop_first=True, dtype=float))
     for name, values in controls.items():
         values = values.astype(float)
-        parts.append(values.fillna(values.mean() if values.notna().any() else 0.0).rename(name))
+        known = values.notna().to_numpy()
+        if not known.any():
+            fill = 0.0
+        elif weights is None:
+            fill = values.mean()
+        else:
+            fill = float(np.average(values.to_numpy()[known], weights=weights[known]))
+        parts.append(values.fillna(fill).rename(name))
     # Indicators last: one that the controls determine is the column dropped as collinear.
     parts += [frame[c].astype(float) for c in indicators]
     X = pd.concat(parts, axis=1)
     keep = ["const"] + [c for c in X.columns if c != "const" and X[c].nunique() > 1]
-    return _independent_columns(X[keep])
+    return _independent_columns(X[keep], weights=weights)
 
 
-def _independent_columns(X: pd.DataFrame) -> pd.DataFrame:
+def _independent_columns(X: pd.DataFrame, *, weights: np.ndarray | None = None) -> pd.DataFrame:
     """Drop regressors that are linear combinations of earlier ones (for example estimated hours
     when every cohort of a role has the same hours), left to right, so the indicators listed
     first stay unless they are themselves collinear with the constant."""
     values = X.to_numpy(float)
+    if weights is not None:
+        values = values * np.sqrt(np.asarray(weights, dtype=float))[:, None]
     basis = np.empty((values.shape[0], 0))
     kept: list[int] = []
     for j in range(values.shape[1]):
@@ -380,9 +628,46 @@ def _indicator_name(group: str) -> str:
     return f"group[{group}]"
 
 
-def _hat_diagonal(X: np.ndarray) -> np.ndarray:
-    # diag(X (X'X)^+ X'): p x p algebra, cheaper than a QR of the n x p matrix
-    return ((X @ np.linalg.pinv(X.T @ X)) * X).sum(axis=1)
+def _hat_diagonal(X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    # diag(X (X'X)^+ X'): p x p algebra, cheaper than a QR of the n x p matrix; with weights, X's
+    # rows are cells of that many identical rows and this is each of those rows' leverage
+    gram = X.T @ X if weights is None else X.T @ (weights[:, None] * X)
+    return ((X @ np.linalg.pinv(gram)) * X).sum(axis=1)
+
+
+CONTROL_COLUMNS = ("role", "cohort_length_days", "estimated_hours", "price_level")
+
+
+@dataclass(frozen=True)
+class _Controls:
+    """Each row's control cell: its distinct (role, cohort length, estimated hours, price level).
+
+    Every regressor except the group indicators is a function of these, so a regression on a
+    million rows is a regression on a few hundred (group, cell) cells with the cell's count, mean
+    and sum of squared deviations of y: OLS and HC3 come out the same (docs/performance.md).
+    """
+
+    cell: np.ndarray
+    cells: pd.DataFrame
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Controls:
+        keys = frame.reindex(columns=list(CONTROL_COLUMNS))
+        combined = np.zeros(len(keys), dtype=np.int64)
+        for column in CONTROL_COLUMNS:
+            codes, uniques = pd.factorize(keys[column], use_na_sentinel=False)
+            combined = combined * (len(uniques) + 1) + codes
+        _, first, cell = np.unique(combined, return_index=True, return_inverse=True)
+        return cls(cell.reshape(-1), keys.iloc[first].reset_index(drop=True))
+
+
+def _log_modelable(frame: pd.DataFrame) -> np.ndarray:
+    """log(real stipend) of the rows a regression uses (`_modelable`), NaN elsewhere."""
+    real = pd.to_numeric(frame["real_stipend_usd"], errors="coerce").to_numpy(float)
+    usable = _modelable(frame).to_numpy(bool)
+    out = np.full(len(frame), np.nan)
+    out[usable] = np.log(real[usable])
+    return out
 
 
 def adjusted_gaps(
@@ -404,69 +689,116 @@ def adjusted_gaps(
     "not_identifiable". Rows that a model fits exactly (leverage 1: the only one of their role or
     tier) carry no information on the gaps and would make HC3 undefined, so they are left out.
     """
-    usable = frame[_modelable(frame)]
-    counts = usable["group"].value_counts()
-    n_ref = int(counts.get(reference, 0))
+    return _adjusted_gaps(
+        _log_modelable(frame),
+        _Grouping.of(frame["group"]),
+        _Controls.of(frame),
+        reference=reference,
+        with_location=with_location,
+        min_n=min_n,
+        min_smaller=min_smaller,
+    )
+
+
+def _adjusted_gaps(
+    y: np.ndarray,
+    grouping: _Grouping,
+    controls: _Controls,
+    *,
+    reference: str,
+    with_location: bool = False,
+    min_n: int = MIN_MODEL_N,
+    min_smaller: int = MIN_SMALLER_GROUP,
+) -> dict[str, GapEstimate]:
+    usable = ~np.isnan(y) & (grouping.codes >= 0)
+    counts = np.bincount(grouping.codes[usable], minlength=len(grouping.labels))
+    ref_code = grouping.code(reference)
+    n_ref = int(counts[ref_code]) if ref_code >= 0 else 0
     out: dict[str, GapEstimate] = {}
-    eligible: list[str] = []
-    for group in sorted(set(frame["group"]) - {reference}):
-        n_group = int(counts.get(group, 0))
+    eligible: list[int] = []
+    for code, group in enumerate(grouping.labels):
+        if group == reference:
+            continue
+        n_group = int(counts[code])
         if n_group + n_ref < min_n or min(n_group, n_ref) < min_smaller:
             out[group] = GapEstimate(
                 np.nan, np.nan, np.nan, np.nan, n_group + n_ref, n_group, n_ref,
                 "too_few_to_model", with_location,
             )  # fmt: skip
         else:
-            eligible.append(group)
+            eligible.append(code)
     if not eligible:
         return out
     with _single_threaded_blas():
-        return _fit_gaps(usable, out, eligible, reference=reference, with_location=with_location)
+        return _fit_gaps(
+            y, grouping, controls, usable, out, eligible, ref_code, with_location=with_location
+        )
 
 
 def _fit_gaps(
-    usable: pd.DataFrame,
+    y: np.ndarray,
+    grouping: _Grouping,
+    controls: _Controls,
+    usable: np.ndarray,
     out: dict[str, GapEstimate],
-    eligible: list[str],
+    eligible: list[int],
+    ref_code: int,
     *,
-    reference: str,
     with_location: bool,
 ) -> dict[str, GapEstimate]:
-    part = usable[usable["group"].isin([reference, *eligible])]
-    indicators = [_indicator_name(g) for g in eligible]
+    # collapse the rows to (group, control cell) cells: count, mean and spread of y
+    taken = usable & np.isin(grouping.codes, [ref_code, *eligible])
+    n_cells = len(controls.cells)
+    key = grouping.codes[taken] * n_cells + controls.cell[taken]
+    combos, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    values = y[taken]
+    weight = np.bincount(inverse).astype(float)
+    mean = np.bincount(inverse, weights=values) / weight
+    spread = np.bincount(inverse, weights=(values - mean[inverse]) ** 2)
+    combo_group = combos // n_cells
+    base = controls.cells.iloc[combos % n_cells].reset_index(drop=True)
+    names = {code: _indicator_name(grouping.labels[code]) for code in eligible}
+    keep = np.ones(len(combos), dtype=bool)
     for _ in range(5):
-        design = part.assign(
-            **{
-                name: (part["group"] == g).astype(float)
-                for name, g in zip(indicators, eligible, strict=True)
-            }
+        w, g = weight[keep], combo_group[keep]
+        design = base[keep].assign(
+            **{name: (g == code).astype(float) for code, name in names.items()}
         )
-        X = design_matrix(design, with_location=with_location, indicators=indicators)
-        exact = _hat_diagonal(X.to_numpy(float)) > 1 - 1e-9
+        X = design_matrix(
+            design, with_location=with_location, indicators=list(names.values()), weights=w
+        )
+        exact = _hat_diagonal(X.to_numpy(float), w) > 1 - 1e-9
         if not exact.any():
             break
-        part = part[~exact]
-    y = np.log(part["real_stipend_usd"].astype(float))
-    present = [name for name in indicators if name in X]
-    if present and len(part) > X.shape[1]:
-        result = sm.OLS(y, X).fit(cov_type="HC3")
-        intervals = result.conf_int()
-    part_counts = part["group"].value_counts()
-    for name, group in zip(indicators, eligible, strict=True):
-        n_group, n_reference = int(part_counts.get(group, 0)), int(part_counts.get(reference, 0))
-        if name not in present or len(part) <= X.shape[1]:
+        # only a cell of one row can have leverage 1 (identical rows share at most 1)
+        keep[np.flatnonzero(keep)[exact]] = False
+    n_rows = float(weight[keep].sum())
+    part_counts = np.bincount(
+        combo_group[keep], weights=weight[keep], minlength=len(grouping.labels)
+    )
+    present = [name for name in names.values() if name in X]
+    fitted = (
+        _ols_hc3(X, weight[keep], mean[keep], spread[keep])
+        if present and n_rows > X.shape[1]
+        else None
+    )
+    n_reference = int(part_counts[ref_code])
+    for code, name in names.items():
+        group = grouping.labels[code]
+        n_group = int(part_counts[code])
+        if fitted is None or name not in present:
             out[group] = GapEstimate(
                 np.nan, np.nan, np.nan, np.nan, n_group + n_reference, n_group, n_reference,
                 "not_identifiable", with_location,
             )  # fmt: skip
             continue
-        beta = float(result.params[name])
-        low, high = (float(v) for v in intervals.loc[name])
+        beta, low, high, p_value = fitted[name]
         out[group] = GapEstimate(
             estimate_pct=100 * (math.exp(beta) - 1),
             ci_low=100 * (math.exp(low) - 1),
             ci_high=100 * (math.exp(high) - 1),
-            p_value=float(result.pvalues[name]),
+            p_value=p_value,
             n=n_group + n_reference,
             n_group=n_group,
             n_reference=n_reference,
@@ -474,6 +806,55 @@ def _fit_gaps(
             with_location=with_location,
         )
     return out
+
+
+Z_975 = float(stats.norm.ppf(0.975))
+
+
+def _weighted_pinv_fit(
+    values: np.ndarray, weight: np.ndarray, mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """OLS coefficients of the rows the cells stand for, and (X'X)^+.
+
+    The cells scaled by sqrt(weight) have the expanded rows' X'X and X'y, and the pseudo-inverse
+    (SVD) of that small matrix is conditioned like X, as statsmodels' pinv of the rows is (the
+    normal equations would square the condition number and lose digits).
+    """
+    root = np.sqrt(weight)
+    pinv = np.linalg.pinv(root[:, None] * values)
+    return pinv @ (root * mean), pinv @ pinv.T
+
+
+def _ols_hc3(
+    X: pd.DataFrame, weight: np.ndarray, mean: np.ndarray, spread: np.ndarray
+) -> dict[str, tuple[float, float, float, float]]:
+    """OLS with HC3 standard errors from cells: X's rows are cells of `weight` identical rows
+    whose outcomes have this `mean` and sum of squared deviations `spread`.
+
+    beta = (X'WX)^+ X'W mean; a row's residual is its y minus its cell's fit, so a cell's sum of
+    squared residuals is spread + weight * (mean - fit)^2, and every row of a cell has the same
+    leverage h. HC3 (MacKinnon & White 1985) is A X' diag(e^2 / (1 - h)^2) X A with A = (X'X)^+,
+    as statsmodels computes it; normal 95% CI and two-sided p-value (cov_type="HC3").
+
+    Returns name -> (beta, ci_low, ci_high, p_value) per column of X.
+    """
+    values = X.to_numpy(float)
+    beta, inverse = _weighted_pinv_fit(values, weight, mean)
+    fit = values @ beta
+    squares = spread + weight * (mean - fit) ** 2
+    leverage = ((values @ inverse) * values).sum(axis=1)
+    meat = values.T @ ((squares / (1 - leverage) ** 2)[:, None] * values)
+    se = np.sqrt(np.diag(inverse @ meat @ inverse))
+    p_values = 2 * stats.norm.sf(np.abs(beta / se))
+    return {
+        name: (
+            float(beta[j]),
+            float(beta[j] - Z_975 * se[j]),
+            float(beta[j] + Z_975 * se[j]),
+            float(p_values[j]),
+        )
+        for j, name in enumerate(X.columns)
+    }
 
 
 def adjusted_gap(
@@ -570,33 +951,71 @@ def group_neutral_predictions(
     Returns one row per application with a price level: application_id, predicted_real_usd,
     predicted_usd, residual_pct, residual_sd, low_outlier.
     """
+    return _predictions(applications, _Controls.of(applications), with_location=with_location)
+
+
+def _predictions(
+    applications: pd.DataFrame, controls: _Controls, *, with_location: bool = True
+) -> pd.DataFrame:
     columns = [
         "application_id", "predicted_real_usd", "predicted_usd", "residual_pct", "residual_sd",
         "low_outlier",
     ]  # fmt: skip
-    has_level = applications["price_level"].gt(0) & applications["role"].notna()
-    fit_rows = applications[has_level & applications["real_stipend_usd"].gt(0)]
-    if len(fit_rows) < 3:
+    level = pd.to_numeric(applications["price_level"], errors="coerce").to_numpy(float)
+    real_all = pd.to_numeric(applications["real_stipend_usd"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        has_level = (level > 0) & applications["role"].notna().to_numpy(bool)
+        fit = has_level & (real_all > 0)
+    if fit.sum() < 3:
         empty = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
         return empty.astype({"application_id": object, "low_outlier": bool})
-    X_fit = design_matrix(fit_rows, with_location=with_location)
-    y = np.log(fit_rows["real_stipend_usd"].astype(float))
-    result = sm.OLS(y, X_fit).fit()
-    targets = applications[has_level]
-    X_all = design_matrix(targets, with_location=with_location).reindex(
-        columns=X_fit.columns, fill_value=0.0
-    )
-    predicted_real = np.exp(X_all.to_numpy(float) @ result.params.to_numpy(float))
-    real = targets["real_stipend_usd"].to_numpy(float)
-    sd = float(np.std(result.resid, ddof=X_fit.shape[1])) if len(fit_rows) > X_fit.shape[1] else 0
+    n_cells = len(controls.cells)
+    # the fit on cells: count, mean and spread of log(real) per control cell
+    cell = controls.cell[fit]
+    y = np.log(real_all[fit])
+    weight = np.bincount(cell, minlength=n_cells).astype(float)
+    mean = np.divide(
+        np.bincount(cell, weights=y, minlength=n_cells), weight, where=weight > 0,
+        out=np.zeros(n_cells),
+    )  # fmt: skip
+    spread = np.bincount(cell, weights=(y - mean[cell]) ** 2, minlength=n_cells)
+    used = weight > 0
+    X_fit = design_matrix(
+        controls.cells[used].reset_index(drop=True), with_location=with_location,
+        weights=weight[used],
+    )  # fmt: skip
+    values = X_fit.to_numpy(float)
+    w, m = weight[used], mean[used]
+    with _single_threaded_blas():
+        beta, _ = _weighted_pinv_fit(values, w, m)
+    n_fit, p = float(w.sum()), X_fit.shape[1]
+    if n_fit > p:
+        # np.std(resid, ddof=p): residuals about their own mean
+        gap = m - values @ beta
+        total = float((spread[used] + w * gap**2).sum())
+        centred = total - float((w * gap).sum()) ** 2 / n_fit
+        sd = math.sqrt(max(centred, 0.0) / (n_fit - p))
+    else:
+        sd = 0.0
+    # predictions for every row with a price level, from the targets' own design (as before)
+    target_weight = np.bincount(controls.cell[has_level], minlength=n_cells).astype(float)
+    targeted = target_weight > 0
+    X_all = design_matrix(
+        controls.cells[targeted].reset_index(drop=True), with_location=with_location,
+        weights=target_weight[targeted],
+    ).reindex(columns=X_fit.columns, fill_value=0.0)  # fmt: skip
+    per_cell = np.full(n_cells, np.nan)
+    per_cell[targeted] = np.exp(X_all.to_numpy(float) @ beta)
+    predicted_real = per_cell[controls.cell[has_level]]
+    real = real_all[has_level]
     with np.errstate(divide="ignore", invalid="ignore"):
         log_resid = np.where(real > 0, np.log(real) - np.log(predicted_real), -np.inf)
         residual_sd = log_resid / sd if sd > 0 else np.zeros_like(log_resid)
     out = pd.DataFrame(
         {
-            "application_id": targets["application_id"].to_numpy(),
+            "application_id": applications["application_id"].to_numpy()[has_level],
             "predicted_real_usd": predicted_real,
-            "predicted_usd": predicted_real * targets["price_level"].to_numpy(float) / 100.0,
+            "predicted_usd": predicted_real * level[has_level] / 100.0,
             "residual_pct": 100 * (real / predicted_real - 1),
             "residual_sd": residual_sd,
         }
