@@ -587,3 +587,116 @@ def test_page_without_warehouse(tmp_path, monkeypatch):
     at = _start_page(tmp_path / "missing.duckdb", monkeypatch)
     assert not at.exception
     assert any("signalboard demo" in i.value for i in at.info)
+
+
+# --- the integer-coded warehouse path against the pandas path (issue 7) -----------------------
+
+
+def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The pandas path as it was before issue 7 (label merges and groupbys over every score row),
+    composed of the frame-level functions; alpha only as its point value (the bootstrap now
+    draws over value patterns: the same distribution, other draws)."""
+    from dashboard.analysis import reliability
+    from dashboard.analysis.suppression import suppress_small_cells
+
+    out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("rel", "graders", "llm")}
+    tables: dict[str, pd.DataFrame] = {}
+    for axis, part in assessors._by_axis(scores):
+        human = part[part["grader_kind"] == "human"]
+        fit = fit_crossed(human)
+        icc = reliability.icc_forms(fit)
+        for level in ("interval", "ordinal"):
+            value = reliability.krippendorff_alpha(
+                human["application_id"].to_numpy(), human["score"].to_numpy(), level=level
+            )
+            icc.loc[len(icc)] = {"metric": f"alpha_{level}", "value": value}
+        out["rel"].append(icc.assign(axis=axis, n_deliverables=len(fit.units)))
+        sev = severity.grader_severity(human, fit=fit).assign(grader_kind="human")
+        llm = part[part["grader_kind"] == "llm"]
+        ext = severity.external_severity(fit, llm)
+        out["graders"].append(
+            pd.concat([sev, ext.assign(grader_kind="llm", component=0)]).assign(axis=axis)
+        )
+        if axis == assessors.TOTAL:
+            tables["flips"] = severity.decision_flips(
+                human, sev, pass_mark=human.groupby("application_id")["pass_mark"].first()
+            )
+            tables["drift"] = severity.severity_drift(human)
+            bias, tables["bias_omnibus"] = severity.grader_bias(fit, groups)
+            tables["grader_bias"] = assessors._suppress_bias(bias.assign(axis=axis), k=5)
+        out["llm"].append(agreement.llm_agreement(part, groups, axis=axis))
+    tables["reliability"] = pd.concat(out["rel"], ignore_index=True)[
+        ["axis", "metric", "value", "k", "n_deliverables"]
+    ]
+    graders = pd.concat(out["graders"], ignore_index=True)
+    graders["rank_in_component"] = assessors._rank_within_component(graders).where(
+        graders["grader_kind"] == "human"
+    )
+    tables["graders"] = graders[assessors.GRADER_COLUMNS]
+    llm = suppress_small_cells(
+        pd.concat(out["llm"], ignore_index=True),
+        count_columns=["n"],
+        k=5,
+        rate_columns=assessors.AGREEMENT_STAT_COLUMNS,
+        group_columns=["axis", "attribute"],
+    )
+    llm.loc[llm["attribute"] == "all", "suppressed"] = False
+    tables["llm_agreement"] = llm
+    tables["style"] = severity.rating_style(scores[scores["grader_kind"] == "human"])
+    return tables
+
+
+def _same(new: pd.DataFrame, old: pd.DataFrame, name: str) -> None:
+    new, old = new.reset_index(drop=True), old.reset_index(drop=True)
+    assert list(new.columns) == list(old.columns), name
+    pd.testing.assert_frame_equal(new, old, check_dtype=False, rtol=1e-9, atol=1e-12, obj=name)
+
+
+@pytest.fixture(scope="module")
+def sample_paths(sample_db):
+    """The sample warehouse through the DuckDB-coded path, the frame path and the old one."""
+    from signalboard.db import readonly
+
+    with readonly(sample_db) as con:
+        scores, groups = assessors.load(con)
+        coded = assessors.compute(con)
+        roles = sorted(scores["role"].unique())
+        one_role = assessors.compute(con, {"roles": [roles[0]]})
+        scores_role, groups_role = assessors.load(con, {"roles": [roles[0]]})
+    return {
+        "coded": coded,
+        "frames": assessors.analyze(scores, groups),
+        "reference": _reference_analyze(scores, groups),
+        "one_role": (one_role, assessors.analyze(scores_role, groups_role)),
+    }
+
+
+def test_warehouse_coding_equals_the_frame_path(sample_paths):
+    """DuckDB's integer codes give exactly what coding the library queries' frames gives."""
+    import dataclasses
+
+    for coded, frames in [
+        (sample_paths["coded"], sample_paths["frames"]),
+        sample_paths["one_role"],
+    ]:
+        for field in dataclasses.fields(coded):
+            _same(getattr(coded, field.name), getattr(frames, field.name), field.name)
+
+
+def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
+    """Every table of the integer-coded path equals the pandas path's (merges and groupbys on
+    labels, before issue 7) on the sample warehouse; alpha's point value too."""
+    new, old = sample_paths["coded"], sample_paths["reference"]
+    rel = new.reliability[["axis", "metric", "value", "k", "n_deliverables"]]
+    _same(rel, old["reliability"], "reliability")
+    for name, frame in [
+        ("graders", new.graders),
+        ("flips", new.flips),
+        ("drift", new.drift),
+        ("style", new.style),
+        ("grader_bias", new.grader_bias),
+        ("bias_omnibus", new.bias_omnibus),
+        ("llm_agreement", new.llm_agreement),
+    ]:
+        _same(frame, old[name], name)
+    assert len(new.flips) and new.grader_bias["flagged"].eq(True).any()

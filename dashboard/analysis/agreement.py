@@ -161,3 +161,94 @@ def llm_agreement(
                 }
             )
     return pd.DataFrame(rows)
+
+
+# --- integer-coded path (issue 7) --------------------------------------------------------------
+
+
+def _within_unit_pairs(
+    left_unit: np.ndarray, right_unit: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with left_unit[i] == right_unit[j], without a merge: right rows sorted by
+    unit, each left row repeated once per right row of its unit."""
+    order = np.argsort(right_unit, kind="stable")
+    count = np.bincount(right_unit, minlength=size)
+    start = np.cumsum(count) - count
+    reps = count[left_unit]
+    left = np.repeat(np.arange(len(left_unit)), reps)
+    offset = np.arange(len(left)) - np.repeat(np.cumsum(reps) - reps, reps)
+    right = order[start[left_unit[left]] + offset]
+    return left, right
+
+
+def llm_agreement_codes(
+    *,
+    unit: np.ndarray,
+    human: np.ndarray,
+    grader: np.ndarray,
+    score: np.ndarray,
+    n_units: int,
+    groups: np.ndarray | None = None,
+    attributes: np.ndarray | None = None,
+    group_labels: list[np.ndarray] | None = None,
+    axis: str = "total",
+) -> pd.DataFrame:
+    """`llm_agreement` on codes: `unit` < n_units, `grader` codes in label order, `human` True
+    for human scores; `groups[a, unit]` the group code (-1 = none) of `attributes[a]`."""
+    is_llm = ~human
+    l_unit, l_score = unit[is_llm], score[is_llm]
+    h_unit, h_score, h_grader = unit[human], score[human], grader[human]
+    li, hi = _within_unit_pairs(l_unit, h_unit, n_units)
+    machine, human_score, pair_unit = l_score[li], h_score[hi], l_unit[li]
+    a, b = _within_unit_pairs(h_unit, h_unit, n_units)
+    keep = h_grader[a] < h_grader[b]
+    first, second = h_score[a[keep]], h_score[b[keep]]
+    overall = pair_stats(machine, human_score)
+    hh_qwk = qwk(first, second) if len(first) else math.nan
+    hh_r = _pearson(first, second) if len(first) else math.nan
+    row: dict[str, object] = {
+        "axis": axis,
+        "attribute": "all",
+        "group": "all",
+        "n": int(np.count_nonzero(np.bincount(pair_unit, minlength=n_units))),
+        "pairs": len(machine),
+        **overall,
+        "hh_qwk": hh_qwk,
+        "hh_pearson_r": hh_r,
+        "degradation_qwk": overall["qwk"] - hh_qwk,
+        "degradation_r": overall["pearson_r"] - hh_r,
+    }
+    row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
+    row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
+    row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
+    degr = [row["degradation_qwk"], row["degradation_r"]]
+    row["degradation_pass"] = bool(
+        all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
+    )
+    row["passes"] = bool(
+        row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
+    )
+    rows = [row]
+    if groups is not None and attributes is not None and group_labels and len(machine) > 1:
+        zm = (machine - machine.mean()) / machine.std(ddof=1)
+        zh = (human_score - human_score.mean()) / human_score.std(ddof=1)
+        for a, attribute in enumerate(attributes):
+            codes = groups[a][pair_unit]
+            for g in np.unique(codes[codes >= 0]):
+                part = codes == g
+                stats_ = pair_stats(machine[part], human_score[part])
+                dsm = float(zm[part].mean() - zh[part].mean())
+                rows.append(
+                    {
+                        "axis": axis,
+                        "attribute": attribute,
+                        "group": group_labels[a][g],
+                        "n": int(np.count_nonzero(np.bincount(pair_unit[part], minlength=n_units))),
+                        "pairs": int(part.sum()),
+                        **stats_,
+                        "smd": dsm,
+                        "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                        "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -172,6 +172,89 @@ def _suppress_bias(cells: pd.DataFrame, *, k: int) -> pd.DataFrame:
     return out[BIAS_COLUMNS]
 
 
+@dataclass(frozen=True)
+class CodedScores:
+    """Scores as integer codes (issue 7): what `analyze` needs, without label columns.
+
+    Rows are the scores on each axis plus one "total" row per (application, grader) (axis code
+    len(axes) - 1). Codes index the sorted label arrays `units`, `graders`, `axes`; `groups[a, i]`
+    is unit i's group code of `attributes[a]` in `group_labels[a]` (-1 = none).
+    """
+
+    units: np.ndarray
+    graders: np.ndarray
+    axes: np.ndarray
+    unit: np.ndarray
+    grader: np.ndarray
+    axis: np.ndarray
+    human: np.ndarray
+    score: np.ndarray
+    month: np.ndarray  # months since 1970-01 of scored_at (-1 = unknown)
+    extreme: np.ndarray
+    midpoint: np.ndarray
+    pass_mark: np.ndarray
+    attributes: np.ndarray
+    group_labels: tuple[np.ndarray, ...]
+    groups: np.ndarray
+
+
+def _months(values: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(values)
+    months = (stamps.dt.year - 1970) * 12 + stamps.dt.month - 1
+    return months.fillna(-1).to_numpy(dtype=np.int64)
+
+
+def code_frames(scores: pd.DataFrame, groups: pd.DataFrame) -> CodedScores:
+    """The rows of the two library queries as `CodedScores` (the path of `analyze`)."""
+    scores = scores.dropna(subset=["score"])
+    rows = pd.concat([scores, totals(scores)], ignore_index=True) if len(scores) else scores
+    unit, units = pd.factorize(rows["application_id"], sort=True)
+    grader, graders = pd.factorize(rows["grader_id"], sort=True)
+    axes = np.array([*sorted(a for a in scores["axis"].dropna().unique() if a != TOTAL), TOTAL])
+    axis = pd.Index(axes).get_indexer(rows["axis"])
+    attributes = np.array(sorted(groups["attribute"].dropna().unique()) if len(groups) else [])
+    labels, codes = [], np.full((len(attributes), len(units)), -1, dtype=np.int64)
+    for a, attribute in enumerate(attributes):
+        part = groups[groups["attribute"] == attribute]
+        group_code, group_labels = pd.factorize(part["group"], sort=True)
+        where = pd.Index(units).get_indexer(part["application_id"])
+        ok = where >= 0
+        codes[a, where[ok]] = group_code[ok]
+        labels.append(np.asarray(group_labels, dtype=object))
+    score = rows["score"].to_numpy(dtype=float) if len(rows) else np.zeros(0)
+    low = (
+        rows["min_score"].to_numpy(dtype=float)
+        if "min_score" in rows
+        else np.full(len(rows), np.nan)
+    )
+    high = (
+        rows["max_score"].to_numpy(dtype=float)
+        if "max_score" in rows
+        else np.full(len(rows), np.nan)
+    )
+    return CodedScores(
+        units=np.asarray(units, dtype=object),
+        graders=np.asarray(graders, dtype=object),
+        axes=axes,
+        unit=unit.astype(np.int64),
+        grader=grader.astype(np.int64),
+        axis=axis.astype(np.int64),
+        human=(rows["grader_kind"] == "human").to_numpy(dtype=bool)
+        if len(rows)
+        else np.zeros(0, bool),
+        score=score,
+        month=_months(rows["scored_at"]) if len(rows) else np.zeros(0, np.int64),
+        extreme=(score <= low) | (score >= high),
+        midpoint=np.isclose(score, (low + high) / 2),
+        pass_mark=rows["pass_mark"].to_numpy(dtype=float)
+        if "pass_mark" in rows
+        else np.full(len(rows), np.nan),
+        attributes=attributes,
+        group_labels=tuple(labels),
+        groups=codes,
+    )
+
+
 def analyze(
     scores: pd.DataFrame,
     groups: pd.DataFrame,
@@ -199,26 +282,53 @@ def analyze(
     seed
         Seed of the bootstrap.
     """
-    human_all = scores[scores["grader_kind"] == "human"]
+    return analyze_coded(
+        code_frames(scores, groups),
+        threshold=threshold,
+        min_cell_size=min_cell_size,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
+def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the values present, in label order: (new code per row, old code per new)."""
+    present = np.bincount(codes, minlength=size) > 0
+    return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
+
+
+def analyze_coded(
+    data: CodedScores,
+    *,
+    threshold: float = 0.25,
+    min_cell_size: int = 5,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> AssessorResults:
+    """`analyze` on integer-coded scores: bincounts and sparse matrices, no label columns."""
+    n_units, n_graders = len(data.units), len(data.graders)
+    total_code = len(data.axes) - 1
     rel_rows, var_rows, d_rows, grader_rows, design_rows = [], [], [], [], []
     agreement_rows = []
     grader_design = overlap = flips = drift = _empty([])
     bias = omnibus = _empty([])
-    for axis, part in _by_axis(scores):
-        human = part[part["grader_kind"] == "human"]
-        per_deliverable = human.groupby("application_id").size()
-        # reliability and severity need at least two deliverables, one of them double-scored
-        if len(per_deliverable) >= 2 and (per_deliverable >= 2).any():
-            fit = reliability.fit_crossed(human)
+    for a, axis in enumerate(data.axes):
+        rows = np.flatnonzero(data.axis == a)
+        if not len(rows):
+            continue
+        h = rows[data.human[rows]]
+        per_deliverable = np.bincount(data.unit[h], minlength=n_units)
+        if (per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any():
+            u, unit_codes = _subset(data.unit[h], n_units)
+            r, grader_codes = _subset(data.grader[h], n_graders)
+            y = data.score[h]
+            fit = reliability.fit_arrays(
+                u, r, y, units=unit_codes, raters=data.graders[grader_codes]
+            )
             icc = reliability.icc_forms(fit)
+            alphas = reliability.alpha_bootstraps(u, y, n_boot=n_boot, seed=seed)
             for level in ("interval", "ordinal"):
-                value, low, high = reliability.alpha_bootstrap(
-                    human["application_id"].to_numpy(),
-                    human["score"].to_numpy(),
-                    level=level,  # type: ignore[arg-type]
-                    n_boot=n_boot,
-                    seed=seed,
-                )
+                value, low, high = alphas[level]  # type: ignore[index]
                 icc.loc[len(icc)] = {
                     "metric": f"alpha_{level}",
                     "value": value,
@@ -237,30 +347,69 @@ def analyze(
                 }
             )
             design_rows.append(reliability.design_summary(fit).assign(axis=axis))
-            sev = severity.grader_severity(human, threshold=threshold, fit=fit).assign(
-                grader_kind="human"
-            )
-            llm = part[part["grader_kind"] == "llm"]
+            sev = severity.severity_from_fit(fit, threshold=threshold).assign(grader_kind="human")
+            llm = rows[~data.human[rows]]
             if len(llm):
-                ext = severity.external_severity(fit, llm, threshold=threshold)
+                local = np.full(n_units, -1, dtype=np.int64)
+                local[unit_codes] = np.arange(len(unit_codes))
+                ext = severity.external_severity_codes(
+                    fit,
+                    unit=local[data.unit[llm]],
+                    grader=data.grader[llm],
+                    score=data.score[llm],
+                    grader_labels=data.graders,
+                    threshold=threshold,
+                )
                 sev = pd.concat([sev, ext.assign(grader_kind="llm", component=0)])
             grader_rows.append(sev.assign(axis=axis))
-            if axis == TOTAL:
+            if a == total_code:
                 grader_design = reliability.grader_design(fit)
                 overlap = reliability.grader_overlap(fit)
-                flips = severity.decision_flips(
-                    human,
-                    sev[sev["grader_kind"] == "human"],
-                    pass_mark=human.groupby("application_id")["pass_mark"].first(),
+                severity_by_grader = np.full(n_graders, np.nan)
+                severity_by_grader[grader_codes] = sev["severity"].to_numpy()[: len(grader_codes)]
+                pass_mark = np.full(n_units, np.nan)
+                known = ~np.isnan(data.pass_mark[h])
+                pass_mark[data.unit[h][known]] = data.pass_mark[h][known]
+                flips = severity.decision_flips_codes(
+                    unit=data.unit[h],
+                    grader=data.grader[h],
+                    score=y,
+                    severity=severity_by_grader,
+                    pass_mark=pass_mark,
+                    unit_labels=data.units,
                 )
-                drift = severity.severity_drift(human, threshold=threshold)
-                if len(groups):
-                    bias, omnibus = severity.grader_bias(
-                        fit, groups, threshold=threshold, min_cell_size=min_cell_size
+                drift = severity.severity_drift_codes(
+                    unit=data.unit[h],
+                    grader=data.grader[h],
+                    month=data.month[h],
+                    score=y,
+                    grader_labels=data.graders,
+                    threshold=threshold,
+                )
+                if len(data.attributes):
+                    bias, omnibus = severity.grader_bias_codes(
+                        fit,
+                        data.groups[:, unit_codes],
+                        attributes=data.attributes,
+                        group_labels=list(data.group_labels),
+                        threshold=threshold,
+                        min_cell_size=min_cell_size,
                     )
                     bias = bias.assign(axis=TOTAL)
-        if (part["grader_kind"] == "llm").any() and (part["grader_kind"] == "human").any():
-            agreement_rows.append(agreement.llm_agreement(part, groups, axis=axis))
+        if data.human[rows].any() and not data.human[rows].all():
+            agreement_rows.append(
+                agreement.llm_agreement_codes(
+                    unit=data.unit[rows],
+                    human=data.human[rows],
+                    grader=data.grader[rows],
+                    score=data.score[rows],
+                    n_units=n_units,
+                    groups=data.groups if len(data.attributes) else None,
+                    attributes=data.attributes,
+                    group_labels=list(data.group_labels),
+                    axis=axis,
+                )
+            )
 
     graders = pd.concat(grader_rows, ignore_index=True) if grader_rows else _empty(GRADER_COLUMNS)
     if len(graders):
@@ -286,7 +435,21 @@ def analyze(
             group_columns=["axis", "attribute"],
         )
         llm_table.loc[llm_table["attribute"] == "all", "suppressed"] = False
-    style = severity.rating_style(human_all) if len(human_all) else _empty([])
+    style_rows = data.human & (data.axis != total_code)
+    style = (
+        severity.rating_style_codes(
+            unit=data.unit[style_rows],
+            grader=data.grader[style_rows],
+            axis=data.axis[style_rows],
+            score=data.score[style_rows],
+            extreme=data.extreme[style_rows],
+            midpoint=data.midpoint[style_rows],
+            grader_labels=data.graders,
+            n_axes=total_code,
+        )
+        if style_rows.any()
+        else _empty([])
+    )
     return AssessorResults(
         reliability=(
             pd.concat(rel_rows, ignore_index=True)[RELIABILITY_COLUMNS]
@@ -326,15 +489,204 @@ def load(
     )
 
 
+# The warehouse path (issue 7): DuckDB filters, joins the rubric, forms the totals and turns
+# every label into an integer code, so only numeric columns reach Python. Application codes
+# follow the sorted application ids (as pandas.factorize(sort=True) numbers them in `analyze`),
+# in a temporary table of this connection that the other statements join.
+_UNITS_SQL = """
+create or replace temp table assessor_units as
+with filtered as (
+    select application_id, candidate_id, cohort_id
+    from applications
+    where ($start_date is null or applied_at >= $start_date::date)
+      and ($end_date is null or applied_at < $end_date::date + interval 1 day)
+      and ($roles is null or list_contains($roles, role))
+      and ($cohorts is null or list_contains($cohorts, cohort_id))
+),
+scored as (
+    select filtered.*
+    from filtered
+    where application_id in (select application_id from scores where score is not null)
+)
+select
+    application_id,
+    candidate_id,
+    cohort_id,
+    (row_number() over (order by application_id) - 1)::integer as unit,
+from scored
+"""
+
+_SCORE_CODES_SQL = """
+with scored as materialized (
+    select
+        assessor_units.unit,
+        (list_position($graders, scores.grader_id) - 1)::integer as grader,
+        (list_position($axes, scores.axis) - 1)::integer as axis,
+        scores.grader_kind = 'human' as human,
+        scores.score,
+        scores.scored_at,
+        rubrics.min_score,
+        rubrics.max_score,
+        rubrics.pass_mark,
+    from scores
+    inner join assessor_units on assessor_units.application_id = scores.application_id
+    left join cohorts on cohorts.cohort_id = assessor_units.cohort_id
+    left join rubrics
+        on rubrics.rubric_version = cohorts.rubric_version
+        and rubrics.axis = scores.axis
+    where scores.score is not null
+),
+axes_per_unit as (
+    select unit, count(distinct axis) as expected from scored group by unit
+),
+totals as (
+    -- a grader's total: the mean over the axes, only when the grader scored every axis
+    select
+        unit,
+        grader,
+        human,
+        avg(score) as score,
+        count(distinct axis) as n_axes,
+        avg(min_score) as min_score,
+        avg(max_score) as max_score,
+        avg(pass_mark) as pass_mark,
+        max(scored_at) as scored_at,
+    from scored
+    group by unit, grader, human
+),
+every_row as (
+    select unit, grader, axis, human, score, scored_at, min_score, max_score, pass_mark
+    from scored
+    union all
+    select
+        totals.unit, totals.grader, $total_axis, totals.human, totals.score,
+        totals.scored_at, totals.min_score, totals.max_score, totals.pass_mark
+    from totals
+    inner join axes_per_unit on axes_per_unit.unit = totals.unit
+    where totals.n_axes = axes_per_unit.expected
+)
+select
+    unit,
+    grader,
+    axis,
+    human,
+    score,
+    coalesce((year(scored_at) - 1970) * 12 + month(scored_at) - 1, -1)::integer as month,
+    coalesce(score <= min_score or score >= max_score, false) as extreme,
+    -- numpy.isclose(score, midpoint), as rating_style compares
+    coalesce(
+        abs(score - (min_score + max_score) / 2)
+            <= 1e-8 + 1e-5 * abs((min_score + max_score) / 2),
+        false
+    ) as midpoint,
+    coalesce(pass_mark, 'nan'::double) as pass_mark,
+from every_row
+"""
+
+_GROUP_CODES_SQL = """
+with labels as (
+    select
+        attribute,
+        value,
+        (row_number() over (partition by attribute order by value) - 1)::integer as code,
+    from (select distinct attribute, value from demographic_attributes)
+)
+select
+    assessor_units.unit,
+    (list_position($attributes, labels.attribute) - 1)::integer as attribute,
+    labels.code,
+from assessor_units
+inner join demographic_attributes
+    on demographic_attributes.candidate_id = assessor_units.candidate_id
+inner join labels
+    on labels.attribute = demographic_attributes.attribute
+    and labels.value = demographic_attributes.value
+"""
+
+
+def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
+    return [row[0] for row in con.execute(sql).fetchall()]
+
+
+def load_coded(
+    con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None
+) -> CodedScores:
+    """The scores and groups of the filtered applications as `CodedScores`, coded in DuckDB.
+
+    Equals `code_frames(*load(con, params))` (tests/test_assessors.py checks it on the sample).
+    """
+    bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}
+    con.execute(_UNITS_SQL, bound)
+    try:
+        units = con.execute("select application_id from assessor_units order by unit").fetchnumpy()
+        graders = _column(con, "select distinct grader_id from scores order by 1")
+        axes = [
+            a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL
+        ]
+        attribute_values = con.execute(
+            "select attribute, list(distinct value order by value) "
+            "from demographic_attributes group by attribute order by attribute"
+        ).fetchall()
+        rows = con.execute(
+            _SCORE_CODES_SQL, {"graders": graders, "axes": axes, "total_axis": len(axes)}
+        ).fetchnumpy()
+        attributes = [a for a, _ in attribute_values]
+        group_rows = (
+            con.execute(_GROUP_CODES_SQL, {"attributes": attributes}).fetchnumpy()
+            if attributes
+            else {
+                "unit": np.zeros(0, np.int64),
+                "attribute": np.zeros(0, np.int64),
+                "code": np.zeros(0, np.int64),
+            }
+        )
+    finally:
+        con.execute("drop table if exists assessor_units")
+    n_units = len(units["application_id"])
+    groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
+    groups[group_rows["attribute"], group_rows["unit"]] = group_rows["code"]
+    return CodedScores(
+        units=np.asarray(units["application_id"], dtype=object),
+        graders=np.asarray(graders, dtype=object),
+        axes=np.array([*axes, TOTAL], dtype=object),
+        unit=rows["unit"].astype(np.int64),
+        grader=rows["grader"].astype(np.int64),
+        axis=rows["axis"].astype(np.int64),
+        human=rows["human"].astype(bool),
+        score=rows["score"].astype(float),
+        month=rows["month"].astype(np.int64),
+        extreme=rows["extreme"].astype(bool),
+        midpoint=rows["midpoint"].astype(bool),
+        pass_mark=rows["pass_mark"].astype(float),
+        attributes=np.array(attributes, dtype=object),
+        group_labels=tuple(np.array(values, dtype=object) for _, values in attribute_values),
+        groups=groups,
+    )
+
+
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, object] | None = None,
+    *,
+    threshold: float = 0.25,
+    min_cell_size: int = 5,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> AssessorResults:
+    """`analyze` of the filtered warehouse, coded in DuckDB (the page's and report's path)."""
+    return analyze_coded(
+        load_coded(con, params),
+        threshold=threshold,
+        min_cell_size=min_cell_size,
+        n_boot=n_boot,
+        seed=seed,
+    )
+
+
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """The Assessors section of `signalboard report`."""
-    scores, groups = (
-        run_query(con, "assessor_scores", queries_dir=settings.queries_dir),
-        run_query(con, "assessor_candidate_groups", queries_dir=settings.queries_dir),
-    )
-    res = analyze(
-        scores,
-        groups,
+    res = compute(
+        con,
         threshold=settings.severity_threshold,
         min_cell_size=settings.min_cell_size,
     )

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from dashboard.analysis.reliability import CrossedFit, fit_crossed
+from dashboard.analysis.reliability import CrossedFit, fit_arrays, fit_crossed
 
 
 def _z(confidence: float) -> float:
@@ -67,7 +67,13 @@ def grader_severity(
     >>> round(float(grader_severity(df)["severity_unshrunk"].iloc[0]), 3)
     0.333
     """
-    fit = fit or fit_crossed(frame)
+    return severity_from_fit(fit or fit_crossed(frame), threshold=threshold, confidence=confidence)
+
+
+def severity_from_fit(
+    fit: CrossedFit, *, threshold: float = 0.25, confidence: float = 0.95
+) -> pd.DataFrame:
+    """`grader_severity` of an existing fit (same columns)."""
     n_j = fit.n_per_rater.astype(float)
     raw_mean = np.bincount(fit.rater_code, fit.y, len(fit.raters)) / n_j
     unshrunk = -fit.grader_effect
@@ -413,3 +419,330 @@ def grader_bias(
     return cells[columns], pd.DataFrame(
         omnibus_rows, columns=["attribute", "f_stat", "df1", "df2", "p_value"]
     )
+
+
+# --- integer-coded paths (issue 7) -------------------------------------------------------------
+# The warehouse analysis passes integer codes instead of label columns: no string factorizing,
+# merging or grouping over millions of score rows, only bincounts. Each function below computes
+# what its frame-based namesake above computes (tests/test_assessors.py checks them against each
+# other on the sample warehouse).
+
+
+def _group_sum(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(key, values, minlength=size)
+
+
+def _mean_sd(key: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """Per key: count, mean and SD (ddof 1; NaN for fewer than two values), two-pass."""
+    n = np.bincount(key, minlength=size).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = _group_sum(key, values, size) / n
+        ss = _group_sum(key, (values - mean[key]) ** 2, size)
+        sd = np.where(n > 1, np.sqrt(ss / (n - 1)), np.nan)
+    return n, mean, sd
+
+
+def external_severity_codes(
+    fit: CrossedFit,
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    score: np.ndarray,
+    grader_labels: np.ndarray,
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """`external_severity` on codes: `unit` indexes `fit.units` (-1 = not in the fit), `grader`
+    indexes `grader_labels` (sorted labels)."""
+    rows = []
+    average = float(fit.unit_effect.mean())
+    for code in np.unique(grader):
+        mine = grader == code
+        u, y = unit[mine], score[mine]
+        ok = u >= 0
+        diff = fit.unit_effect[u[ok]] - y[ok]
+        n = int(ok.sum())
+        sev = float(diff.mean()) if n else math.nan
+        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        half = _z(confidence) * se
+        rows.append(
+            {
+                "grader_id": grader_labels[code],
+                "n_scored": int(mine.sum()),
+                "raw_mean": float(y.mean()),
+                "fair_mean": average - sev,
+                "severity_unshrunk": sev,
+                "severity_se": se,
+                "shrinkage": 1.0,
+                "severity": sev,
+                "severity_ci_low": sev - half,
+                "severity_ci_high": sev + half,
+                "flagged": bool(sev - half > threshold or sev + half < -threshold),
+                "component": 1,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def decision_flips_codes(
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    score: np.ndarray,
+    severity: np.ndarray,
+    pass_mark: np.ndarray,
+    unit_labels: np.ndarray,
+) -> pd.DataFrame:
+    """`decision_flips` on codes: `unit` indexes `unit_labels` (sorted) and `pass_mark` (NaN =
+    none), `grader` indexes `severity` (NaN = no severity, counted as 0)."""
+    size = len(unit_labels)
+    fair = score + np.nan_to_num(severity[grader], nan=0.0)
+    graders = np.bincount(unit, minlength=size)
+    present = graders > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = _group_sum(unit, score, size) / graders
+        fair_score = _group_sum(unit, fair, size) / graders
+    keep = present & ~np.isnan(pass_mark)
+    raw_pass = raw >= pass_mark
+    fair_pass = fair_score >= pass_mark
+    flips = np.flatnonzero(keep & (raw_pass != fair_pass))
+    out = pd.DataFrame(
+        {
+            "application_id": unit_labels[flips],
+            "graders": graders[flips].astype(np.int64),
+            "raw_score": raw[flips],
+            "fair_score": fair_score[flips],
+            "pass_mark": pass_mark[flips],
+            "raw_pass": raw_pass[flips],
+            "fair_pass": fair_pass[flips],
+            "flips": True,
+        }
+    )
+    order = (out["raw_score"] - out["pass_mark"]).abs().argsort(kind="stable")
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the values present, in order: (new code per value, old code per new)."""
+    present = np.bincount(codes, minlength=size) > 0
+    return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
+
+
+def severity_drift_codes(
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    month: np.ndarray,
+    score: np.ndarray,
+    grader_labels: np.ndarray,
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """`severity_drift` on codes: `month` = months since 1970-01 of each (total) score."""
+    months, month_code = np.unique(month, return_inverse=True)
+    combined = grader.astype(np.int64) * len(months) + month_code
+    rater, rater_combined = _compact(combined, len(grader_labels) * len(months))
+    u, unit_codes = _compact(unit, int(unit.max()) + 1)
+    fit = fit_arrays(u, rater, score, units=unit_codes, raters=rater_combined)
+    sev = severity_from_fit(fit, threshold=threshold, confidence=confidence)
+    which = rater_combined
+    sev["grader_id"] = grader_labels[which // len(months)]
+    sev["month"] = pd.to_datetime(
+        {
+            "year": months[which % len(months)] // 12 + 1970,
+            "month": months[which % len(months)] % 12 + 1,
+            "day": 1,
+        }
+    )
+    cols = ["grader_id", "month", "n_scored", "severity", "severity_ci_low", "severity_ci_high"]
+    return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
+
+
+def rating_style_codes(
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    axis: np.ndarray,
+    score: np.ndarray,
+    extreme: np.ndarray,
+    midpoint: np.ndarray,
+    grader_labels: np.ndarray,
+    n_axes: int,
+) -> pd.DataFrame:
+    """`rating_style` on codes (human scores on the rubric's axes, one per unit, grader, axis)."""
+    size = len(grader_labels)
+    n = np.bincount(grader, minlength=size).astype(float)
+    present = n > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extremes_share = _group_sum(grader, extreme.astype(float), size) / n
+        midpoint_share = _group_sum(grader, midpoint.astype(float), size) / n
+    # SD per grader and axis, then the mean over the grader's axes (NaN SDs skipped)
+    key = grader.astype(np.int64) * n_axes + axis
+    count, _, sd = _mean_sd(key, score, size * n_axes)
+    sd = sd.reshape(size, n_axes)
+    has = (count.reshape(size, n_axes) > 0) & ~np.isnan(sd)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_mean = np.where(has, sd, 0.0).sum(axis=1) / has.sum(axis=1)
+    # halo: per grader, the correlation of its scores on two axes of the same deliverable
+    pair_key = unit.astype(np.int64) * size + grader
+    pairs, pair = np.unique(pair_key, return_inverse=True)
+    pair_grader = pairs % size
+    wide = np.full((len(pairs), n_axes), np.nan)
+    wide[pair, axis] = score
+    corr_sum = np.zeros(size)
+    corr_n = np.zeros(size)
+    for first in range(n_axes):
+        for second in range(first + 1, n_axes):
+            ok = ~np.isnan(wide[:, first]) & ~np.isnan(wide[:, second])
+            g = pair_grader[ok]
+            x, y = wide[ok, first], wide[ok, second]
+            cnt = np.bincount(g, minlength=size).astype(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dx = x - (_group_sum(g, x, size) / cnt)[g]
+                dy = y - (_group_sum(g, y, size) / cnt)[g]
+                corr = _group_sum(g, dx * dy, size) / np.sqrt(
+                    _group_sum(g, dx * dx, size) * _group_sum(g, dy * dy, size)
+                )
+            corr = np.where(cnt > 2, corr, np.nan)
+            valid = ~np.isnan(corr)
+            corr_sum += np.where(valid, corr, 0.0)
+            corr_n += valid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        halo = np.where(corr_n > 0, corr_sum / corr_n, np.nan)
+    return pd.DataFrame(
+        {
+            "grader_id": grader_labels[present],
+            "n_scored": n[present].astype(np.int64),
+            "sd": sd_mean[present],
+            "extremes_share": extremes_share[present],
+            "midpoint_share": midpoint_share[present],
+            "halo": halo[present],
+        }
+    )
+
+
+def _bias_cells_codes(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+    min_cell_size: int,
+) -> tuple[pd.DataFrame, list[tuple[np.ndarray, ...]]]:
+    """Cells of `_bias_cells` from a fit and group codes per fit unit (attributes x units)."""
+    m = fit.n_per_unit[fit.unit_code].astype(float)
+    keep = m >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        residual = fit.residual * m / (m - 1)
+    n_raters = len(fit.raters)
+    frames, per_attribute = [], []
+    for a, attribute in enumerate(attributes):
+        codes = groups[a][fit.unit_code]
+        ok = keep & (codes >= 0)
+        n_groups = len(group_labels[a])
+        key = fit.rater_code[ok] * n_groups + codes[ok]
+        n, mean, sd = _mean_sd(key, residual[ok], n_raters * n_groups)
+        per_attribute.append((ok, key, residual[ok], n_groups))
+        cells = np.flatnonzero(n > 0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "grader_id": fit.raters[cells // n_groups],
+                    "attribute": attribute,
+                    "group": group_labels[a][cells % n_groups],
+                    "n": n[cells].astype(np.int64),
+                    "bias_points": mean[cells],
+                    "se": sd[cells] / np.sqrt(n[cells]),
+                }
+            )
+        )
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(cells):
+        cells = cells.sort_values(["grader_id", "attribute", "group"], ignore_index=True)
+        tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
+        t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
+        cells["p_value"] = np.where(
+            tested, 2 * stats.t.sf(np.abs(t), (cells["n"] - 1).clip(lower=1)), np.nan
+        )
+    return cells, per_attribute
+
+
+def grader_bias_codes(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    *,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+    threshold: float = 0.25,
+    min_cell_size: int = 5,
+    alpha: float = 0.05,
+    max_steps: int = 10,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`grader_bias` on codes: `groups[a, i]` is the group code (in `group_labels[a]`, -1 = none)
+    of attribute `attributes[a]` for the fit's unit i. Same method and outputs."""
+    key = ["grader_id", "attribute", "group"]
+    columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
+    omnibus_columns = ["attribute", "f_stat", "df1", "df2", "p_value"]
+    rater_index = {label: i for i, label in enumerate(fit.raters)}
+    confirmed: pd.DataFrame | None = None
+    current = fit
+    first_pass = None
+    for _ in range(max_steps + 1):
+        cells, per_attribute = _bias_cells_codes(
+            current, groups, attributes, group_labels, min_cell_size
+        )
+        if first_pass is None:
+            first_pass = per_attribute
+        if cells.empty:
+            return pd.DataFrame(columns=columns), pd.DataFrame(columns=omnibus_columns)
+        cells = cells.set_index(key)
+        if confirmed is not None:
+            cells.loc[confirmed.index, confirmed.columns] = confirmed
+        cells["q_value"] = _bh(cells["p_value"], alpha)
+        flagged = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
+        new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
+        if not new.any():
+            break
+        best = cells[new].sort_values("p_value").iloc[[0]]
+        confirmed = best if confirmed is None else pd.concat([confirmed, best])
+        # remove the found bias from that grader's scores of that group, then refit
+        grader, attribute, group = best.index[0]
+        a = int(np.flatnonzero(attributes == attribute)[0])
+        g = int(np.flatnonzero(group_labels[a] == group)[0])
+        hit = (current.rater_code == rater_index[grader]) & (groups[a][current.unit_code] == g)
+        current = fit_arrays(
+            current.unit_code,
+            current.rater_code,
+            current.y - np.where(hit, best["bias_points"].iloc[0], 0.0),
+            units=current.units,
+            raters=current.raters,
+        )
+    cells = cells.reset_index()
+    cells["flagged"] = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
+
+    omnibus_rows = []
+    n_raters = len(fit.raters)
+    for attribute, (ok, cell_key, residual, n_groups) in zip(
+        attributes, first_pass or [], strict=True
+    ):
+        if not ok.any():
+            continue
+        rater = cell_key // n_groups
+        size = n_raters * n_groups
+        cell_n = np.bincount(cell_key, minlength=size)
+        cell_mean = np.bincount(cell_key, residual, minlength=size) / np.maximum(cell_n, 1)
+        rater_n = np.bincount(rater, minlength=n_raters)
+        rater_mean = np.bincount(rater, residual, minlength=n_raters) / np.maximum(rater_n, 1)
+        n_cells = int((cell_n > 0).sum())
+        n_graders = int((rater_n > 0).sum())
+        df1, df2 = n_cells - n_graders, len(residual) - n_cells
+        between = float(((cell_mean[cell_key] - rater_mean[rater]) ** 2).sum())
+        within = float(((residual - cell_mean[cell_key]) ** 2).sum())
+        if df1 > 0 and df2 > 0 and within > 0:
+            f_stat = (between / df1) / (within / df2)
+            p = float(stats.f.sf(f_stat, df1, df2))
+        else:
+            f_stat, p = math.nan, math.nan
+        omnibus_rows.append(
+            {"attribute": attribute, "f_stat": f_stat, "df1": df1, "df2": df2, "p_value": p}
+        )
+    return cells[columns], pd.DataFrame(omnibus_rows, columns=omnibus_columns)
