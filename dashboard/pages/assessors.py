@@ -39,21 +39,33 @@ if not ui.warehouse_ready():
     ui.missing_warehouse_message()
     st.stop()
 
+
+def _analysis(
+    params: dict[str, object], *, threshold: float, min_cell_size: int
+) -> assessors.AssessorResults:
+    # DuckDB codes and aggregates the score rows; only the small result is cached (issue 7:
+    # caching the million-row score frame cost seconds of hashing and pickling on every rerun).
+    con = ui.cursor()
+    if con is None:  # the file went away after warehouse_ready(); the next rerun says so
+        raise RuntimeError("The warehouse could not be opened; reload the page.")
+    try:
+        return assessors.compute(con, params, threshold=threshold, min_cell_size=min_cell_size)
+    finally:
+        con.close()
+
+
 settings = ui.settings()
 params = ui.filters().as_params()
-scores = ui.query("assessor_scores", params)
-if scores.empty or not (scores["grader_kind"] == "human").any():
-    ui.empty_selection_message("human scores")
-    st.stop()
-groups = ui.query("assessor_candidate_groups", params)
 with st.spinner("Fitting the deliverable x grader model..."):
     res = ui.cached(
-        assessors.analyze,
-        scores,
-        groups,
+        _analysis,
+        params,
         threshold=settings.severity_threshold,
         min_cell_size=settings.min_cell_size,
     )
+if res.empty:
+    ui.empty_selection_message("human scores")
+    st.stop()
 
 if res.reliability.empty:
     st.info(
