@@ -175,6 +175,36 @@ def _cached_call(
     return _function(*args, **dict(kwargs))
 
 
+def cached_on_warehouse(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`function(cursor, *args, **kwargs)` on the current warehouse, through the data cache.
+
+    For analysis functions that aggregate in DuckDB and return a small result: the cache keeps
+    that result (cheap to unpickle on every rerun) instead of the rows behind it, and the key is
+    the warehouse state and the plain arguments, never a large frame to hash (issue 7).
+    """
+    name = f"{function.__module__}.{function.__qualname__}"
+    return _cached_on_warehouse(
+        current_version(), name, function, args, tuple(sorted(kwargs.items()))
+    )
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _cached_on_warehouse(
+    version: WarehouseVersion | None,
+    function_name: str,
+    _function: Callable[..., T],
+    args: tuple[Any, ...],
+    kwargs: tuple[tuple[str, Any], ...],
+) -> T:
+    if version is None:
+        raise RuntimeError("no warehouse: check warehouse_ready() first")
+    con = _cursor_for(version)
+    try:
+        return _function(con, *args, **dict(kwargs))
+    finally:
+        con.close()
+
+
 # --- global filters -------------------------------------------------------------------------
 
 FILTER_KEYS = ("f_start", "f_end", "f_roles", "f_cohorts")

@@ -76,6 +76,7 @@ indexed_events as (
             when 'retainer' then 7
             when 'hired' then 8
         end as stage_index,
+        stage_events.event,
         stage_events.event in ('hired', 'rejected', 'withdrew') as is_outcome,
     from filtered
     inner join stage_events on stage_events.application_id = filtered.application_id
@@ -90,6 +91,10 @@ events_summary as (
         application_row,
         min((8 - stage_index) * 100000000000000000 + epoch_us(occurred_at)) as furthest_key,
         bool_or(is_outcome) as has_outcome,
+        -- for drill-through rows only (unused columns are not computed)
+        min(occurred_at) filter (where event = 'hired') as hired_at,
+        min(occurred_at) filter (where event = 'rejected') as rejected_at,
+        min(occurred_at) filter (where event = 'withdrew') as withdrew_at,
     from indexed_events
     group by application_row
 ),
@@ -114,6 +119,22 @@ joined as (
             filtered.applied_at
         ) as furthest_reached_at,
         not coalesce(events_summary.has_outcome, false) as in_progress,
+        -- application_journeys' outcome and outcome_at
+        case
+            when events_summary.hired_at is not null then 'hired'
+            when
+                events_summary.rejected_at is not null
+                and (
+                    events_summary.withdrew_at is null
+                    or events_summary.rejected_at <= events_summary.withdrew_at
+                )
+                then 'rejected'
+            when events_summary.withdrew_at is not null then 'withdrew'
+            else 'in_progress'
+        end as outcome,
+        coalesce(
+            events_summary.hired_at, least(events_summary.rejected_at, events_summary.withdrew_at)
+        ) as outcome_at,
         as_of.as_of,
     from filtered
     left join events_summary on events_summary.application_row = filtered.application_row
@@ -212,6 +233,12 @@ final as (
             else date_trunc('month', applied_at)::timestamp
         end as cohort_start,
         furthest_stage_index,
+        [
+            'applied', 'selected', 'submitted', 'triage_passed', 'rubric_passed',
+            'take_home_passed', 'extension', 'retainer', 'hired'
+        ][furthest_stage_index + 1] as furthest_stage,
+        outcome,
+        outcome_at,
         in_progress,
         coalesce(in_progress and as_of < window_closes_at, false) as pending,
     from closing

@@ -129,3 +129,29 @@ def test_pending_at_the_window_edge_matches(tmp_path):
     assert results[24][("micro_internship", "submitted")] == 0
     assert results[24][("traditional", "selected")] == 1
     con.close()
+
+
+@pytest.mark.parametrize("stage", ["applied", "selected", "submitted", "hired"])
+@pytest.mark.parametrize("status", ["reached", "pending", "dropped", "denominator"])
+@pytest.mark.parametrize(
+    "segment", [None, {"track": "traditional"}, {"region": funnel.BLANK, "role": "data_analyst"}]
+)
+def test_sql_drill_through_equals_pandas_drill_through(sample, stage, status, segment):
+    con, journeys, _ = sample
+    expected = funnel.drill_through(journeys, stage=stage, status=status, segment=segment)
+    rows, total = funnel.drill_through_rows(
+        con, stage=stage, status=status, segment=segment, limit=None
+    )
+    assert total == len(expected)
+    pd.testing.assert_frame_equal(rows, expected)
+    first, total_again = funnel.drill_through_rows(
+        con, stage=stage, status=status, segment=segment, limit=3
+    )
+    assert total_again == total
+    pd.testing.assert_frame_equal(first, expected.head(3))
+
+
+def test_sql_drill_through_refuses_demographic_segments(sample):
+    con, _, _ = sample
+    with pytest.raises(ValueError, match="aggregate only"):
+        funnel.drill_through_rows(con, stage="selected", segment={"sex": "Male"})

@@ -828,6 +828,14 @@ STATES_QUERY = "funnel_application_states"
 TREND_KEYS: tuple[str, ...] = ("track", "entry_cohort", "cohort_start")
 """The grouping `cohort_trends_from_counts` needs."""
 FILTER_PARAMS: tuple[str, ...] = ("start_date", "end_date", "roles", "cohorts")
+REPORT_STATE_COLUMNS: tuple[str, ...] = (
+    "candidate_id",
+    *DIMENSIONS,
+    *TREND_KEYS[1:],
+    "furthest_stage_index",
+    "pending",
+    "in_progress",
+)
 
 
 def window_params(windows: WindowOverrides | None = None) -> dict[str, float | None]:
@@ -934,7 +942,9 @@ def report_counts(
     )
     counted = query_df(
         con,
-        f"with states as materialized ({sql}) " + " union all ".join(parts),
+        # Only the columns the groupings use are materialized (the rest are never computed).
+        f"with states as materialized (select {', '.join(REPORT_STATE_COLUMNS)} from ({sql})) "
+        + " union all ".join(parts),
         bound,
     )
     counted.columns = ["kind", "name", "value", "cohort_start"] + list(counted.columns[4:])
@@ -978,6 +988,92 @@ def _with_unknown(known: pd.DataFrame, total: pd.DataFrame, attribute: str) -> p
     both = pd.concat([known, missing[known.columns]], ignore_index=True)
     both = both.groupby([attribute, *state], as_index=False, sort=False)["applications"].sum()
     return both.loc[both["applications"] > 0].reset_index(drop=True)
+
+
+def drill_through_rows(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    stage: str,
+    status: DrillStatus = "reached",
+    segment: Mapping[str, str] | None = None,
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    limit: int | None = 1000,
+    queries_dir: Path | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """`drill_through` in DuckDB: the first `limit` applications (by id) and how many there are.
+
+    Same selection and columns as `drill_through` on the journeys, with the values bound as
+    parameters; the page shows the first rows instead of fetching a million.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
+    s = STAGES.index(stage)
+    previous = max(s - 1, 0)
+    pending = f"(pending and furthest_stage_index = {s - 1})"
+    selectors = {
+        "reached": f"furthest_stage_index >= {s}",
+        "pending": pending,
+        "denominator": f"furthest_stage_index >= {previous} and not {pending}",
+        "dropped": f"furthest_stage_index = {s - 1} and not {pending}" if s > 0 else "false",
+    }
+    if status not in selectors:
+        raise ValueError(f"unknown status {status!r} (one of {', '.join(selectors)})")
+    sql, bound = _states_sql(params, windows, queries_dir)
+    conditions = [selectors[status]]
+    for position, (name, value) in enumerate((segment or {}).items()):
+        column = "entry_cohort" if name == "entry_cohort" else _dimension(name)
+        if column not in DIMENSIONS and column != "entry_cohort":
+            raise ValueError(
+                f"drill-through by {name!r} is not offered: demographic breakdowns are aggregate "
+                f"only (dimensions: {', '.join(DIMENSIONS + ('entry_cohort',))})"
+            )
+        conditions.append(
+            f"coalesce({quote_identifier(column)}::varchar, $_blank) = $_value{position}"
+        )
+        bound[f"_value{position}"] = str(value)
+        bound["_blank"] = BLANK
+    limit_sql = ""
+    if limit is not None:
+        limit_sql = "limit $_limit"
+        bound["_limit"] = int(limit)
+    columns = ", ".join(quote_identifier(c) for c in DRILL_COLUMNS)
+    rows = query_df(
+        con,
+        f"with states as ({sql}) select {columns}, count(*) over () as _total from states "
+        f"where {' and '.join(conditions)} order by application_id {limit_sql}",
+        bound,
+    )
+    total = int(rows["_total"].iloc[0]) if len(rows) else 0
+    return rows[DRILL_COLUMNS], total
+
+
+def funnel_table_sql(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    by: Sequence[str] = (),
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    k: int = 5,
+    queries_dir: Path | None = None,
+) -> pd.DataFrame:
+    """`funnel_table` of the warehouse's applications (filtered by `params`), counted in DuckDB."""
+    counts = stage_counts(con, by=by, params=params, windows=windows, queries_dir=queries_dir)
+    return funnel_table_from_counts(counts, by=by, k=k)
+
+
+def cohort_trends_sql(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    queries_dir: Path | None = None,
+) -> pd.DataFrame:
+    """`cohort_trends` of the warehouse's applications (filtered by `params`), counted in DuckDB."""
+    counts = stage_counts(
+        con, by=TREND_KEYS, params=params, windows=windows, queries_dir=queries_dir
+    )
+    return cohort_trends_from_counts(counts)
 
 
 def funnel_summary(counts: pd.DataFrame) -> dict[str, int]:

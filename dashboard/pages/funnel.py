@@ -11,6 +11,9 @@ from dashboard.analysis import figures_funnel as figures
 from dashboard.analysis import funnel
 from etl.contract import STAGES
 
+DRILL_LIMIT = 1000
+"""Drill-through rows shown (and downloadable) at once; the caption gives the full count."""
+
 st.title("Funnel")
 st.caption(
     "How applications move from applied to hired: how many reached each stage, how many are "
@@ -43,14 +46,16 @@ if not ui.warehouse_ready():
     st.stop()
 
 params = ui.filters().as_params()
-journeys = ui.query("application_journeys", params)
-if journeys.empty:
+settings = ui.settings()
+# Everything below is counted in DuckDB and cached as small results (issue 7): no page rerun
+# fetches, hashes or unpickles a row per application.
+overall_counts = ui.cached_on_warehouse(funnel.stage_counts, params=params)
+summary = funnel.funnel_summary(overall_counts)
+if summary["applications"] == 0:
     ui.empty_selection_message()
     st.stop()
 
-demographics = ui.query("funnel_demographic_attributes", params)
-attributes = funnel.demographic_attribute_names(demographics)
-settings = ui.settings()
+attributes = ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
 
 
 def window_inputs() -> dict[str, dict[str, float | str]]:
@@ -99,18 +104,15 @@ by = st.multiselect(
     key="funnel_by",
 )
 
-table = ui.cached(
-    funnel.funnel_table,
-    journeys,
-    by=tuple(by),
-    windows=windows,
-    demographics=demographics if set(by) - set(funnel.DIMENSIONS) else None,
-    k=settings.min_cell_size,
+table = ui.cached_on_warehouse(
+    funnel.funnel_table_sql, by=tuple(by), params=params, windows=windows, k=settings.min_cell_size
 )
-overall = ui.cached(funnel.funnel_table, journeys, windows=windows)
-applied = int(overall["reached"].iloc[0])
-hired = int(overall["reached"].iloc[-1])
-in_progress = int((journeys["outcome"] == "in_progress").sum())
+# Applied, hired and in progress do not depend on the windows.
+applied, hired, in_progress = (
+    summary["applications"],
+    summary["hired"],
+    summary["in_progress"],
+)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Applications", f"{applied:,}")
 c2.metric("Hired", f"{hired:,}")
@@ -129,7 +131,7 @@ if "suppressed" in table:
 ui.table(table, "funnel", key="download_funnel")
 
 st.header("Trends by entry cohort")
-trends = ui.cached(funnel.cohort_trends, journeys, windows=windows)
+trends = ui.cached_on_warehouse(funnel.cohort_trends_sql, params=params, windows=windows)
 if trends.empty or trends["rate"].notna().sum() == 0:
     st.info("No cohort has applications at any step yet.")
 else:
@@ -184,9 +186,9 @@ status = d2.selectbox(
 )
 segment: dict[str, str] = {}
 drill_dims = [d for d in by if d in funnel.DIMENSIONS]
-entry = funnel.entry_cohorts(journeys)["entry_cohort"]
-choices = {d: journeys[d].astype("string").fillna(funnel.BLANK) for d in drill_dims}
-choices["entry_cohort"] = entry.astype("string")
+# The values to pick from are the breakdown's segments and the trends' entry cohorts.
+choices = {d: table[d].astype("string") for d in drill_dims}
+choices["entry_cohort"] = trends["cohort_id"].astype("string")
 columns = st.columns(len(choices))
 for column, (dim, values) in zip(columns, choices.items(), strict=True):
     picked = column.selectbox(
@@ -196,13 +198,17 @@ for column, (dim, values) in zip(columns, choices.items(), strict=True):
     )
     if picked != "any":
         segment[dim] = picked
-rows = ui.cached(
-    funnel.drill_through,
-    journeys,
+rows, total = ui.cached_on_warehouse(
+    funnel.drill_through_rows,
     stage=drill_stage,
     status=status,
     segment=segment,
+    params=params,
     windows=windows,
+    limit=DRILL_LIMIT,
 )
-st.caption(f"{len(rows):,} applications.")
+if total > len(rows):
+    st.caption(f"{total:,} applications; the first {len(rows):,} by id shown and downloadable.")
+else:
+    st.caption(f"{total:,} applications.")
 ui.table(rows, "funnel_drill_through", key="download_funnel_drill")
