@@ -41,7 +41,7 @@ from threadpoolctl import ThreadpoolController
 
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
-from signalboard.queries import load_query, run_query
+from signalboard.queries import load_query
 
 MIN_MODEL_N = 30
 """Regress only when a comparison has at least this many people ..."""
@@ -111,13 +111,36 @@ def load_frames(
     millions of rows, and Python strings for each cost seconds (docs/performance.md).
     """
     params = dict(params or {})
-    applications = run_query(con, "stipend_applications", {**params, "vintage": vintage})
-    query = load_query("stipend_attributes")
-    table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
-    attributes = pa.table(
-        {name: pc.dictionary_encode(table[name]) for name in table.column_names}
-    ).to_pandas()
+    applications = _fetch(
+        con,
+        "stipend_applications",
+        {**params, "vintage": vintage},
+        text=("application_id", "candidate_id"),
+    )
+    attributes = _fetch(con, "stipend_attributes", params)
     return applications, attributes
+
+
+def _fetch(
+    con: Any, name: str, params: Mapping[str, Any], *, text: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A library query as a DataFrame whose text columns, except `text`, are categoricals.
+
+    Through Arrow, dictionary-encoded: one Python string per distinct value instead of one per
+    row (a million-application warehouse has 338k stipend rows with ten text columns each, and
+    1.7M attribute rows). Dates come back as datetime64 as from `run_query`.
+    """
+    query = load_query(name)
+    table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
+    columns = {}
+    for field_ in table.schema:
+        column = table[field_.name]
+        if pa.types.is_string(field_.type) and field_.name not in text:
+            column = pc.dictionary_encode(column)
+        elif pa.types.is_date(field_.type):
+            column = column.cast(pa.timestamp("us"))
+        columns[field_.name] = column
+    return pa.table(columns).to_pandas()
 
 
 def vintage_warnings(applications: pd.DataFrame) -> tuple[str, ...]:
@@ -394,22 +417,25 @@ def _median_ratio_ci(
     *,
     n_boot: int,
     rng: np.random.Generator,
+    x_sorted: np.ndarray | None = None,
     r_sorted: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
-    """Gap in % of median(x) vs median(r), with a percentile bootstrap CI."""
+    """Gap in % of median(x) vs median(r), with a percentile bootstrap CI (`x_sorted` and
+    `r_sorted`: the same values sorted, when the caller has them)."""
     if len(x) == 0 or len(r) == 0:
         return (np.nan, np.nan, np.nan)
     median_r = np.median(r) if r_sorted is None else _sorted_median(r_sorted)
     if median_r <= 0:
         return (np.nan, np.nan, np.nan)
-    gap = 100 * (np.median(x) / median_r - 1)
+    median_x = np.median(x) if x_sorted is None else _sorted_median(x_sorted)
+    gap = 100 * (median_x / median_r - 1)
     if len(x) < 2 or len(r) < 2 or n_boot <= 0:
         return (gap, np.nan, np.nan)
-    if n_boot * (len(x) + len(r)) <= EXACT_BOOTSTRAP_DRAWS:
+    if _exact_bootstrap(n_boot, len(x), len(r)):
         bx = np.median(x[rng.integers(0, len(x), (n_boot, len(x)))], axis=1)
         br = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
     else:
-        bx = _bootstrap_medians(np.sort(x), n_boot, rng)
+        bx = _bootstrap_medians(np.sort(x) if x_sorted is None else x_sorted, n_boot, rng)
         br = _bootstrap_medians(np.sort(r) if r_sorted is None else r_sorted, n_boot, rng)
     with np.errstate(divide="ignore", invalid="ignore"):
         gaps = 100 * (bx / br - 1)
@@ -418,6 +444,16 @@ def _median_ratio_ci(
         return (gap, np.nan, np.nan)
     low, high = np.percentile(gaps, [2.5, 97.5])
     return (gap, float(low), float(high))
+
+
+def _exact_bootstrap(n_boot: int, n_x: int, n_r: int) -> bool:
+    return n_boot * (n_x + n_r) <= EXACT_BOOTSTRAP_DRAWS
+
+
+def _median(values: np.ndarray, sorted_values: np.ndarray | None) -> float:
+    if len(values) == 0:
+        return np.nan
+    return np.median(values) if sorted_values is None else _sorted_median(sorted_values)
 
 
 def _sorted_median(values: np.ndarray) -> float:
@@ -490,14 +526,25 @@ def _raw_gaps(
             continue
         nominal = usd[part][~np.isnan(usd[part])]
         real_values = real[part][~np.isnan(real[part])]
+        # large groups: sort once, for the medians and the bootstrap
+        nominal_sorted = (
+            None if _exact_bootstrap(n_boot, len(nominal), len(ref_nominal)) else np.sort(nominal)
+        )
+        real_sorted = (
+            None
+            if _exact_bootstrap(n_boot, len(real_values), len(ref_real))
+            else np.sort(real_values)
+        )
         mean_nom = _mean_ratio_ci(nominal, ref_nominal)
         mean_real = _mean_ratio_ci(real_values, ref_real)
         med_nom = _median_ratio_ci(
-            nominal, ref_nominal, n_boot=n_boot, rng=rng, r_sorted=sorted_nominal
-        )
+            nominal, ref_nominal, n_boot=n_boot, rng=rng, x_sorted=nominal_sorted,
+            r_sorted=sorted_nominal,
+        )  # fmt: skip
         med_real = _median_ratio_ci(
-            real_values, ref_real, n_boot=n_boot, rng=rng, r_sorted=sorted_real
-        )
+            real_values, ref_real, n_boot=n_boot, rng=rng, x_sorted=real_sorted,
+            r_sorted=sorted_real,
+        )  # fmt: skip
         if group == reference:  # the reference vs itself: 0 by definition, no interval
             mean_nom, mean_real, med_nom, med_real = ((0.0, np.nan, np.nan),) * 4
         out.append(
@@ -507,9 +554,9 @@ def _raw_gaps(
                 "n": len(part),
                 "n_real": len(real_values),
                 "mean_nominal_usd": nominal.mean() if len(nominal) else np.nan,
-                "median_nominal_usd": np.median(nominal) if len(nominal) else np.nan,
+                "median_nominal_usd": _median(nominal, nominal_sorted),
                 "mean_real_usd": real_values.mean() if len(real_values) else np.nan,
-                "median_real_usd": np.median(real_values) if len(real_values) else np.nan,
+                "median_real_usd": _median(real_values, real_sorted),
                 "raw_gap_pct_nominal": mean_nom[0],
                 "raw_gap_pct_nominal_ci_low": mean_nom[1],
                 "raw_gap_pct_nominal_ci_high": mean_nom[2],
@@ -661,6 +708,15 @@ class _Controls:
         return cls(cell.reshape(-1), keys.iloc[first].reset_index(drop=True))
 
 
+def _dense_unique(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(key, return_inverse=True) for keys in range(size): a count, not a sort."""
+    counts = np.bincount(key, minlength=size)
+    present = np.flatnonzero(counts)
+    lookup = np.zeros(size, dtype=np.int64)
+    lookup[present] = np.arange(len(present))
+    return present, lookup[key]
+
+
 def _log_modelable(frame: pd.DataFrame) -> np.ndarray:
     """log(real stipend) of the rows a regression uses (`_modelable`), NaN elsewhere."""
     real = pd.to_numeric(frame["real_stipend_usd"], errors="coerce").to_numpy(float)
@@ -750,8 +806,7 @@ def _fit_gaps(
     taken = usable & np.isin(grouping.codes, [ref_code, *eligible])
     n_cells = len(controls.cells)
     key = grouping.codes[taken] * n_cells + controls.cell[taken]
-    combos, inverse = np.unique(key, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    combos, inverse = _dense_unique(key, len(grouping.labels) * n_cells)
     values = y[taken]
     weight = np.bincount(inverse).astype(float)
     mean = np.bincount(inverse, weights=values) / weight
@@ -899,6 +954,11 @@ def cohort_view(frame: pd.DataFrame, *, group: str, reference: str) -> pd.DataFr
     the Mann-Whitney U test (for comparisons too small to model)."""
     value = "real_stipend_usd" if frame["real_stipend_usd"].notna().any() else "stipend_usd"
     part = frame[frame["group"].isin([group, reference]) & frame[value].notna()]
+    return _cohort_view(part, group=group, reference=reference, value=value)
+
+
+def _cohort_view(part: pd.DataFrame, *, group: str, reference: str, value: str) -> pd.DataFrame:
+    """`cohort_view` on the rows of the two groups with a `value`."""
     rows = []
     for cohort, cohort_rows in part.groupby("cohort_id", sort=True, dropna=False):
         x = cohort_rows.loc[cohort_rows["group"] == group, value].to_numpy(float)
@@ -1046,26 +1106,50 @@ def remediation_plan(
     merged = applications[["application_id", "stipend_usd", "real_stipend_usd"]].merge(
         predictions, on="application_id", how="inner"
     )
-    below = merged["real_stipend_usd"] < merged["predicted_real_usd"] * (1 - tolerance_pct / 100)
-    plan = merged[below].copy()
-    plan["current_usd"] = plan["stipend_usd"]
-    plan["proposed_usd"] = plan["predicted_usd"].round(2)
-    plan["raise_usd"] = (plan["proposed_usd"] - plan["current_usd"]).round(2)
-    plan = plan[plan["raise_usd"] > 0]
-    return (
-        plan[
-            [
-                "application_id",
-                "current_usd",
-                "proposed_usd",
-                "raise_usd",
-                "predicted_real_usd",
-                "residual_pct",
-            ]
-        ]
-        .sort_values(["raise_usd", "application_id"], ascending=[False, True])
-        .reset_index(drop=True)
+    return _remediation_plan(merged, tolerance_pct=tolerance_pct)[0]
+
+
+PLAN_COLUMNS = [
+    "application_id", "current_usd", "proposed_usd", "raise_usd", "predicted_real_usd",
+    "residual_pct",
+]  # fmt: skip
+
+
+def _remediation_plan(
+    merged: pd.DataFrame, *, tolerance_pct: float
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The plan from applications joined to their predictions, and the rows of `merged` it
+    raises (in `merged`'s order)."""
+    real = merged["real_stipend_usd"].to_numpy(float)
+    predicted = merged["predicted_real_usd"].to_numpy(float)
+    current = merged["stipend_usd"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        below = np.flatnonzero(real < predicted * (1 - tolerance_pct / 100))
+    proposed = np.round(merged["predicted_usd"].to_numpy(float)[below], 2)
+    raise_usd = np.round(proposed - current[below], 2)
+    with np.errstate(invalid="ignore"):
+        raised = raise_usd > 0
+    rows, proposed, raise_usd = below[raised], proposed[raised], raise_usd[raised]
+    ids = merged["application_id"].to_numpy()[rows]
+    plan = pd.DataFrame(
+        {
+            "application_id": ids,
+            "current_usd": current[rows],
+            "proposed_usd": proposed,
+            "raise_usd": raise_usd,
+            "predicted_real_usd": predicted[rows],
+            "residual_pct": merged["residual_pct"].to_numpy(float)[rows],
+        },
+        columns=PLAN_COLUMNS,
     )
+    # largest raise first, then by application id; ids already in order need no string sort
+    if pd.Index(ids).is_monotonic_increasing and pd.Index(ids).is_unique:
+        order = np.lexsort((np.arange(len(rows)), -raise_usd))
+    else:
+        order = plan.sort_values(
+            ["raise_usd", "application_id"], ascending=[False, True], kind="stable"
+        ).index.to_numpy()
+    return plan.iloc[order].reset_index(drop=True), rows[order]
 
 
 def apply_raises(applications: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
@@ -1107,60 +1191,78 @@ def policy_flags(
     """
     apps = applications
     parts: list[pd.DataFrame] = []
+    ids = apps["application_id"].to_numpy()
 
-    def add(mask: pd.Series, reason: str, detail: pd.Series) -> None:
-        if mask.any():
+    # Details are written for the flagged rows only (a million applications, a few percent
+    # flagged): `detail` gets the flagged rows' positions.
+    def add(mask: pd.Series, reason: str, detail: Any) -> None:
+        rows = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
+        if len(rows):
             parts.append(
                 pd.DataFrame(
-                    {
-                        "application_id": apps.loc[mask, "application_id"].to_numpy(),
-                        "reason": reason,
-                        "detail": detail[mask].to_numpy(),
-                    }
+                    {"application_id": ids[rows], "reason": reason, "detail": detail(rows)}
                 )
             )
 
+    def text(column: str, rows: np.ndarray, fill: str) -> list[str]:
+        values = apps[column].iloc[rows]
+        return [fill if v is None or v != v else str(v) for v in values.astype(object)]
+
     usd = apps["stipend_usd"]
-    add(
-        apps["stipend_amount"].eq(0), "unpaid", pd.Series("stipend is 0 (unpaid trial)", apps.index)
-    )
+    add(apps["stipend_amount"].eq(0), "unpaid", lambda rows: "stipend is 0 (unpaid trial)")
     hourly = usd / apps["estimated_hours"].where(apps["estimated_hours"] > 0)
+    hourly_values = hourly.to_numpy(float)
     add(
         usd.gt(0) & hourly.lt(pay_floor_per_hour),
         "below_pay_floor",
-        hourly.map(lambda h: f"${h:,.2f} per estimated hour < ${pay_floor_per_hour:,.2f} floor"),
+        lambda rows: [
+            f"${h:,.2f} per estimated hour < ${pay_floor_per_hour:,.2f} floor"
+            for h in hourly_values[rows]
+        ],
     )
     if tiers is not None and len(tiers):
-        bounds = apps[["cohort_id"]].merge(
-            tiers[["cohort_id", "tier", "min_usd", "max_usd"]], on="cohort_id", how="left"
+        bounds = (
+            apps[["cohort_id"]]
+            .astype(object)
+            .merge(tiers[["cohort_id", "tier", "min_usd", "max_usd"]], on="cohort_id", how="left")
         )
         bounds.index = apps.index
         outside = usd.notna() & (usd.lt(bounds["min_usd"]) | usd.gt(bounds["max_usd"]))
-        detail = pd.Series(
-            [
+        add(
+            outside,
+            "outside_tier",
+            lambda rows: [
                 f"${u:,.2f} outside tier {t} (${lo:,.2f}-${hi:,.2f})"
                 for u, t, lo, hi in zip(
-                    usd, bounds["tier"], bounds["min_usd"], bounds["max_usd"], strict=True
+                    usd.to_numpy(float)[rows],
+                    bounds["tier"].to_numpy()[rows],
+                    bounds["min_usd"].to_numpy(float)[rows],
+                    bounds["max_usd"].to_numpy(float)[rows],
+                    strict=True,
                 )
             ],
-            index=apps.index,
         )
-        add(outside, "outside_tier", detail)
-    place = (
-        apps["country"].fillna("?")
-        + " "
-        + apps["region"].fillna("")
-        + apps["metro"].fillna("").map(lambda m: f" metro {m}" if m else "")
-    )
-    add(
-        usd.notna() & apps["price_level"].isna(),
-        "missing_cost_of_living",
-        "no price level for " + place.str.strip() + "; stipend kept, real value blank",
-    )
+
+    def place(rows: np.ndarray) -> list[str]:
+        return [
+            "no price level for "
+            + f"{country} {region}{f' metro {metro}' if metro else ''}".strip()
+            + "; stipend kept, real value blank"
+            for country, region, metro in zip(
+                text("country", rows, "?"),
+                text("region", rows, ""),
+                text("metro", rows, ""),
+                strict=True,
+            )
+        ]
+
+    add(usd.notna() & apps["price_level"].isna(), "missing_cost_of_living", place)
     add(
         usd.isna(),
         "missing_fx_rate",
-        "no market rate for currency " + apps["stipend_currency"].fillna("(blank)"),
+        lambda rows: [
+            f"no market rate for currency {c}" for c in text("stipend_currency", rows, "(blank)")
+        ],
     )
     if predictions is not None and len(predictions):
         low = predictions[predictions["low_outlier"]]
@@ -1198,15 +1300,23 @@ def uk_quartile_bands(pay: pd.Series, sex: pd.Series) -> pd.Series:
     pay are the same in each band; here the tied people of each sex are spread evenly through the
     tie (each takes the position (i + 0.5) / n_sex within it), interleaving the sexes.
     """
-    frame = pd.DataFrame({"pay": pay.to_numpy(float), "sex": sex.astype(str).to_numpy()})
-    frame["_order"] = np.arange(len(frame))
-    frame["_within"] = (frame.groupby(["pay", "sex"]).cumcount() + 0.5) / frame.groupby(
-        ["pay", "sex"]
-    )["pay"].transform("size")
-    ranked = frame.sort_values(["pay", "_within", "sex"], kind="mergesort")
-    sizes = [len(a) for a in np.array_split(np.arange(len(ranked)), 4)]
-    bands = np.repeat(np.arange(1, 5), sizes)
-    return pd.Series(bands, index=ranked["_order"].to_numpy()).sort_index().set_axis(pay.index)
+    values = pay.to_numpy(float)
+    sex_code = pd.factorize(sex.astype(str).to_numpy(), sort=True)[0]
+    position = np.arange(len(values))
+    # each person's place (i + 0.5) / n_sex among the people of their sex and pay
+    by_tie = np.lexsort((position, sex_code, values))
+    tie_values, tie_sex = values[by_tie], sex_code[by_tie]
+    starts = np.r_[True, (tie_values[1:] != tie_values[:-1]) | (tie_sex[1:] != tie_sex[:-1])]
+    run = np.cumsum(starts) - 1
+    run_start = np.flatnonzero(starts)
+    run_size = np.diff(np.r_[run_start, len(values)])
+    within = np.empty(len(values))
+    within[by_tie] = (position - run_start[run] + 0.5) / run_size[run]
+    ranked = np.lexsort((position, sex_code, within, values))
+    sizes = [len(a) for a in np.array_split(position, 4)]
+    bands = np.empty(len(values), dtype=np.int64)
+    bands[ranked] = np.repeat(np.arange(1, 5), sizes)
+    return pd.Series(bands, index=pay.index)
 
 
 def pay_gap_reporting(
@@ -1227,6 +1337,8 @@ def pay_gap_reporting(
     5% (art. 10).
     """
     people = frame[frame["group"].isin([male, female]) & frame[pay_column].notna()]
+    # categories sorted as text (a categorical from the warehouse keeps its load order)
+    people = people.assign(**{category_column: people[category_column].astype(object)})
     m = people.loc[people["group"] == male, pay_column].to_numpy(float)
     f = people.loc[people["group"] == female, pay_column].to_numpy(float)
 
@@ -1323,16 +1435,64 @@ def gap_table(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stipends table (one row per attribute and group) and the cohort tests of the
     comparisons too small to model."""
+    groupings = {name: _grouping_from_series(applications, s) for name, s in groups.items()}
+    return _gap_table(_Rows.of(applications), groupings, reference=reference, k=k, n_boot=n_boot)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The per-application arrays every comparison uses, computed once per analysis."""
+
+    applications: pd.DataFrame
+    usd: np.ndarray
+    real: np.ndarray
+    y: np.ndarray
+    controls: _Controls
+
+    @classmethod
+    def of(cls, applications: pd.DataFrame) -> _Rows:
+        return cls(
+            applications,
+            pd.to_numeric(applications["stipend_usd"], errors="coerce").to_numpy(float),
+            pd.to_numeric(applications["real_stipend_usd"], errors="coerce").to_numpy(float),
+            _log_modelable(applications),
+            _Controls.of(applications),
+        )
+
+    def pair(self, grouping: _Grouping, group: str, reference: str, value: str) -> pd.DataFrame:
+        """The rows of two groups with a `value`, for the cohort view."""
+        values = self.real if value == "real_stipend_usd" else self.usd
+        codes = [grouping.code(group), grouping.code(reference)]
+        take = np.isin(grouping.codes, codes) & ~np.isnan(values)
+        return pd.DataFrame(
+            {
+                "cohort_id": self.applications["cohort_id"].to_numpy()[take],
+                "group": grouping.labels.take(grouping.codes[take]),
+                value: values[take],
+            }
+        )
+
+
+def _gap_table(
+    rows: _Rows,
+    groupings: Mapping[str, _Grouping],
+    *,
+    reference: Mapping[str, str] | None = None,
+    k: int = 5,
+    n_boot: int = 400,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     reference = dict(reference or {})
+    value = "real_stipend_usd" if (~np.isnan(rows.real)).any() else "stipend_usd"
     tables, cohort_tables = [], []
-    for attribute, series in groups.items():
-        frame = _with_group(applications, series)
-        ref = reference.get(attribute) or default_reference(frame, k=k)
-        if ref is None or ref not in set(frame["group"]):
+    for attribute, grouping in groupings.items():
+        ref = reference.get(attribute) or _default_reference(rows.usd, grouping, k=k)
+        if ref is None or ref not in set(grouping.labels):
             continue
-        raw = raw_gaps(frame, reference=ref, n_boot=n_boot)
-        plain_all = adjusted_gaps(frame, reference=ref)
-        located_all = adjusted_gaps(frame, reference=ref, with_location=True)
+        raw = _raw_gaps(rows.usd, rows.real, grouping, reference=ref, n_boot=n_boot)
+        plain_all = _adjusted_gaps(rows.y, grouping, rows.controls, reference=ref)
+        located_all = _adjusted_gaps(
+            rows.y, grouping, rows.controls, reference=ref, with_location=True
+        )
         adjusted = []
         for group in raw["group"]:
             if group == ref:
@@ -1355,7 +1515,8 @@ def gap_table(
                 }
             )
             if plain.method == "too_few_to_model":
-                tests = cohort_view(frame, group=group, reference=ref)
+                pair = rows.pair(grouping, group, ref, value)
+                tests = _cohort_view(pair, group=group, reference=ref, value=value)
                 tests.insert(0, "attribute", attribute)
                 cohort_tables.append(tests)
         merged = raw.merge(pd.DataFrame(adjusted), on="group", how="left")
@@ -1387,7 +1548,12 @@ def gap_table(
     cohort_tests = (
         pd.concat(cohort_tables, ignore_index=True)
         if cohort_tables
-        else cohort_view(applications.assign(group=UNKNOWN).iloc[:0], group="", reference="")
+        else _cohort_view(
+            pd.DataFrame(columns=["cohort_id", "group", value]),
+            group="",
+            reference="",
+            value=value,
+        )
     )
     if "attribute" not in cohort_tests:
         cohort_tests.insert(0, "attribute", pd.Series(dtype=object))
@@ -1437,18 +1603,34 @@ def _analyze(
     n_boot: int,
 ) -> StipendAnalysis:
     reference = dict(reference or {})
-    groups = attribute_groups(attributes, include_intersections=include_intersections)
-    gaps, cohort_tests = gap_table(applications, groups, reference=reference, k=k, n_boot=n_boot)
-    predictions = group_neutral_predictions(applications)
+    rows = _Rows.of(applications)
+    groupings = aligned_groups(
+        applications, attributes, include_intersections=include_intersections
+    )
+    gaps, cohort_tests = _gap_table(rows, groupings, reference=reference, k=k, n_boot=n_boot)
+    predictions = _predictions(applications, rows.controls)
     flags = policy_flags(
         applications, predictions, pay_floor_per_hour=pay_floor_per_hour, tiers=tiers
     )
-    plan = remediation_plan(applications, predictions, tolerance_pct=tolerance_pct)
-    effect = remediation_effect(applications, plan, groups, gaps)
-    if "sex" in groups:
-        sexed = _with_group(applications, groups["sex"])
-    else:
-        sexed = applications.assign(group=UNKNOWN)
+    # predictions are the rows with a price level, in the applications' order
+    level = pd.to_numeric(applications["price_level"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        targets = np.flatnonzero((level > 0) & applications["role"].notna().to_numpy(bool))
+    merged = predictions.assign(stipend_usd=rows.usd[targets], real_stipend_usd=rows.real[targets])
+    plan, raised_rows = _remediation_plan(merged, tolerance_pct=tolerance_pct)
+    usd_after = rows.usd.copy()
+    usd_after[targets[raised_rows]] = plan["proposed_usd"].to_numpy(float)
+    real_after = usd_after / (level / 100.0)
+    frame_after = pd.DataFrame({"real_stipend_usd": real_after, "role": applications["role"]})
+    effect = _remediation_effect(_log_modelable(frame_after), rows.controls, groupings, gaps)
+    sex = groupings.get("sex")
+    sexed = pd.DataFrame(
+        {
+            "group": sex.labels.take(sex.codes) if sex is not None else UNKNOWN,
+            "hourly_usd": applications["hourly_usd"],
+            "role": applications["role"],
+        }
+    )
     summary, quartiles, categories = pay_gap_reporting(sexed)
     return StipendAnalysis(
         gaps=gaps,
@@ -1472,6 +1654,17 @@ def remediation_effect(
     gaps: pd.DataFrame,
 ) -> pd.DataFrame:
     """The adjusted gap of every modelled comparison before and after the plan's raises."""
+    raised = apply_raises(applications, plan)
+    groupings = {name: _grouping_from_series(applications, s) for name, s in groups.items()}
+    return _remediation_effect(_log_modelable(raised), _Controls.of(raised), groupings, gaps)
+
+
+def _remediation_effect(
+    y_after: np.ndarray,
+    controls: _Controls,
+    groupings: Mapping[str, _Grouping],
+    gaps: pd.DataFrame,
+) -> pd.DataFrame:
     columns = [
         "attribute", "group", "reference_group", "adjusted_gap_pct_before",
         "adjusted_gap_pct_after", "adjusted_ci_low_after", "adjusted_ci_high_after",
@@ -1479,14 +1672,13 @@ def remediation_effect(
     ]  # fmt: skip
     if gaps.empty:
         return pd.DataFrame(columns=columns)
-    raised = apply_raises(applications, plan)
-    rows = []
+    out = []
     modelled = gaps[gaps["method"] == "ols_hc3"]
     for (attribute, reference), part in modelled.groupby(["attribute", "reference_group"]):
-        after_all = adjusted_gaps(_with_group(raised, groups[attribute]), reference=reference)
+        after_all = _adjusted_gaps(y_after, groupings[attribute], controls, reference=reference)
         for row in part.itertuples(index=False):
             after = after_all[row.group]
-            rows.append(
+            out.append(
                 {
                     "attribute": attribute,
                     "group": row.group,
@@ -1498,7 +1690,7 @@ def remediation_effect(
                     "adjusted_p_value_after": after.p_value,
                 }
             )
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(out, columns=columns)
 
 
 # --- what leaves the system -----------------------------------------------------------------
