@@ -166,14 +166,23 @@ def llm_agreement(
 # --- integer-coded path (issue 7) --------------------------------------------------------------
 
 
+def _sorted_by_unit(unit: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.argsort(unit, kind="stable")
+    count = np.bincount(unit, minlength=size)
+    return order, count, np.cumsum(count) - count
+
+
 def _within_unit_pairs(
-    left_unit: np.ndarray, right_unit: np.ndarray, size: int
+    left_unit: np.ndarray,
+    right_unit: np.ndarray,
+    size: int,
+    *,
+    right_sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every (i, j) with left_unit[i] == right_unit[j], without a merge: right rows sorted by
-    unit, each left row repeated once per right row of its unit."""
-    order = np.argsort(right_unit, kind="stable")
-    count = np.bincount(right_unit, minlength=size)
-    start = np.cumsum(count) - count
+    unit, each left row repeated once per right row of its unit. `right_sorted` = an earlier
+    `_sorted_by_unit(right_unit, size)`."""
+    order, count, start = right_sorted or _sorted_by_unit(right_unit, size)
     reps = count[left_unit]
     left = np.repeat(np.arange(len(left_unit)), reps)
     offset = np.arange(len(left)) - np.repeat(np.cumsum(reps) - reps, reps)
@@ -198,9 +207,10 @@ def llm_agreement_codes(
     is_llm = ~human
     l_unit, l_score = unit[is_llm], score[is_llm]
     h_unit, h_score, h_grader = unit[human], score[human], grader[human]
-    li, hi = _within_unit_pairs(l_unit, h_unit, n_units)
+    h_sorted = _sorted_by_unit(h_unit, n_units)
+    li, hi = _within_unit_pairs(l_unit, h_unit, n_units, right_sorted=h_sorted)
     machine, human_score, pair_unit = l_score[li], h_score[hi], l_unit[li]
-    a, b = _within_unit_pairs(h_unit, h_unit, n_units)
+    a, b = _within_unit_pairs(h_unit, h_unit, n_units, right_sorted=h_sorted)
     keep = h_grader[a] < h_grader[b]
     first, second = h_score[a[keep]], h_score[b[keep]]
     overall = pair_stats(machine, human_score)
@@ -232,10 +242,21 @@ def llm_agreement_codes(
     if groups is not None and attributes is not None and group_labels and len(machine) > 1:
         zm = (machine - machine.mean()) / machine.std(ddof=1)
         zh = (human_score - human_score.mean()) / human_score.std(ddof=1)
+        paired_units = np.flatnonzero(np.bincount(pair_unit, minlength=n_units))
         for a, attribute in enumerate(attributes):
-            codes = groups[a][pair_unit]
-            for g in np.unique(codes[codes >= 0]):
-                part = codes == g
+            # one stable sort by group (radix on 16-bit codes), then a slice per group
+            small = len(group_labels[a]) < np.iinfo(np.int16).max
+            codes = groups[a][pair_unit].astype(np.int16 if small else np.int64)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(group_labels[a]) + 1))
+            units_per_group = np.bincount(
+                groups[a][paired_units][groups[a][paired_units] >= 0],
+                minlength=len(group_labels[a]),
+            )
+            for g in range(len(group_labels[a])):
+                part = order[bounds[g] : bounds[g + 1]]
+                if not len(part):
+                    continue
                 stats_ = pair_stats(machine[part], human_score[part])
                 dsm = float(zm[part].mean() - zh[part].mean())
                 rows.append(
@@ -243,8 +264,8 @@ def llm_agreement_codes(
                         "axis": axis,
                         "attribute": attribute,
                         "group": group_labels[a][g],
-                        "n": int(np.count_nonzero(np.bincount(pair_unit[part], minlength=n_units))),
-                        "pairs": int(part.sum()),
+                        "n": int(units_per_group[g]),
+                        "pairs": len(part),
                         **stats_,
                         "smd": dsm,
                         "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),

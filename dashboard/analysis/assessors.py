@@ -489,98 +489,38 @@ def load(
     )
 
 
-# The warehouse path (issue 7): DuckDB filters, joins the rubric, forms the totals and turns
-# every label into an integer code, so only numeric columns reach Python. Application codes
-# follow the sorted application ids (as pandas.factorize(sort=True) numbers them in `analyze`),
-# in a temporary table of this connection that the other statements join.
+# The warehouse path (issue 7): DuckDB filters and turns every label into an integer code, so
+# only numeric columns reach Python; totals, rubric look-ups and the rest are bincounts.
+# Application codes follow the sorted application ids (as pandas.factorize(sort=True) numbers
+# them in `analyze`), in a temporary table of this connection that the other statements join.
 _UNITS_SQL = """
 create or replace temp table assessor_units as
-with filtered as (
-    select application_id, candidate_id, cohort_id
-    from applications
-    where ($start_date is null or applied_at >= $start_date::date)
-      and ($end_date is null or applied_at < $end_date::date + interval 1 day)
-      and ($roles is null or list_contains($roles, role))
-      and ($cohorts is null or list_contains($cohorts, cohort_id))
-),
-scored as (
-    select filtered.*
-    from filtered
-    where application_id in (select application_id from scores where score is not null)
-)
 select
-    application_id,
-    candidate_id,
-    cohort_id,
-    (row_number() over (order by application_id) - 1)::integer as unit,
-from scored
+    applications.application_id,
+    applications.candidate_id,
+    (coalesce(list_position($rubrics, cohorts.rubric_version), 0) - 1)::integer as rubric,
+    (row_number() over (order by applications.application_id) - 1)::integer as unit,
+from applications
+semi join (select application_id from scores where score is not null) as scored
+    on scored.application_id = applications.application_id
+left join cohorts on cohorts.cohort_id = applications.cohort_id
+where ($start_date is null or applications.applied_at >= $start_date::date)
+  and ($end_date is null or applications.applied_at < $end_date::date + interval 1 day)
+  and ($roles is null or list_contains($roles, applications.role))
+  and ($cohorts is null or list_contains($cohorts, applications.cohort_id))
 """
 
 _SCORE_CODES_SQL = """
-with scored as materialized (
-    select
-        assessor_units.unit,
-        (list_position($graders, scores.grader_id) - 1)::integer as grader,
-        (list_position($axes, scores.axis) - 1)::integer as axis,
-        scores.grader_kind = 'human' as human,
-        scores.score,
-        scores.scored_at,
-        rubrics.min_score,
-        rubrics.max_score,
-        rubrics.pass_mark,
-    from scores
-    inner join assessor_units on assessor_units.application_id = scores.application_id
-    left join cohorts on cohorts.cohort_id = assessor_units.cohort_id
-    left join rubrics
-        on rubrics.rubric_version = cohorts.rubric_version
-        and rubrics.axis = scores.axis
-    where scores.score is not null
-),
-axes_per_unit as (
-    select unit, count(distinct axis) as expected from scored group by unit
-),
-totals as (
-    -- a grader's total: the mean over the axes, only when the grader scored every axis
-    select
-        unit,
-        grader,
-        human,
-        avg(score) as score,
-        count(distinct axis) as n_axes,
-        avg(min_score) as min_score,
-        avg(max_score) as max_score,
-        avg(pass_mark) as pass_mark,
-        max(scored_at) as scored_at,
-    from scored
-    group by unit, grader, human
-),
-every_row as (
-    select unit, grader, axis, human, score, scored_at, min_score, max_score, pass_mark
-    from scored
-    union all
-    select
-        totals.unit, totals.grader, $total_axis, totals.human, totals.score,
-        totals.scored_at, totals.min_score, totals.max_score, totals.pass_mark
-    from totals
-    inner join axes_per_unit on axes_per_unit.unit = totals.unit
-    where totals.n_axes = axes_per_unit.expected
-)
 select
-    unit,
-    grader,
-    axis,
-    human,
-    score,
-    coalesce((year(scored_at) - 1970) * 12 + month(scored_at) - 1, -1)::integer as month,
-    coalesce(score <= min_score or score >= max_score, false) as extreme,
-    -- numpy.isclose(score, midpoint), as rating_style compares
-    coalesce(
-        abs(score - (min_score + max_score) / 2)
-            <= 1e-8 + 1e-5 * abs((min_score + max_score) / 2),
-        false
-    ) as midpoint,
-    coalesce(pass_mark, 'nan'::double) as pass_mark,
-from every_row
+    assessor_units.unit,
+    (list_position($graders, scores.grader_id) - 1)::integer as grader,
+    (list_position($axes, scores.axis) - 1)::integer as axis,
+    scores.grader_kind = 'human' as human,
+    scores.score,
+    coalesce((year(scores.scored_at) - 1970) * 12 + month(scores.scored_at) - 1, -1) as month,
+from scores
+inner join assessor_units on assessor_units.application_id = scores.application_id
+where scores.score is not null
 """
 
 _GROUP_CODES_SQL = """
@@ -608,6 +548,63 @@ def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
     return [row[0] for row in con.execute(sql).fetchall()]
 
 
+def _pair_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the keys present, in key order: (code per row, key per code)."""
+    if size <= 50_000_000:  # a lookup table is cheaper than sorting millions of keys
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        return (np.cumsum(present, dtype=np.int64) - 1)[key], np.flatnonzero(present)
+    keys, code = np.unique(key, return_inverse=True)
+    return code, keys
+
+
+def _with_totals(
+    unit: np.ndarray,
+    grader: np.ndarray,
+    axis: np.ndarray,
+    human: np.ndarray,
+    score: np.ndarray,
+    month: np.ndarray,
+    pass_mark: np.ndarray,
+    *,
+    n_units: int,
+    n_graders: int,
+    n_axes: int,
+) -> tuple[np.ndarray, ...]:
+    """The axis rows plus one total row per (unit, grader) that scored every axis the unit was
+    scored on (as `totals`): score and pass mark averaged, month of the last score."""
+    pair, keys = _pair_codes(unit * n_graders + grader, n_units * n_graders)
+    n_pairs = len(keys)
+    count = np.bincount(pair, minlength=n_pairs)
+    bit = 2.0 ** axis.astype(float)  # axis sets as exact integer sums (n_axes <= 52)
+    scored_axes = np.bincount(pair, bit, minlength=n_pairs)
+    unit_axes = np.zeros(n_units * n_axes, dtype=bool)
+    unit_axes[unit * n_axes + axis] = True
+    expected = unit_axes.reshape(n_units, n_axes) @ (2.0 ** np.arange(n_axes))
+    pair_unit, pair_grader = keys // n_graders, keys % n_graders
+    complete = scored_axes == expected[pair_unit]
+    known = ~np.isnan(pass_mark)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = np.bincount(pair, score, minlength=n_pairs) / count
+        total_pass = np.bincount(pair[known], pass_mark[known], minlength=n_pairs) / np.bincount(
+            pair[known], minlength=n_pairs
+        )
+    last = np.full(n_pairs, -1, dtype=np.int64)
+    np.maximum.at(last, pair, month)
+    pair_human = np.zeros(n_pairs, dtype=bool)
+    pair_human[pair[human]] = True
+    keep = np.flatnonzero(complete)
+    return (
+        np.concatenate([unit, pair_unit[keep]]),
+        np.concatenate([grader, pair_grader[keep]]),
+        np.concatenate([axis, np.full(len(keep), n_axes, dtype=np.int64)]),
+        np.concatenate([human, pair_human[keep]]),
+        np.concatenate([score, total[keep]]),
+        np.concatenate([np.full(len(unit), -1, dtype=np.int64), last[keep]]),
+        np.concatenate([np.full(len(unit), np.nan), total_pass[keep]]),
+    )
+
+
 def load_coded(
     con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None
 ) -> CodedScores:
@@ -616,9 +613,15 @@ def load_coded(
     Equals `code_frames(*load(con, params))` (tests/test_assessors.py checks it on the sample).
     """
     bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}
-    con.execute(_UNITS_SQL, bound)
+    rubric_rows = con.execute(
+        "select rubric_version, axis, min_score, max_score, pass_mark from rubrics "
+        "order by rubric_version, axis"
+    ).fetchall()
+    rubrics = sorted({r[0] for r in rubric_rows})
+    con.execute(_UNITS_SQL, {**bound, "rubrics": rubrics})
     try:
-        units = con.execute("select application_id from assessor_units order by unit").fetchnumpy()
+        units = con.execute("select application_id, rubric from assessor_units order by unit")
+        units = units.fetchnumpy()
         graders = _column(con, "select distinct grader_id from scores order by 1")
         axes = [
             a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL
@@ -627,37 +630,61 @@ def load_coded(
             "select attribute, list(distinct value order by value) "
             "from demographic_attributes group by attribute order by attribute"
         ).fetchall()
-        rows = con.execute(
-            _SCORE_CODES_SQL, {"graders": graders, "axes": axes, "total_axis": len(axes)}
-        ).fetchnumpy()
+        rows = con.execute(_SCORE_CODES_SQL, {"graders": graders, "axes": axes}).fetchnumpy()
         attributes = [a for a, _ in attribute_values]
         group_rows = (
             con.execute(_GROUP_CODES_SQL, {"attributes": attributes}).fetchnumpy()
             if attributes
-            else {
-                "unit": np.zeros(0, np.int64),
-                "attribute": np.zeros(0, np.int64),
-                "code": np.zeros(0, np.int64),
-            }
+            else {k: np.zeros(0, np.int64) for k in ("unit", "attribute", "code")}
         )
     finally:
         con.execute("drop table if exists assessor_units")
-    n_units = len(units["application_id"])
+    n_units, n_axes = len(units["application_id"]), len(axes)
+    if n_axes > 52:
+        raise ValueError("more than 52 rubric axes: the axis sets do not fit a float64")
+    # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks the axis
+    scale = np.full((3, len(rubrics) + 1, max(n_axes, 1)), np.nan)
+    axis_index = {a: i for i, a in enumerate(axes)}
+    for version, axis_name, low, high, pass_mark in rubric_rows:
+        if axis_name in axis_index:
+            scale[:, rubrics.index(version), axis_index[axis_name]] = (low, high, pass_mark)
+    rubric = np.where(units["rubric"] >= 0, units["rubric"], len(rubrics)).astype(np.int64)
+    unit = rows["unit"].astype(np.int64)
+    axis = rows["axis"].astype(np.int64)
+    score = rows["score"].astype(float)
+    cell = rubric[unit] * scale.shape[2] + axis
+    low, high, pass_mark = (scale[i].ravel().take(cell) for i in range(3))
+    extreme = (score <= low) | (score >= high)
+    midpoint = np.isclose(score, (low + high) / 2)
+    coded = _with_totals(
+        unit,
+        rows["grader"].astype(np.int64),
+        axis,
+        rows["human"].astype(bool),
+        score,
+        rows["month"].astype(np.int64),
+        pass_mark,
+        n_units=n_units,
+        n_graders=len(graders),
+        n_axes=n_axes,
+    )
+    n_totals = len(coded[0]) - len(unit)
+    no = np.zeros(n_totals, dtype=bool)
     groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
     groups[group_rows["attribute"], group_rows["unit"]] = group_rows["code"]
     return CodedScores(
         units=np.asarray(units["application_id"], dtype=object),
         graders=np.asarray(graders, dtype=object),
         axes=np.array([*axes, TOTAL], dtype=object),
-        unit=rows["unit"].astype(np.int64),
-        grader=rows["grader"].astype(np.int64),
-        axis=rows["axis"].astype(np.int64),
-        human=rows["human"].astype(bool),
-        score=rows["score"].astype(float),
-        month=rows["month"].astype(np.int64),
-        extreme=rows["extreme"].astype(bool),
-        midpoint=rows["midpoint"].astype(bool),
-        pass_mark=rows["pass_mark"].astype(float),
+        unit=coded[0],
+        grader=coded[1],
+        axis=coded[2],
+        human=coded[3],
+        score=coded[4],
+        month=coded[5],
+        extreme=np.concatenate([extreme, no]),
+        midpoint=np.concatenate([midpoint, no]),
+        pass_mark=coded[6],
         attributes=np.array(attributes, dtype=object),
         group_labels=tuple(np.array(values, dtype=object) for _, values in attribute_values),
         groups=groups,

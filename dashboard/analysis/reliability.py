@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
+from threadpoolctl import threadpool_limits
 
 ICC_METRICS: tuple[str, ...] = ("icc_1_1", "icc_a_1", "icc_c_1", "icc_1_k", "icc_a_k", "icc_c_k")
 ALPHA_METRICS: tuple[str, ...] = ("alpha_interval", "alpha_ordinal")
@@ -209,22 +210,26 @@ def fit_arrays(
     scaled = sp.diags(1.0 / n_i) @ incidence
     c_matrix = np.diag(n_j) - (incidence.T @ scaled).toarray()
     rhs = np.bincount(r, centred, minlength=n_raters)
-    c_pinv = _pinv_psd(c_matrix)
-    effect = c_pinv @ rhs
-    r_graders = float(effect @ rhs)
-    sse = max(ss_within_unit - r_graders, 0.0)
-    r_units = ss_within_rater - sse
-    df_error = n_obs - n_units - n_raters + n_comp
+    # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). Multithreaded
+    # BLAS on such small matrices spins its threads: 0.4 s per eigh of 140 x 140 on the busy
+    # 2-core benchmark machine against 2 ms single-threaded (issue 7).
+    with threadpool_limits(limits=1, user_api="blas"):
+        c_pinv = _pinv_psd(c_matrix)
+        effect = c_pinv @ rhs
+        r_graders = float(effect @ rhs)
+        sse = max(ss_within_unit - r_graders, 0.0)
+        r_units = ss_within_rater - sse
+        df_error = n_obs - n_units - n_raters + n_comp
 
-    # Centre within each component on the rating-weighted mean (L b), covariance L C^+ L' s_e.
-    weights = np.zeros((n_raters, n_raters))
-    for comp in range(n_comp):
-        members = np.flatnonzero(rater_component == comp)
-        weights[np.ix_(members, members)] = n_j[members] / n_j[members].sum()
-    centring = np.eye(n_raters) - weights
-    grader_effect = centring @ effect
-    sigma2 = sse / df_error if df_error > 0 else math.nan
-    grader_cov = centring @ c_pinv @ centring.T * sigma2
+        # Centre within each component on the rating-weighted mean (L b), covariance L C^+ L' s_e.
+        weights = np.zeros((n_raters, n_raters))
+        for comp in range(n_comp):
+            members = np.flatnonzero(rater_component == comp)
+            weights[np.ix_(members, members)] = n_j[members] / n_j[members].sum()
+        centring = np.eye(n_raters) - weights
+        grader_effect = centring @ effect
+        sigma2 = sse / df_error if df_error > 0 else math.nan
+        grader_cov = centring @ c_pinv @ centring.T * sigma2
 
     unit_effect = np.bincount(u, y - grader_effect[r], minlength=n_units) / n_i
     residual = y - unit_effect[u] - grader_effect[r]
