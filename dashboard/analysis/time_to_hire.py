@@ -13,8 +13,9 @@ Everything is vectorized over applications; the input is the `application_journe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import duckdb
@@ -24,7 +25,7 @@ from scipy import stats
 
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES
-from signalboard.queries import run_query
+from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
 
 Clock = Literal["applied_to_hired", "cohort_start_to_hired", "applied_to_selected"]
@@ -54,8 +55,78 @@ def effective_reached_at(journeys: pd.DataFrame, stage: str) -> pd.Series:
     The earliest timestamp among `stage` and every later stage (an application hired without a
     recorded 'selected' event was selected no later than it was hired).
     """
-    later = [f"reached_{s}_at" for s in STAGES[STAGES.index(stage) :]]
-    return journeys[later].min(axis=1, skipna=True)
+    return pd.Series(_effective_reached(journeys)[stage], index=journeys.index)
+
+
+def _datetimes(column: pd.Series) -> np.ndarray:
+    # Already datetime64 (the warehouse's rows): use as is; pd.to_datetime on a datetime64[us]
+    # column walks it element by element (seconds at a million rows).
+    if column.dtype.kind == "M":
+        return column.to_numpy()
+    return pd.to_datetime(column).to_numpy()
+
+
+def _effective_reached(journeys: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`effective_reached_at` of every stage at once: a running minimum from hired backwards."""
+    out: dict[str, np.ndarray] = {}
+    running = None
+    for stage in reversed(STAGES):
+        reached = _datetimes(journeys[f"reached_{stage}_at"])
+        # fmin skips NaT as min(skipna=True) does.
+        running = reached if running is None else np.fmin(reached, running)
+        out[stage] = running
+    return out
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """One clock's rows: which applications are on it (`rows`), their days and event codes."""
+
+    rows: np.ndarray
+    days: np.ndarray
+    event: np.ndarray
+
+
+def _clock(
+    journeys: pd.DataFrame, clock: Clock, effective: dict[str, np.ndarray] | None = None
+) -> _Clock:
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r} (one of {', '.join(CLOCKS)})")
+    n = len(journeys)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Clock(empty, np.zeros(0), empty)
+    effective = effective if effective is not None else _effective_reached(journeys)
+    target = "selected" if clock == "applied_to_selected" else "hired"
+    end_event = effective[target]
+    rows = np.arange(n)
+    if clock == "cohort_start_to_hired":
+        starts = _datetimes(journeys["cohort_starts_on"])
+        in_cohort = (
+            (journeys["track"] == "micro_internship").to_numpy()
+            & ~np.isnat(starts)
+            & ~np.isnat(effective["selected"])
+        )
+        rows = rows[in_cohort]
+        start = starts[in_cohort]
+    else:
+        start = _datetimes(journeys["applied_at"])
+    end_event = end_event[rows]
+    has_event = ~np.isnat(end_event)
+    outcome = journeys["outcome"].to_numpy()[rows]
+    terminal = np.isin(outcome, ["rejected", "withdrew"]) & ~has_event
+    outcome_at = _datetimes(journeys["outcome_at"])[rows]
+    end = np.where(has_event, end_event, np.where(terminal, outcome_at, np.datetime64("NaT")))
+    end = np.where(np.isnat(end), _datetimes(journeys["as_of"])[rows], end)
+    event = np.select([has_event, terminal], [EVENT, COMPETING], default=CENSORED).astype(int)
+    days = ((end - start) / DAY).astype(float)
+    keep = np.ones(len(rows), dtype=bool)
+    if clock == "cohort_start_to_hired":
+        # An in-progress application whose cohort has not started is not yet at risk on this clock.
+        keep = ~((event == CENSORED) & (days < 0))
+        days = np.where(days < 0, 0.0, days)  # clip(lower=0), NaN kept
+    keep &= ~np.isnan(days)
+    return _Clock(rows[keep], days[keep], event[keep])
 
 
 def clock_durations(journeys: pd.DataFrame, clock: Clock) -> pd.DataFrame:
@@ -64,7 +135,8 @@ def clock_durations(journeys: pd.DataFrame, clock: Clock) -> pd.DataFrame:
     Parameters
     ----------
     journeys : DataFrame
-        Rows of the `application_journeys` query.
+        Rows of the `application_journeys` query (or of `time_to_hire_applications`, which has
+        no application_id or cohort_id: the output then lacks them too).
     clock : {"applied_to_hired", "cohort_start_to_hired", "applied_to_selected"}
         applied_to_hired: applied_at to hired. cohort_start_to_hired: the cohort's first day to
         hired, for micro-internship applications that were selected into a cohort (a
@@ -88,44 +160,10 @@ def clock_durations(journeys: pd.DataFrame, clock: Clock) -> pd.DataFrame:
     >>> clock_durations(j, "applied_to_hired")[["days", "event"]].to_numpy().tolist()
     [[30.0, 1.0]]
     """
-    if clock not in CLOCKS:
-        raise ValueError(f"unknown clock {clock!r} (one of {', '.join(CLOCKS)})")
-    frame = journeys
-    target = "selected" if clock == "applied_to_selected" else "hired"
-    end_event = effective_reached_at(frame, target) if len(frame) else pd.Series(dtype="M8[ns]")
-    if clock == "cohort_start_to_hired":
-        in_cohort = (
-            (frame["track"] == "micro_internship")
-            & frame["cohort_starts_on"].notna()
-            & effective_reached_at(frame, "selected").notna()
-        )
-        frame = frame.loc[in_cohort]
-        end_event = end_event.loc[in_cohort]
-        start = pd.to_datetime(frame["cohort_starts_on"])
-    else:
-        start = pd.to_datetime(frame["applied_at"])
-    terminal = frame["outcome"].isin(["rejected", "withdrew"]) & end_event.isna()
-    end = end_event.where(end_event.notna(), frame["outcome_at"].where(terminal))
-    end = end.where(end.notna(), pd.to_datetime(frame["as_of"]))
-    event = np.select(
-        [end_event.notna().to_numpy(), terminal.to_numpy()], [EVENT, COMPETING], default=CENSORED
-    )
-    days = (pd.to_datetime(end) - start) / DAY
-    out = pd.DataFrame(
-        {
-            "application_id": frame["application_id"].to_numpy(),
-            "track": frame["track"].to_numpy(),
-            "role": frame["role"].to_numpy(),
-            "cohort_id": frame["cohort_id"].to_numpy(),
-            "days": days.to_numpy(dtype=float),
-            "event": event.astype(int),
-        }
-    )
-    if clock == "cohort_start_to_hired":
-        # An in-progress application whose cohort has not started is not yet at risk on this clock.
-        out = out.loc[~((out["event"] == CENSORED) & (out["days"] < 0))]
-        out["days"] = out["days"].clip(lower=0.0)
-    return out.loc[out["days"].notna()].reset_index(drop=True)
+    on_clock = _clock(journeys, clock)
+    columns = [c for c in ("application_id", "track", "role", "cohort_id") if c in journeys]
+    out = {c: journeys[c].to_numpy()[on_clock.rows] for c in columns}
+    return pd.DataFrame(out | {"days": on_clock.days, "event": on_clock.event})
 
 
 # --- Aalen-Johansen cumulative incidence ---------------------------------------------------------
@@ -184,6 +222,7 @@ def aalen_johansen(
     events: Sequence[int] | np.ndarray,
     *,
     alpha: float = 0.05,
+    presorted: bool = False,
 ) -> CumulativeIncidence:
     """Aalen-Johansen cumulative incidence of event 1 with competing events 2 and censoring 0.
 
@@ -200,6 +239,8 @@ def aalen_johansen(
         1 = the event of interest, 2 = a competing event, 0 = censored.
     alpha : float
         1 - confidence level of the pointwise intervals.
+    presorted : bool
+        `days` is already in ascending order (skips the sort; same result).
 
     Returns
     -------
@@ -217,8 +258,16 @@ def aalen_johansen(
         raise ValueError("days and events must have the same length")
     if np.any(t < 0) or np.any(~np.isin(e, (CENSORED, EVENT, COMPETING))):
         raise ValueError("days must be >= 0 and events one of 0, 1, 2")
-    times, inverse = np.unique(np.concatenate([[0.0], t]), return_inverse=True)
-    inverse = inverse[1:]
+    if presorted:
+        # Sorted by the caller (one sort per clock serves every group): the distinct times are
+        # the runs of equal values, as np.unique finds them after its own sort.
+        with_zero = np.concatenate([[0.0], t])
+        run_start = np.concatenate([[True], with_zero[1:] != with_zero[:-1]])
+        times = with_zero[run_start]
+        inverse = (np.cumsum(run_start) - 1)[1:]
+    else:
+        times, inverse = np.unique(np.concatenate([[0.0], t]), return_inverse=True)
+        inverse = inverse[1:]
     d1 = np.bincount(inverse, weights=(e == EVENT), minlength=len(times))
     d2 = np.bincount(inverse, weights=(e == COMPETING), minlength=len(times))
     leaving = np.bincount(inverse, minlength=len(times)).astype(float)
@@ -315,6 +364,40 @@ def kaplan_meier(
     )
 
 
+def _groups(
+    frame: pd.DataFrame, by: str | None, *, dropna: bool
+) -> list[tuple[object, np.ndarray]]:
+    """(key, row positions) per value of `by`, in groupby's order (sorted; missing last)."""
+    if by is None:
+        return [(None, np.arange(len(frame)))]
+    indices = frame[[by]].reset_index(drop=True).groupby(by, dropna=dropna, sort=True).indices
+    return list(indices.items())
+
+
+def _kaplan_meier_sorted(t: np.ndarray, observed: np.ndarray) -> Survival:
+    """`kaplan_meier` of times already in ascending order, without another sort.
+
+    The same arithmetic as scipy.stats.ecdf (scipy/stats/_survival.py, `_ecdf_uncensored` and
+    `_ecdf_right_censored`), so the same floats: tests/test_time_to_hire_speed.py compares them.
+    """
+    n_total = int(len(t))
+    if not observed.any():
+        return Survival(np.array([0.0]), np.array([1.0]), n_total, n_total)
+    censored = int((~observed).sum())
+    last = np.diff(t, append=np.inf) > 0  # last instance of each distinct time
+    if censored == 0:
+        events = np.flatnonzero(last) + 1  # cumulative counts at each distinct time
+        survival = 1 - events / n_total
+        return Survival(t[last].astype(float), survival, n_total, 0)
+    at_risk = np.arange(n_total, 0, -1)
+    first = np.diff(t, prepend=-np.inf) > 0
+    n = at_risk[first]
+    cumulative = np.cumsum(observed.astype(np.int64))[last]
+    d = np.diff(cumulative, prepend=0)
+    survival = np.cumprod((n - d) / n)
+    return Survival(t[first].astype(float), survival, n_total, censored)
+
+
 def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.DataFrame:
     """Days spent in each stage, counting applications still in it (Kaplan-Meier per stage).
 
@@ -340,23 +423,40 @@ def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.Data
     >>> stage_durations(j)[["stage", "n", "still_in_stage", "median_days"]].head(1).to_dict("records")
     [{'stage': 'applied', 'n': 2, 'still_in_stage': 1, 'median_days': 4.0}]
     """
+    groups = _groups(journeys, by, dropna=False)
+    fits: dict[tuple[int, str], Survival] = {}
+    n_rows = len(journeys)
+    effective = _effective_reached(journeys) if n_rows else None
+    for index, stage in enumerate(STAGES[:-1]):
+        if effective is None:
+            for g in range(len(groups)):
+                fits[g, stage] = kaplan_meier(np.zeros(0), np.zeros(0, dtype=bool))
+            continue
+        entered = effective[stage]
+        next_reached = effective[STAGES[index + 1]]
+        has_next = ~np.isnat(next_reached)
+        ended_terminal = ~has_next & journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+        end = np.where(
+            has_next,
+            next_reached,
+            np.where(ended_terminal, _datetimes(journeys["outcome_at"]), np.datetime64("NaT")),
+        )
+        ended = ~np.isnat(end)
+        end = np.where(ended, end, _datetimes(journeys["as_of"]))
+        days = ((end - entered) / DAY).astype(float)  # NaN where the stage was never entered
+        days = np.where(days < 0, 0.0, days)  # clip(lower=0), NaN kept
+        # One sort per stage; each group is a subset taken in this order (already sorted).
+        valid = np.flatnonzero(~np.isnan(days))
+        by_days = valid[np.argsort(days[valid], kind="stable")]
+        for g, (_, positions) in enumerate(groups):
+            member = np.zeros(n_rows, dtype=bool)
+            member[positions] = True
+            rows_sorted = by_days[member[by_days]]
+            fits[g, stage] = _kaplan_meier_sorted(days[rows_sorted], ended[rows_sorted])
     rows = []
-    groups = [(None, journeys)] if by is None else list(journeys.groupby(by, dropna=False))
-    for key, frame in groups:
-        reached = {s: effective_reached_at(frame, s) for s in STAGES}
-        for index, stage in enumerate(STAGES[:-1]):
-            entered = reached[stage]
-            next_reached = reached[STAGES[index + 1]]
-            in_stage = entered.notna()
-            ended_terminal = next_reached.isna() & frame["outcome"].isin(["rejected", "withdrew"])
-            end = next_reached.where(
-                next_reached.notna(), frame["outcome_at"].where(ended_terminal)
-            )
-            ended = end.notna()
-            end = end.where(ended, pd.to_datetime(frame["as_of"]))
-            days = ((end - entered) / DAY)[in_stage].clip(lower=0.0)
-            keep = days.notna()
-            km = kaplan_meier(days[keep].to_numpy(), ended[in_stage][keep].to_numpy())
+    for g, (key, _) in enumerate(groups):
+        for stage in STAGES[:-1]:
+            km = fits[g, stage]
             row = {"stage": stage}
             if by is not None:
                 row[by] = key
@@ -408,8 +508,14 @@ def summarize_clock(durations: pd.DataFrame, *, alpha: float = 0.05) -> dict[str
     >>> summarize_clock(d)["p_hired_by_30d"]
     0.5
     """
-    days = durations["days"].to_numpy(dtype=float)
-    events = durations["event"].to_numpy(dtype=int)
+    return _summarize(
+        durations["days"].to_numpy(dtype=float), durations["event"].to_numpy(dtype=int), alpha
+    )
+
+
+def _summarize(
+    days: np.ndarray, events: np.ndarray, alpha: float, *, presorted: bool = False
+) -> dict[str, float | int]:
     hired = events == EVENT
     out: dict[str, float | int] = {
         "n": int(len(days)),
@@ -423,7 +529,7 @@ def summarize_clock(durations: pd.DataFrame, *, alpha: float = 0.05) -> dict[str
             out[f"p{int(q * 100)}_days_cif"] = np.nan
         out.update(median_days_cif=np.nan, median_ci_low=np.nan, median_ci_high=np.nan)
         return out
-    cif = aalen_johansen(days, events, alpha=alpha)
+    cif = aalen_johansen(days, events, alpha=alpha, presorted=presorted)
     for h in HORIZONS_DAYS:
         out[f"p_hired_by_{h}d"] = float(cif.at(h))
     for q in QUANTILES:
@@ -475,21 +581,35 @@ def time_to_hire_table(
     [{'track': 'all', 'median_days_among_hired': 30.0, 'median_days_cif': 30.0}]
     """
     rows = []
+    effective = _effective_reached(journeys) if len(journeys) else None
     for clock in clocks:
-        durations = clock_durations(journeys, clock)
-        track_groups = [("all", durations)] + [
-            (str(k), g) for k, g in durations.groupby("track", sort=True)
+        on_clock = _clock(journeys, clock, effective)
+        # One sort per clock: every group below is a subset taken in this order, so already
+        # sorted for the estimator (a sort per group was most of this function's time).
+        order = np.argsort(on_clock.days, kind="stable")
+        on_clock = _Clock(on_clock.rows[order], on_clock.days[order], on_clock.event[order])
+        keys = ["track"] + ([segment_by] if segment_by is not None else [])
+        on = pd.DataFrame({key: journeys[key].to_numpy()[on_clock.rows] for key in keys})
+        track_groups = [("all", np.arange(len(on_clock.rows)))] + [
+            (str(k), positions) for k, positions in _groups(on, "track", dropna=True)
         ]
-        for track, frame in track_groups:
-            segments = [("all", frame)]
-            if segment_by is not None:
+        segment_values = on[segment_by].to_numpy() if segment_by is not None else None
+        for track, positions in track_groups:
+            segments = [("all", positions)]
+            if segment_values is not None:
+                in_track = pd.Series(segment_values[positions])
                 segments += [
-                    (f"{segment_by}={k}", g)
-                    for k, g in frame.groupby(segment_by, sort=True, dropna=True)
+                    (f"{segment_by}={k}", positions[inner])
+                    for k, inner in in_track.groupby(
+                        in_track, sort=True, dropna=True
+                    ).indices.items()
                 ]
             for segment, group in segments:
                 row = {"clock": clock, "track": track, "segment": segment}
-                row.update(summarize_clock(group, alpha=alpha))
+                group = np.sort(group)  # positions in sorted-days order
+                row.update(
+                    _summarize(on_clock.days[group], on_clock.event[group], alpha, presorted=True)
+                )
                 rows.append(row)
     return pd.DataFrame(rows, columns=TIME_TO_HIRE_COLUMNS)
 
@@ -684,9 +804,38 @@ def load_journeys(con: duckdb.DuckDBPyConnection, params: dict | None = None) ->
     return run_query(con, "application_journeys", params)
 
 
+CLOCK_QUERY = "time_to_hire_applications"
+
+
+def load_clock_rows(
+    con: duckdb.DuckDBPyConnection,
+    params: Mapping | None = None,
+    *,
+    queries_dir: Path | None = None,
+) -> pd.DataFrame:
+    """The `time_to_hire_applications` query: the journeys' columns every function here uses.
+
+    Fetched through Arrow with text as dictionary codes (track, role and outcome have a handful
+    of values), then turned back into plain object columns so grouping and sorting behave as on
+    `application_journeys`: a million rows in well under a second instead of several.
+    """
+    query = load_query(CLOCK_QUERY, queries_dir=queries_dir)
+    table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
+    frame = table.to_pandas(strings_to_categorical=True)
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            codes = frame[column].cat.codes.to_numpy()
+            categories = np.asarray(frame[column].cat.categories, dtype=object)
+            values = np.full(len(codes), None, dtype=object)
+            present = codes >= 0
+            values[present] = categories[codes[present]]
+            frame[column] = values
+    return frame
+
+
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """time_to_hire.csv and stage_durations.csv for `signalboard report`."""
-    journeys = run_query(con, "application_journeys", queries_dir=settings.queries_dir)
+    journeys = load_clock_rows(con, queries_dir=settings.queries_dir)
     comparison = track_comparison(journeys)
     notes = (
         "Censoring-aware columns (p_hired_by_*, *_cif) use the Aalen-Johansen estimator: in-progress "

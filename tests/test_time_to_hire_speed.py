@@ -1,0 +1,82 @@
+"""The fast paths of the time-to-hire analysis give the same numbers as the plain ones: the
+`time_to_hire_applications` query (no text ids, fetched through Arrow) against the
+`application_journeys` rows, the one-sort-per-stage Kaplan-Meier against scipy.stats.ecdf, and
+the presorted Aalen-Johansen against the one that sorts (issue 7).
+
+The plain paths are pinned to hand-computed values, lifelines and scipy in test_time_to_hire.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.analysis import time_to_hire as tth
+from signalboard.db import connect_readonly
+from signalboard.queries import run_query
+
+
+@pytest.fixture(scope="module")
+def sample(sample_db):
+    con = connect_readonly(sample_db)
+    yield con, run_query(con, "application_journeys")
+    con.close()
+
+
+def test_clock_rows_give_the_journeys_tables(sample):
+    con, journeys = sample
+    rows = tth.load_clock_rows(con)
+    assert len(rows) == len(journeys)
+    pd.testing.assert_frame_equal(tth.time_to_hire_table(rows), tth.time_to_hire_table(journeys))
+    pd.testing.assert_frame_equal(
+        tth.stage_duration_table(rows), tth.stage_duration_table(journeys)
+    )
+    # Same order as the journeys (by application id), so the seeded bootstrap draws the same.
+    assert tth.track_comparison(rows) == tth.track_comparison(journeys)
+    pd.testing.assert_frame_equal(
+        tth.role_comparisons(rows, clock="applied_to_selected"),
+        tth.role_comparisons(journeys, clock="applied_to_selected"),
+    )
+    for clock in tth.CLOCKS:
+        pd.testing.assert_frame_equal(
+            tth.clock_durations(rows, clock),
+            tth.clock_durations(journeys, clock)[["track", "role", "days", "event"]],
+        )
+
+
+def test_clock_rows_take_the_filters(sample):
+    con, _ = sample
+    role = "data_analyst"
+    params = {"roles": [role], "start_date": "2025-03-01"}
+    rows = tth.load_clock_rows(con, params)
+    journeys = run_query(con, "application_journeys", params)
+    assert len(rows) == len(journeys) and set(rows["role"]) <= {role}
+    pd.testing.assert_frame_equal(tth.time_to_hire_table(rows), tth.time_to_hire_table(journeys))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_presorted_kaplan_meier_is_scipys(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        n = int(rng.integers(1, 80))
+        # Coarse times make ties; all-ended, none-ended and mixed samples.
+        days = np.sort(rng.integers(0, 12, n) / rng.choice([1.0, 3.0]))
+        ended = rng.random(n) < rng.choice([0.0, 0.4, 1.0])
+        fast = tth._kaplan_meier_sorted(days, ended)
+        plain = tth.kaplan_meier(days, ended)
+        np.testing.assert_array_equal(fast.time, plain.time)
+        np.testing.assert_array_equal(fast.survival, plain.survival)
+        assert (fast.n, fast.censored) == (plain.n, plain.censored)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_presorted_aalen_johansen_is_the_sorting_one(seed):
+    rng = np.random.default_rng(seed)
+    days = rng.integers(0, 40, 500) / 2.0
+    events = rng.integers(0, 3, 500)
+    plain = tth.aalen_johansen(days, events)
+    order = np.argsort(days, kind="stable")
+    fast = tth.aalen_johansen(days[order], events[order], presorted=True)
+    for field in ("time", "cif", "ci_low", "ci_high", "variance", "at_risk"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(plain, field))
