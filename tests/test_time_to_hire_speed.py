@@ -80,3 +80,24 @@ def test_presorted_aalen_johansen_is_the_sorting_one(seed):
     fast = tth.aalen_johansen(days[order], events[order], presorted=True)
     for field in ("time", "cif", "ci_low", "ci_high", "variance", "at_risk"):
         np.testing.assert_array_equal(getattr(fast, field), getattr(plain, field))
+
+
+def test_daily_curves_are_the_same_steps_at_whole_days(sample):
+    _, journeys = sample
+    full = tth.incidence_curves(journeys, by="track")
+    daily = tth.incidence_curves(journeys, by="track", resolution_days=1.0)
+    assert len(daily) < len(full)
+    for group, rows in full.groupby("group"):
+        expected = values = None
+        kept = daily.loc[daily["group"] == group]
+        # A subset of the curve's own rows ...
+        merged = kept.merge(rows, on=list(rows.columns), how="left", indicator=True)
+        assert (merged["_merge"] == "both").all()
+        # ... that gives the same value at the end of every day (just before the next bin).
+        days = np.arange(0, int(rows["days"].max()) + 2) + 0.999999
+        for curve in (rows, kept):
+            index = np.searchsorted(curve["days"].to_numpy(), days, side="right") - 1
+            values = curve["cumulative_incidence"].to_numpy()[index]
+            if curve is rows:
+                expected = values
+        np.testing.assert_array_equal(values, expected)

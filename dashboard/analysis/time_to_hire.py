@@ -615,13 +615,38 @@ def time_to_hire_table(
 
 
 def incidence_curves(
-    journeys: pd.DataFrame, *, clock: Clock = "applied_to_hired", by: str = "track"
+    journeys: pd.DataFrame,
+    *,
+    clock: Clock = "applied_to_hired",
+    by: str = "track",
+    resolution_days: float | None = None,
 ) -> pd.DataFrame:
-    """Aalen-Johansen curves for plotting: group, days, cumulative_incidence, ci_low, ci_high."""
+    """Aalen-Johansen curves for plotting: group, days, cumulative_incidence, ci_low, ci_high.
+
+    With `resolution_days`, each curve keeps only the last of its rows in every bin of that
+    many days (and its first row): the same step function at that resolution, a few hundred
+    points instead of one per distinct time (a million at scale, too many to draw).
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"application_id": ["a", "b"], "track": "t", "role": "r",
+    ...     "cohort_id": None, "applied_at": pd.Timestamp("2025-01-01"),
+    ...     "cohort_starts_on": pd.NaT, "outcome": "hired",
+    ...     "outcome_at": pd.to_datetime(["2025-01-02 06:00", "2025-01-02 18:00"]),
+    ...     "as_of": pd.Timestamp("2025-06-01"), **{f"reached_{s}_at": pd.NaT for s in STAGES}})
+    >>> j["reached_hired_at"] = j["outcome_at"]
+    >>> incidence_curves(j, resolution_days=1)[["days", "cumulative_incidence"]].values.tolist()
+    [[0.0, 0.0], [1.75, 1.0]]
+    """
     durations = clock_durations(journeys, clock)
     frames = []
     for key, group in durations.groupby(by, sort=True, dropna=True):
         curve = aalen_johansen(group["days"], group["event"]).to_frame()
+        if resolution_days is not None and len(curve) > 1:
+            bins = np.floor(curve["days"].to_numpy() / resolution_days)
+            last_in_bin = np.append(bins[1:] != bins[:-1], True)
+            last_in_bin[0] = True
+            curve = curve.loc[last_in_bin].reset_index(drop=True)
         curve.insert(0, "group", str(key))
         frames.append(curve)
     if not frames:
@@ -831,6 +856,11 @@ def load_clock_rows(
             values[present] = categories[codes[present]]
             frame[column] = values
     return frame
+
+
+def row_count(journeys: pd.DataFrame) -> int:
+    """Applications in the selection."""
+    return len(journeys)
 
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:

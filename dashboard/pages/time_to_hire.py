@@ -6,12 +6,15 @@ dashboard.analysis.time_to_hire.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import ui
 from dashboard.analysis import figures_funnel as figures
 from dashboard.analysis import time_to_hire as tth
+from signalboard.db import WarehouseVersion
 
 st.title("Time to hire")
 st.caption(
@@ -40,14 +43,45 @@ if not ui.warehouse_ready():
     ui.missing_warehouse_message()
     st.stop()
 
-journeys = ui.query("application_journeys", ui.filters().as_params())
-if journeys.empty:
+FilterKey = tuple[tuple[str, Any], ...]
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _clock_rows(version: WarehouseVersion | None, params: FilterKey) -> pd.DataFrame:
+    # A resource, not data: reruns get the same frame back without pickling a million rows
+    # (issue 7). Only the small results below go through st.cache_data. Never mutated.
+    con = ui.cursor()
+    if con is None:
+        return pd.DataFrame()
+    try:
+        return tth.load_clock_rows(con, dict(params), queries_dir=ui.settings().queries_dir)
+    finally:
+        con.close()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _view(
+    version: WarehouseVersion | None, params: FilterKey, name: str, options: FilterKey
+) -> Any:
+    """An analysis function of dashboard.analysis.time_to_hire on the filtered rows, cached."""
+    return getattr(tth, name)(_clock_rows(version, params), **dict(options))
+
+
+def view(name: str, **options: Any) -> Any:
+    return _view(ui.current_version(), filter_key, name, tuple(sorted(options.items())))
+
+
+params = ui.filters().as_params()
+filter_key: FilterKey = tuple(
+    sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
+)
+if view("row_count") == 0:
     ui.empty_selection_message()
     st.stop()
 
 # --- the claim ----------------------------------------------------------------------------------
 st.header("Micro-internship vs traditional")
-comparison = ui.cached(tth.track_comparison, journeys, clock="applied_to_hired")
+comparison = view("track_comparison", clock="applied_to_hired")
 c1, c2, c3 = st.columns(3)
 if math.isnan(comparison.ratio):
     c1.metric("Measured ratio (micro / traditional)", "–")
@@ -83,13 +117,14 @@ clock = left.radio(
     "Clock", tth.CLOCKS, format_func=tth.CLOCK_LABELS.get, horizontal=True, key="tth_clock"
 )
 group_by = right.radio("Curves by", ["track", "role"], horizontal=True, key="tth_by")
-curves = ui.cached(tth.incidence_curves, journeys, clock=clock, by=group_by)
+# Daily resolution: the same steps, a few hundred points per curve instead of one per time.
+curves = view("incidence_curves", clock=clock, by=group_by, resolution_days=1.0)
 if curves.empty:
     st.info("No application in the selection is on this clock (for example, no cohort started).")
 else:
     st.plotly_chart(figures.incidence_figure(curves), key="tth_curves")
 
-summary = ui.cached(tth.time_to_hire_table, journeys)
+summary = view("time_to_hire_table")
 st.subheader("Summary by clock, track and role")
 st.caption(
     "median_days_among_hired is the ATS number; p_hired_by_* and *_days_cif are censoring-aware."
@@ -98,12 +133,12 @@ ui.table(summary, "time_to_hire", key="download_time_to_hire")
 
 # --- roles --------------------------------------------------------------------------------------
 st.subheader("Roles against each other")
-roles = ui.cached(tth.role_comparisons, journeys, clock=clock)
+roles = view("role_comparisons", clock=clock)
 ui.table(roles, "time_to_hire_roles", key="download_time_to_hire_roles")
 
 # --- stages -------------------------------------------------------------------------------------
 st.header("Time in each stage")
-durations = ui.cached(tth.stage_duration_table, journeys)
+durations = view("stage_duration_table")
 track_pick = st.radio(
     "Track", sorted(durations["track"].unique()), horizontal=True, key="tth_stage_track"
 )
