@@ -159,7 +159,9 @@ def vintage_warnings(applications: pd.DataFrame) -> tuple[str, ...]:
     vintages = sorted(used["col_vintage"].astype(str).unique())
     if len(vintages) < 2:
         return ()
-    counts = used.groupby(["col_source", "col_vintage"]).size().reset_index(name="n")
+    # as text: sorted by name (a categorical from the warehouse keeps its load order)
+    labels = used[["col_source", "col_vintage"]].astype(object)
+    counts = labels.groupby(["col_source", "col_vintage"]).size().reset_index(name="n")
     listed = "; ".join(f"{r.col_source} {r.col_vintage}: {r.n}" for r in counts.itertuples())
     return (
         f"Mixed cost-of-living vintages ({', '.join(vintages)}): price levels of different "
@@ -379,7 +381,7 @@ def _mean_ratio_ci(
     )
 
 
-EXACT_BOOTSTRAP_DRAWS = 4_000_000
+EXACT_BOOTSTRAP_DRAWS = 1_000_000
 """Up to this many resampled values (n_boot x (group + reference)) the median bootstrap draws
 every resample (`rng.integers`); above it, it draws each resample's median from its exact
 distribution (`_bootstrap_medians`): the same bootstrap, without n_boot x n random numbers
@@ -1853,3 +1855,82 @@ def report_tables(con: Any, *, settings: Any) -> list[ReportTable]:
         )
         for name, frame in tables.items()
     ]
+
+
+# --- the dashboard page ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StipendOverview:
+    """What the page needs before its settings: the number of applications with a stipend and
+    the price-level vintages the latest-of-each-place resolution uses."""
+
+    n_applications: int
+    vintages: tuple[str, ...]
+
+
+def page_overview(con: Any, params: Mapping[str, Any] | None = None) -> StipendOverview:
+    """Applications with a stipend under the filters and the vintages in use (one aggregate)."""
+    query = load_query("stipend_applications")
+    bound = query.bind({**dict(params or {}), "vintage": None})
+    ((n, vintages),) = con.sql(
+        f"select count(*), list(distinct col_vintage order by col_vintage) "
+        f"from ({query.sql}) as stipends",
+        params=bound,
+    ).fetchall()
+    return StipendOverview(int(n), tuple(sorted(str(v) for v in vintages or () if v is not None)))
+
+
+@dataclass(frozen=True)
+class StipendPage:
+    """The Stipends page's small result: the public (suppressed) tables and the headline
+    numbers. Cached by the page instead of the per-application frames behind it (at a million
+    applications those cost seconds to hash and unpickle on every rerun)."""
+
+    tables: dict[str, pd.DataFrame]
+    warnings: tuple[str, ...]
+    n_applications: int
+    n_without_fx: int
+    median_real_usd: float | None
+    n_flags: int
+    flag_counts: tuple[tuple[str, int], ...]
+    n_raises: int
+    remediation_cost_usd: float
+
+
+def page_view(
+    con: Any,
+    params: Mapping[str, Any] | None = None,
+    *,
+    vintage: str | None = None,
+    reference: Sequence[tuple[str, str]] = (),
+    tolerance_pct: float = 5.0,
+    pay_floor_per_hour: float = 20.0,
+    tiers: pd.DataFrame | None = None,
+    k: int = 5,
+) -> StipendPage:
+    """`analyze` and `public_tables` on the warehouse for the page's filters and settings,
+    reduced to what the page shows (`reference`: (attribute, group) pairs, hashable)."""
+    applications, attributes = load_frames(con, params, vintage=vintage)
+    analysis = analyze(
+        applications,
+        attributes,
+        reference=dict(reference),
+        tolerance_pct=tolerance_pct,
+        pay_floor_per_hour=pay_floor_per_hour,
+        tiers=tiers,
+        k=k,
+    )
+    real = applications["real_stipend_usd"].dropna()
+    reasons = analysis.flags["reason"].value_counts()
+    return StipendPage(
+        tables=public_tables(analysis, k=k),
+        warnings=analysis.warnings,
+        n_applications=len(applications),
+        n_without_fx=int(applications["stipend_usd"].isna().sum()),
+        median_real_usd=float(real.median()) if len(real) else None,
+        n_flags=len(analysis.flags),
+        flag_counts=tuple((str(r), int(n)) for r, n in reasons.items()),
+        n_raises=len(analysis.remediation),
+        remediation_cost_usd=analysis.remediation_cost_usd,
+    )

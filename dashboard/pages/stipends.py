@@ -14,6 +14,7 @@ from dashboard.analysis.suppression import for_display
 DEFAULT_REFERENCE = "Highest paid (default)"
 LATEST_VINTAGE = "Latest of each place"
 TIER_COLUMNS = ("cohort_id", "tier", "min_usd", "max_usd")
+DISPLAY_ROWS = 1_000
 
 st.title("Stipends")
 st.caption(
@@ -29,8 +30,11 @@ if not ui.warehouse_ready():
 
 chosen = ui.filters()
 params = chosen.as_params()
-latest = ui.query("stipend_applications", params)
-if latest.empty:
+# Small results only: counts and vintages first, then the analysis, each cached on the warehouse
+# state and plain arguments (issue 7: caching the per-application frames cost seconds of
+# hashing and unpickling on every rerun at a million applications).
+overview = ui.cached_on_warehouse(stipends.page_overview, params)
+if overview.n_applications == 0:
     ui.empty_selection_message("applications with a stipend")
     st.stop()
 
@@ -54,9 +58,8 @@ with st.expander("Settings", expanded=False):
         step=1.0,
         key="stip_floor",
     )
-    vintages = sorted(latest["col_vintage"].dropna().astype(str).unique())
     vintage = right.selectbox(
-        "Price-level vintage", [LATEST_VINTAGE, *vintages], key="stip_vintage"
+        "Price-level vintage", [LATEST_VINTAGE, *overview.vintages], key="stip_vintage"
     )
     uploaded = st.file_uploader(
         "Tier table (CSV with cohort_id, tier, min_usd, max_usd)",
@@ -72,38 +75,45 @@ if uploaded is not None:
         st.error(f"The tier table lacks {', '.join(missing)}; the tier check is skipped.")
         tiers = None
 
-applications = (
-    latest
-    if vintage == LATEST_VINTAGE
-    else ui.query("stipend_applications", {**params, "vintage": vintage})
-)
-attributes = ui.query("stipend_attributes", params)
 reference = dict(st.session_state.get("stip_reference_choices", {}))
-analysis = ui.cached(
-    stipends.analyze,
-    applications,
-    attributes,
-    reference=reference,
+result = ui.cached_on_warehouse(
+    stipends.page_view,
+    params,
+    vintage=None if vintage == LATEST_VINTAGE else vintage,
+    reference=tuple(sorted(reference.items())),
     tolerance_pct=float(tolerance),
     pay_floor_per_hour=float(floor),
     tiers=tiers,
     k=k,
 )
-tables = ui.cached(stipends.public_tables, analysis, k=k)
+tables = result.tables
 
-for warning in analysis.warnings:
+for warning in result.warnings:
     st.warning(warning)
 
-paid = applications["stipend_usd"].notna()
-with_real = applications["real_stipend_usd"].notna()
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Applications with a stipend", int(len(applications)))
+m1.metric("Applications with a stipend", int(result.n_applications))
 m2.metric(
     "Median real stipend (USD)",
-    f"{applications.loc[with_real, 'real_stipend_usd'].median():,.0f}" if with_real.any() else "-",
+    f"{result.median_real_usd:,.0f}" if result.median_real_usd is not None else "-",
 )
-m3.metric("Flags", int(len(analysis.flags)))
-m4.metric("Remediation cost (USD)", f"{analysis.remediation_cost_usd:,.0f}")
+m3.metric("Flags", int(result.n_flags))
+m4.metric("Remediation cost (USD)", f"{result.remediation_cost_usd:,.0f}")
+
+
+def long_table(frame: pd.DataFrame, file_name: str, *, key: str) -> None:
+    """The first DISPLAY_ROWS rows on screen; the download (made on click) has them all."""
+    if len(frame) > DISPLAY_ROWS:
+        st.caption(f"The first {DISPLAY_ROWS:,} of {len(frame):,} rows; the download has all.")
+    st.dataframe(frame.head(DISPLAY_ROWS), hide_index=True, width="stretch")
+    st.download_button(
+        f"Download {file_name}.csv",
+        data=lambda: frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{file_name}.csv",
+        mime="text/csv",
+        key=key,
+    )
+
 
 st.header("Gaps by group")
 gaps = tables["stipends"]
@@ -151,11 +161,11 @@ else:
 
 st.header("Outliers and remediation")
 st.write(
-    f"{len(analysis.remediation)} applications are paid more than {tolerance:g}% below the "
+    f"{result.n_raises} applications are paid more than {tolerance:g}% below the "
     "group-neutral prediction (role, cohort length, estimated hours, location; no demographic "
-    f"input). Raising them costs ${analysis.remediation_cost_usd:,.2f}."
+    f"input). Raising them costs ${result.remediation_cost_usd:,.2f}."
 )
-ui.table(tables["remediation"], "remediation", key="dl_remediation")
+long_table(tables["remediation"], "remediation", key="dl_remediation")
 st.subheader("Adjusted gaps after the raises")
 ui.table(
     for_display(tables["stipend_remediation_effect"]),
@@ -168,9 +178,8 @@ flags = tables["stipend_flags"]
 if flags.empty:
     st.success("No unpaid trials, no stipend below the floor, no missing data.")
 else:
-    counts = flags["reason"].value_counts()
-    st.write(", ".join(f"{reason}: {n}" for reason, n in counts.items()))
-ui.table(flags, "stipend_flags", key="dl_stip_flags")
+    st.write(", ".join(f"{reason}: {n}" for reason, n in result.flag_counts))
+long_table(flags, "stipend_flags", key="dl_stip_flags")
 
 st.header("EU/UK reporting")
 st.caption(
@@ -194,5 +203,5 @@ ui.table(
     "stipend_pay_categories",
     key="dl_stip_categories",
 )
-if not paid.all():
-    st.info(f"{int((~paid).sum())} stipends have no market exchange rate: see Policy checks.")
+if result.n_without_fx:
+    st.info(f"{result.n_without_fx} stipends have no market exchange rate: see Policy checks.")
