@@ -606,7 +606,6 @@ def time_to_hire_table(
                 ]
             for segment, group in segments:
                 row = {"clock": clock, "track": track, "segment": segment}
-                group = np.sort(group)  # positions in sorted-days order
                 row.update(
                     _summarize(on_clock.days[group], on_clock.event[group], alpha, presorted=True)
                 )
