@@ -172,6 +172,19 @@ def _sorted_by_unit(unit: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
     return order, count, np.cumsum(count) - count
 
 
+def _pairs_within_units(
+    unit_sorted: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every unordered pair of two different rows of one unit, each once (rows i before j in
+    the unit-sorted order), from `_sorted_by_unit`."""
+    order, count, start = unit_sorted
+    rank = np.arange(len(order)) - np.repeat(start, count)  # position within its unit
+    reps = np.repeat(count, count) - 1 - rank  # later rows of the same unit
+    first = np.repeat(np.arange(len(order)), reps)
+    offset = np.arange(len(first)) - np.repeat(np.cumsum(reps) - reps, reps)
+    return order[first], order[first + 1 + offset]
+
+
 def _within_unit_pairs(
     left_unit: np.ndarray,
     right_unit: np.ndarray,
@@ -210,7 +223,9 @@ def llm_agreement_codes(
     h_sorted = _sorted_by_unit(h_unit, n_units)
     li, hi = _within_unit_pairs(l_unit, h_unit, n_units, right_sorted=h_sorted)
     machine, human_score, pair_unit = l_score[li], h_score[hi], l_unit[li]
-    a, b = _within_unit_pairs(h_unit, h_unit, n_units, right_sorted=h_sorted)
+    a, b = _pairs_within_units(h_sorted)
+    swap = h_grader[a] > h_grader[b]  # the lower grader code first, as the frame path orders
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
     keep = h_grader[a] < h_grader[b]
     first, second = h_score[a[keep]], h_score[b[keep]]
     overall = pair_stats(machine, human_score)

@@ -548,16 +548,6 @@ def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
     return [row[0] for row in con.execute(sql).fetchall()]
 
 
-def _pair_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes of the keys present, in key order: (code per row, key per code)."""
-    if size <= 50_000_000:  # a lookup table is cheaper than sorting millions of keys
-        present = np.zeros(size, dtype=bool)
-        present[key] = True
-        return (np.cumsum(present, dtype=np.int64) - 1)[key], np.flatnonzero(present)
-    keys, code = np.unique(key, return_inverse=True)
-    return code, keys
-
-
 def _with_totals(
     unit: np.ndarray,
     grader: np.ndarray,
@@ -572,23 +562,24 @@ def _with_totals(
     n_axes: int,
 ) -> tuple[np.ndarray, ...]:
     """The axis rows plus one total row per (unit, grader) that scored every axis the unit was
-    scored on (as `totals`): score and pass mark averaged, month of the last score."""
-    pair, keys = _pair_codes(unit * n_graders + grader, n_units * n_graders)
+    scored on (as `totals`): score averaged, month of the last score, and the pass mark averaged
+    over the unit's axes (`pass_mark`: units x axes, from the unit's rubric)."""
+    pair, keys = severity._pair_codes(unit * n_graders + grader, n_units * n_graders)
     n_pairs = len(keys)
     count = np.bincount(pair, minlength=n_pairs)
-    bit = 2.0 ** axis.astype(float)  # axis sets as exact integer sums (n_axes <= 52)
+    bit = (2.0 ** np.arange(n_axes)).take(axis)  # axis sets as exact integer sums (<= 52 axes)
     scored_axes = np.bincount(pair, bit, minlength=n_pairs)
     unit_axes = np.zeros(n_units * n_axes, dtype=bool)
     unit_axes[unit * n_axes + axis] = True
     expected = unit_axes.reshape(n_units, n_axes) @ (2.0 ** np.arange(n_axes))
     pair_unit, pair_grader = keys // n_graders, keys % n_graders
     complete = scored_axes == expected[pair_unit]
-    known = ~np.isnan(pass_mark)
+    # a complete total covers exactly the unit's axes: its pass mark is their mean
+    marks = unit_axes.reshape(n_units, n_axes) & ~np.isnan(pass_mark)
     with np.errstate(divide="ignore", invalid="ignore"):
         total = np.bincount(pair, score, minlength=n_pairs) / count
-        total_pass = np.bincount(pair[known], pass_mark[known], minlength=n_pairs) / np.bincount(
-            pair[known], minlength=n_pairs
-        )
+        unit_pass = np.where(marks, pass_mark, 0.0).sum(axis=1) / marks.sum(axis=1)
+    total_pass = unit_pass[pair_unit]
     last = np.full(n_pairs, -1, dtype=np.int64)
     np.maximum.at(last, pair, month)
     pair_human = np.zeros(n_pairs, dtype=bool)
@@ -653,7 +644,7 @@ def load_coded(
     axis = rows["axis"].astype(np.int64)
     score = rows["score"].astype(float)
     cell = rubric[unit] * scale.shape[2] + axis
-    low, high, pass_mark = (scale[i].ravel().take(cell) for i in range(3))
+    low, high = (scale[i].ravel().take(cell) for i in range(2))
     extreme = (score <= low) | (score >= high)
     midpoint = np.isclose(score, (low + high) / 2)
     coded = _with_totals(
@@ -663,7 +654,7 @@ def load_coded(
         rows["human"].astype(bool),
         score,
         rows["month"].astype(np.int64),
-        pass_mark,
+        scale[2][rubric],
         n_units=n_units,
         n_graders=len(graders),
         n_axes=n_axes,

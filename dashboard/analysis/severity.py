@@ -522,6 +522,18 @@ def decision_flips_codes(
     return out.iloc[order].reset_index(drop=True)
 
 
+def _pair_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the keys present, in key order: (code per row, key per code)."""
+    if size <= 50_000_000:  # a lookup table is cheaper than sorting millions of keys
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        code = np.cumsum(present, dtype=np.int32)
+        code -= 1
+        return code[key], np.flatnonzero(present)
+    keys, code = np.unique(key, return_inverse=True)
+    return code, keys
+
+
 def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes of the values present, in order: (new code per value, old code per new)."""
     present = np.bincount(codes, minlength=size) > 0
@@ -584,8 +596,7 @@ def rating_style_codes(
     with np.errstate(divide="ignore", invalid="ignore"):
         sd_mean = np.where(has, sd, 0.0).sum(axis=1) / has.sum(axis=1)
     # halo: per grader, the correlation of its scores on two axes of the same deliverable
-    pair_key = unit.astype(np.int64) * size + grader
-    pairs, pair = np.unique(pair_key, return_inverse=True)
+    pair, pairs = _pair_codes(unit.astype(np.int64) * size + grader, (int(unit.max()) + 1) * size)
     pair_grader = pairs % size
     wide = np.full((len(pairs), n_axes), np.nan)
     wide[pair, axis] = score
