@@ -1,0 +1,191 @@
+"""The stipend analysis's scale paths (issue 7) against the straightforward computations.
+
+- Regressions run on (group, control cell) sufficient statistics; here they are checked against
+  statsmodels fitted on the rows (the design built row by row, rows of leverage 1 removed as
+  before), on data with missing controls, a one-person role and collinear controls.
+- The median bootstrap draws each resample's median from its exact distribution above
+  `EXACT_BOOTSTRAP_DRAWS`. For odd n the bootstrap median is the j-th order statistic with
+  P(median* <= x_(j)) = P(Binomial(n, j/n) >= (n + 1) / 2) (Efron 1979, "Bootstrap methods:
+  another look at the jackknife", Ann. Statist. 7(1), section 3; Maritz & Jarrett 1978); the
+  sampler's frequencies are checked against that formula and, for even n, against resampling.
+- `aligned_groups` (integer codes) gives the groups `attribute_groups` + `_with_group` give.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from dashboard.analysis import stipends as sa
+from tests.test_stipends import synthetic
+
+
+def rowwise_gaps(frame: pd.DataFrame, *, reference: str, with_location: bool) -> dict:
+    """The adjusted gaps as the first implementation computed them: the design row by row,
+    rows of leverage 1 removed, statsmodels OLS with HC3."""
+    usable = frame[frame["real_stipend_usd"].gt(0) & frame["role"].notna()]
+    groups = sorted(set(usable["group"]) - {reference})
+    names = [f"group[{g}]" for g in groups]
+    part = usable
+    for _ in range(5):
+        design = part.assign(
+            **{n: (part["group"] == g).astype(float) for n, g in zip(names, groups, strict=True)}
+        )
+        X = sa.design_matrix(design, with_location=with_location, indicators=names)
+        values = X.to_numpy(float)
+        exact = ((values @ np.linalg.pinv(values.T @ values)) * values).sum(axis=1) > 1 - 1e-9
+        if not exact.any():
+            break
+        part = part[~exact]
+    fit = sm.OLS(np.log(part["real_stipend_usd"]), X).fit(cov_type="HC3")
+    intervals = fit.conf_int()
+    return {
+        g: (fit.params[n], *intervals.loc[n], fit.pvalues[n])
+        for n, g in zip(names, groups, strict=True)
+        if n in X
+    }
+
+
+def awkward_frame(seed: int) -> pd.DataFrame:
+    apps, attrs = synthetic(400, seed=seed, female_gap=-0.08)
+    frame = sa._with_group(apps, sa.attribute_groups(attrs)["race_ethnicity"])
+    rng = np.random.default_rng(seed)
+    # missing estimated hours (filled with the mean), a one-person role (leverage 1), and a
+    # price level that is a function of the tier for a block of rows
+    frame.loc[rng.choice(len(frame), 25, replace=False), "estimated_hours"] = np.nan
+    frame.loc[frame.index[0], "role"] = "only_one"
+    frame.loc[frame.index[1:4], "real_stipend_usd"] = np.nan
+    return frame
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("with_location", [False, True])
+def test_cell_regressions_equal_rowwise_statsmodels(seed: int, with_location: bool) -> None:
+    frame = awkward_frame(seed)
+    reference = "White"
+    ours = sa.adjusted_gaps(frame, reference=reference, with_location=with_location)
+    theirs = rowwise_gaps(frame, reference=reference, with_location=with_location)
+    assert theirs and set(theirs) <= set(ours)
+    for group, (beta, low, high, p_value) in theirs.items():
+        estimate = ours[group]
+        assert estimate.method == "ols_hc3"
+        assert estimate.estimate_pct == pytest.approx(100 * np.expm1(beta), rel=1e-9, abs=1e-9)
+        assert estimate.ci_low == pytest.approx(100 * np.expm1(low), rel=1e-9, abs=1e-9)
+        assert estimate.ci_high == pytest.approx(100 * np.expm1(high), rel=1e-9, abs=1e-9)
+        assert estimate.p_value == pytest.approx(p_value, rel=1e-7, abs=1e-12)
+
+
+def test_cell_predictions_equal_rowwise_statsmodels() -> None:
+    frame = awkward_frame(5)
+    ours = sa.group_neutral_predictions(frame)
+    has_level = frame["price_level"].gt(0) & frame["role"].notna()
+    fit_rows = frame[has_level & frame["real_stipend_usd"].gt(0)]
+    X_fit = sa.design_matrix(fit_rows, with_location=True)
+    result = sm.OLS(np.log(fit_rows["real_stipend_usd"]), X_fit).fit()
+    X_all = sa.design_matrix(frame[has_level], with_location=True).reindex(
+        columns=X_fit.columns, fill_value=0.0
+    )
+    predicted = np.exp(X_all.to_numpy(float) @ result.params.to_numpy(float))
+    sd = np.std(result.resid, ddof=X_fit.shape[1])
+    np.testing.assert_allclose(ours["predicted_real_usd"], predicted, rtol=1e-10)
+    real = frame.loc[has_level, "real_stipend_usd"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        expected_sd = np.where(real > 0, np.log(real) - np.log(predicted), -np.inf) / sd
+    np.testing.assert_allclose(ours["residual_sd"], expected_sd, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [41, 201])
+def test_bootstrap_median_sampler_matches_the_exact_distribution(n: int) -> None:
+    """Odd n: frequencies of each order statistic vs P(Bin(n, j/n) >= (n+1)/2) (Efron 1979)."""
+    rng = np.random.default_rng(n)
+    values = np.sort(rng.normal(size=n))
+    draws = 40_000
+    medians = sa._bootstrap_medians(values, draws, np.random.default_rng(0))
+    j = np.searchsorted(values, medians) + 1  # which order statistic each median is
+    empirical = np.array([(j <= i).mean() for i in range(1, n + 1)])
+    exact = stats.binom.sf((n + 1) // 2 - 1, n, np.arange(1, n + 1) / n)
+    se = np.sqrt(exact * (1 - exact) / draws)
+    assert np.all(np.abs(empirical - exact) <= 5 * se + 1e-12)
+
+
+def test_bootstrap_median_sampler_even_n_matches_resampling() -> None:
+    """Even n (the median averages two order statistics): quantiles of 40,000 sampler draws
+    against 40,000 brute-force resamples, with ties in the data."""
+    rng = np.random.default_rng(7)
+    values = np.sort(rng.integers(0, 30, 60).astype(float))
+    draws = 40_000
+    fast = sa._bootstrap_medians(values, draws, np.random.default_rng(1))
+    brute = np.median(values[rng.integers(0, len(values), (draws, len(values)))], axis=1)
+    for q in (2.5, 10, 25, 50, 75, 90, 97.5):
+        assert np.percentile(fast, q) == pytest.approx(np.percentile(brute, q), abs=0.51)
+    assert stats.ks_2samp(fast, brute).pvalue > 1e-4
+
+
+def test_raw_gaps_large_path_agrees_with_resampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same frame through both bootstrap paths: identical point estimates and means, and
+    median CIs within Monte Carlo error of each other."""
+    apps, attrs = synthetic(1500, seed=11, female_gap=-0.1)
+    frame = sa._with_group(apps, sa.attribute_groups(attrs)["sex"])
+    exact = sa.raw_gaps(frame, reference="Male").set_index("group")
+    monkeypatch.setattr(sa, "EXACT_BOOTSTRAP_DRAWS", 0)
+    fast = sa.raw_gaps(frame, reference="Male").set_index("group")
+    same = [c for c in exact.columns if "median_gap" not in c or not c.endswith(("low", "high"))]
+    pd.testing.assert_frame_equal(exact[same], fast[same])
+    for column in ("median_gap_pct_nominal_ci_low", "median_gap_pct_nominal_ci_high"):
+        assert fast.loc["Female", column] == pytest.approx(exact.loc["Female", column], abs=1.5)
+
+
+def test_aligned_groups_equal_attribute_groups_on_the_sample(
+    sample_con: duckdb.DuckDBPyConnection,
+) -> None:
+    applications, attributes = sa.load_frames(sample_con)
+    aligned = sa.aligned_groups(applications, attributes)
+    expected = sa.attribute_groups(attributes)
+    assert list(aligned) == list(expected)
+    for name, series in expected.items():
+        want = sa._with_group(applications, series)["group"].to_numpy(dtype=object)
+        got = aligned[name].labels.take(aligned[name].codes)
+        assert (got == want).all(), name
+
+
+def test_aligned_groups_unsorted_text_and_missing_people() -> None:
+    """Plain text columns in any order; an application without any demographics row is
+    Unknown, in the intersection too (as `_with_group` fills it)."""
+    applications = pd.DataFrame({"application_id": ["a3", "a1", "a2", "a9"]})
+    attributes = pd.DataFrame(
+        {
+            "application_id": ["a2", "a1", "a1", "a2", "a3", "a3"],
+            "attribute": ["sex", "race_ethnicity", "sex", "race_ethnicity", "sex", "veteran"],
+            "value": ["Male", "Asian", "Female", None, "Female", "Yes"],
+        }
+    )
+    aligned = sa.aligned_groups(applications, attributes)
+    expected = sa.attribute_groups(attributes)
+    assert list(aligned) == list(expected)
+    for name, series in expected.items():
+        want = sa._with_group(applications, series)["group"].tolist()
+        assert aligned[name].labels.take(aligned[name].codes).tolist() == want, name
+    intersection = aligned["sex / race_ethnicity"]
+    assert intersection.labels.take(intersection.codes).tolist() == [
+        "Female / Unknown", "Female / Asian", "Male / Unknown", "Unknown",
+    ]  # fmt: skip
+
+
+def test_page_view_matches_the_analysis(sample_con: duckdb.DuckDBPyConnection) -> None:
+    """The page's cached result carries the analysis's numbers and the public tables."""
+    analysis = sa.analyze(*sa.load_frames(sample_con))
+    view = sa.page_view(sample_con)
+    overview = sa.page_overview(sample_con)
+    assert view.n_applications == overview.n_applications == len(analysis.applications)
+    assert view.n_flags == len(analysis.flags)
+    assert view.remediation_cost_usd == pytest.approx(analysis.remediation_cost_usd)
+    assert dict(view.flag_counts) == analysis.flags["reason"].value_counts().to_dict()
+    public = sa.public_tables(analysis)
+    for name, frame in public.items():
+        pd.testing.assert_frame_equal(view.tables[name], frame, check_dtype=False)
+    vintages = sorted(analysis.applications["col_vintage"].dropna().astype(str).unique())
+    assert list(overview.vintages) == vintages
