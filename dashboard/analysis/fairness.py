@@ -20,14 +20,18 @@ import pandas as pd
 
 from dashboard.analysis import ll144
 from dashboard.analysis.adverse_impact import impact_tables
+from dashboard.analysis.fairness_cells import (
+    INTERSECTION,
+    attribute_order,
+    cells_from_frames,
+    furthest_from_mask,
+    stage_masks,
+)
 from dashboard.analysis.suppression import is_hidden, suppress_small_cells
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES, UNKNOWN
 from signalboard.queries import run_query
 from signalboard.settings import Settings
-
-INTERSECTION = "sex x race_ethnicity"
-"""Attribute name of the intersectional groups; a group is "<race_ethnicity>|<sex>"."""
 
 ALL_TRACKS = "all"
 
@@ -81,30 +85,16 @@ class Audit:
     unknowns: pd.DataFrame
 
 
-def attribute_values(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
-    """Each application's group per attribute: columns application_id, attribute, group.
-
-    Candidates without a value are `Unknown`; the intersection is Unknown when either part is.
-    Attributes are ordered sex, race/ethnicity, their intersection, then the rest by name.
-    """
-    apps = journeys[["application_id", "candidate_id"]]
-    attrs = sorted(set(demographics["attribute"]) | {"sex", "race_ethnicity"})
-    attrs = ["sex", "race_ethnicity"] + [a for a in attrs if a not in ("sex", "race_ethnicity")]
-    wide = (
-        demographics.drop_duplicates(["candidate_id", "attribute"])
-        .pivot(index="candidate_id", columns="attribute", values="value")
-        .reindex(columns=attrs)
-    )
-    merged = apps.merge(wide, left_on="candidate_id", right_index=True, how="left")
-    merged[attrs] = merged[attrs].fillna(UNKNOWN).astype(str)
-    sex, race = merged["sex"], merged["race_ethnicity"]
-    merged[INTERSECTION] = np.where((sex == UNKNOWN) | (race == UNKNOWN), UNKNOWN, race + "|" + sex)
-    order = ["sex", "race_ethnicity", INTERSECTION] + attrs[2:]
-    long = merged.melt(
-        id_vars=["application_id"], value_vars=order, var_name="attribute", value_name="group"
-    )
-    long["attribute"] = pd.Categorical(long["attribute"], categories=order, ordered=True)
-    return long
+def _steps_from_used(used: dict[str, set[int]]) -> dict[str, list[tuple[str, int, int]]]:
+    steps: dict[str, list[tuple[str, int, int]]] = {}
+    for track in sorted(used):
+        stages = [0] + [i for i in range(1, len(STAGES)) if i in used[track]]
+        pairs = [(stages[j], stages[j + 1]) for j in range(len(stages) - 1)]
+        bottom = (0, len(STAGES) - 1)
+        if bottom not in pairs:
+            pairs.append(bottom)
+        steps[track] = [(f"{STAGES[a]}->{STAGES[b]}", a, b) for a, b in pairs]
+    return steps
 
 
 def track_steps(journeys: pd.DataFrame) -> dict[str, list[tuple[str, int, int]]]:
@@ -113,38 +103,42 @@ def track_steps(journeys: pd.DataFrame) -> dict[str, list[tuple[str, int, int]]]
     traditional track (applied, selected, take_home_passed, hired) gets its own steps and is not
     counted as passing a triage it never had.
     """
-    steps: dict[str, list[tuple[str, int, int]]] = {}
-    for track, rows in journeys.groupby("track", sort=True):
-        used = [0] + [
-            i
-            for i, stage in enumerate(STAGES)
-            if i > 0 and rows[f"reached_{stage}_at"].notna().any()
-        ]
-        pairs = [(used[j], used[j + 1]) for j in range(len(used) - 1)]
-        bottom = (0, len(STAGES) - 1)
-        if bottom not in pairs:
-            pairs.append(bottom)
-        steps[str(track)] = [(f"{STAGES[a]}->{STAGES[b]}", a, b) for a, b in pairs]
-    return steps
+    frame = pd.DataFrame({"track": journeys["track"], "mask": stage_masks(journeys)})
+    return _cell_steps(frame)
 
 
-def step_counts(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
-    """Applicants and selected per step, track, attribute and group (Unknown included).
+def _cell_steps(frame: pd.DataFrame) -> dict[str, list[tuple[str, int, int]]]:
+    used: dict[str, set[int]] = {}
+    for track, masks in frame.groupby("track", sort=True)["mask"]:
+        combined = int(np.bitwise_or.reduce(masks.to_numpy(dtype=np.int64)))
+        used[str(track)] = {i for i in range(1, len(STAGES)) if (combined >> i) & 1}
+    return _steps_from_used(used)
 
-    An application counts in a step's applicants when it reached the step's first stage and its
-    decision is in: one still in progress, or withdrawn, at a stage before the step's last is
-    left out (a withdrawal is not a selection decision; 1979 Q&A 15), so in-flight cohorts do not
-    look like rejections. It counts as selected when it reached the step's last stage. Steps are
-    per track (`track_steps`); the "all" track pools the tracks that share a step and appears
-    only for steps that more than one track has (otherwise it would repeat that track's table).
-    """
-    long = attribute_values(journeys, demographics)
-    base = journeys[["application_id", "track", "furthest_stage_index", "outcome"]]
-    long = long.merge(base, on="application_id", how="left")
-    furthest = long["furthest_stage_index"].to_numpy()
-    undecided = long["outcome"].isin(["in_progress", "withdrew"]).to_numpy()
-    track = long["track"].astype(str).to_numpy()
-    per_track = track_steps(journeys)
+
+def step_counts_from_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """Applicants and selected per step, track, attribute and group (Unknown included), from
+    `queries/fairness_cells.sql` rows (or `cells_from_frames`); see `step_counts`."""
+    columns = ["step", "track", "attribute", "group", "n", "selected"]
+    cells = cells[cells["track"].notna()]
+    if len(cells) == 0:
+        return pd.DataFrame(columns=columns)
+    # Per-application facts, summed over the LLM scores (which the funnel steps ignore).
+    cells = (
+        cells.groupby(
+            ["track", "reached_mask", "undecided", "attribute", "group"], sort=False, dropna=False
+        )["applications"]
+        .sum()
+        .reset_index()
+    )
+    order = attribute_order(cells["attribute"].unique())
+    mask = cells["reached_mask"].to_numpy(dtype=np.int64)
+    furthest = furthest_from_mask(mask)
+    undecided = cells["undecided"].to_numpy(dtype=bool)
+    weight = cells["applications"].to_numpy(dtype=np.int64)
+    track = cells["track"].astype(str).to_numpy()
+    attribute = pd.Categorical(cells["attribute"].astype(str), categories=order, ordered=True)
+    group = cells["group"].astype(str).to_numpy()
+    per_track = _cell_steps(pd.DataFrame({"track": track, "mask": mask}))
     all_steps = sorted(
         {step for steps in per_track.values() for step in steps},
         # funnel order, the bottom line (applied->hired) last
@@ -158,11 +152,11 @@ def step_counts(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFr
         selected = eligible & (furthest >= last)
         part = pd.DataFrame(
             {
-                "track": long["track"],
-                "attribute": long["attribute"],
-                "group": long["group"],
-                "n": eligible.astype(np.int64),
-                "selected": selected.astype(np.int64),
+                "track": track,
+                "attribute": attribute,
+                "group": group,
+                "n": weight * eligible,
+                "selected": weight * selected,
             }
         )[member]
         pieces = [
@@ -183,11 +177,24 @@ def step_counts(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFr
         both = pd.concat(pieces, ignore_index=True)
         both.insert(0, "step", name)
         frames.append(both)
-    if not frames:
-        return pd.DataFrame(columns=["step", "track", "attribute", "group", "n", "selected"])
     counts = pd.concat(frames, ignore_index=True)
     counts["attribute"] = counts["attribute"].astype(str)
-    return counts
+    counts["n"] = counts["n"].astype(np.int64)
+    counts["selected"] = counts["selected"].astype(np.int64)
+    return counts[columns]
+
+
+def step_counts(journeys: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
+    """Applicants and selected per step, track, attribute and group (Unknown included).
+
+    An application counts in a step's applicants when it reached the step's first stage and its
+    decision is in: one still in progress, or withdrawn, at a stage before the step's last is
+    left out (a withdrawal is not a selection decision; 1979 Q&A 15), so in-flight cohorts do not
+    look like rejections. It counts as selected when it reached the step's last stage. Steps are
+    per track (`track_steps`); the "all" track pools the tracks that share a step and appears
+    only for steps that more than one track has (otherwise it would repeat that track's table).
+    """
+    return step_counts_from_cells(cells_from_frames(journeys, demographics))
 
 
 def audit(
@@ -218,6 +225,13 @@ def audit(
         `unknowns`: step, track, attribute, unknown_n, unknown_selected, n_total.
     """
     counts = step_counts(journeys, demographics)
+    return audit_from_counts(counts, min_share=min_share, alpha=alpha)
+
+
+def audit_from_counts(
+    counts: pd.DataFrame, *, min_share: float = 0.02, alpha: float = 0.05
+) -> Audit:
+    """`audit` from the step counts (`step_counts` or `step_counts_from_cells`)."""
     keys = ["step", "track", "attribute"]
     is_unknown = counts["group"] == UNKNOWN
     unknowns = (
@@ -458,13 +472,21 @@ def fairness_tables(
     min_share: float = 0.02,
     alpha: float = 0.05,
 ) -> FairnessTables:
-    """The audit, the unknowns and the LL144 tables, suppressed at `k`, plus the LL144 summary.
-
-    The one function the page and `report_tables` call; see `audit` and
-    `dashboard.analysis.ll144.ll144_audit` for the definitions.
+    """The audit, the unknowns and the LL144 tables, suppressed at `k`, plus the LL144 summary,
+    from per-application frames (`load_inputs`); see `audit` and
+    `dashboard.analysis.ll144.ll144_audit` for the definitions. The page and the report read
+    the warehouse through `fairness_tables_from_db`, which gives the same tables.
     """
-    result = audit(journeys, demographics, min_share=min_share, alpha=alpha)
-    triage = ll144.ll144_audit(journeys, demographics, llm_scores, min_share=min_share)
+    cells = cells_from_frames(journeys, demographics, llm_scores)
+    return fairness_tables_from_cells(cells, k=k, min_share=min_share, alpha=alpha)
+
+
+def fairness_tables_from_cells(
+    cells: pd.DataFrame, *, k: int = 5, min_share: float = 0.02, alpha: float = 0.05
+) -> FairnessTables:
+    """`fairness_tables` from `queries/fairness_cells.sql` rows (or `cells_from_frames`)."""
+    result = audit_from_counts(step_counts_from_cells(cells), min_share=min_share, alpha=alpha)
+    triage = ll144.ll144_from_cells(cells, min_share=min_share)
     published, unknowns, triage_published = suppress_jointly(result, triage, k=k)
     return FairnessTables(
         adverse_impact=published,
@@ -476,10 +498,54 @@ def fairness_tables(
     )
 
 
+TOO_MANY_BITS = "need more than 127 bits"
+"""Part of the error `queries/fairness_cells.sql` raises when the self-ID values do not fit."""
+
+
+def load_cells(
+    con: duckdb.DuckDBPyConnection, *, settings: Settings, params: dict | None = None
+) -> pd.DataFrame:
+    """`queries/fairness_cells.sql` with the global filters `params`: the fairness cells.
+
+    A warehouse whose self-ID attributes have too many values to pack into the query's 127 bits
+    (some dozen attributes) gets the same rows from the per-application frames instead: slower,
+    never wrong.
+    """
+    folder = settings.queries_dir
+    try:
+        return run_query(con, "fairness_cells", params or {}, queries_dir=folder)
+    except duckdb.Error as error:
+        if TOO_MANY_BITS not in str(error):
+            raise
+    return cells_from_frames(*load_inputs(con, settings=settings, params=params))
+
+
+def fairness_tables_from_db(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    settings: Settings,
+    params: dict | None = None,
+    min_share: float = 0.02,
+    alpha: float = 0.05,
+) -> FairnessTables:
+    """`fairness_tables` of the warehouse behind `con`, with the global filters `params`,
+    suppressed at settings.min_cell_size.
+
+    The counting happens in DuckDB (`queries/fairness_cells.sql`): at a million applications
+    only a few thousand rows reach pandas.
+    """
+    cells = load_cells(con, settings=settings, params=params)
+    return fairness_tables_from_cells(
+        cells, k=settings.min_cell_size, min_share=min_share, alpha=alpha
+    )
+
+
 def load_inputs(
     con: duckdb.DuckDBPyConnection, *, settings: Settings, params: dict | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three inputs of the Fairness analyses: journeys, demographics and LLM scores."""
+    """The three per-application inputs of `fairness_tables`: journeys, demographics and LLM
+    scores (for tests and callers that want the rows; the page and report use
+    `fairness_tables_from_db`)."""
     folder = settings.queries_dir
     journeys = run_query(con, "application_journeys", params or {}, queries_dir=folder)
     demographics = run_query(con, "fairness_demographics", queries_dir=folder)
@@ -490,7 +556,7 @@ def load_inputs(
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """adverse_impact.csv, unknowns.csv and ll144_triage.csv, suppressed at settings.min_cell_size."""
     k = settings.min_cell_size
-    tables = fairness_tables(*load_inputs(con, settings=settings), k=k)
+    tables = fairness_tables_from_db(con, settings=settings)
     return [
         ReportTable(
             name="adverse_impact",
@@ -531,5 +597,5 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
 
 def report_files(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> dict[str, str]:
     """ll144_summary.html: the one-page LL144 bias-audit summary, written beside report.html."""
-    tables = fairness_tables(*load_inputs(con, settings=settings), k=settings.min_cell_size)
+    tables = fairness_tables_from_db(con, settings=settings)
     return {"ll144_summary.html": tables.ll144_summary_html}

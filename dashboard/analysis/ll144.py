@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.analysis.adverse_impact import impact_table
+from dashboard.analysis.fairness_cells import INTERSECTION, cells_from_frames, furthest_from_mask
 from dashboard.analysis.suppression import is_hidden, suppress_small_cells
 from etl.contract import RACE_ETHNICITY_VALUES, UNKNOWN
 
@@ -114,44 +115,55 @@ class LL144Result:
     date_end: dt.date | None
 
 
-def _categories(values: pd.DataFrame) -> dict[str, pd.Series]:
-    sex, race = values["sex"], values["race_ethnicity"]
-    inter = pd.Series(
-        np.where((sex == UNKNOWN) | (race == UNKNOWN), UNKNOWN, race + "|" + sex),
-        index=values.index,
-    )
-    return {"sex": sex, "race_ethnicity": race, "intersectional": inter}
+_ATTRIBUTES: dict[str, str] = {
+    "sex": "sex",
+    "race_ethnicity": "race_ethnicity",
+    "intersectional": INTERSECTION,
+}
+"""Each LL144 table and the attribute of `queries/fairness_cells.sql` it is a breakdown of."""
 
 
 def _table_rows(
     mode: Mode, sample: pd.DataFrame, hit: np.ndarray, *, min_share: float
 ) -> tuple[list[pd.DataFrame], dict[tuple[str, str], int]]:
+    """One mode's three tables from cells: `sample` holds attribute, group and applications,
+    `hit` says which rows were selected (or scored above the median)."""
     rows: list[pd.DataFrame] = []
     unknown: dict[tuple[str, str], int] = {}
+    weight = sample["applications"].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame(
+        {
+            "attribute": sample["attribute"].to_numpy(),
+            "category": sample["group"].to_numpy(),
+            "n": weight,
+            "hit": weight * hit.astype(np.int64),
+        }
+    )
+    sexes = frame.loc[frame["attribute"] == "sex", "category"]
     extra_sexes = tuple(
-        sorted(set(sample["sex"]) - set(SEXES) - {UNKNOWN})
+        sorted(set(sexes) - set(SEXES) - {UNKNOWN})
     )  # another recorded sex value gets its own rows after Male and Female
     order = {
         "sex": list(SEXES) + list(extra_sexes),
         "race_ethnicity": list(RACE_ETHNICITY_VALUES),
         "intersectional": intersectional_categories(SEXES + extra_sexes),
     }
-    for table, category in _categories(sample).items():
-        frame = pd.DataFrame({"category": category.to_numpy(), "hit": hit.astype(np.int64)})
-        grouped = frame.groupby("category")["hit"].agg(["size", "sum"])
+    for table, attribute in _ATTRIBUTES.items():
+        part_frame = frame[frame["attribute"] == attribute]
+        grouped = part_frame.groupby("category")[["n", "hit"]].sum()
         known = [c for c in order[table]] + sorted(
             set(grouped.index) - set(order[table]) - {UNKNOWN}
         )
         counts = pd.DataFrame(
             {
                 "category": known,
-                "n": grouped["size"].reindex(known, fill_value=0).to_numpy(),
-                "count": grouped["sum"].reindex(known, fill_value=0).to_numpy(),
+                "n": grouped["n"].reindex(known, fill_value=0).to_numpy(),
+                "count": grouped["hit"].reindex(known, fill_value=0).to_numpy(),
             }
         )
         part = rates_table(counts, min_share=min_share)
-        nu = int(grouped["size"].get(UNKNOWN, 0))
-        su = int(grouped["sum"].get(UNKNOWN, 0))
+        nu = int(grouped["n"].get(UNKNOWN, 0))
+        su = int(grouped["hit"].get(UNKNOWN, 0))
         unknown[(mode, table)] = nu
         # Unknowns are left out of the table and reported as a count (the rule's "unknown").
         unknown_row = pd.DataFrame(
@@ -169,6 +181,68 @@ def _table_rows(
         part.insert(0, "mode", mode)
         rows.append(part)
     return rows, unknown
+
+
+def _median_and_ties(scores: np.ndarray, weights: np.ndarray) -> tuple[float, int]:
+    """`np.median` of the scores repeated `weights` times, and how many equal it, without
+    repeating them: the middle one (odd count) or the mean of the middle two (even)."""
+    total = int(weights.sum())
+    if total == 0:
+        return float("nan"), 0
+    order = np.argsort(scores, kind="stable")
+    values, ends = scores[order], np.cumsum(weights[order])
+    low = values[np.searchsorted(ends, (total - 1) // 2, side="right")]
+    high = values[np.searchsorted(ends, total // 2, side="right")]
+    median = float(np.median(np.array([low, high])))
+    return median, int(weights[scores == median].sum())
+
+
+def ll144_from_cells(cells: pd.DataFrame, *, min_share: float = 0.02) -> LL144Result:
+    """The LL144 selection-rate and scoring-rate tables from `queries/fairness_cells.sql` rows.
+
+    See `ll144_audit` for the definitions; this is the same computation on counts, so a million
+    applications cost no more than a sample.
+    """
+    scored = cells[
+        cells["llm_score"].notna() & cells["attribute"].isin(list(_ATTRIBUTES.values()))
+    ].reset_index(drop=True)
+    furthest = furthest_from_mask(scored["reached_mask"].to_numpy(dtype=np.int64))
+    undecided = scored["undecided"].to_numpy(dtype=bool)
+
+    # Selection: the individuals the tool assessed (scored by the LLM) whose triage decision is
+    # in: passed, or rejected at submission; in progress or withdrawn there is no decision yet.
+    submitted, triaged = 2, 3  # etl.contract.STAGES positions
+    decided = (furthest >= triaged) | ((furthest == submitted) & ~undecided)
+    selection = scored[decided].reset_index(drop=True)
+    sel_rows, unknown = _table_rows(
+        "selection", selection, furthest[decided] >= triaged, min_share=min_share
+    )
+
+    # Means of a few axis scores: round away float noise so equal means tie exactly.
+    score = scored["llm_score"].to_numpy(dtype=float).round(9)
+    # Each individual is in every attribute's rows once; the sex rows count each one once.
+    is_sex = (scored["attribute"] == "sex").to_numpy()
+    median, ties = _median_and_ties(
+        score[is_sex], scored["applications"].to_numpy(dtype=np.int64)[is_sex]
+    )
+    score_rows, score_unknown = _table_rows("scoring", scored, score > median, min_share=min_share)
+    unknown.update(score_unknown)
+
+    table = pd.concat(sel_rows + score_rows, ignore_index=True)
+    table["suppressed"] = False
+    people = scored[is_sex]
+    first = pd.to_datetime(people["first_at"]).min()
+    last = pd.to_datetime(people["last_at"]).max()
+    return LL144Result(
+        table=table[list(LL144_COLUMNS)],
+        n_selection=int(selection.loc[selection["attribute"] == "sex", "applications"].sum()),
+        n_scoring=int(people["applications"].sum()),
+        median_score=median,
+        ties_at_median=ties,
+        unknown=unknown,
+        date_start=None if pd.isna(first) else first.date(),
+        date_end=None if pd.isna(last) else last.date(),
+    )
 
 
 def ll144_audit(
@@ -196,60 +270,9 @@ def ll144_audit(
     min_share
         Categories under this share are excluded from the impact ratios (the rule's 2%).
     """
-    wide = (
-        demographics[demographics["attribute"].isin(["sex", "race_ethnicity"])]
-        .drop_duplicates(["candidate_id", "attribute"])
-        .pivot(index="candidate_id", columns="attribute", values="value")
-        .reindex(columns=["sex", "race_ethnicity"])
-    )
-    apps = journeys[
-        ["application_id", "candidate_id", "furthest_stage_index", "outcome", "applied_at"]
-    ].merge(wide, left_on="candidate_id", right_index=True, how="left")
-    apps[["sex", "race_ethnicity"]] = apps[["sex", "race_ethnicity"]].fillna(UNKNOWN).astype(str)
-
-    scored = apps.merge(
-        llm_scores[["application_id", "llm_score", "llm_scored_at"]], on="application_id"
-    )
-    scored = scored[scored["llm_score"].notna()].reset_index(drop=True)
-
-    # Selection: the individuals the tool assessed (scored by the LLM) whose triage decision is
-    # in: passed, or rejected at submission; in progress or withdrawn there is no decision yet.
-    submitted, triaged = 2, 3  # etl.contract.STAGES positions
-    furthest = scored["furthest_stage_index"].to_numpy()
-    decided = (furthest >= triaged) | (
-        (furthest == submitted) & (scored["outcome"] == "rejected").to_numpy()
-    )
-    selection = scored[decided].reset_index(drop=True)
-    sel_rows, unknown = _table_rows(
-        "selection",
-        selection,
-        selection["furthest_stage_index"].to_numpy() >= triaged,
-        min_share=min_share,
-    )
-
-    # Means of a few axis scores: round away float noise so equal means tie exactly.
-    score = scored["llm_score"].to_numpy(dtype=float).round(9)
-    median = float(np.median(score)) if len(score) else float("nan")
-    above = score > median
-    ties = int((score == median).sum())
-    score_rows, score_unknown = _table_rows("scoring", scored, above, min_share=min_share)
-    unknown.update(score_unknown)
-
-    dates = pd.concat(
-        [pd.to_datetime(scored["llm_scored_at"]), pd.to_datetime(scored["applied_at"])]
-    ).dropna()
-    table = pd.concat(sel_rows + score_rows, ignore_index=True)
-    table["suppressed"] = False
-    return LL144Result(
-        table=table[list(LL144_COLUMNS)],
-        n_selection=len(selection),
-        n_scoring=len(scored),
-        median_score=median,
-        ties_at_median=ties,
-        unknown=unknown,
-        date_start=dates.min().date() if len(dates) else None,
-        date_end=dates.max().date() if len(dates) else None,
-    )
+    sex_race = demographics[demographics["attribute"].isin(["sex", "race_ethnicity"])]
+    cells = cells_from_frames(journeys, sex_race, llm_scores)
+    return ll144_from_cells(cells, min_share=min_share)
 
 
 def suppress_ll144(
