@@ -153,14 +153,16 @@ def vintage_warnings(applications: pd.DataFrame) -> tuple[str, ...]:
     >>> len(vintage_warnings(frame))
     1
     """
-    used = applications.dropna(subset=["col_vintage"])
+    used = applications.loc[
+        applications["col_vintage"].notna(), ["col_source", "col_vintage"]
+    ]  # fmt: skip
     if used.empty:
         return ()
-    vintages = sorted(used["col_vintage"].astype(str).unique())
+    vintages = sorted({str(v) for v in used["col_vintage"].unique()})
     if len(vintages) < 2:
         return ()
     # as text: sorted by name (a categorical from the warehouse keeps its load order)
-    labels = used[["col_source", "col_vintage"]].astype(object)
+    labels = used.astype(object)
     counts = labels.groupby(["col_source", "col_vintage"]).size().reset_index(name="n")
     listed = "; ".join(f"{r.col_source} {r.col_vintage}: {r.n}" for r in counts.itertuples())
     return (
@@ -1303,7 +1305,10 @@ def uk_quartile_bands(pay: pd.Series, sex: pd.Series) -> pd.Series:
     tie (each takes the position (i + 0.5) / n_sex within it), interleaving the sexes.
     """
     values = pay.to_numpy(float)
-    sex_code = pd.factorize(sex.astype(str).to_numpy(), sort=True)[0]
+    if isinstance(sex.dtype, pd.CategoricalDtype) and sex.cat.categories.is_monotonic_increasing:
+        sex_code = sex.cat.codes.to_numpy()  # categories in text order: codes sort like text
+    else:
+        sex_code = pd.factorize(sex.astype(str).to_numpy(), sort=True)[0]
     position = np.arange(len(values))
     # each person's place (i + 0.5) / n_sex among the people of their sex and pay
     by_tie = np.lexsort((position, sex_code, values))
@@ -1628,7 +1633,10 @@ def _analyze(
     sex = groupings.get("sex")
     sexed = pd.DataFrame(
         {
-            "group": sex.labels.take(sex.codes) if sex is not None else UNKNOWN,
+            # categorical: the comparisons with "Male" and "Female" compare codes
+            "group": pd.Categorical.from_codes(sex.codes, categories=sex.labels)
+            if sex is not None
+            else UNKNOWN,
             "hourly_usd": applications["hourly_usd"],
             "role": applications["role"],
         }
