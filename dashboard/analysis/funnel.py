@@ -920,31 +920,44 @@ def report_counts(
     by each breakdown in the same statement.
     """
     sql, bound = _states_sql(params, windows, queries_dir)
-    state = "furthest_stage_index, pending, in_progress, count(*) as applications"
-    parts = [
-        f"select 'all' as kind, null as name, null as value, null as start, {state} "
-        "from states group by all"
-    ]
-    for dim in DIMENSIONS:
-        parts.append(
-            f"select 'dimension', '{dim}', {quote_identifier(dim)}::varchar, null, {state} "
-            "from states group by all"
-        )
+    state = "furthest_stage_index, pending, in_progress"
+    keys = [*DIMENSIONS, "entry_cohort", "cohort_start"]
+    sets = {"all": [], **{d: [d] for d in DIMENSIONS}, "trend": ["track", *TREND_KEYS[1:]]}
+
+    def mask(grouped: list[str]) -> int:
+        # grouping(): one bit per key, most significant first, set where the key is rolled up.
+        return sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in grouped)
+
+    kind = " ".join(
+        f"when {mask(cols)} then '{'dimension' if name in DIMENSIONS else name}'"
+        for name, cols in sets.items()
+    )
+    name = " ".join(f"when {mask([d])} then '{d}'" for d in DIMENSIONS)
+    value = " ".join(f"when {mask([d])} then {quote_identifier(d)}::varchar" for d in DIMENSIONS)
+    trend = mask(sets["trend"])
+    grouping_sets = ", ".join(f"({', '.join([*cols, state])})" for cols in sets.values())
+    # One grouping-sets aggregate reads the states once for every breakdown and the trends.
+    by_breakdown = (
+        f"select case g {kind} end as kind, "
+        f"case g {name} when {trend} then track end as name, "
+        f"case g {value} when {trend} then entry_cohort end as value, "
+        f"case g when {trend} then cohort_start end as start, {state}, applications "
+        f"from (select {', '.join(keys)}, {state}, count(*) as applications, "
+        f"grouping({', '.join(keys)}) as g from states group by grouping sets ({grouping_sets}))"
+    )
     # Recorded values only (one join on candidate_id); the 'Unknown' rest is filled in below
     # by subtraction from the totals, which is cheaper than a cross join of every attribute.
-    parts.append(
+    by_attribute = (
         f"select 'attribute', attribute_values.attribute, attribute_values.value, null, "
-        f"{state} from states inner join demographic_attributes as attribute_values "
+        f"{state}, count(*) as applications from states "
+        "inner join demographic_attributes as attribute_values "
         "on attribute_values.candidate_id = states.candidate_id group by all"
-    )
-    parts.append(
-        f"select 'trend', track, entry_cohort, cohort_start, {state} from states group by all"
     )
     counted = query_df(
         con,
         # Only the columns the groupings use are materialized (the rest are never computed).
         f"with states as materialized (select {', '.join(REPORT_STATE_COLUMNS)} from ({sql})) "
-        + " union all ".join(parts),
+        f"{by_breakdown} union all {by_attribute}",
         bound,
     )
     counted.columns = ["kind", "name", "value", "cohort_start"] + list(counted.columns[4:])
