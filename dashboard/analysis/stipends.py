@@ -295,31 +295,41 @@ def aligned_groups(
     )
     column = {str(a): j for j, a in enumerate(names_found)}
 
-    def row_labels(name: str) -> np.ndarray:
-        out = np.full(len(app_ids), UNKNOWN, dtype=object)
-        out[found] = labels[matrix[position[found], column[name]]]
+    unknown_code = len(labels) - 1
+
+    def row_codes(name: str) -> np.ndarray:
+        out = np.full(len(app_ids), unknown_code, dtype=np.int64)
+        out[found] = matrix[position[found], column[name]]
         return out
 
-    per_row = {name: row_labels(name) for name in names}
-    out = {name: _Grouping.of(per_row[name]) for name in names}
+    out = {name: _relabelled(row_codes(name), labels) for name in names}
     if include_intersections and len(names) >= 2:
         for first, second in itertools.combinations(names[:2], 2):
-            a, b = _Grouping.of(per_row[first]), _Grouping.of(per_row[second])
-            combined = a.codes * len(b.labels) + b.codes
-            combos, inverse = np.unique(combined, return_inverse=True)
+            a, b = out[first], out[second]
+            # no demographics row at all: Unknown, as _with_group fills it
+            combined = np.where(
+                found, a.codes * len(b.labels) + b.codes, len(a.labels) * len(b.labels)
+            )
             combo_labels = np.array(
                 [
-                    f"{a.labels[c // len(b.labels)]}{INTERSECTION_SEPARATOR}"
-                    f"{b.labels[c % len(b.labels)]}"
-                    for c in combos
-                ],
+                    f"{a.labels[c // len(b.labels)]}{INTERSECTION_SEPARATOR}{b.labels[c % len(b.labels)]}"
+                    for c in range(len(a.labels) * len(b.labels))
+                ]
+                + [UNKNOWN],
                 dtype=object,
             )
-            joined = combo_labels[inverse]
-            # no demographics row at all: Unknown, as _with_group fills it
-            joined[~found] = UNKNOWN
-            out[f"{first}{INTERSECTION_SEPARATOR}{second}"] = _Grouping.of(joined)
+            out[f"{first}{INTERSECTION_SEPARATOR}{second}"] = _relabelled(combined, combo_labels)
     return out
+
+
+def _relabelled(codes: np.ndarray, labels: np.ndarray) -> _Grouping:
+    """Codes into `labels` (which may repeat a text) as codes into the sorted distinct texts
+    that occur: what `_Grouping.of` gives for the texts, without a string per row."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+    texts, inverse = np.unique(labels[present].astype(str), return_inverse=True)
+    lookup = np.full(len(labels), -1, dtype=np.int64)
+    lookup[present] = inverse.reshape(-1)
+    return _Grouping(lookup[codes], texts.astype(object))
 
 
 def _default_reference(usd: np.ndarray, grouping: _Grouping, *, k: int) -> str | None:
