@@ -245,3 +245,23 @@ def test_impact_ratio_figure_draws_the_shown_ratios() -> None:
     fig = impact_ratio_figure(table)
     bars = {trace.name: (list(trace.y), list(trace.x)) for trace in fig.data}
     assert bars == {"reference": (["a"], [1.0]), "below four fifths significant": (["b"], [0.7])}
+
+
+def test_vectorized_p_values_equal_the_scalar_test() -> None:
+    """`two_group_p_values` (the audit's arrays) gives exactly `two_group_p_value`'s numbers and
+    test names, on random counts spanning Fisher (< 30), z, empty groups and all-or-nothing."""
+    from dashboard.analysis.adverse_impact import two_group_p_values
+
+    rng = np.random.default_rng(7)
+    n1 = rng.integers(0, 400, 300)
+    n2 = rng.integers(0, 4000, 300)
+    s1 = (n1 * rng.random(300)).astype(int)
+    s2 = (n2 * rng.random(300)).astype(int)
+    s1[:10], s2[:10] = 0, 0  # nobody selected in either group
+    s1[10:20], s2[10:20] = n1[10:20], n2[10:20]  # everybody selected
+    p, tests = two_group_p_values(s1, n1, s2, n2)
+    for i in range(300):
+        expected, test = two_group_p_value(s1[i], n1[i], s2[i], n2[i])
+        assert tests[i] == test
+        assert (np.isnan(p[i]) and np.isnan(expected)) or p[i] == expected, i
+    assert {"z", "fisher"} <= set(tests)

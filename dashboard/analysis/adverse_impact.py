@@ -89,6 +89,46 @@ def two_group_p_value(
     return float(min(1.0, p)), "fisher"
 
 
+def two_group_p_values(
+    selected: np.ndarray, n: np.ndarray, selected_ref: np.ndarray, n_ref: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """`two_group_p_value` for many pairs at once: the same numbers, with the z-tests computed
+    as arrays (the float operations of statsmodels `proportions_ztest`, in its order) and
+    Fisher's exact test per pair below 30.
+
+    Examples
+    --------
+    >>> p, tests = two_group_p_values(np.array([170, 5]), np.array([390, 12]),
+    ...                               np.array([412, 9]), np.array([797, 11]))
+    >>> [round(float(v), 4) for v in p], tests
+    ([0.0087, 0.0894], ['z', 'fisher'])
+    """
+    s1 = np.asarray(selected, dtype=np.int64)
+    n1 = np.asarray(n, dtype=np.int64)
+    s2 = np.asarray(selected_ref, dtype=np.int64)
+    n2 = np.asarray(n_ref, dtype=np.int64)
+    p = np.full(len(s1), math.nan)
+    tests = ["fisher"] * len(s1)
+    empty = (n1 == 0) | (n2 == 0)
+    z_rows = ~empty & (np.minimum(n1, n2) >= Z_TEST_MIN_N)
+    # All selected or none in both groups: identical rates, p = 1 (statsmodels would divide 0/0).
+    degenerate = z_rows & (((s1 + s2) == 0) | ((s1 + s2) == (n1 + n2)))
+    z = z_rows & ~degenerate
+    if z.any():
+        a, b, c, d = s1[z], n1[z], s2[z], n2[z]
+        diff = (a * 1.0 / b - c * 1.0 / d) - 0
+        pooled = (a + c) * 1.0 / (b + d)
+        std = np.sqrt(pooled * (1 - pooled) * (1.0 / b + 1.0 / d))
+        p[z] = norm.sf(np.abs(diff / std)) * 2
+    p[degenerate] = 1.0
+    for i in np.flatnonzero(z_rows):
+        tests[i] = "z"
+    for i in np.flatnonzero(~empty & ~z_rows):
+        _, value = fisher_exact([[s1[i], n1[i] - s1[i]], [s2[i], n2[i] - s2[i]]])
+        p[i] = min(1.0, float(value))
+    return p, tests
+
+
 @lru_cache(maxsize=8)
 def _z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2))
@@ -180,12 +220,34 @@ def impact_table(
     [1.0, 0.75, 0.8, 0.85]
     """
     base = counts.reset_index(drop=True)
+    out = _table_arrays(
+        base["n"].to_numpy(dtype=np.int64),
+        base["selected"].to_numpy(dtype=np.int64),
+        min_share=min_share,
+        unknown_n=unknown_n,
+        unknown_selected=unknown_selected,
+        level=level,
+        comparator=comparator,
+    )
     # Columns are collected in a dict and joined once: setting them one by one on a frame is
     # what made the audit slow (pandas block inserts), not the statistics.
+    extra = pd.DataFrame(out, index=base.index)
+    return pd.concat([base.drop(columns=[c for c in out if c in base.columns]), extra], axis=1)
+
+
+def _table_arrays(
+    n: np.ndarray,
+    s: np.ndarray,
+    *,
+    min_share: float,
+    unknown_n: int,
+    unknown_selected: int,
+    level: float,
+    comparator: Literal["rest", "highest"],
+) -> dict[str, object]:
+    """The columns `impact_table` adds, as arrays, for one table's counts."""
     out: dict[str, object] = {}
-    n = base["n"].to_numpy(dtype=np.int64)
-    s = base["selected"].to_numpy(dtype=np.int64)
-    m = len(base)
+    m = len(n)
     total_n = int(n.sum())
     rankable = (n > 0) & (n >= min_share * total_n) if total_n else np.zeros(m, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -208,20 +270,26 @@ def impact_table(
     if has_ref:
         sr, nr = int(s[ref]), int(n[ref])
         total_s = int(s.sum())
-        for i in np.flatnonzero(rankable):
+        ranked = np.flatnonzero(rankable)
+        for i in ranked:
             ir[i] = (s[i] * nr) / (n[i] * sr)
             ci_low[i], ci_high[i] = impact_ratio_ci(s[i], n[i], sr, nr, level=level)
             if i == ref:
                 continue
-            if comparator == "rest":
-                p_values[i], tests[i] = two_group_p_value(
-                    s[i], n[i], total_s - s[i], total_n - n[i]
-                )
             below[i] = below_four_fifths(s[i], n[i], sr, nr)
             # Flip-flop (EEOC Q&A 21): one more selected person in the group would undo the flag.
             flip[i] = below[i] and not below_four_fifths(min(s[i] + 1, n[i]), n[i], sr, nr)
-            if comparator == "highest":
-                p_values[i], tests[i] = two_group_p_value(s[i], n[i], sr, nr)
+        tested = ranked[ranked != ref]
+        if len(tested):
+            if comparator == "rest":
+                other_s, other_n = total_s - s[tested], total_n - n[tested]
+            else:
+                other_s = np.full(len(tested), sr)
+                other_n = np.full(len(tested), nr)
+            values, kinds = two_group_p_values(s[tested], n[tested], other_s, other_n)
+            p_values[tested] = values
+            for i, kind in zip(tested, kinds, strict=True):
+                tests[i] = kind
     out["impact_ratio"] = ir
     out["ir_ci_low"] = ci_low
     out["ir_ci_high"] = ci_high
@@ -260,8 +328,7 @@ def impact_table(
             "ir_bound_high",
         ):
             out[column] = ir
-    extra = pd.DataFrame(out, index=base.index)
-    return pd.concat([base.drop(columns=[c for c in out if c in base.columns]), extra], axis=1)
+    return out
 
 
 def add_significance(
@@ -331,11 +398,43 @@ def impact_tables(
                 int(values["unknown_n"]),
                 int(values["unknown_selected"]),
             )
-    parts = []
-    for key, table in counts.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        nu, su = unknown_lookup.get(tuple(key), (0, 0))
-        parts.append(impact_table(table, min_share=min_share, unknown_n=nu, unknown_selected=su))
-    if not parts:
+    if len(counts) == 0:
         return pd.DataFrame()
-    return add_significance(pd.concat(parts, ignore_index=True), alpha=alpha)
+    grouped = counts.groupby(keys, sort=False)
+    # Tables in order of first appearance, each table's rows in their order (as iterating the
+    # groupby would give them), computed on arrays and put into one frame at the end: a frame
+    # per table cost more than the statistics.
+    number = grouped.ngroup().to_numpy()
+    order = np.argsort(number, kind="stable")
+    order = order[number[order] >= 0]
+    bounds = np.flatnonzero(np.diff(number[order])) + 1
+    n_all = counts["n"].to_numpy(dtype=np.int64)
+    s_all = counts["selected"].to_numpy(dtype=np.int64)
+    key_values = counts[keys].to_numpy(dtype=object)
+    parts: dict[str, list] = {}
+    for rows in np.split(order, bounds):
+        key = tuple(key_values[rows[0]])
+        nu, su = unknown_lookup.get(key, (0, 0))
+        out = _table_arrays(
+            n_all[rows],
+            s_all[rows],
+            min_share=min_share,
+            unknown_n=nu,
+            unknown_selected=su,
+            level=0.95,
+            comparator="rest",
+        )
+        for column, values in out.items():
+            parts.setdefault(column, []).append(values)
+    base = counts.iloc[order].reset_index(drop=True)
+    columns = {
+        column: (
+            [v for part in values for v in part]
+            if column == "test"
+            else np.concatenate([np.asarray(part) for part in values])
+        )
+        for column, values in parts.items()
+    }
+    extra = pd.DataFrame(columns, index=base.index)
+    frame = pd.concat([base.drop(columns=[c for c in columns if c in base.columns]), extra], axis=1)
+    return add_significance(frame, alpha=alpha)
