@@ -4,7 +4,10 @@ co-graders on the same work, grader x group bias, and how the LLM scorer agrees 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import ui
@@ -72,6 +75,21 @@ def _analysis(
         con.close()
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _cached_figure(
+    name: str, _builder: Callable[..., go.Figure], frame: pd.DataFrame, threshold: float | None
+) -> go.Figure:
+    # Building a plotly figure (validation of every trace) took ~75 ms of a warm rerun for the
+    # three charts; the small input frames are the key. cache_resource: no pickling per hit.
+    return _builder(frame) if threshold is None else _builder(frame, threshold=threshold)
+
+
+def _figure(
+    builder: Callable[..., go.Figure], frame: pd.DataFrame, *, threshold: float | None = None
+) -> go.Figure:
+    return _cached_figure(builder.__name__, builder, frame, threshold)
+
+
 settings = ui.settings()
 params = ui.filters().as_params()
 with st.spinner("Fitting the deliverable x grader model..."):
@@ -120,7 +138,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("D-study")
     curve = res.d_study[res.d_study["axis"] == axis]
-    st.plotly_chart(d_study_figure(curve), key="assessor_dstudy")
+    st.plotly_chart(_figure(d_study_figure, curve), key="assessor_dstudy")
     show(res.variance, "assessor_variance")
 with right:
     st.subheader("Grading design")
@@ -154,7 +172,7 @@ if len(flagged):
     st.error("Flagged: " + ", ".join(names))
 else:
     st.success(f"No grader's severity interval lies beyond ±{threshold} points on this axis.")
-st.plotly_chart(severity_figure(graders, threshold=threshold), key="assessor_severity")
+st.plotly_chart(_figure(severity_figure, graders, threshold=threshold), key="assessor_severity")
 show(res.graders, "graders", axis=axis)
 
 st.subheader("Would the decision flip?")
@@ -172,7 +190,7 @@ elif len(res.flips) > MAX_SHOWN:
 show(res.flips, "decision_flips", max_rows=MAX_SHOWN)
 
 st.subheader("Drift: severity by month")
-st.plotly_chart(drift_figure(res.drift, threshold=threshold), key="assessor_drift")
+st.plotly_chart(_figure(drift_figure, res.drift, threshold=threshold), key="assessor_drift")
 show(res.drift, "grader_drift")
 
 st.subheader("Rating style")
