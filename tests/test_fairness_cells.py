@@ -57,7 +57,7 @@ def _normalised(cells: pd.DataFrame) -> pd.DataFrame:
 def test_sql_cells_equal_the_per_application_cells(sample_settings: Settings) -> None:
     with readonly(sample_settings.db_path) as con:
         for params in _filters(con):
-            sql = fairness.load_cells(con, settings=sample_settings, params=params)
+            sql = fairness.load_cells(con, params=params)
             rows = cells_from_frames(
                 *fairness.load_inputs(con, settings=sample_settings, params=params)
             )
@@ -74,7 +74,7 @@ def test_published_tables_are_identical_on_both_paths(sample_settings: Settings,
     )
     with readonly(settings.db_path) as con:
         for params in _filters(con) if k == 5 else [{}]:
-            fast = fairness.fairness_tables_from_db(con, settings=settings, params=params)
+            fast = fairness.fairness_tables_from_db(con, params=params, k=k)
             slow = fairness.fairness_tables(
                 *fairness.load_inputs(con, settings=settings, params=params), k=k
             )
@@ -124,7 +124,7 @@ def test_too_many_values_fall_back_to_the_rows(tmp_path: Path) -> None:
     with readonly(path) as con:
         with pytest.raises(duckdb.Error, match=fairness.TOO_MANY_BITS):
             run_query(con, "fairness_cells")
-        cells = fairness.load_cells(con, settings=settings)
+        cells = fairness.load_cells(con)
         rows = cells_from_frames(*fairness.load_inputs(con, settings=settings))
     assert_frame_equal(_normalised(cells), _normalised(rows))
     sex = cells[cells["attribute"] == "sex"].groupby("group")["applications"].sum()

@@ -12,7 +12,10 @@ The statistics are in `dashboard.analysis.adverse_impact`; the LL144 tables in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -503,7 +506,10 @@ TOO_MANY_BITS = "need more than 127 bits"
 
 
 def load_cells(
-    con: duckdb.DuckDBPyConnection, *, settings: Settings, params: dict | None = None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    params: Mapping[str, Any] | None = None,
+    queries_dir: Path | None = None,
 ) -> pd.DataFrame:
     """`queries/fairness_cells.sql` with the global filters `params`: the fairness cells.
 
@@ -511,33 +517,35 @@ def load_cells(
     (some dozen attributes) gets the same rows from the per-application frames instead: slower,
     never wrong.
     """
-    folder = settings.queries_dir
     try:
-        return run_query(con, "fairness_cells", params or {}, queries_dir=folder)
+        return run_query(con, "fairness_cells", params or {}, queries_dir=queries_dir)
     except duckdb.Error as error:
         if TOO_MANY_BITS not in str(error):
             raise
-    return cells_from_frames(*load_inputs(con, settings=settings, params=params))
+    journeys = run_query(con, "application_journeys", params or {}, queries_dir=queries_dir)
+    demographics = run_query(con, "fairness_demographics", queries_dir=queries_dir)
+    llm = run_query(con, "ll144_llm_scores", queries_dir=queries_dir)
+    return cells_from_frames(journeys, demographics, llm)
 
 
 def fairness_tables_from_db(
     con: duckdb.DuckDBPyConnection,
     *,
-    settings: Settings,
-    params: dict | None = None,
+    params: Mapping[str, Any] | None = None,
+    k: int = 5,
+    queries_dir: Path | None = None,
     min_share: float = 0.02,
     alpha: float = 0.05,
 ) -> FairnessTables:
-    """`fairness_tables` of the warehouse behind `con`, with the global filters `params`,
-    suppressed at settings.min_cell_size.
+    """`fairness_tables` of the warehouse behind `con` with the global filters `params`
+    (start_date, end_date, roles, cohorts), suppressed at `k`.
 
     The counting happens in DuckDB (`queries/fairness_cells.sql`): at a million applications
-    only a few thousand rows reach pandas.
+    only a few thousand rows reach pandas, and the result is small enough for the dashboard to
+    cache (`ui.cached_on_warehouse`).
     """
-    cells = load_cells(con, settings=settings, params=params)
-    return fairness_tables_from_cells(
-        cells, k=settings.min_cell_size, min_share=min_share, alpha=alpha
-    )
+    cells = load_cells(con, params=params, queries_dir=queries_dir)
+    return fairness_tables_from_cells(cells, k=k, min_share=min_share, alpha=alpha)
 
 
 def load_inputs(
@@ -556,7 +564,7 @@ def load_inputs(
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """adverse_impact.csv, unknowns.csv and ll144_triage.csv, suppressed at settings.min_cell_size."""
     k = settings.min_cell_size
-    tables = fairness_tables_from_db(con, settings=settings)
+    tables = fairness_tables_from_db(con, k=k, queries_dir=settings.queries_dir)
     return [
         ReportTable(
             name="adverse_impact",
@@ -597,5 +605,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
 
 def report_files(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> dict[str, str]:
     """ll144_summary.html: the one-page LL144 bias-audit summary, written beside report.html."""
-    tables = fairness_tables_from_db(con, settings=settings)
+    tables = fairness_tables_from_db(
+        con, k=settings.min_cell_size, queries_dir=settings.queries_dir
+    )
     return {"ll144_summary.html": tables.ll144_summary_html}

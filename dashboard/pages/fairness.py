@@ -22,16 +22,16 @@ if not ui.warehouse_ready():
     ui.missing_warehouse_message()
     st.stop()
 
-chosen = ui.filters()
-journeys = ui.query("application_journeys", chosen.as_params())
-if journeys.empty:
+k = ui.settings().min_cell_size
+# Counted in DuckDB and cached as the small published tables, keyed by the warehouse state and
+# the filters: a rerun unpickles a few hundred rows, never the million applications behind them.
+tables = ui.cached_on_warehouse(
+    fairness.fairness_tables_from_db, params=ui.filters().as_params(), k=k
+)
+audit = tables.adverse_impact
+if audit.empty:
     ui.empty_selection_message()
     st.stop()
-demographics = ui.query("fairness_demographics")
-llm_scores = ui.query("ll144_llm_scores")
-k = ui.settings().min_cell_size
-tables = ui.cached(fairness.fairness_tables, journeys, demographics, llm_scores, k=k)
-audit = tables.adverse_impact
 
 counts = audit["status"].value_counts()
 flagged, fragile, significant, tested = st.columns(4)
