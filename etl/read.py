@@ -1,4 +1,4 @@
-"""Read one export file into a temporary DuckDB table of text columns plus its line numbers.
+"""Open one export file for reading as text columns plus its line numbers.
 
 Everything is read as text (`all_varchar`) so type sniffing never loses a value: the load casts and
 validates in SQL afterwards and sends what does not cast to `rejects`. Lines DuckDB cannot parse
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -23,18 +24,31 @@ class ReadError(ValueError):
     """The file cannot be used at all (empty, unreadable); the message names the problem."""
 
 
+class WrongEncoding(ReadError):
+    """The file is not UTF-8: open it again as Latin-1 (raised by `finish_raw`)."""
+
+
 @dataclass
 class RawFile:
-    """A file read into temp table `name`: its columns as text, plus `__line`."""
+    """A file opened for one read: `source` is SQL for its rows, text columns plus `__line`.
+
+    The load reads `source` once, straight into its validation query (no copy of the text), then
+    calls `finish_raw` on the table it wrote: that counts the rows, collects the lines the reader
+    could not parse and numbers the rows by their line in the file.
+    """
 
     name: str
+    source: str
+    params: dict[str, Any]
     columns: list[str]
-    rows: int
     file_format: str
     encoding: str | None = None
     delimiter: str | None = None
+    rows: int = 0
     # Lines the CSV reader could not split into the header's fields: (line, message).
     malformed: list[tuple[int, str]] = field(default_factory=list)
+    # Temp tables to drop once `source` has been read.
+    temp_tables: list[str] = field(default_factory=list)
 
 
 def ident(name: str) -> str:
@@ -50,39 +64,21 @@ def file_format(path: Path) -> str | None:
     return None
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(f"select column_name from (describe {ident(table)})").fetchall()
-    return [r[0] for r in rows]
+def _count(con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]) -> int:
+    return int(con.execute(f"select count(*) from ({query})", params).fetchall()[0][0])
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return int(con.execute(f"select count(*) from {ident(table)}").fetchall()[0][0])
-
-
-def _read_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, name: str, encoding: str
-) -> list[tuple[int, str, str]]:
-    errors, scans = f"{name}_errors", f"{name}_scans"
-    con.execute(f"drop table if exists {ident(name)}")
-    con.execute(
-        f"""
-        create temp table {ident(name)} as
+def _csv_source(name: str, encoding: str) -> tuple[str, str]:
+    """SQL reading the CSV at `$raw_path` as text with line numbers; and its rejects table."""
+    errors = f"{name}_errors"
+    source = f"""(
         select * exclude (ordinality), ordinality + 1 as {LINE}
         from read_csv(
-            $path, all_varchar = true, header = true, encoding = $encoding,
-            store_rejects = true, rejects_table = '{errors}', rejects_scan = '{scans}'
+            $raw_path, all_varchar = true, header = true, encoding = '{encoding}',
+            store_rejects = true, rejects_table = '{errors}', rejects_scan = '{name}_scans'
         ) with ordinality
-        """,
-        {"path": str(path), "encoding": encoding},
-    )
-    rows = con.execute(
-        # One line can be reported once per missing field: keep one report per line.
-        f"select line, arg_min(error_type, column_idx), arg_min(error_message, column_idx) "
-        f"from {ident(errors)} group by line order by line"
-    ).fetchall()
-    con.execute(f"drop table if exists {ident(errors)}")
-    con.execute(f"drop table if exists {ident(scans)}")
-    return [(int(line), str(kind), str(message)) for line, kind, message in rows]
+    )"""
+    return source, errors
 
 
 def _delimiter(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> str | None:
@@ -96,22 +92,21 @@ def _delimiter(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> str
     return str(rows[0][0]) if rows else None
 
 
-def _number_lines(
-    con: duckdb.DuckDBPyConnection, source: str, name: str, malformed: list[int]
-) -> None:
-    """Give each parsed row its line in the file.
+def _number_lines(con: duckdb.DuckDBPyConnection, table: str, malformed: list[int]) -> None:
+    """Give each parsed row of `table` its line in the file.
 
     Row k (0-based, in file order: `with ordinality`) is on line k + 2, pushed down by every malformed line
     before it. The j-th malformed line L_j (1-based j) sits before row k when
     k >= L_j - 1 - j, so an as-of join on that threshold counts them set-based.
     """
+    numbered = f"{table}_numbered"
     con.execute("drop table if exists __malformed")
     con.execute(
         "create temp table __malformed as select unnest($lines) as line", {"lines": malformed}
     )
     con.execute(
         f"""
-        create temp table {ident(name)} as
+        create temp table {ident(numbered)} as
         with thresholds as (
             select line - 1 - row_number() over (order by line) as threshold,
                    row_number() over (order by line) as passed
@@ -120,26 +115,29 @@ def _number_lines(
         steps as (
             select threshold, max(passed) as passed from thresholds group by threshold
         ),
-        rows as (select * exclude ({LINE}), {LINE} - 2 as __k from {ident(source)})
+        rows as (select * exclude ({LINE}), {LINE} - 2 as __k from {ident(table)})
         select rows.* exclude (__k), rows.__k + 2 + coalesce(steps.passed, 0) as {LINE}
         from rows asof left join steps on rows.__k >= steps.threshold
         """
     )
     con.execute("drop table __malformed")
-    con.execute(f"drop table {ident(source)}")
+    con.execute(f"drop table {ident(table)}")
+    con.execute(f"alter table {ident(numbered)} rename to {ident(table)}")
 
 
-def read_raw(
+def open_raw(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     name: str,
     *,
     converted: ConvertedFile | None = None,
+    encoding: str = "utf-8",
 ) -> RawFile:
-    """Read `path` (or a converter's rows from it) into temp table `name`.
+    """Open `path` (or a converter's rows from it) for one read as text; nothing is read yet.
 
     Raises ReadError for an empty file. CSV: delimiter sniffed (comma, semicolon, tab, pipe),
-    UTF-8 with or without BOM, Latin-1 when the bytes are not valid UTF-8, gzip by extension.
+    UTF-8 with or without BOM, gzip by extension; `finish_raw` raises WrongEncoding when the
+    bytes are not UTF-8, and the caller opens the file again with `encoding="latin-1"`.
     """
     if converted is not None:
         return _read_converted(con, converted, name)
@@ -147,61 +145,88 @@ def read_raw(
     if path.stat().st_size == 0:
         raise ReadError("the file is empty (0 bytes)")
     if fmt == "parquet":
-        return _read_parquet(con, path, name)
-    source = f"{name}_src"
-    encoding = "utf-8"
-    errors = _read_csv(con, path, source, encoding)
-    if any(kind == "INVALID ENCODING" for _, kind, _ in errors):
-        # Not UTF-8: spreadsheet exports from Windows are Latin-1 (cp1252's printable subset).
-        encoding = "latin-1"
-        errors = _read_csv(con, path, source, encoding)
-    columns = [c for c in _columns(con, source) if c != LINE]
-    rows = _count(con, source)
-    if rows == 0 and not errors:
-        con.execute(f"drop table {ident(source)}")
-        if columns == ["column0"]:
-            raise ReadError("the file is empty (no header, no rows)")
-        raise ReadError("the file has a header but no data rows")
-    if errors:
-        _number_lines(con, source, name, [line for line, _, _ in errors])
-    else:
-        con.execute(f"alter table {ident(source)} rename to {ident(name)}")
-    malformed = [
-        (line, f"{kind.lower()}: {message.splitlines()[0]}") for line, kind, message in errors
-    ]
+        return _open_parquet(con, path, name)
+    source, errors = _csv_source(name, encoding)
+    params = {"raw_path": str(path)}
+    # The same options as the read itself, so the sniffer sees the same header.
+    described = con.execute(f"select column_name from (describe select * from {source})", params)
+    columns = [r[0] for r in described.fetchall() if r[0] != LINE]
+    if columns == ["column0"] and not _count(con, f"select 1 from {source}", params):
+        raise ReadError("the file is empty (no header, no rows)")
     return RawFile(
         name=name,
+        source=source,
+        params=params,
         columns=columns,
-        rows=rows + len(malformed),
         file_format=fmt or "csv",
         encoding=encoding,
-        delimiter=_delimiter(con, path, encoding),
-        malformed=malformed,
+        temp_tables=[errors, f"{name}_scans"],
     )
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> RawFile:
+def finish_raw(con: duckdb.DuckDBPyConnection, raw: RawFile, table: str) -> None:
+    """After `raw.source` was read into `table`: count rows, collect unparseable lines, number
+    the rows by their line in the file, drop the reader's temp tables.
+
+    Raises WrongEncoding (UTF-8 read of a non-UTF-8 file) or ReadError (no rows at all).
+    """
+    try:
+        errors: list[tuple[int, str, str]] = []
+        if raw.file_format in ("csv", "csv.gz"):
+            rows = con.execute(
+                # One line can be reported once per missing field: keep one report per line.
+                f"select line, arg_min(error_type, column_idx), arg_min(error_message, column_idx) "
+                f"from {ident(raw.temp_tables[0])} group by line order by line"
+            ).fetchall()
+            errors = [(int(line), str(kind), str(message)) for line, kind, message in rows]
+        if raw.encoding == "utf-8" and any(kind == "INVALID ENCODING" for _, kind, _ in errors):
+            # Not UTF-8: spreadsheet exports from Windows are Latin-1 (cp1252's printable subset).
+            raise WrongEncoding("not UTF-8")
+        parsed = _count(con, f"select 1 from {ident(table)}", {})
+        if parsed == 0 and not errors:
+            raise ReadError(
+                "the file has no rows"
+                if raw.file_format == "parquet"
+                else "the file has a header but no data rows"
+            )
+        if errors:
+            _number_lines(con, table, [line for line, _, _ in errors])
+        raw.malformed = [
+            (line, f"{kind.lower()}: {message.splitlines()[0]}") for line, kind, message in errors
+        ]
+        raw.rows = parsed + len(raw.malformed)
+        if raw.encoding is not None:
+            # Only now: sniffing a Latin-1 file as UTF-8 fails, and a failed statement aborts
+            # the load's transaction.
+            raw.delimiter = _delimiter(con, Path(raw.params["raw_path"]), raw.encoding)
+    finally:
+        close_raw(con, raw)
+
+
+def close_raw(con: duckdb.DuckDBPyConnection, raw: RawFile) -> None:
+    for temp in raw.temp_tables:
+        con.execute(f"drop table if exists {ident(temp)}")
+
+
+def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> RawFile:
+    params = {"raw_path": str(path)}
     try:
         described = con.execute(
-            "select column_name from (describe select * from read_parquet($path))",
-            {"path": str(path)},
+            "select column_name from (describe select * from read_parquet($raw_path))", params
         ).fetchall()
+        # From the footer's metadata: no data is read.
+        rows = _count(con, "select 1 from read_parquet($raw_path)", params)
     except duckdb.Error as error:
         raise ReadError(f"not a readable Parquet file ({str(error).splitlines()[0]})") from None
-    columns = [r[0] for r in described]
-    casts = ", ".join(f"cast({ident(c)} as varchar) as {ident(c)}" for c in columns)
-    con.execute(
-        f"""
-        create temp table {ident(name)} as
-        select {casts}, file_row_number + 1 as {LINE}
-        from read_parquet($path, file_row_number = true)
-        """,
-        {"path": str(path)},
-    )
-    rows = _count(con, name)
     if rows == 0:
         raise ReadError("the file has no rows")
-    return RawFile(name=name, columns=columns, rows=rows, file_format="parquet")
+    columns = [r[0] for r in described]
+    casts = ", ".join(f"cast({ident(c)} as varchar) as {ident(c)}" for c in columns)
+    source = f"""(
+        select {casts}, file_row_number + 1 as {LINE}
+        from read_parquet($raw_path, file_row_number = true)
+    )"""
+    return RawFile(name=name, source=source, params=params, columns=columns, file_format="parquet")
 
 
 def _read_converted(con: duckdb.DuckDBPyConnection, converted: ConvertedFile, name: str) -> RawFile:
@@ -219,4 +244,11 @@ def _read_converted(con: duckdb.DuckDBPyConnection, converted: ConvertedFile, na
         f"order by {LINE}"
     )
     con.unregister(view)
-    return RawFile(name=name, columns=columns, rows=len(frame), file_format="converted")
+    return RawFile(
+        name=name,
+        source=ident(name),
+        params={},
+        columns=columns,
+        file_format="converted",
+        temp_tables=[name],
+    )
