@@ -106,12 +106,17 @@ def _lines(
         ]
     else:
         partitions = [positions]
+    # Each cross column's values as integer codes, once (not converted per partition).
+    codes = [
+        pd.factorize(frame[column].astype("string").fillna("\x00<NA>"))[0]
+        for column in cross_columns
+    ]
     lines: list[np.ndarray] = []
     for part in partitions:
         lines.append(part)
         # In a cross-classified table (e.g. sex x race) each margin is a published total too.
-        for column in cross_columns:
-            values = frame[column].iloc[part].astype("string").fillna("\x00<NA>").to_numpy()
+        for column_codes in codes:
+            values = column_codes[part]
             for value in pd.unique(values):
                 lines.append(part[values == value])
     return lines
