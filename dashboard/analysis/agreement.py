@@ -203,88 +203,107 @@ def _within_unit_pairs(
     return left, right
 
 
-def llm_agreement_codes(
+def llm_agreement_wide(
+    wide: np.ndarray,
     *,
-    unit: np.ndarray,
-    human: np.ndarray,
-    grader: np.ndarray,
-    score: np.ndarray,
+    pair_unit: np.ndarray,
+    pair_grader: np.ndarray,
+    pair_human: np.ndarray,
+    axes: np.ndarray,
     n_units: int,
     groups: np.ndarray | None = None,
     attributes: np.ndarray | None = None,
     group_labels: list[np.ndarray] | None = None,
-    axis: str = "total",
-) -> pd.DataFrame:
-    """`llm_agreement` on codes: `unit` < n_units, `grader` codes in label order, `human` True
-    for human scores; `groups[a, unit]` the group code (-1 = none) of `attributes[a]`."""
-    is_llm = ~human
-    l_unit, l_score = unit[is_llm], score[is_llm]
-    h_unit, h_score, h_grader = unit[human], score[human], grader[human]
-    h_sorted = _sorted_by_unit(h_unit, n_units)
-    li, hi = _within_unit_pairs(l_unit, h_unit, n_units, right_sorted=h_sorted)
-    machine, human_score, pair_unit = l_score[li], h_score[hi], l_unit[li]
+) -> list[pd.DataFrame]:
+    """`llm_agreement` for every axis at once on integer codes, from one row per (unit, grader):
+    `wide[p, a]` is grader p's score on axis a (NaN = none); `groups[a, unit]` the group code
+    (-1 = none) of `attributes[a]` in `group_labels[a]`. Which LLM score pairs with which human
+    score does not depend on the axis, so the pairs and the group order are found once, without
+    a merge (issue 7). One frame per axis that has both LLM and human scores."""
+    llm_rows, human_rows = np.flatnonzero(~pair_human), np.flatnonzero(pair_human)
+    h_sorted = _sorted_by_unit(pair_unit[human_rows], n_units)
+    li, hi = _within_unit_pairs(
+        pair_unit[llm_rows], pair_unit[human_rows], n_units, right_sorted=h_sorted
+    )
+    lp, hp = llm_rows[li], human_rows[hi]
     a, b = _pairs_within_units(h_sorted)
-    swap = h_grader[a] > h_grader[b]  # the lower grader code first, as the frame path orders
+    a, b = human_rows[a], human_rows[b]
+    swap = pair_grader[a] > pair_grader[b]  # the lower grader code first, as the frame path
     a, b = np.where(swap, b, a), np.where(swap, a, b)
-    keep = h_grader[a] < h_grader[b]
-    first, second = h_score[a[keep]], h_score[b[keep]]
-    overall = pair_stats(machine, human_score)
-    hh_qwk = qwk(first, second) if len(first) else math.nan
-    hh_r = _pearson(first, second) if len(first) else math.nan
-    row: dict[str, object] = {
-        "axis": axis,
-        "attribute": "all",
-        "group": "all",
-        "n": int(np.count_nonzero(np.bincount(pair_unit, minlength=n_units))),
-        "pairs": len(machine),
-        **overall,
-        "hh_qwk": hh_qwk,
-        "hh_pearson_r": hh_r,
-        "degradation_qwk": overall["qwk"] - hh_qwk,
-        "degradation_r": overall["pearson_r"] - hh_r,
-    }
-    row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
-    row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
-    row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
-    degr = [row["degradation_qwk"], row["degradation_r"]]
-    row["degradation_pass"] = bool(
-        all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
-    )
-    row["passes"] = bool(
-        row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
-    )
-    rows = [row]
-    if groups is not None and attributes is not None and group_labels and len(machine) > 1:
-        zm = (machine - machine.mean()) / machine.std(ddof=1)
-        zh = (human_score - human_score.mean()) / human_score.std(ddof=1)
-        paired_units = np.flatnonzero(np.bincount(pair_unit, minlength=n_units))
-        for a, attribute in enumerate(attributes):
-            # one stable sort by group (radix on 16-bit codes), then a slice per group
-            small = len(group_labels[a]) < np.iinfo(np.int16).max
-            codes = groups[a][pair_unit].astype(np.int16 if small else np.int64)
+    unit_of_pair = pair_unit[lp]
+    use_groups = groups is not None and attributes is not None and bool(group_labels)
+    group_order = []
+    if use_groups:
+        for g_codes, labels in zip(groups, group_labels or [], strict=True):
+            small = len(labels) < np.iinfo(np.int16).max
+            codes = g_codes[unit_of_pair].astype(np.int16 if small else np.int64)
             order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(group_labels[a]) + 1))
-            units_per_group = np.bincount(
-                groups[a][paired_units][groups[a][paired_units] >= 0],
-                minlength=len(group_labels[a]),
-            )
-            for g in range(len(group_labels[a])):
-                part = order[bounds[g] : bounds[g + 1]]
-                if not len(part):
-                    continue
-                stats_ = pair_stats(machine[part], human_score[part])
-                dsm = float(zm[part].mean() - zh[part].mean())
-                rows.append(
-                    {
-                        "axis": axis,
-                        "attribute": attribute,
-                        "group": group_labels[a][g],
-                        "n": int(units_per_group[g]),
-                        "pairs": len(part),
-                        **stats_,
-                        "smd": dsm,
-                        "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                        "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                    }
-                )
-    return pd.DataFrame(rows)
+            group_order.append((order, np.searchsorted(codes[order], np.arange(len(labels) + 1))))
+    out = []
+    for k, axis in enumerate(axes):
+        column = wide[:, k]
+        present = ~np.isnan(column)
+        if not (present & pair_human).any() or not (present & ~pair_human).any():
+            continue
+        valid = present[lp] & present[hp]
+        machine_all, human_all = column[lp], column[hp]
+        machine, human_score = machine_all[valid], human_all[valid]
+        hh = present[a] & present[b]
+        first, second = column[a[hh]], column[b[hh]]
+        overall = pair_stats(machine, human_score)
+        hh_qwk = qwk(first, second) if len(first) else math.nan
+        hh_r = _pearson(first, second) if len(first) else math.nan
+        row: dict[str, object] = {
+            "axis": axis,
+            "attribute": "all",
+            "group": "all",
+            "n": int(np.count_nonzero(np.bincount(unit_of_pair[valid], minlength=n_units))),
+            "pairs": len(machine),
+            **overall,
+            "hh_qwk": hh_qwk,
+            "hh_pearson_r": hh_r,
+            "degradation_qwk": overall["qwk"] - hh_qwk,
+            "degradation_r": overall["pearson_r"] - hh_r,
+        }
+        row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
+        row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
+        row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
+        degr = [row["degradation_qwk"], row["degradation_r"]]
+        row["degradation_pass"] = bool(
+            all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
+        )
+        row["passes"] = bool(
+            row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
+        )
+        rows = [row]
+        if use_groups and len(machine) > 1:
+            zm = (machine_all - machine.mean()) / machine.std(ddof=1)
+            zh = (human_all - human_score.mean()) / human_score.std(ddof=1)
+            paired = np.flatnonzero(np.bincount(unit_of_pair[valid], minlength=n_units))
+            for g_codes, attribute, labels, (order, bounds) in zip(
+                groups, attributes, group_labels or [], group_order, strict=True
+            ):
+                unit_codes = g_codes[paired]
+                units_per_group = np.bincount(unit_codes[unit_codes >= 0], minlength=len(labels))
+                for g in range(len(labels)):
+                    part = order[bounds[g] : bounds[g + 1]]
+                    part = part[valid[part]]
+                    if not len(part):
+                        continue
+                    stats_ = pair_stats(machine_all[part], human_all[part])
+                    dsm = float(zm[part].mean() - zh[part].mean())
+                    rows.append(
+                        {
+                            "axis": axis,
+                            "attribute": attribute,
+                            "group": labels[g],
+                            "n": int(units_per_group[g]),
+                            "pairs": len(part),
+                            **stats_,
+                            "smd": dsm,
+                            "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                            "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                        }
+                    )
+        out.append(pd.DataFrame(rows))
+    return out

@@ -396,21 +396,25 @@ def analyze_coded(
                         min_cell_size=min_cell_size,
                     )
                     bias = bias.assign(axis=TOTAL)
-        if data.human[rows].any() and not data.human[rows].all():
-            agreement_rows.append(
-                agreement.llm_agreement_codes(
-                    unit=data.unit[rows],
-                    human=data.human[rows],
-                    grader=data.grader[rows],
-                    score=data.score[rows],
-                    n_units=n_units,
-                    groups=data.groups if len(data.attributes) else None,
-                    attributes=data.attributes,
-                    group_labels=list(data.group_labels),
-                    axis=axis,
-                )
-            )
 
+    # LLM vs humans on every axis from one row per (application, grader): the pairs are the same
+    # on every axis, so they are formed once
+    pair, keys = severity._pair_codes(data.unit * n_graders + data.grader, n_units * n_graders)
+    wide = np.full((len(keys), len(data.axes)), np.nan)
+    wide[pair, data.axis] = data.score
+    pair_human = np.zeros(len(keys), dtype=bool)
+    pair_human[pair[data.human]] = True
+    agreement_rows = agreement.llm_agreement_wide(
+        wide,
+        pair_unit=keys // max(n_graders, 1),
+        pair_grader=keys % max(n_graders, 1),
+        pair_human=pair_human,
+        axes=data.axes,
+        n_units=n_units,
+        groups=data.groups if len(data.attributes) else None,
+        attributes=data.attributes,
+        group_labels=list(data.group_labels),
+    )
     graders = pd.concat(grader_rows, ignore_index=True) if grader_rows else _empty(GRADER_COLUMNS)
     if len(graders):
         graders["rank_in_component"] = _rank_within_component(graders).where(
