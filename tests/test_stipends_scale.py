@@ -21,6 +21,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from dashboard.analysis import stipends as sa
+from signalboard.queries import run_query
 from tests.test_stipends import synthetic
 
 
@@ -150,6 +151,22 @@ def test_aligned_groups_equal_attribute_groups_on_the_sample(
         want = sa._with_group(applications, series)["group"].to_numpy(dtype=object)
         got = aligned[name].labels.take(aligned[name].codes)
         assert (got == want).all(), name
+
+
+def test_recorded_answers_give_the_groups_of_the_full_attribute_query(
+    sample_con: duckdb.DuckDBPyConnection,
+) -> None:
+    """load_frames reads stipend_attribute_answers (recorded answers, no order); the groups equal
+    those of stipend_attributes (every application x attribute, Unknown filled in, sorted)."""
+    applications, answers = sa.load_frames(sample_con)
+    full = run_query(sample_con, "stipend_attributes")
+    assert len(answers) <= len(full)
+    expected = sa.attribute_groups(full)
+    aligned = sa.aligned_groups(applications, answers)
+    assert list(aligned) == list(expected)
+    for name, series in expected.items():
+        want = sa._with_group(applications, series)["group"].to_numpy(dtype=object)
+        assert (aligned[name].labels.take(aligned[name].codes) == want).all(), name
 
 
 def test_aligned_groups_unsorted_text_and_missing_people() -> None:

@@ -107,8 +107,10 @@ def load_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-application stipend frame and the long attribute frame from the warehouse.
 
-    The attribute frame's three columns are categoricals: at a million applications it has
-    millions of rows, and Python strings for each cost seconds (docs/performance.md).
+    The attribute frame has the recorded answers only (queries/stipend_attribute_answers.sql:
+    a missing answer is Unknown in the analysis, as in stipend_attributes.sql) and its three
+    columns are categoricals: at a million applications it has 1.7M rows, and a Python string
+    for each cost seconds.
     """
     params = dict(params or {})
     applications = _fetch(
@@ -117,7 +119,7 @@ def load_frames(
         {**params, "vintage": vintage},
         text=("application_id", "candidate_id"),
     )
-    attributes = _fetch(con, "stipend_attributes", params)
+    attributes = _fetch(con, "stipend_attribute_answers", params)
     return applications, attributes
 
 
@@ -271,8 +273,9 @@ def aligned_groups(
     key = id_codes * n_attr + attr_codes
     valid = value_codes >= 0
     key, value_codes = key[valid], value_codes[valid]
-    # the first value of each (application, attribute), as pivot_table(aggfunc="first")
-    if len(key) > 1 and not bool((np.diff(key) > 0).all()):
+    # the first value of each (application, attribute), as pivot_table(aggfunc="first"); one
+    # answer per pair (the warehouse's key) needs no sort
+    if np.bincount(key, minlength=1).max(initial=0) > 1:
         key, first = np.unique(key, return_index=True)
         value_codes = value_codes[first]
     unknown = len(values)
