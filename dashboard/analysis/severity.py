@@ -559,13 +559,10 @@ def severity_drift_codes(
     sev = severity_from_fit(fit, threshold=threshold, confidence=confidence)
     which = rater_combined
     sev["grader_id"] = grader_labels[which // len(months)]
+    month_of = months[which % len(months)]
     sev["month"] = pd.to_datetime(
-        {
-            "year": months[which % len(months)] // 12 + 1970,
-            "month": months[which % len(months)] % 12 + 1,
-            "day": 1,
-        }
-    )
+        {"year": month_of // 12 + 1970, "month": month_of % 12 + 1, "day": 1}
+    ).where(month_of >= 0)  # -1: scored_at unknown
     cols = ["grader_id", "month", "n_scored", "severity", "severity_ci_low", "severity_ci_high"]
     return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
 
