@@ -129,3 +129,34 @@ def test_too_many_values_fall_back_to_the_rows(tmp_path: Path) -> None:
     assert_frame_equal(_normalised(cells), _normalised(rows))
     sex = cells[cells["attribute"] == "sex"].groupby("group")["applications"].sum()
     assert sex.to_dict() == {"Female": 1, "Male": 1, "Unknown": 1}
+
+
+def test_report_reuses_its_tables_only_for_the_same_warehouse(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """report_files reuses what report_tables computed for the same file and loads; a file
+    swapped in at the same path (as a load does) is counted anew, never served stale."""
+    import os
+    import shutil
+
+    path = tmp_path / "w.duckdb"
+    shutil.copy(sample_settings.db_path, path)
+    settings = Settings(db_path=path, pseudonym_key_file=tmp_path / "key")
+    with readonly(path) as con:
+        first = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
+        again = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
+    assert len(first["adverse_impact"]) > 100
+    assert_frame_equal(first["adverse_impact"], again["adverse_impact"])
+    again["adverse_impact"].loc[0, "group"] = "edited"  # a caller's edit stays its own
+    with readonly(path) as con:
+        third = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
+    assert_frame_equal(first["adverse_impact"], third["adverse_impact"])
+
+    empty = tmp_path / "empty.duckdb"
+    con = connect_writable(empty)
+    create_schema(con)
+    con.close()
+    os.replace(empty, path)
+    with readonly(path) as con:
+        swapped = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
+    assert len(swapped["adverse_impact"]) == 0

@@ -13,7 +13,7 @@ The statistics are in `dashboard.analysis.adverse_impact`; the LL144 tables in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from dashboard.analysis.fairness_cells import (
 from dashboard.analysis.suppression import is_hidden, suppress_small_cells
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES, UNKNOWN
+from signalboard.db import query_rows, warehouse_version
 from signalboard.queries import run_query
 from signalboard.settings import Settings
 
@@ -561,10 +562,51 @@ def load_inputs(
     return journeys, demographics, llm
 
 
+_REPORT_MEMO: list[tuple[tuple, FairnessTables]] = []
+"""The last report computation, so `report_files` (and a second report of the same warehouse)
+reuse what `report_tables` computed instead of counting a million applications again."""
+
+
+def _warehouse_state(con: duckdb.DuckDBPyConnection) -> tuple | None:
+    """The file behind `con` (path, inode, mtime, size) and its loads; None when unknown."""
+    try:
+        rows = query_rows(
+            con, "select path from duckdb_databases() where database_name = current_database()"
+        )
+        version = warehouse_version(rows[0][0]) if rows and rows[0][0] else None
+        if version is None:
+            return None
+        loads = query_rows(con, "select count(*), max(load_id), max(finished_at) from loads")
+    except duckdb.Error:
+        return None
+    return (version, tuple(loads[0]))
+
+
+def _report_fairness_tables(
+    con: duckdb.DuckDBPyConnection, *, settings: Settings
+) -> FairnessTables:
+    state = _warehouse_state(con)
+    key = (state, settings.min_cell_size, str(settings.queries_dir))
+    if state is not None and _REPORT_MEMO and _REPORT_MEMO[0][0] == key:
+        tables = _REPORT_MEMO[0][1]
+    else:
+        tables = fairness_tables_from_db(
+            con, k=settings.min_cell_size, queries_dir=settings.queries_dir
+        )
+        _REPORT_MEMO[:] = [(key, tables)] if state is not None else []
+    # Copies: a caller that edits its frames must not edit the memo.
+    return replace(
+        tables,
+        adverse_impact=tables.adverse_impact.copy(),
+        unknowns=tables.unknowns.copy(),
+        ll144_triage=tables.ll144_triage.copy(),
+    )
+
+
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """adverse_impact.csv, unknowns.csv and ll144_triage.csv, suppressed at settings.min_cell_size."""
     k = settings.min_cell_size
-    tables = fairness_tables_from_db(con, k=k, queries_dir=settings.queries_dir)
+    tables = _report_fairness_tables(con, settings=settings)
     return [
         ReportTable(
             name="adverse_impact",
@@ -605,7 +647,5 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
 
 def report_files(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> dict[str, str]:
     """ll144_summary.html: the one-page LL144 bias-audit summary, written beside report.html."""
-    tables = fairness_tables_from_db(
-        con, k=settings.min_cell_size, queries_dir=settings.queries_dir
-    )
+    tables = _report_fairness_tables(con, settings=settings)
     return {"ll144_summary.html": tables.ll144_summary_html}
