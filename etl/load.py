@@ -796,12 +796,16 @@ def _load_file(
     key_list = ", ".join(ident(k) for k in spec.key)
     # Counting distinct 64-bit key hashes is much cheaper than grouping by text keys; a hash
     # collision only sends us down the exact path below, which then finds nothing to reject.
-    has_duplicates = _run(
+    # The same scan counts the valid and rejected rows, which is all it takes when no key repeats.
+    counts = (
+        "count(*) filter (where len(__problems) = 0), count(*) filter (where len(__problems) > 0)"
+    )
+    rows_loaded, rows_rejected, distinct_keys = _run(
         con,
-        f"select count(*) <> count(distinct hash({key_list})) from {checked} "
-        f"where len(__problems) = 0",
-    )[0][0]
-    if has_duplicates:
+        f"select {counts}, count(distinct hash({key_list})) filter (where len(__problems) = 0) "
+        f"from {checked}",
+    )[0]
+    if distinct_keys != rows_loaded:
         # The earlier rows' text, from what they would have stored (ids are pseudonyms already).
         kept_text = ", ".join(
             f"'{c.name}=' || coalesce(cast({ident(c.name)} as varchar), '')"
@@ -828,6 +832,7 @@ def _load_file(
             )
             """,
         )
+        rows_loaded, rows_rejected = _run(con, f"select {counts} from {checked}")[0]
 
     # Rejects: one row per bad line, with every problem it has and its text.
     _run(
@@ -866,11 +871,6 @@ def _load_file(
 
     # Upsert: rows of this file replace the rows with the same key, then go in.
     valid = f"(select * from {checked} where len(__problems) = 0)"
-    rows_loaded, rows_rejected = _run(
-        con,
-        f"select count(*) filter (where len(__problems) = 0), "
-        f"count(*) filter (where len(__problems) > 0) from {checked}",
-    )[0]
     rows_rejected += len(raw.malformed)
     match = " and ".join(
         f"target.{ident(k)} is not distinct from new_keys.{ident(k)}"
