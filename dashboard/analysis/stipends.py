@@ -107,24 +107,32 @@ def load_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-application stipend frame and the long attribute frame from the warehouse.
 
+    The stipend frame has every column of queries/stipend_applications.sql but candidate_id.
     The attribute frame has the recorded answers only (queries/stipend_attribute_answers.sql:
     a missing answer is Unknown in the analysis, as in stipend_attributes.sql) and its three
     columns are categoricals: at a million applications it has 1.7M rows, and a Python string
     for each cost seconds.
     """
     params = dict(params or {})
+    # without candidate_id: the analysis never needs who, and each id is a Python string
     applications = _fetch(
         con,
         "stipend_applications",
         {**params, "vintage": vintage},
-        text=("application_id", "candidate_id"),
+        text=("application_id",),
+        drop=("candidate_id",),
     )
     attributes = _fetch(con, "stipend_attribute_answers", params)
     return applications, attributes
 
 
 def _fetch(
-    con: Any, name: str, params: Mapping[str, Any], *, text: Sequence[str] = ()
+    con: Any,
+    name: str,
+    params: Mapping[str, Any],
+    *,
+    text: Sequence[str] = (),
+    drop: Sequence[str] = (),
 ) -> pd.DataFrame:
     """A library query as a DataFrame whose text columns, except `text`, are categoricals.
 
@@ -136,6 +144,8 @@ def _fetch(
     table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
     columns = {}
     for field_ in table.schema:
+        if field_.name in drop:
+            continue
         column = table[field_.name]
         if pa.types.is_string(field_.type) and field_.name not in text:
             column = pc.dictionary_encode(column)
@@ -1160,7 +1170,8 @@ def _remediation_plan(
         columns=PLAN_COLUMNS,
     )
     # largest raise first, then by application id; ids already in order need no string sort
-    if pd.Index(ids).is_monotonic_increasing and pd.Index(ids).is_unique:
+    index = pd.Index(ids)
+    if index.is_monotonic_increasing and index.is_unique:
         order = np.lexsort((np.arange(len(rows)), -raise_usd))
     else:
         order = plan.sort_values(
