@@ -88,7 +88,10 @@ class _Clock:
 
 
 def _clock(
-    journeys: pd.DataFrame, clock: Clock, effective: dict[str, np.ndarray] | None = None
+    journeys: pd.DataFrame,
+    clock: Clock,
+    effective: dict[str, np.ndarray] | None = None,
+    terminal_outcome: np.ndarray | None = None,
 ) -> _Clock:
     if clock not in CLOCKS:
         raise ValueError(f"unknown clock {clock!r} (one of {', '.join(CLOCKS)})")
@@ -113,8 +116,9 @@ def _clock(
         start = _datetimes(journeys["applied_at"])
     end_event = end_event[rows]
     has_event = ~np.isnat(end_event)
-    outcome = journeys["outcome"].to_numpy()[rows]
-    terminal = np.isin(outcome, ["rejected", "withdrew"]) & ~has_event
+    if terminal_outcome is None:
+        terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+    terminal = terminal_outcome[rows] & ~has_event
     outcome_at = _datetimes(journeys["outcome_at"])[rows]
     end = np.where(has_event, end_event, np.where(terminal, outcome_at, np.datetime64("NaT")))
     end = np.where(np.isnat(end), _datetimes(journeys["as_of"])[rows], end)
@@ -559,6 +563,16 @@ TIME_TO_HIRE_COLUMNS = [
 ]
 
 
+def _coded_groups(codes: np.ndarray, values: np.ndarray) -> list[tuple[object, np.ndarray]]:
+    """(value, ascending positions) per code present, in code order; -1 (missing) left out."""
+    groups = []
+    for code, value in enumerate(values):
+        positions = np.flatnonzero(codes == code)
+        if len(positions):
+            groups.append((value, positions))
+    return groups
+
+
 def time_to_hire_table(
     journeys: pd.DataFrame,
     *,
@@ -582,27 +596,28 @@ def time_to_hire_table(
     """
     rows = []
     effective = _effective_reached(journeys) if len(journeys) else None
+    terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+    keys = ["track"] + ([segment_by] if segment_by is not None else [])
+    # Codes in groupby's order (sorted, missing = -1), found once instead of per clock.
+    factorized = {key: pd.factorize(journeys[key], sort=True) for key in keys}
     for clock in clocks:
-        on_clock = _clock(journeys, clock, effective)
+        on_clock = _clock(journeys, clock, effective, terminal_outcome)
         # One sort per clock: every group below is a subset taken in this order, so already
         # sorted for the estimator (a sort per group was most of this function's time).
         order = np.argsort(on_clock.days, kind="stable")
         on_clock = _Clock(on_clock.rows[order], on_clock.days[order], on_clock.event[order])
-        keys = ["track"] + ([segment_by] if segment_by is not None else [])
-        on = pd.DataFrame({key: journeys[key].to_numpy()[on_clock.rows] for key in keys})
+        track_codes, track_values = factorized["track"]
         track_groups = [("all", np.arange(len(on_clock.rows)))] + [
-            (str(k), positions) for k, positions in _groups(on, "track", dropna=True)
+            (str(value), positions)
+            for value, positions in _coded_groups(track_codes[on_clock.rows], track_values)
         ]
-        segment_values = on[segment_by].to_numpy() if segment_by is not None else None
         for track, positions in track_groups:
             segments = [("all", positions)]
-            if segment_values is not None:
-                in_track = pd.Series(segment_values[positions])
+            if segment_by is not None:
+                codes, values = factorized[segment_by]
                 segments += [
-                    (f"{segment_by}={k}", positions[inner])
-                    for k, inner in in_track.groupby(
-                        in_track, sort=True, dropna=True
-                    ).indices.items()
+                    (f"{segment_by}={value}", positions[inner])
+                    for value, inner in _coded_groups(codes[on_clock.rows][positions], values)
                 ]
             for segment, group in segments:
                 row = {"clock": clock, "track": track, "segment": segment}
