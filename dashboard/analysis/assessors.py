@@ -176,23 +176,24 @@ def _suppress_bias(cells: pd.DataFrame, *, k: int) -> pd.DataFrame:
 class CodedScores:
     """Scores as integer codes (issue 7): what `analyze` needs, without label columns.
 
-    Rows are the scores on each axis plus one "total" row per (application, grader) (axis code
-    len(axes) - 1). Codes index the sorted label arrays `units`, `graders`, `axes`; `groups[a, i]`
-    is unit i's group code of `attributes[a]` in `group_labels[a]` (-1 = none).
+    One row per (application, grader), sorted by both codes: `wide[p, a]` is that grader's score
+    on axis a (NaN = none), the last column the "total" (the mean over the axes, only when the
+    grader scored every axis the application was scored on). Codes index the sorted labels
+    `units`, `graders`, `axes` (the last one "total"); `groups[a, i]` is unit i's group code of
+    `attributes[a]` in `group_labels[a]` (-1 = none).
     """
 
     units: np.ndarray
     graders: np.ndarray
     axes: np.ndarray
-    unit: np.ndarray
-    grader: np.ndarray
-    axis: np.ndarray
-    human: np.ndarray
-    score: np.ndarray
-    month: np.ndarray  # months since 1970-01 of scored_at (-1 = unknown)
-    extreme: np.ndarray
-    midpoint: np.ndarray
-    pass_mark: np.ndarray
+    pair_unit: np.ndarray
+    pair_grader: np.ndarray
+    pair_human: np.ndarray
+    wide: np.ndarray
+    month: np.ndarray  # per row: months since 1970-01 of the last score (-1 = unknown)
+    extreme: np.ndarray  # rows x axes: at the scale's minimum or maximum
+    midpoint: np.ndarray  # rows x axes: at the scale's midpoint
+    pass_mark: np.ndarray  # per unit: mean pass mark over its axes
     attributes: np.ndarray
     group_labels: tuple[np.ndarray, ...]
     groups: np.ndarray
@@ -204,14 +205,79 @@ def _months(values: pd.Series) -> np.ndarray:
     return months.fillna(-1).to_numpy(dtype=np.int64)
 
 
+def _code_scores(
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    axis: np.ndarray,
+    human: np.ndarray,
+    score: np.ndarray,
+    month: np.ndarray,
+    scale: np.ndarray,
+    units: np.ndarray,
+    graders: np.ndarray,
+    axes: list[str],
+    attributes: np.ndarray,
+    group_labels: tuple[np.ndarray, ...],
+    groups: np.ndarray,
+) -> CodedScores:
+    """`CodedScores` from one row per score; `scale[k]` (k = min, max, pass mark) is units x
+    axes from each unit's rubric."""
+    n_units, n_graders, n_axes = len(units), len(graders), len(axes)
+    pair, keys = severity._pair_codes(unit * n_graders + grader, n_units * n_graders)
+    n_pairs = len(keys)
+    wide = np.full((n_pairs, n_axes + 1), np.nan)
+    wide[pair, axis] = score
+    last = np.full(n_pairs, -1, dtype=np.int64)
+    np.maximum.at(last, pair, month)
+    pair_human = np.zeros(n_pairs, dtype=bool)
+    pair_human[pair[human]] = True
+    pair_unit, pair_grader = keys // max(n_graders, 1), keys % max(n_graders, 1)
+    scores = wide[:, :n_axes]
+    present = ~np.isnan(scores)
+    unit_axes = np.zeros((n_units, n_axes), dtype=bool)
+    for k in range(n_axes):
+        unit_axes[:, k] = np.bincount(pair_unit[present[:, k]], minlength=n_units) > 0
+    complete = (present == unit_axes[pair_unit]).all(axis=1) & present.any(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wide[:, n_axes] = np.where(
+            complete, np.where(present, scores, 0.0).sum(axis=1) / present.sum(axis=1), np.nan
+        )
+        marks = unit_axes & ~np.isnan(scale[2])
+        pass_mark = np.where(marks, scale[2], 0.0).sum(axis=1) / marks.sum(axis=1)
+        low, high = scale[0][pair_unit], scale[1][pair_unit]
+        extreme = (scores <= low) | (scores >= high)
+        midpoint = np.isclose(scores, (low + high) / 2)
+    return CodedScores(
+        units=np.asarray(units, dtype=object),
+        graders=np.asarray(graders, dtype=object),
+        axes=np.array([*axes, TOTAL], dtype=object),
+        pair_unit=pair_unit,
+        pair_grader=pair_grader,
+        pair_human=pair_human,
+        wide=wide,
+        month=last,
+        extreme=extreme,
+        midpoint=midpoint,
+        pass_mark=pass_mark,
+        attributes=attributes,
+        group_labels=group_labels,
+        groups=groups,
+    )
+
+
 def code_frames(scores: pd.DataFrame, groups: pd.DataFrame) -> CodedScores:
     """The rows of the two library queries as `CodedScores` (the path of `analyze`)."""
     scores = scores.dropna(subset=["score"])
-    rows = pd.concat([scores, totals(scores)], ignore_index=True) if len(scores) else scores
-    unit, units = pd.factorize(rows["application_id"], sort=True)
-    grader, graders = pd.factorize(rows["grader_id"], sort=True)
-    axes = np.array([*sorted(a for a in scores["axis"].dropna().unique() if a != TOTAL), TOTAL])
-    axis = pd.Index(axes).get_indexer(rows["axis"])
+    unit, units = pd.factorize(scores["application_id"], sort=True)
+    grader, graders = pd.factorize(scores["grader_id"], sort=True)
+    axes = sorted(a for a in scores["axis"].dropna().unique() if a != TOTAL)
+    axis = pd.Index(axes).get_indexer(scores["axis"]).astype(np.int64)
+    unit = unit.astype(np.int64)
+    scale = np.full((3, len(units), len(axes)), np.nan)
+    for k, column in enumerate(("min_score", "max_score", "pass_mark")):
+        if column in scores:
+            scale[k][unit, axis] = scores[column].to_numpy(dtype=float)
     attributes = np.array(sorted(groups["attribute"].dropna().unique()) if len(groups) else [])
     labels, codes = [], np.full((len(attributes), len(units)), -1, dtype=np.int64)
     for a, attribute in enumerate(attributes):
@@ -221,34 +287,17 @@ def code_frames(scores: pd.DataFrame, groups: pd.DataFrame) -> CodedScores:
         ok = where >= 0
         codes[a, where[ok]] = group_code[ok]
         labels.append(np.asarray(group_labels, dtype=object))
-    score = rows["score"].to_numpy(dtype=float) if len(rows) else np.zeros(0)
-    low = (
-        rows["min_score"].to_numpy(dtype=float)
-        if "min_score" in rows
-        else np.full(len(rows), np.nan)
-    )
-    high = (
-        rows["max_score"].to_numpy(dtype=float)
-        if "max_score" in rows
-        else np.full(len(rows), np.nan)
-    )
-    return CodedScores(
-        units=np.asarray(units, dtype=object),
-        graders=np.asarray(graders, dtype=object),
-        axes=axes,
-        unit=unit.astype(np.int64),
+    return _code_scores(
+        unit=unit,
         grader=grader.astype(np.int64),
-        axis=axis.astype(np.int64),
-        human=(rows["grader_kind"] == "human").to_numpy(dtype=bool)
-        if len(rows)
-        else np.zeros(0, bool),
-        score=score,
-        month=_months(rows["scored_at"]) if len(rows) else np.zeros(0, np.int64),
-        extreme=(score <= low) | (score >= high),
-        midpoint=np.isclose(score, (low + high) / 2),
-        pass_mark=rows["pass_mark"].to_numpy(dtype=float)
-        if "pass_mark" in rows
-        else np.full(len(rows), np.nan),
+        axis=axis,
+        human=(scores["grader_kind"] == "human").to_numpy(dtype=bool),
+        score=scores["score"].to_numpy(dtype=float),
+        month=_months(scores["scored_at"]) if len(scores) else np.zeros(0, np.int64),
+        scale=scale,
+        units=units,
+        graders=graders,
+        axes=axes,
         attributes=attributes,
         group_labels=tuple(labels),
         groups=codes,
@@ -313,15 +362,15 @@ def analyze_coded(
     grader_design = overlap = flips = drift = _empty([])
     bias = omnibus = _empty([])
     for a, axis in enumerate(data.axes):
-        rows = np.flatnonzero(data.axis == a)
-        if not len(rows):
-            continue
-        h = rows[data.human[rows]]
-        per_deliverable = np.bincount(data.unit[h], minlength=n_units)
+        column = data.wide[:, a]
+        present = ~np.isnan(column)
+        h = np.flatnonzero(present & data.pair_human)
+        unit_h, grader_h = data.pair_unit[h], data.pair_grader[h]
+        per_deliverable = np.bincount(unit_h, minlength=n_units)
         if (per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any():
-            u, unit_codes = _subset(data.unit[h], n_units)
-            r, grader_codes = _subset(data.grader[h], n_graders)
-            y = data.score[h]
+            u, unit_codes = _subset(unit_h, n_units)
+            r, grader_codes = _subset(grader_h, n_graders)
+            y = column[h]
             fit = reliability.fit_arrays(
                 u, r, y, units=unit_codes, raters=data.graders[grader_codes]
             )
@@ -348,15 +397,15 @@ def analyze_coded(
             )
             design_rows.append(reliability.design_summary(fit).assign(axis=axis))
             sev = severity.severity_from_fit(fit, threshold=threshold).assign(grader_kind="human")
-            llm = rows[~data.human[rows]]
+            llm = np.flatnonzero(present & ~data.pair_human)
             if len(llm):
                 local = np.full(n_units, -1, dtype=np.int64)
                 local[unit_codes] = np.arange(len(unit_codes))
                 ext = severity.external_severity_codes(
                     fit,
-                    unit=local[data.unit[llm]],
-                    grader=data.grader[llm],
-                    score=data.score[llm],
+                    unit=local[data.pair_unit[llm]],
+                    grader=data.pair_grader[llm],
+                    score=column[llm],
                     grader_labels=data.graders,
                     threshold=threshold,
                 )
@@ -367,20 +416,17 @@ def analyze_coded(
                 overlap = reliability.grader_overlap(fit)
                 severity_by_grader = np.full(n_graders, np.nan)
                 severity_by_grader[grader_codes] = sev["severity"].to_numpy()[: len(grader_codes)]
-                pass_mark = np.full(n_units, np.nan)
-                known = ~np.isnan(data.pass_mark[h])
-                pass_mark[data.unit[h][known]] = data.pass_mark[h][known]
                 flips = severity.decision_flips_codes(
-                    unit=data.unit[h],
-                    grader=data.grader[h],
+                    unit=unit_h,
+                    grader=grader_h,
                     score=y,
                     severity=severity_by_grader,
-                    pass_mark=pass_mark,
+                    pass_mark=data.pass_mark,
                     unit_labels=data.units,
                 )
                 drift = severity.severity_drift_codes(
-                    unit=data.unit[h],
-                    grader=data.grader[h],
+                    unit=unit_h,
+                    grader=grader_h,
                     month=data.month[h],
                     score=y,
                     grader_labels=data.graders,
@@ -397,18 +443,12 @@ def analyze_coded(
                     )
                     bias = bias.assign(axis=TOTAL)
 
-    # LLM vs humans on every axis from one row per (application, grader): the pairs are the same
-    # on every axis, so they are formed once
-    pair, keys = severity._pair_codes(data.unit * n_graders + data.grader, n_units * n_graders)
-    wide = np.full((len(keys), len(data.axes)), np.nan)
-    wide[pair, data.axis] = data.score
-    pair_human = np.zeros(len(keys), dtype=bool)
-    pair_human[pair[data.human]] = True
+    # LLM vs humans on every axis: the pairs are the same on every axis, so formed once
     agreement_rows = agreement.llm_agreement_wide(
-        wide,
-        pair_unit=keys // max(n_graders, 1),
-        pair_grader=keys % max(n_graders, 1),
-        pair_human=pair_human,
+        data.wide,
+        pair_unit=data.pair_unit,
+        pair_grader=data.pair_grader,
+        pair_human=data.pair_human,
         axes=data.axes,
         n_units=n_units,
         groups=data.groups if len(data.attributes) else None,
@@ -439,19 +479,16 @@ def analyze_coded(
             group_columns=["axis", "attribute"],
         )
         llm_table.loc[llm_table["attribute"] == "all", "suppressed"] = False
-    style_rows = data.human & (data.axis != total_code)
+    human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
     style = (
-        severity.rating_style_codes(
-            unit=data.unit[style_rows],
-            grader=data.grader[style_rows],
-            axis=data.axis[style_rows],
-            score=data.score[style_rows],
-            extreme=data.extreme[style_rows],
-            midpoint=data.midpoint[style_rows],
+        severity.rating_style_wide(
+            data.wide[human, :total_code],
+            grader=data.pair_grader[human],
+            extreme=data.extreme[human],
+            midpoint=data.midpoint[human],
             grader_labels=data.graders,
-            n_axes=total_code,
         )
-        if style_rows.any()
+        if len(human)
         else _empty([])
     )
     return AssessorResults(
@@ -552,54 +589,6 @@ def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
     return [row[0] for row in con.execute(sql).fetchall()]
 
 
-def _with_totals(
-    unit: np.ndarray,
-    grader: np.ndarray,
-    axis: np.ndarray,
-    human: np.ndarray,
-    score: np.ndarray,
-    month: np.ndarray,
-    pass_mark: np.ndarray,
-    *,
-    n_units: int,
-    n_graders: int,
-    n_axes: int,
-) -> tuple[np.ndarray, ...]:
-    """The axis rows plus one total row per (unit, grader) that scored every axis the unit was
-    scored on (as `totals`): score averaged, month of the last score, and the pass mark averaged
-    over the unit's axes (`pass_mark`: units x axes, from the unit's rubric)."""
-    pair, keys = severity._pair_codes(unit * n_graders + grader, n_units * n_graders)
-    n_pairs = len(keys)
-    count = np.bincount(pair, minlength=n_pairs)
-    bit = (2.0 ** np.arange(n_axes)).take(axis)  # axis sets as exact integer sums (<= 52 axes)
-    scored_axes = np.bincount(pair, bit, minlength=n_pairs)
-    unit_axes = np.zeros(n_units * n_axes, dtype=bool)
-    unit_axes[unit * n_axes + axis] = True
-    expected = unit_axes.reshape(n_units, n_axes) @ (2.0 ** np.arange(n_axes))
-    pair_unit, pair_grader = keys // n_graders, keys % n_graders
-    complete = scored_axes == expected[pair_unit]
-    # a complete total covers exactly the unit's axes: its pass mark is their mean
-    marks = unit_axes.reshape(n_units, n_axes) & ~np.isnan(pass_mark)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = np.bincount(pair, score, minlength=n_pairs) / count
-        unit_pass = np.where(marks, pass_mark, 0.0).sum(axis=1) / marks.sum(axis=1)
-    total_pass = unit_pass[pair_unit]
-    last = np.full(n_pairs, -1, dtype=np.int64)
-    np.maximum.at(last, pair, month)
-    pair_human = np.zeros(n_pairs, dtype=bool)
-    pair_human[pair[human]] = True
-    keep = np.flatnonzero(complete)
-    return (
-        np.concatenate([unit, pair_unit[keep]]),
-        np.concatenate([grader, pair_grader[keep]]),
-        np.concatenate([axis, np.full(len(keep), n_axes, dtype=np.int64)]),
-        np.concatenate([human, pair_human[keep]]),
-        np.concatenate([score, total[keep]]),
-        np.concatenate([np.full(len(unit), -1, dtype=np.int64), last[keep]]),
-        np.concatenate([np.full(len(unit), np.nan), total_pass[keep]]),
-    )
-
-
 def load_coded(
     con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None
 ) -> CodedScores:
@@ -635,51 +624,26 @@ def load_coded(
     finally:
         con.execute("drop table if exists assessor_units")
     n_units, n_axes = len(units["application_id"]), len(axes)
-    if n_axes > 52:
-        raise ValueError("more than 52 rubric axes: the axis sets do not fit a float64")
     # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks the axis
-    scale = np.full((3, len(rubrics) + 1, max(n_axes, 1)), np.nan)
+    scale = np.full((3, len(rubrics) + 1, n_axes), np.nan)
     axis_index = {a: i for i, a in enumerate(axes)}
     for version, axis_name, low, high, pass_mark in rubric_rows:
         if axis_name in axis_index:
             scale[:, rubrics.index(version), axis_index[axis_name]] = (low, high, pass_mark)
     rubric = np.where(units["rubric"] >= 0, units["rubric"], len(rubrics)).astype(np.int64)
-    unit = rows["unit"].astype(np.int64)
-    axis = rows["axis"].astype(np.int64)
-    score = rows["score"].astype(float)
-    cell = rubric[unit] * scale.shape[2] + axis
-    low, high = (scale[i].ravel().take(cell) for i in range(2))
-    extreme = (score <= low) | (score >= high)
-    midpoint = np.isclose(score, (low + high) / 2)
-    coded = _with_totals(
-        unit,
-        rows["grader"].astype(np.int64),
-        axis,
-        rows["human"].astype(bool),
-        score,
-        rows["month"].astype(np.int64),
-        scale[2][rubric],
-        n_units=n_units,
-        n_graders=len(graders),
-        n_axes=n_axes,
-    )
-    n_totals = len(coded[0]) - len(unit)
-    no = np.zeros(n_totals, dtype=bool)
     groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
     groups[group_rows["attribute"], group_rows["unit"]] = group_rows["code"]
-    return CodedScores(
-        units=np.asarray(units["application_id"], dtype=object),
+    return _code_scores(
+        unit=rows["unit"].astype(np.int64),
+        grader=rows["grader"].astype(np.int64),
+        axis=rows["axis"].astype(np.int64),
+        human=rows["human"].astype(bool),
+        score=rows["score"].astype(float),
+        month=rows["month"].astype(np.int64),
+        scale=scale[:, rubric],
+        units=units["application_id"],
         graders=np.asarray(graders, dtype=object),
-        axes=np.array([*axes, TOTAL], dtype=object),
-        unit=coded[0],
-        grader=coded[1],
-        axis=coded[2],
-        human=coded[3],
-        score=coded[4],
-        month=coded[5],
-        extreme=np.concatenate([extreme, no]),
-        midpoint=np.concatenate([midpoint, no]),
-        pass_mark=coded[6],
+        axes=axes,
         attributes=np.array(attributes, dtype=object),
         group_labels=tuple(np.array(values, dtype=object) for _, values in attribute_values),
         groups=groups,

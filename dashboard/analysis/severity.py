@@ -567,42 +567,37 @@ def severity_drift_codes(
     return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
 
 
-def rating_style_codes(
+def rating_style_wide(
+    wide: np.ndarray,
     *,
-    unit: np.ndarray,
     grader: np.ndarray,
-    axis: np.ndarray,
-    score: np.ndarray,
     extreme: np.ndarray,
     midpoint: np.ndarray,
     grader_labels: np.ndarray,
-    n_axes: int,
 ) -> pd.DataFrame:
-    """`rating_style` on codes (human scores on the rubric's axes, one per unit, grader, axis)."""
-    size = len(grader_labels)
-    n = np.bincount(grader, minlength=size).astype(float)
-    present = n > 0
+    """`rating_style` on codes: one row per human (deliverable, grader), `wide[:, a]` the score
+    on axis a (NaN = none), `extreme` / `midpoint` the same shape."""
+    size, n_axes = len(grader_labels), wide.shape[1]
+    present = ~np.isnan(wide)
+    n = np.bincount(grader, present.sum(axis=1), minlength=size)
+    scored = n > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        extremes_share = _group_sum(grader, extreme.astype(float), size) / n
-        midpoint_share = _group_sum(grader, midpoint.astype(float), size) / n
+        extremes_share = np.bincount(grader, (extreme & present).sum(axis=1), minlength=size) / n
+        midpoint_share = np.bincount(grader, (midpoint & present).sum(axis=1), minlength=size) / n
     # SD per grader and axis, then the mean over the grader's axes (NaN SDs skipped)
-    key = grader.astype(np.int64) * n_axes + axis
-    count, _, sd = _mean_sd(key, score, size * n_axes)
-    sd = sd.reshape(size, n_axes)
-    has = (count.reshape(size, n_axes) > 0) & ~np.isnan(sd)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd_mean = np.where(has, sd, 0.0).sum(axis=1) / has.sum(axis=1)
+    sd_sum, sd_n = np.zeros(size), np.zeros(size)
+    for k in range(n_axes):
+        ok = present[:, k]
+        _, _, sd = _mean_sd(grader[ok], wide[ok, k], size)
+        has = ~np.isnan(sd)
+        sd_sum += np.where(has, sd, 0.0)
+        sd_n += has
     # halo: per grader, the correlation of its scores on two axes of the same deliverable
-    pair, pairs = _pair_codes(unit.astype(np.int64) * size + grader, (int(unit.max()) + 1) * size)
-    pair_grader = pairs % size
-    wide = np.full((len(pairs), n_axes), np.nan)
-    wide[pair, axis] = score
-    corr_sum = np.zeros(size)
-    corr_n = np.zeros(size)
+    corr_sum, corr_n = np.zeros(size), np.zeros(size)
     for first in range(n_axes):
         for second in range(first + 1, n_axes):
-            ok = ~np.isnan(wide[:, first]) & ~np.isnan(wide[:, second])
-            g = pair_grader[ok]
+            ok = present[:, first] & present[:, second]
+            g = grader[ok]
             x, y = wide[ok, first], wide[ok, second]
             cnt = np.bincount(g, minlength=size).astype(float)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -616,15 +611,16 @@ def rating_style_codes(
             corr_sum += np.where(valid, corr, 0.0)
             corr_n += valid
     with np.errstate(divide="ignore", invalid="ignore"):
+        sd_mean = np.where(sd_n > 0, sd_sum / sd_n, np.nan)
         halo = np.where(corr_n > 0, corr_sum / corr_n, np.nan)
     return pd.DataFrame(
         {
-            "grader_id": grader_labels[present],
-            "n_scored": n[present].astype(np.int64),
-            "sd": sd_mean[present],
-            "extremes_share": extremes_share[present],
-            "midpoint_share": midpoint_share[present],
-            "halo": halo[present],
+            "grader_id": grader_labels[scored],
+            "n_scored": n[scored].astype(np.int64),
+            "sd": sd_mean[scored],
+            "extremes_share": extremes_share[scored],
+            "midpoint_share": midpoint_share[scored],
+            "halo": halo[scored],
         }
     )
 
