@@ -3,8 +3,8 @@
 - Regressions run on (group, control cell) sufficient statistics; here they are checked against
   statsmodels fitted on the rows (the design built row by row, rows of leverage 1 removed as
   before), on data with missing controls, a one-person role and collinear controls.
-- The median bootstrap draws each resample's median from its exact distribution above
-  `EXACT_BOOTSTRAP_DRAWS`. For odd n the bootstrap median is the j-th order statistic with
+- Above `EXACT_BOOTSTRAP_ROWS` stipend rows the median bootstrap draws each resample's median
+  from its exact distribution. For odd n the bootstrap median is the j-th order statistic with
   P(median* <= x_(j)) = P(Binomial(n, j/n) >= (n + 1) / 2) (Efron 1979, "Bootstrap methods:
   another look at the jackknife", Ann. Statist. 7(1), section 3; Maritz & Jarrett 1978); the
   sampler's frequencies are checked against that formula and, for even n, against resampling.
@@ -132,7 +132,7 @@ def test_raw_gaps_large_path_agrees_with_resampling(monkeypatch: pytest.MonkeyPa
     apps, attrs = synthetic(1500, seed=11, female_gap=-0.1)
     frame = sa._with_group(apps, sa.attribute_groups(attrs)["sex"])
     exact = sa.raw_gaps(frame, reference="Male").set_index("group")
-    monkeypatch.setattr(sa, "EXACT_BOOTSTRAP_DRAWS", 0)
+    monkeypatch.setattr(sa, "EXACT_BOOTSTRAP_ROWS", 0)
     fast = sa.raw_gaps(frame, reference="Male").set_index("group")
     same = [c for c in exact.columns if "median_gap" not in c or not c.endswith(("low", "high"))]
     pd.testing.assert_frame_equal(exact[same], fast[same])

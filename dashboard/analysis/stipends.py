@@ -406,11 +406,12 @@ def _mean_ratio_ci(
     )
 
 
-EXACT_BOOTSTRAP_DRAWS = 1_000_000
-"""Up to this many resampled values (n_boot x (group + reference)) the median bootstrap draws
-every resample (`rng.integers`); above it, it draws each resample's median from its exact
-distribution (`_bootstrap_medians`): the same bootstrap, without n_boot x n random numbers
-(at a million applications, 400 x 170,000 per group took minutes)."""
+EXACT_BOOTSTRAP_ROWS = 5_000
+"""Up to this many stipend rows in the analysis the median bootstrap draws every resample
+(`rng.integers`, as it always did: the sample and the tests keep their intervals); above, it
+draws each resample's median from its exact distribution (`_bootstrap_medians`): the same
+bootstrap without n_boot x n random numbers (at a million applications, 400 x 170,000 per group
+took minutes)."""
 
 
 def _bootstrap_medians(
@@ -446,6 +447,7 @@ def _median_ratio_ci(
     rng: np.random.Generator,
     x_sorted: np.ndarray | None = None,
     r_sorted: np.ndarray | None = None,
+    exact: bool = True,
 ) -> tuple[float, float, float]:
     """Gap in % of median(x) vs median(r), with a percentile bootstrap CI (`x_sorted` and
     `r_sorted`: the same values sorted, when the caller has them)."""
@@ -458,7 +460,7 @@ def _median_ratio_ci(
     gap = 100 * (median_x / median_r - 1)
     if len(x) < 2 or len(r) < 2 or n_boot <= 0:
         return (gap, np.nan, np.nan)
-    if _exact_bootstrap(n_boot, len(x), len(r)):
+    if exact:
         bx = np.median(x[rng.integers(0, len(x), (n_boot, len(x)))], axis=1)
         br = np.median(r[rng.integers(0, len(r), (n_boot, len(r)))], axis=1)
     else:
@@ -471,10 +473,6 @@ def _median_ratio_ci(
         return (gap, np.nan, np.nan)
     low, high = np.percentile(gaps, [2.5, 97.5])
     return (gap, float(low), float(high))
-
-
-def _exact_bootstrap(n_boot: int, n_x: int, n_r: int) -> bool:
-    return n_boot * (n_x + n_r) <= EXACT_BOOTSTRAP_DRAWS
 
 
 def _median(values: np.ndarray, sorted_values: np.ndarray | None) -> float:
@@ -546,6 +544,7 @@ def _raw_gaps(
     ref_nominal = usd[ref_rows][~np.isnan(usd[ref_rows])]
     ref_real = real[ref_rows][~np.isnan(real[ref_rows])]
     sorted_nominal, sorted_real = np.sort(ref_nominal), np.sort(ref_real)
+    exact = len(usd) <= EXACT_BOOTSTRAP_ROWS
     out = []
     for code, group in enumerate(grouping.labels):
         part = rows(code)
@@ -553,24 +552,18 @@ def _raw_gaps(
             continue
         nominal = usd[part][~np.isnan(usd[part])]
         real_values = real[part][~np.isnan(real[part])]
-        # large groups: sort once, for the medians and the bootstrap
-        nominal_sorted = (
-            None if _exact_bootstrap(n_boot, len(nominal), len(ref_nominal)) else np.sort(nominal)
-        )
-        real_sorted = (
-            None
-            if _exact_bootstrap(n_boot, len(real_values), len(ref_real))
-            else np.sort(real_values)
-        )
+        # large data: sort once, for the medians and the bootstrap
+        nominal_sorted = None if exact else np.sort(nominal)
+        real_sorted = None if exact else np.sort(real_values)
         mean_nom = _mean_ratio_ci(nominal, ref_nominal)
         mean_real = _mean_ratio_ci(real_values, ref_real)
         med_nom = _median_ratio_ci(
             nominal, ref_nominal, n_boot=n_boot, rng=rng, x_sorted=nominal_sorted,
-            r_sorted=sorted_nominal,
+            r_sorted=sorted_nominal, exact=exact,
         )  # fmt: skip
         med_real = _median_ratio_ci(
             real_values, ref_real, n_boot=n_boot, rng=rng, x_sorted=real_sorted,
-            r_sorted=sorted_real,
+            r_sorted=sorted_real, exact=exact,
         )  # fmt: skip
         if group == reference:  # the reference vs itself: 0 by definition, no interval
             mean_nom, mean_real, med_nom, med_real = ((0.0, np.nan, np.nan),) * 4
