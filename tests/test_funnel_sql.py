@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -155,3 +156,115 @@ def test_sql_drill_through_refuses_demographic_segments(sample):
     con, _, _ = sample
     with pytest.raises(ValueError, match="aggregate only"):
         funnel.drill_through_rows(con, stage="selected", segment={"sex": "Male"})
+
+
+def random_warehouse(path, seed: int) -> None:
+    """A small warehouse of random journeys with the awkward cases: applications without any
+    event, with only a rejection, with events out of funnel order, repeated events, a cohort
+    without dates, a cohort id that is not in cohorts, blank sources and regions."""
+    rng = np.random.default_rng(seed)
+    con = connect_writable(path)
+    create_schema(con)
+    start = dt.datetime(2025, 1, 1)
+    cohort_rows = pd.DataFrame(
+        {
+            "cohort_id": ["c1", "c2", "c3"],
+            "starts_on": [dt.date(2025, 1, 20), dt.date(2025, 3, 1), None],
+            "ends_on": [dt.date(2025, 2, 10), dt.date(2025, 3, 30), None],
+        }
+    )
+    con.register("cohort_rows", cohort_rows)
+    con.execute("insert into cohorts by name select * from cohort_rows")
+    n = 400
+    apps = pd.DataFrame(
+        {
+            "application_id": [f"a{i:04d}" for i in range(n)],
+            "candidate_id": [f"k{i % 350:04d}" for i in range(n)],
+            "track": rng.choice(["micro_internship", "traditional"], n),
+            "role": rng.choice(["analyst", "designer"], n),
+            "applied_at": [start + dt.timedelta(hours=int(h)) for h in rng.integers(0, 2400, n)],
+            "source": rng.choice(["referral", "board", None], n),
+            "country": rng.choice(["US", "GB"], n),
+            "region": rng.choice(["US-CA", None], n),
+        }
+    )
+    apps["cohort_id"] = np.where(
+        apps["track"] == "micro_internship", rng.choice(["c1", "c2", "c3", "c9"], n), None
+    )
+    con.register("apps", apps)
+    con.execute("insert into applications by name select * from apps")
+    events = []
+    for _, row in apps.iterrows():
+        furthest = int(rng.integers(-1, len(funnel.STAGES)))
+        at = row["applied_at"]
+        for s in range(furthest + 1):
+            if s > 0 and rng.random() < 0.15:
+                continue  # a skipped stage (the traditional track has no submission event)
+            at = at + dt.timedelta(hours=int(rng.integers(1, 900)))
+            events.append((row["application_id"], funnel.STAGES[s], at))
+            if rng.random() < 0.05:
+                events.append((row["application_id"], funnel.STAGES[s], at + dt.timedelta(1)))
+        ending = rng.choice(["rejected", "withdrew", "both", None])
+        if furthest < len(funnel.STAGES) - 1 and ending is not None:
+            end = at + dt.timedelta(hours=int(rng.integers(1, 500)))
+            for event in ("rejected", "withdrew") if ending == "both" else (ending,):
+                events.append((row["application_id"], event, end))
+    con.register("events", pd.DataFrame(events, columns=["application_id", "event", "occurred_at"]))
+    con.execute("insert into stage_events by name select * from events")
+    con.execute(
+        "insert into demographic_attributes select candidate_id, 'sex', "
+        "case when hash(candidate_id) % 3 = 0 then 'Female' when hash(candidate_id) % 3 = 1 "
+        "then 'Male' else 'Unknown' end "
+        "from (select distinct candidate_id from applications) where hash(candidate_id) % 5 <> 0"
+    )
+    as_of = dt.datetime(2025, 4, 20)
+    con.execute(
+        "insert into loads by name select 1 as load_id, $a as started_at, $a as finished_at, "
+        "$a as as_of, false as strict, 1 as files, 3 as rows_read, 3 as rows_loaded, "
+        "0 as rows_rejected",
+        {"a": as_of},
+    )
+    con.close()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_sql_paths_equal_pandas_paths_on_random_journeys(tmp_path, seed):
+    path = tmp_path / "random.duckdb"
+    random_warehouse(path, seed)
+    from signalboard.db import connect_readonly
+
+    con = connect_readonly(path)
+    try:
+        journeys = run_query(con, "application_journeys")
+        demographics = run_query(con, "funnel_demographic_attributes")
+        for by in [(), ("track", "cohort_id"), ("source", "region"), ("role", "sex")]:
+            for windows in (None, {"selected": 40, "traditional": {"submitted": 5}}):
+                pd.testing.assert_frame_equal(
+                    funnel.funnel_table_sql(con, by=by, windows=windows),
+                    funnel.funnel_table(
+                        journeys, by=by, windows=windows, demographics=demographics
+                    ),
+                )
+        pd.testing.assert_frame_equal(funnel.cohort_trends_sql(con), funnel.cohort_trends(journeys))
+        counts = funnel.report_counts(con)
+        pd.testing.assert_frame_equal(
+            funnel.report_funnel_from_counts(counts),
+            funnel.report_funnel(journeys, demographics),
+        )
+        for stage in ("applied", "selected", "take_home_passed", "hired"):
+            for status in ("reached", "pending", "dropped", "denominator"):
+                rows, total = funnel.drill_through_rows(con, stage=stage, status=status, limit=None)
+                expected = funnel.drill_through(journeys, stage=stage, status=status)
+                assert total == len(expected)
+                pd.testing.assert_frame_equal(rows, expected)
+        from dashboard.analysis import time_to_hire as tth
+
+        clock_rows = tth.load_clock_rows(con)
+        pd.testing.assert_frame_equal(
+            tth.time_to_hire_table(clock_rows), tth.time_to_hire_table(journeys)
+        )
+        pd.testing.assert_frame_equal(
+            tth.stage_duration_table(clock_rows), tth.stage_duration_table(journeys)
+        )
+    finally:
+        con.close()
