@@ -258,6 +258,8 @@ def test_pair_stats_by_hand():
     assert stats_["pearson_r"] == pytest.approx(np.corrcoef([1, 2, 3, 4, 5], [1, 3, 3, 2, 5])[0, 1])
     pooled = np.sqrt((np.var([1, 2, 3, 4, 5], ddof=1) + np.var([1, 3, 3, 2, 5], ddof=1)) / 2)
     assert stats_["smd"] == pytest.approx((3.0 - 2.8) / pooled)
+    qwk = agreement.qwk(np.array([1, 2, 3, 4, 5]), np.array([1, 3, 3, 2, 5]))
+    assert stats_["qwk"] == pytest.approx(qwk, abs=1e-12)
 
 
 def _llm_frame(seed: int, *, offset: float, group_bias: float = 0.0) -> tuple:

@@ -52,16 +52,33 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     """QWK, Pearson r, exact agreement (|M - H| < 0.5, i.e. equal on an integer scale), adjacent
-    agreement (|M - H| <= 1) and SMD = (mean M - mean H) / sqrt((SD_M^2 + SD_H^2) / 2)."""
+    agreement (|M - H| <= 1) and SMD = (mean M - mean H) / sqrt((SD_M^2 + SD_H^2) / 2).
+
+    The centred moments are computed once and shared (issue 7: this runs for every group of
+    every attribute on every axis); QWK as in `qwk`, r as numpy's corrcoef.
+    """
     m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
+    n = len(m)
+    if n == 0:
+        return dict.fromkeys(
+            ("qwk", "pearson_r", "exact_agreement", "adjacent_agreement", "smd"), math.nan
+        )
+    mean_m, mean_h = float(m.mean()), float(h.mean())
+    dm, dh = m - mean_m, h - mean_h
+    var_m, var_h = float((dm * dm).mean()), float((dh * dh).mean())
+    cov = float((dm * dh).mean())
+    den = var_m + var_h + (mean_m - mean_h) ** 2
     diff = np.abs(m - h)
-    pooled = math.sqrt((m.var(ddof=1) + h.var(ddof=1)) / 2) if len(m) > 1 else math.nan
+    pooled = math.sqrt((var_m + var_h) * n / (n - 1) / 2) if n > 1 else math.nan
+    r = math.nan
+    if n >= 3 and var_m > 0 and var_h > 0:
+        r = max(-1.0, min(1.0, cov / math.sqrt(var_m * var_h)))
     return {
-        "qwk": qwk(m, h),
-        "pearson_r": _pearson(m, h),
-        "exact_agreement": float((diff < 0.5).mean()) if len(m) else math.nan,
-        "adjacent_agreement": float((diff <= 1 + 1e-9).mean()) if len(m) else math.nan,
-        "smd": float((m.mean() - h.mean()) / pooled) if pooled and pooled > 0 else math.nan,
+        "qwk": 2 * cov / den if n >= 2 and den > 0 else math.nan,
+        "pearson_r": r,
+        "exact_agreement": float((diff < 0.5).mean()),
+        "adjacent_agreement": float((diff <= 1 + 1e-9).mean()),
+        "smd": float((mean_m - mean_h) / pooled) if pooled and pooled > 0 else math.nan,
     }
 
 
