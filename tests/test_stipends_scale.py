@@ -206,3 +206,19 @@ def test_page_view_matches_the_analysis(sample_con: duckdb.DuckDBPyConnection) -
         pd.testing.assert_frame_equal(view.tables[name], frame, check_dtype=False)
     vintages = sorted(analysis.applications["col_vintage"].dropna().astype(str).unique())
     assert list(overview.vintages) == vintages
+
+
+@pytest.mark.parametrize("with_location", [False, True])
+def test_cell_design_equals_design_matrix(with_location: bool) -> None:
+    """The numpy design of the cells equals design_matrix on them (names, values, dropped
+    constant and collinear columns), with weights and a missing control."""
+    frame = awkward_frame(3)
+    controls = sa._Controls.of(frame)
+    weights = np.bincount(controls.cell).astype(float)
+    cells = controls.cells
+    flag = {"group[x]": (np.arange(len(cells)) % 3 == 0).astype(float)}
+    fast = sa._cell_design(cells, weights, with_location=with_location, indicators=flag)
+    slow = sa.design_matrix(
+        cells.assign(**flag), with_location=with_location, indicators=list(flag), weights=weights
+    )
+    pd.testing.assert_frame_equal(fast, slow, check_dtype=False, rtol=1e-12, atol=1e-12)

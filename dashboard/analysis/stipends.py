@@ -665,6 +665,55 @@ def design_matrix(
     return _independent_columns(X[keep], weights=weights)
 
 
+def _cell_design(
+    cells: pd.DataFrame,
+    weights: np.ndarray,
+    *,
+    with_location: bool,
+    indicators: Mapping[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """`design_matrix(cells.assign(**indicators), weights=weights)` in numpy: the same columns,
+    names and values, without pandas' per-call overhead (a few hundred cells, dozens of fits)."""
+    m = len(cells)
+    names: list[str] = ["const"]
+    columns: list[np.ndarray] = [np.ones(m)]
+
+    def dummies(values: np.ndarray, prefix: str) -> None:
+        levels, codes = np.unique(values, return_inverse=True)
+        for j, level in enumerate(levels[1:], start=1):  # drop_first: the first sorted level
+            names.append(f"{prefix}_{level}")
+            columns.append((codes.reshape(-1) == j).astype(float))
+
+    dummies(cells["role"].astype(str).to_numpy(dtype=str), "role")
+
+    def numbers(column: str) -> np.ndarray:
+        values = pd.to_numeric(cells[column], errors="coerce")
+        return values.to_numpy(dtype=float, na_value=np.nan).copy()
+
+    hours = numbers("estimated_hours")
+    controls = {
+        "cohort_length_days": numbers("cohort_length_days"),
+        "log_estimated_hours": np.log(np.where(hours > 0, hours, np.nan)),
+    }
+    if with_location:
+        level = numbers("price_level")
+        controls["log_price_level"] = np.log(np.where(level > 0, level, np.nan))
+        tier = col_tier(cells["price_level"]).fillna("unknown").astype(str).to_numpy(dtype=str)
+        dummies(tier, "col")
+    for name, values in controls.items():
+        known = ~np.isnan(values)
+        fill = float(np.average(values[known], weights=weights[known])) if known.any() else 0.0
+        names.append(name)
+        columns.append(np.where(known, values, fill))
+    for name, values in (indicators or {}).items():
+        names.append(name)
+        columns.append(np.asarray(values, dtype=float))
+    matrix = np.column_stack(columns)
+    varying = [0] + [j for j in range(1, len(names)) if len(np.unique(matrix[:, j])) > 1]
+    X = pd.DataFrame(matrix[:, varying], columns=[names[j] for j in varying])
+    return _independent_columns(X, weights=weights)
+
+
 def _independent_columns(X: pd.DataFrame, *, weights: np.ndarray | None = None) -> pd.DataFrame:
     """Drop regressors that are linear combinations of earlier ones (for example estimated hours
     when every cohort of a role has the same hours), left to right, so the indicators listed
@@ -837,11 +886,11 @@ def _fit_gaps(
     keep = np.ones(len(combos), dtype=bool)
     for _ in range(5):
         w, g = weight[keep], combo_group[keep]
-        design = base[keep].assign(
-            **{name: (g == code).astype(float) for code, name in names.items()}
-        )
-        X = design_matrix(
-            design, with_location=with_location, indicators=list(names.values()), weights=w
+        X = _cell_design(
+            base[keep],
+            w,
+            with_location=with_location,
+            indicators={name: (g == code).astype(float) for code, name in names.items()},
         )
         exact = _hat_diagonal(X.to_numpy(float), w) > 1 - 1e-9
         if not exact.any():
@@ -1060,10 +1109,9 @@ def _predictions(
     )  # fmt: skip
     spread = np.bincount(cell, weights=(y - mean[cell]) ** 2, minlength=n_cells)
     used = weight > 0
-    X_fit = design_matrix(
-        controls.cells[used].reset_index(drop=True), with_location=with_location,
-        weights=weight[used],
-    )  # fmt: skip
+    X_fit = _cell_design(
+        controls.cells[used].reset_index(drop=True), weight[used], with_location=with_location
+    )
     values = X_fit.to_numpy(float)
     w, m = weight[used], mean[used]
     with _single_threaded_blas():
@@ -1080,10 +1128,11 @@ def _predictions(
     # predictions for every row with a price level, from the targets' own design (as before)
     target_weight = np.bincount(controls.cell[has_level], minlength=n_cells).astype(float)
     targeted = target_weight > 0
-    X_all = design_matrix(
-        controls.cells[targeted].reset_index(drop=True), with_location=with_location,
-        weights=target_weight[targeted],
-    ).reindex(columns=X_fit.columns, fill_value=0.0)  # fmt: skip
+    X_all = _cell_design(
+        controls.cells[targeted].reset_index(drop=True),
+        target_weight[targeted],
+        with_location=with_location,
+    ).reindex(columns=X_fit.columns, fill_value=0.0)
     per_cell = np.full(n_cells, np.nan)
     per_cell[targeted] = np.exp(X_all.to_numpy(float) @ beta)
     predicted_real = per_cell[controls.cell[has_level]]
