@@ -255,7 +255,9 @@ def llm_agreement_wide(
             small = len(labels) < np.iinfo(np.int16).max
             codes = g_codes[unit_of_pair].astype(np.int16 if small else np.int64)
             order = np.argsort(codes, kind="stable")
-            group_order.append((order, np.searchsorted(codes[order], np.arange(len(labels) + 1))))
+            bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+            # pair rows in group order, so each axis reads a group as one contiguous slice
+            group_order.append((lp[order], hp[order], bounds))
     out = []
     for k, axis in enumerate(axes):
         column = wide[:, k]
@@ -294,28 +296,37 @@ def llm_agreement_wide(
         )
         rows = [row]
         if use_groups and len(machine) > 1:
-            zm = (machine_all - machine.mean()) / machine.std(ddof=1)
-            zh = (human_all - human_score.mean()) / human_score.std(ddof=1)
+            mean_m, sd_m = machine.mean(), machine.std(ddof=1)
+            mean_h, sd_h = human_score.mean(), human_score.std(ddof=1)
             paired = np.flatnonzero(np.bincount(unit_of_pair[valid], minlength=n_units))
-            for g_codes, attribute, labels, (order, bounds) in zip(
+            for g_codes, attribute, labels, (lp_sorted, hp_sorted, bounds) in zip(
                 groups, attributes, group_labels or [], group_order, strict=True
             ):
                 unit_codes = g_codes[paired]
                 units_per_group = np.bincount(unit_codes[unit_codes >= 0], minlength=len(labels))
+                machine_g, human_g = column[lp_sorted], column[hp_sorted]
+                valid_g = ~(np.isnan(machine_g) | np.isnan(human_g))
+                all_valid = bool(valid_g.all())
                 for g in range(len(labels)):
-                    part = order[bounds[g] : bounds[g + 1]]
-                    part = part[valid[part]]
-                    if not len(part):
+                    m_part = machine_g[bounds[g] : bounds[g + 1]]
+                    h_part = human_g[bounds[g] : bounds[g + 1]]
+                    if not all_valid:
+                        keep = valid_g[bounds[g] : bounds[g + 1]]
+                        m_part, h_part = m_part[keep], h_part[keep]
+                    if not len(m_part):
                         continue
-                    stats_ = pair_stats(machine_all[part], human_all[part])
-                    dsm = float(zm[part].mean() - zh[part].mean())
+                    stats_ = pair_stats(m_part, h_part)
+                    # standardized on all pairs, then mean z_M - mean z_H within the group
+                    dsm = float(
+                        ((m_part - mean_m) / sd_m).mean() - ((h_part - mean_h) / sd_h).mean()
+                    )
                     rows.append(
                         {
                             "axis": axis,
                             "attribute": attribute,
                             "group": labels[g],
                             "n": int(units_per_group[g]),
-                            "pairs": len(part),
+                            "pairs": len(m_part),
                             **stats_,
                             "smd": dsm,
                             "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
