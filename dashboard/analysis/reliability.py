@@ -453,13 +453,29 @@ class _Pairable:
     n_units: int
 
 
+def _dense(codes: np.ndarray) -> np.ndarray:
+    """Codes 0..k-1 of non-negative integers, in their sorted order (bincount and cumsum)."""
+    present = np.bincount(codes) > 0
+    return (np.cumsum(present) - 1)[codes]
+
+
 def _pairable(units: np.ndarray, values: np.ndarray) -> _Pairable:
-    keep = ~pd.isna(values)
-    units, values = np.asarray(units)[keep], np.asarray(values, dtype=float)[keep]
-    codes, _ = pd.factorize(units)
+    values = np.asarray(values, dtype=float)
+    keep = ~np.isnan(values)
+    units, values = np.asarray(units)[keep], values[keep]
+    if (
+        units.dtype.kind in "iu"
+        and len(units)
+        and 0 <= units.min()
+        and units.max() < 4 * len(units)
+    ):
+        # integer unit codes (the warehouse path): no hashing of half a million labels
+        codes = _dense(units)
+    else:
+        codes = pd.factorize(units)[0]
     m = np.bincount(codes)
     ok = m[codes] >= 2
-    codes2, _ = pd.factorize(codes[ok])
+    codes2 = _dense(codes[ok]) if ok.any() else codes[ok]
     m2 = np.bincount(codes2)
     return _Pairable(codes2.astype(np.int64), values[ok], m2, len(m2))
 
