@@ -247,7 +247,8 @@ def _code_scores(
         pass_mark = np.where(marks, scale[2], 0.0).sum(axis=1) / marks.sum(axis=1)
         low, high = scale[0][pair_unit], scale[1][pair_unit]
         extreme = (scores <= low) | (scores >= high)
-        midpoint = np.isclose(scores, (low + high) / 2)
+        mid = (low + high) / 2
+        midpoint = np.abs(scores - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
     return CodedScores(
         units=np.asarray(units, dtype=object),
         graders=np.asarray(graders, dtype=object),
@@ -633,13 +634,14 @@ def load_coded(
     rubric = np.where(units["rubric"] >= 0, units["rubric"], len(rubrics)).astype(np.int64)
     groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
     groups[group_rows["attribute"], group_rows["unit"]] = group_rows["code"]
+    # DuckDB hands int32 codes: widen only the unit (it is multiplied into a pair key)
     return _code_scores(
         unit=rows["unit"].astype(np.int64),
-        grader=rows["grader"].astype(np.int64),
-        axis=rows["axis"].astype(np.int64),
-        human=rows["human"].astype(bool),
-        score=rows["score"].astype(float),
-        month=rows["month"].astype(np.int64),
+        grader=rows["grader"],
+        axis=rows["axis"],
+        human=rows["human"].astype(bool, copy=False),
+        score=rows["score"].astype(float, copy=False),
+        month=rows["month"].astype(np.int64, copy=False),
         scale=scale[:, rubric],
         units=units["application_id"],
         graders=np.asarray(graders, dtype=object),
