@@ -114,15 +114,22 @@ def load_frames(
     for each cost seconds.
     """
     params = dict(params or {})
+    stipends = _arrow(con, "stipend_applications", {**params, "vintage": vintage})
     # without candidate_id: the analysis never needs who, and each id is a Python string
-    applications = _fetch(
-        con,
-        "stipend_applications",
-        {**params, "vintage": vintage},
-        text=("application_id",),
-        drop=("candidate_id",),
+    applications = _to_pandas(stipends, text=("application_id",), drop=("candidate_id",))
+    answers = _arrow(con, "stipend_attribute_answers", params)
+    # Each answer's row in `applications`, looked up by Arrow: the ids become a categorical
+    # whose categories are the applications' ids, so no id is turned into a string twice.
+    row = pc.index_in(answers["application_id"], value_set=stipends["application_id"])
+    codes = row.fill_null(-1).to_numpy().astype(np.int64)
+    attributes = _to_pandas(answers, drop=("application_id",))
+    attributes.insert(
+        0,
+        "application_id",
+        pd.Categorical.from_codes(
+            codes, categories=pd.Index(applications["application_id"].to_numpy(dtype=object))
+        ),
     )
-    attributes = _fetch(con, "stipend_attribute_answers", params)
     return applications, attributes
 
 
@@ -134,14 +141,24 @@ def _fetch(
     text: Sequence[str] = (),
     drop: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """A library query as a DataFrame whose text columns, except `text`, are categoricals.
+    """A library query as a DataFrame whose text columns, except `text`, are categoricals."""
+    return _to_pandas(_arrow(con, name, params), text=text, drop=drop)
 
-    Through Arrow, dictionary-encoded: one Python string per distinct value instead of one per
-    row (a million-application warehouse has 338k stipend rows with ten text columns each, and
-    1.7M attribute rows). Dates come back as datetime64 as from `run_query`.
-    """
+
+def _arrow(con: Any, name: str, params: Mapping[str, Any]) -> pa.Table:
     query = load_query(name)
-    table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
+    return con.sql(query.sql, params=query.bind(params)).to_arrow_table()
+
+
+def _to_pandas(
+    table: pa.Table, *, text: Sequence[str] = (), drop: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The table as a DataFrame whose text columns, except `text`, are categoricals.
+
+    Dictionary-encoded in Arrow: one Python string per distinct value instead of one per row (a
+    million-application warehouse has 338k stipend rows with ten text columns each, and 1.7M
+    attribute rows). Dates come back as datetime64 as from `run_query`.
+    """
     columns = {}
     for field_ in table.schema:
         if field_.name in drop:
@@ -276,12 +293,22 @@ def aligned_groups(
     per attribute (and intersection), Unknown where the application has no value."""
     if attributes.empty:
         return {}
-    id_codes, ids = _codes(attributes["application_id"])
+    app_ids = applications["application_id"].to_numpy(dtype=object)
+    id_column = attributes["application_id"]
+    if (
+        isinstance(id_column.dtype, pd.CategoricalDtype)
+        and len(id_column.cat.categories) == len(app_ids)
+        and bool((id_column.cat.categories.to_numpy(dtype=object) == app_ids).all())
+    ):
+        # load_frames: the categories are the applications' ids, the codes their rows
+        id_codes, ids = id_column.cat.codes.to_numpy().astype(np.int64), app_ids
+    else:
+        id_codes, ids = _codes(id_column)
     attr_codes, names_found = _codes(attributes["attribute"])
     value_codes, values = _codes(attributes["value"])
     n_attr = len(names_found)
     key = id_codes * n_attr + attr_codes
-    valid = value_codes >= 0
+    valid = (value_codes >= 0) & (id_codes >= 0)
     key, value_codes = key[valid], value_codes[valid]
     # the first value of each (application, attribute), as pivot_table(aggfunc="first"); one
     # answer per pair (the warehouse's key) needs no sort
@@ -291,8 +318,7 @@ def aligned_groups(
     unknown = len(values)
     matrix = np.full((len(ids), n_attr), unknown, dtype=np.int64)
     matrix.reshape(-1)[key] = value_codes
-    app_ids = applications["application_id"].to_numpy(dtype=object)
-    if len(ids) == len(app_ids) and bool((ids == app_ids).all()):
+    if ids is app_ids or (len(ids) == len(app_ids) and bool((ids == app_ids).all())):
         position = np.arange(len(app_ids))
     else:
         position = pd.Index(ids).get_indexer(app_ids)
