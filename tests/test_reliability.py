@@ -341,3 +341,33 @@ def test_pattern_bootstrap_matches_resampling_deliverables_one_by_one(level):
     ref_low, ref_high = np.percentile(estimates, [2.5, 97.5])
     assert low == pytest.approx(ref_low, abs=0.012)
     assert high == pytest.approx(ref_high, abs=0.012)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_components_numbered_as_a_search_of_the_bipartite_graph(seed):
+    """Independent reference: connected components of the deliverable-grader bipartite graph
+    (deliverables first), relabelled in order of first appearance, as the fit numbered them
+    before issue 7; the fit now finds them on the graders x graders graph."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for pool in range(4):  # four pools of graders that never share a deliverable
+        graders = [f"p{pool}g{j}" for j in range(3)]
+        for _ in range(30):
+            chosen = rng.choice(graders, size=2, replace=False)
+            deliverable = f"d{rng.integers(10**6):07d}{pool}"
+            parts += [(deliverable, g, float(rng.integers(1, 6))) for g in chosen]
+    frame = pd.DataFrame(parts, columns=["application_id", "grader_id", "score"])
+    frame = frame.drop_duplicates(["application_id", "grader_id"])
+    fit = fit_crossed(frame)
+    n_units, n_raters = len(fit.units), len(fit.raters)
+    incidence = sp.csr_matrix(
+        (np.ones(fit.n), (fit.unit_code, fit.rater_code)), shape=(n_units, n_raters)
+    )
+    bipartite = sp.bmat([[None, incidence], [incidence.T, None]], format="csr")
+    n_comp, labels = connected_components(bipartite, directed=False)
+    _, expected = np.unique(labels[n_units:], return_inverse=True)
+    assert fit.n_components == n_comp == 4
+    assert fit.component.tolist() == expected.tolist()
