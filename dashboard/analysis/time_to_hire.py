@@ -427,54 +427,82 @@ def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.Data
     >>> stage_durations(j)[["stage", "n", "still_in_stage", "median_days"]].head(1).to_dict("records")
     [{'stage': 'applied', 'n': 2, 'still_in_stage': 1, 'median_days': 4.0}]
     """
-    groups = _groups(journeys, by, dropna=False)
-    fits: dict[tuple[int, str], Survival] = {}
+    return _stage_duration_tables(journeys, [by])[0]
+
+
+def _stage_duration_tables(journeys: pd.DataFrame, bys: Sequence[str | None]) -> list[pd.DataFrame]:
+    """`stage_durations(journeys, by=by)` for each of `bys`, sharing the per-stage work.
+
+    The stage ends, durations and the one sort per stage are computed once and serve every
+    grouping (the report's 'all' and per-track tables used to compute them twice).
+    """
+    groupings = [_groups(journeys, by, dropna=False) for by in bys]
     n_rows = len(journeys)
+    # Group codes per grouping: a group is the rows of one code, taken in the sorted order.
+    codes = []
+    for groups in groupings:
+        code = np.full(n_rows, -1, dtype=np.int64)
+        for g, (_, positions) in enumerate(groups):
+            code[positions] = g
+        codes.append(code)
+    fits: list[dict[tuple[int, str], Survival]] = [{} for _ in bys]
     effective = _effective_reached(journeys) if n_rows else None
+    if effective is not None:
+        terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+        outcome_at = _datetimes(journeys["outcome_at"])
+        as_of = _datetimes(journeys["as_of"])
     for index, stage in enumerate(STAGES[:-1]):
         if effective is None:
-            for g in range(len(groups)):
-                fits[g, stage] = kaplan_meier(np.zeros(0), np.zeros(0, dtype=bool))
+            for i, groups in enumerate(groupings):
+                for g in range(len(groups)):
+                    fits[i][g, stage] = kaplan_meier(np.zeros(0), np.zeros(0, dtype=bool))
             continue
         entered = effective[stage]
         next_reached = effective[STAGES[index + 1]]
         has_next = ~np.isnat(next_reached)
-        ended_terminal = ~has_next & journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+        ended_terminal = ~has_next & terminal_outcome
         end = np.where(
             has_next,
             next_reached,
-            np.where(ended_terminal, _datetimes(journeys["outcome_at"]), np.datetime64("NaT")),
+            np.where(ended_terminal, outcome_at, np.datetime64("NaT")),
         )
         ended = ~np.isnat(end)
-        end = np.where(ended, end, _datetimes(journeys["as_of"]))
+        end = np.where(ended, end, as_of)
         days = ((end - entered) / DAY).astype(float)  # NaN where the stage was never entered
         days = np.where(days < 0, 0.0, days)  # clip(lower=0), NaN kept
         # One sort per stage; each group is a subset taken in this order (already sorted).
         valid = np.flatnonzero(~np.isnan(days))
         by_days = valid[np.argsort(days[valid], kind="stable")]
-        for g, (_, positions) in enumerate(groups):
-            member = np.zeros(n_rows, dtype=bool)
-            member[positions] = True
-            rows_sorted = by_days[member[by_days]]
-            fits[g, stage] = _kaplan_meier_sorted(days[rows_sorted], ended[rows_sorted])
-    rows = []
-    for g, (key, _) in enumerate(groups):
-        for stage in STAGES[:-1]:
-            km = fits[g, stage]
-            row = {"stage": stage}
-            if by is not None:
-                row[by] = key
-            row.update(
-                n=km.n,
-                still_in_stage=km.censored,
-                median_days=km.quantile(0.5) if km.n else float("nan"),
-                p75_days=km.quantile(0.75) if km.n else float("nan"),
-                p90_days=km.quantile(0.9) if km.n else float("nan"),
-            )
-            rows.append(row)
-    columns = ["stage"] + ([by] if by else []) + ["n", "still_in_stage"]
-    columns += ["median_days", "p75_days", "p90_days"]
-    return pd.DataFrame(rows, columns=columns)
+        sorted_days, sorted_ended = days[by_days], ended[by_days]
+        for i, groups in enumerate(groupings):
+            if len(groups) == 1 and len(groups[0][1]) == n_rows:
+                fits[i][0, stage] = _kaplan_meier_sorted(sorted_days, sorted_ended)
+                continue
+            sorted_codes = codes[i][by_days]
+            for g in range(len(groups)):
+                member = sorted_codes == g
+                fits[i][g, stage] = _kaplan_meier_sorted(sorted_days[member], sorted_ended[member])
+    tables = []
+    for by, groups, group_fits in zip(bys, groupings, fits, strict=True):
+        rows = []
+        for g, (key, _) in enumerate(groups):
+            for stage in STAGES[:-1]:
+                km = group_fits[g, stage]
+                row = {"stage": stage}
+                if by is not None:
+                    row[by] = key
+                row.update(
+                    n=km.n,
+                    still_in_stage=km.censored,
+                    median_days=km.quantile(0.5) if km.n else float("nan"),
+                    p75_days=km.quantile(0.75) if km.n else float("nan"),
+                    p90_days=km.quantile(0.9) if km.n else float("nan"),
+                )
+                rows.append(row)
+        columns = ["stage"] + ([by] if by else []) + ["n", "still_in_stage"]
+        columns += ["median_days", "p75_days", "p90_days"]
+        tables.append(pd.DataFrame(rows, columns=columns))
+    return tables
 
 
 STAGE_DURATION_COLUMNS = [
@@ -490,10 +518,10 @@ STAGE_DURATION_COLUMNS = [
 
 def stage_duration_table(journeys: pd.DataFrame) -> pd.DataFrame:
     """stage_durations.csv: `stage_durations` for all applications (track 'all') and per track."""
-    return pd.concat(
-        [stage_durations(journeys).assign(track="all"), stage_durations(journeys, by="track")],
-        ignore_index=True,
-    )[STAGE_DURATION_COLUMNS]
+    overall, by_track = _stage_duration_tables(journeys, [None, "track"])
+    return pd.concat([overall.assign(track="all"), by_track], ignore_index=True)[
+        STAGE_DURATION_COLUMNS
+    ]
 
 
 # --- summaries ------------------------------------------------------------------------------------
