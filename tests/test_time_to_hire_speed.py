@@ -101,3 +101,20 @@ def test_daily_curves_are_the_same_steps_at_whole_days(sample):
             if curve is rows:
                 expected = values
         np.testing.assert_array_equal(values, expected)
+
+
+def test_report_tables_are_the_public_functions(sample, sample_settings):
+    """report_tables shares one computation of the clocks between the table and the track
+    comparison; the results are those of time_to_hire_table, stage_duration_table and
+    track_comparison."""
+    con, journeys = sample
+    tables = {t.name: t for t in tth.report_tables(con, settings=sample_settings)}
+    pd.testing.assert_frame_equal(tables["time_to_hire"].frame, tth.time_to_hire_table(journeys))
+    pd.testing.assert_frame_equal(
+        tables["stage_durations"].frame, tth.stage_duration_table(journeys)
+    )
+    comparison = tth.track_comparison(journeys)
+    assert (
+        f"{comparison.ratio:.2f} (95% bootstrap CI {comparison.ci_low:.2f}-"
+        f"{comparison.ci_high:.2f}; log-rank p = {comparison.p_value:.3g})"
+    ) in tables["time_to_hire"].notes[1]

@@ -622,14 +622,31 @@ def time_to_hire_table(
     >>> t[["track", "median_days_among_hired", "median_days_cif"]].head(1).to_dict("records")
     [{'track': 'all', 'median_days_among_hired': 30.0, 'median_days_cif': 30.0}]
     """
-    rows = []
+    return _time_to_hire_table(
+        journeys, _clocks(journeys, clocks), segment_by=segment_by, alpha=alpha
+    )
+
+
+def _clocks(journeys: pd.DataFrame, clocks: Sequence[Clock]) -> dict[Clock, _Clock]:
+    """`_clock` of each clock, with the stage times and terminal outcomes found once for all."""
     effective = _effective_reached(journeys) if len(journeys) else None
     terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+    return {clock: _clock(journeys, clock, effective, terminal_outcome) for clock in clocks}
+
+
+def _time_to_hire_table(
+    journeys: pd.DataFrame,
+    on_clocks: Mapping[Clock, _Clock],
+    *,
+    segment_by: str | None,
+    alpha: float,
+) -> pd.DataFrame:
+    """`time_to_hire_table` on clocks already computed (`_clocks`: the report shares them)."""
+    rows = []
     keys = ["track"] + ([segment_by] if segment_by is not None else [])
     # Codes in groupby's order (sorted, missing = -1), found once instead of per clock.
     factorized = {key: pd.factorize(journeys[key], sort=True) for key in keys}
-    for clock in clocks:
-        on_clock = _clock(journeys, clock, effective, terminal_outcome)
+    for clock, on_clock in on_clocks.items():
         # One sort per clock: every group below is a subset taken in this order, so already
         # sorted for the estimator (a sort per group was most of this function's time).
         order = np.argsort(on_clock.days, kind="stable")
@@ -959,7 +976,22 @@ def row_count(journeys: pd.DataFrame) -> int:
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """time_to_hire.csv and stage_durations.csv for `signalboard report`."""
     journeys = load_clock_rows(con, queries_dir=settings.queries_dir)
-    comparison = track_comparison(journeys)
+    # The clocks once for the table and the track comparison (track_comparison's own
+    # clock_durations would find applied_to_hired again, with text columns it does not need).
+    on_clocks = _clocks(journeys, CLOCKS)
+    hired_clock = on_clocks["applied_to_hired"]
+    comparison = compare_groups(
+        pd.DataFrame(
+            {
+                "track": journeys["track"].to_numpy()[hired_clock.rows],
+                "days": hired_clock.days,
+                "event": hired_clock.event,
+            }
+        ),
+        by="track",
+        group_a="micro_internship",
+        group_b="traditional",
+    )
     notes = (
         "Censoring-aware columns (p_hired_by_*, *_cif) use the Aalen-Johansen estimator: in-progress "
         "applications are censored at the warehouse as-of; rejection and withdrawal compete.",
@@ -973,7 +1005,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
         ReportTable(
             name="time_to_hire",
             title="Time to hire",
-            frame=time_to_hire_table(journeys),
+            frame=_time_to_hire_table(journeys, on_clocks, segment_by="role", alpha=0.05),
             description="Three clocks in calendar days, by track and role: the median among "
             "hires (what ATS reports show) beside P(hired by day t) with in-progress censored.",
             notes=notes,
