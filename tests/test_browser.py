@@ -1,6 +1,6 @@
 """End to end in a real browser: the app served on localhost by `signalboard serve`, every page
-opened in headless Chromium (Debian's package, driven by Playwright), no exception shown (and no
-error alert on Data health or in the sidebar), the page's title visible, and a full-page
+opened in headless Chromium (Debian's package, driven by Playwright), no exception and no error
+alert shown, the page's title visible, and a full-page
 screenshot of each saved to artifacts/screenshots/<page>.png.
 
 Skips when /usr/bin/chromium is missing, except under CI=true, where `python3 dev.py test`
@@ -156,11 +156,10 @@ def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page)
     shot = _screenshot(page, spec)
     exceptions = page.locator(EXCEPTIONS)
     assert exceptions.count() == 0, exceptions.all_inner_texts()
-    # Error alerts: never on Data health or in the sidebar. The analysis pages use them for
-    # flagged findings on the sample (a harsh grader, a cohort alert), so there they are content.
+    # No error alert on any page: findings (a harsh grader, a cohort alert) are warnings, and a
+    # red error box means something went wrong.
     alerts = page.locator(ERROR_ALERTS)
-    if spec.file == "data_health.py":
-        assert alerts.count() == 0, alerts.all_inner_texts()
+    assert alerts.count() == 0, alerts.all_inner_texts()
     sidebar_alerts = sidebar.locator(ERROR_ALERTS)
     assert sidebar_alerts.count() == 0, sidebar_alerts.all_inner_texts()
     assert page.locator("h1", has_text=spec.title).first.is_visible()

@@ -169,7 +169,8 @@ if len(flagged):
     names = [
         f"{g} ({s:+.2f})" for g, s in flagged[["grader_id", "severity"]].itertuples(index=False)
     ]
-    st.error("Flagged: " + ", ".join(names))
+    # A finding, not a failure: red error boxes are kept for things that went wrong.
+    st.warning("Flagged: " + ", ".join(names), icon=":material/flag:")
 else:
     st.success(f"No grader's severity interval lies beyond ±{threshold} points on this axis.")
 st.plotly_chart(_figure(severity_figure, graders, threshold=threshold), key="assessor_severity")
@@ -216,7 +217,10 @@ bias = res.grader_bias
 bias_flagged = bias[bias["flagged"].eq(True)]
 if len(bias_flagged):
     cells = bias_flagged[["grader_id", "attribute", "group"]].itertuples(index=False)
-    st.error("Flagged: " + "; ".join(f"{g} on {a} = {v}" for g, a, v in cells))
+    st.warning(
+        "Flagged: " + "; ".join(f"{g} on {a} = {v}" for g, a, v in cells),
+        icon=":material/flag:",
+    )
 show(bias, "grader_bias")
 st.subheader("Omnibus test per attribute")
 show(res.bias_omnibus, "grader_bias_omnibus")

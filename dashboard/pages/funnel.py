@@ -148,12 +148,14 @@ else:
     alerts = funnel.funnel_alerts(trends)
     flagged = alerts.loc[alerts["flagged"]]
     if len(flagged):
-        st.error(
+        # A finding, not a failure: red error boxes are kept for things that went wrong.
+        st.warning(
             f"{len(flagged)} alert(s): "
             + "; ".join(
                 f"{r.cohort_id} {r.stage} {r.rate:.0%} vs {r.expected_rate:.0%} expected"
                 for r in flagged.itertuples()
-            )
+            ),
+            icon=":material/flag:",
         )
     else:
         st.success("No complete cohort converts below its control limits.")
