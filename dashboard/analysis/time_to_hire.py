@@ -472,7 +472,7 @@ def _stage_duration_tables(journeys: pd.DataFrame, bys: Sequence[str | None]) ->
         days = np.where(days < 0, 0.0, days)  # clip(lower=0), NaN kept
         # One sort per stage; each group is a subset taken in this order (already sorted).
         valid = np.flatnonzero(~np.isnan(days))
-        by_days = valid[np.argsort(days[valid], kind="stable")]
+        by_days = valid[np.argsort(days[valid])]
         sorted_days, sorted_ended = days[by_days], ended[by_days]
         for i, groups in enumerate(groupings):
             if len(groups) == 1 and len(groups[0][1]) == n_rows:
@@ -649,7 +649,7 @@ def _time_to_hire_table(
     for clock, on_clock in on_clocks.items():
         # One sort per clock: every group below is a subset taken in this order, so already
         # sorted for the estimator (a sort per group was most of this function's time).
-        order = np.argsort(on_clock.days, kind="stable")
+        order = np.argsort(on_clock.days)
         on_clock = _Clock(on_clock.rows[order], on_clock.days[order], on_clock.event[order])
         track_codes, track_values = factorized["track"]
         track_groups = [("all", np.arange(len(on_clock.rows)))] + [
