@@ -19,7 +19,7 @@ import pandas as pd
 from dashboard.analysis import agreement, reliability, severity
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
-from signalboard.queries import run_query
+from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
 
 TOTAL = "total"
@@ -533,57 +533,16 @@ def load(
 
 # The warehouse path (issue 7): DuckDB filters and turns every label into an integer code, so
 # only numeric columns reach Python; totals, rubric look-ups and the rest are bincounts.
-# Application codes follow the sorted application ids (as pandas.factorize(sort=True) numbers
-# them in `analyze`), in a temporary table of this connection that the other statements join.
-_UNITS_SQL = """
-create or replace temp table assessor_units as
-select
-    applications.application_id,
-    applications.candidate_id,
-    (coalesce(list_position($rubrics, cohorts.rubric_version), 0) - 1)::integer as rubric,
-    (row_number() over (order by applications.application_id) - 1)::integer as unit,
-from applications
-semi join (select application_id from scores where score is not null) as scored
-    on scored.application_id = applications.application_id
-left join cohorts on cohorts.cohort_id = applications.cohort_id
-where ($start_date is null or applications.applied_at >= $start_date::date)
-  and ($end_date is null or applications.applied_at < $end_date::date + interval 1 day)
-  and ($roles is null or list_contains($roles, applications.role))
-  and ($cohorts is null or list_contains($cohorts, applications.cohort_id))
-"""
+# Application codes ("units") follow the sorted application ids (as pandas.factorize(sort=True)
+# numbers them in `analyze`): queries/assessor_units.sql, assessor_score_codes.sql and
+# assessor_group_codes.sql number them the same way.
 
-_SCORE_CODES_SQL = """
-select
-    assessor_units.unit,
-    (list_position($graders, scores.grader_id) - 1)::integer as grader,
-    (list_position($axes, scores.axis) - 1)::integer as axis,
-    scores.grader_kind = 'human' as human,
-    scores.score,
-    coalesce((year(scores.scored_at) - 1970) * 12 + month(scores.scored_at) - 1, -1) as month,
-from scores
-inner join assessor_units on assessor_units.application_id = scores.application_id
-where scores.score is not null
-"""
 
-_GROUP_CODES_SQL = """
-with labels as (
-    select
-        attribute,
-        value,
-        (row_number() over (partition by attribute order by value) - 1)::integer as code,
-    from (select distinct attribute, value from demographic_attributes)
-)
-select
-    assessor_units.unit,
-    (list_position($attributes, labels.attribute) - 1)::integer as attribute,
-    labels.code,
-from assessor_units
-inner join demographic_attributes
-    on demographic_attributes.candidate_id = assessor_units.candidate_id
-inner join labels
-    on labels.attribute = demographic_attributes.attribute
-    and labels.value = demographic_attributes.value
-"""
+def _fetch_numpy(
+    con: duckdb.DuckDBPyConnection, name: str, values: dict[str, object]
+) -> dict[str, np.ndarray]:
+    query = load_query(name)
+    return con.execute(query.sql, query.bind(values)).fetchnumpy()
 
 
 def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
@@ -603,27 +562,20 @@ def load_coded(
         "order by rubric_version, axis"
     ).fetchall()
     rubrics = sorted({r[0] for r in rubric_rows})
-    con.execute(_UNITS_SQL, {**bound, "rubrics": rubrics})
-    try:
-        units = con.execute("select application_id, rubric from assessor_units order by unit")
-        units = units.fetchnumpy()
-        graders = _column(con, "select distinct grader_id from scores order by 1")
-        axes = [
-            a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL
-        ]
-        attribute_values = con.execute(
-            "select attribute, list(distinct value order by value) "
-            "from demographic_attributes group by attribute order by attribute"
-        ).fetchall()
-        rows = con.execute(_SCORE_CODES_SQL, {"graders": graders, "axes": axes}).fetchnumpy()
-        attributes = [a for a, _ in attribute_values]
-        group_rows = (
-            con.execute(_GROUP_CODES_SQL, {"attributes": attributes}).fetchnumpy()
-            if attributes
-            else {k: np.zeros(0, np.int64) for k in ("unit", "attribute", "code")}
-        )
-    finally:
-        con.execute("drop table if exists assessor_units")
+    units = _fetch_numpy(con, "assessor_units", {**bound, "rubrics": rubrics})
+    graders = _column(con, "select distinct grader_id from scores order by 1")
+    axes = [a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL]
+    attribute_values = con.execute(
+        "select attribute, list(distinct value order by value) "
+        "from demographic_attributes group by attribute order by attribute"
+    ).fetchall()
+    rows = _fetch_numpy(con, "assessor_score_codes", {**bound, "graders": graders, "axes": axes})
+    attributes = [a for a, _ in attribute_values]
+    group_rows = (
+        _fetch_numpy(con, "assessor_group_codes", {**bound, "attributes": attributes})
+        if attributes
+        else {k: np.zeros(0, np.int64) for k in ("unit", "attribute", "code")}
+    )
     n_units, n_axes = len(units["application_id"]), len(axes)
     # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks the axis
     scale = np.full((3, len(rubrics) + 1, n_axes), np.nan)
