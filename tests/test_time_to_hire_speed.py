@@ -118,3 +118,22 @@ def test_report_tables_are_the_public_functions(sample, sample_settings):
         f"{comparison.ratio:.2f} (95% bootstrap CI {comparison.ci_low:.2f}-"
         f"{comparison.ci_high:.2f}; log-rank p = {comparison.p_value:.3g})"
     ) in tables["time_to_hire"].notes[1]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sorted_logrank_is_scipys(seed):
+    """The report's log-rank on presorted days gives scipy.stats.logrank's floats exactly."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n = int(rng.integers(2, 300))
+        # Coarse times make ties; no censoring, no events in one group, mixed.
+        days = rng.integers(0, 30, n) / rng.choice([1.0, 4.0])
+        event = rng.choice([0, 1, 2], n, p=rng.dirichlet(np.ones(3)))
+        if rng.random() < 0.2:
+            event[:] = tth.EVENT
+        group = np.where(rng.random(n) < rng.uniform(0.1, 0.9), "a", "b")
+        frame = pd.DataFrame({"g": group, "days": days, "event": event})
+        plain = tth.logrank(frame[frame["g"] == "a"], frame[frame["g"] == "b"])
+        order = np.argsort(days)
+        fast = tth._logrank_sorted(days[order], event[order] == tth.EVENT, group[order] == "a")
+        np.testing.assert_array_equal(fast, plain)

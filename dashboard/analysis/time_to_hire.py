@@ -862,6 +862,38 @@ def logrank(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float]:
     return float(result.statistic) ** 2, float(result.pvalue)
 
 
+def _logrank_sorted(days: np.ndarray, hit: np.ndarray, in_a: np.ndarray) -> tuple[float, float]:
+    """`logrank` of group a (`in_a`) against the rest, on days already in ascending order.
+
+    scipy.stats.logrank's arithmetic (scipy/stats/_survival.py) on the same integer counts
+    (at risk and events per distinct time, pooled and in a), so the same floats without its two
+    sorts and CensoredData checks: tests/test_time_to_hire_speed.py compares them exactly.
+    """
+    if not in_a.any() or in_a.all() or not hit.any():
+        return float("nan"), float("nan")
+    first = np.diff(days, prepend=-np.inf) > 0  # first instance of each distinct time
+    last = np.diff(days, append=np.inf) > 0  # last instance
+    at_risk = np.arange(len(days), 0, -1)[first]
+    deaths = np.diff(np.cumsum(hit.astype(np.int64))[last], prepend=0)
+    a_before = np.cumsum(in_a.astype(np.int64)) - in_a  # rows of a before each position
+    at_risk_a = (int(in_a.sum()) - a_before)[first]
+    idx = deaths.astype(bool)
+    at_risk_xy, deaths_xy, at_risk_x = at_risk[idx], deaths[idx], at_risk_a[idx]
+    at_risk_y = at_risk_xy - at_risk_x
+    num = at_risk_x * at_risk_y * deaths_xy * (at_risk_xy - deaths_xy)
+    den = at_risk_xy**2 * (at_risk_xy - 1)
+    i = at_risk_xy > 1
+    sum_var = np.sum(num[i] / den[i])
+    n_died_x = int((hit & in_a).sum())
+    sum_exp_deaths_x = np.sum(at_risk_x * (deaths_xy / at_risk_xy))
+    statistic = (n_died_x - sum_exp_deaths_x) / np.sqrt(sum_var)
+    # scipy.stats.logrank's two-sided p-value of the standard normal statistic.
+    pvalue = stats._stats_py._get_pvalue(
+        statistic, stats._stats_py._SimpleNormal(), "two-sided", xp=np
+    )
+    return float(statistic) ** 2, float(pvalue)
+
+
 def compare_groups(
     durations: pd.DataFrame,
     *,
@@ -870,8 +902,11 @@ def compare_groups(
     group_b: str | None = None,
     n_resamples: int = 2000,
     seed: int = 0,
+    sorted_logrank: tuple[float, float] | None = None,
 ) -> Comparison:
     """Compare `group_a` with `group_b` (default: everyone else) on `clock_durations` rows.
+
+    `sorted_logrank`: the log-rank (statistic, p) when the caller has it (`_logrank_sorted`).
 
     Examples
     --------
@@ -888,7 +923,7 @@ def compare_groups(
     ratio, low, high = bootstrap_ratio_of_medians(
         hires_a, hires_b, n_resamples=n_resamples, seed=seed
     )
-    statistic, p_value = logrank(a, b)
+    statistic, p_value = logrank(a, b) if sorted_logrank is None else sorted_logrank
     return Comparison(
         group_a=group_a,
         group_b=group_b if group_b is not None else "all others",
@@ -980,17 +1015,19 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
     # clock_durations would find applied_to_hired again, with text columns it does not need).
     on_clocks = _clocks(journeys, CLOCKS)
     hired_clock = on_clocks["applied_to_hired"]
+    tracks = journeys["track"].to_numpy()[hired_clock.rows]
+    # The log-rank on the clock in days order (one sort, instead of scipy's two and its checks).
+    in_a, in_b = tracks == "micro_internship", tracks == "traditional"
+    order = np.flatnonzero(in_a | in_b)
+    order = order[np.argsort(hired_clock.days[order])]
     comparison = compare_groups(
-        pd.DataFrame(
-            {
-                "track": journeys["track"].to_numpy()[hired_clock.rows],
-                "days": hired_clock.days,
-                "event": hired_clock.event,
-            }
-        ),
+        pd.DataFrame({"track": tracks, "days": hired_clock.days, "event": hired_clock.event}),
         by="track",
         group_a="micro_internship",
         group_b="traditional",
+        sorted_logrank=_logrank_sorted(
+            hired_clock.days[order], hired_clock.event[order] == EVENT, in_a[order]
+        ),
     )
     notes = (
         "Censoring-aware columns (p_hired_by_*, *_cif) use the Aalen-Johansen estimator: in-progress "
