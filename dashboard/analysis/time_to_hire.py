@@ -217,8 +217,10 @@ class CumulativeIncidence:
 
 
 def _first_time(time: np.ndarray, values: np.ndarray, q: float) -> float:
-    hit = np.flatnonzero(np.nan_to_num(values, nan=-1.0) >= q - 1e-12)
-    return float(time[hit[0]]) if len(hit) else float("nan")
+    # NaN compares False (as nan_to_num's -1 would); the first True is the first hit.
+    hit = values >= q - 1e-12
+    first = int(hit.argmax()) if len(hit) else 0
+    return float(time[first]) if len(hit) and hit[first] else float("nan")
 
 
 def aalen_johansen(
@@ -277,19 +279,26 @@ def aalen_johansen(
     leaving = np.bincount(inverse, minlength=len(times)).astype(float)
     at_risk = len(t) - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
     d = d1 + d2
+    # Everyone at risk at every time (the usual case: each distinct time is someone's): the
+    # guards below would keep every value, so they are skipped (the same floats, fewer passes).
+    everyone = bool((at_risk > 0).all())
+
+    def where_at_risk(values: np.ndarray) -> np.ndarray:
+        return values if everyone else np.where(at_risk > 0, values, 0.0)
+
     with np.errstate(divide="ignore", invalid="ignore"):
-        hazard_all = np.where(at_risk > 0, d / at_risk, 0.0)
+        hazard_all = where_at_risk(d / at_risk)
         surv = np.cumprod(1.0 - hazard_all)
         lag_surv = np.concatenate([[1.0], surv[:-1]])
-        increment = np.where(at_risk > 0, lag_surv * d1 / at_risk, 0.0)
+        increment = where_at_risk(lag_surv * d1 / at_risk)
         cif = np.cumsum(increment)
         # Var F(t_j) = sum_{i<=j} (F_j - F_i)^2 a_i + b_i - 2 (F_j - F_i) c_i, expanded into
         # prefix sums so it is O(n): a_i = d_i / (n_i (n_i - d_i)), b_i = S_{i-1}^2 d1_i
         # (n_i - d1_i) / n_i^3, c_i = S_{i-1} d1_i / n_i^2. Where everyone left at once
         # (n_i = d_i) the Greenwood term is undefined; it is left out, as in KM practice.
         a = np.where((at_risk > d) & (d > 0), d / (at_risk * (at_risk - d)), 0.0)
-        b = np.where(at_risk > 0, lag_surv**2 * d1 * (at_risk - d1) / at_risk**3, 0.0)
-        c = np.where(at_risk > 0, lag_surv * d1 / at_risk**2, 0.0)
+        b = where_at_risk(lag_surv**2 * d1 * (at_risk - d1) / at_risk**3)
+        c = where_at_risk(lag_surv * d1 / at_risk**2)
         variance = (
             cif**2 * np.cumsum(a)
             - 2 * cif * np.cumsum(a * cif)
@@ -305,12 +314,12 @@ def aalen_johansen(
         low = np.exp(-np.exp(loglog + z * se))
         high = np.exp(-np.exp(loglog - z * se))
     zero = cif <= 0
-    low = np.where(zero, 0.0, low)
-    high = np.where(zero, 0.0, high)
+    low[zero] = 0.0
+    high[zero] = 0.0
     # F = 1 exactly: the transform is undefined; the point estimate is the only sensible bound.
     one = cif >= 1.0
-    low = np.where(one, 1.0, low)
-    high = np.where(one, 1.0, high)
+    low[one] = 1.0
+    high[one] = 1.0
     return CumulativeIncidence(
         time=times,
         cif=cif,
