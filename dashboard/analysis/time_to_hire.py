@@ -1000,7 +1000,9 @@ def load_clock_rows(
     """
     query = load_query(CLOCK_QUERY, queries_dir=queries_dir)
     table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
-    frame = table.to_pandas(strings_to_categorical=True)
+    # One thread: pyarrow's threaded conversion of these 16 columns costs ~3x the CPU (0.37 s
+    # against 0.12 s at a million rows) and is no faster in wall time on two cores.
+    frame = table.to_pandas(strings_to_categorical=True, use_threads=False)
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
             codes = frame[column].cat.codes.to_numpy()
