@@ -649,7 +649,7 @@ def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, 
     return tables
 
 
-def _same(new: pd.DataFrame, old: pd.DataFrame, name: str) -> None:
+def _assert_same(new: pd.DataFrame, old: pd.DataFrame, name: str) -> None:
     new, old = new.reset_index(drop=True), old.reset_index(drop=True)
     assert list(new.columns) == list(old.columns), name
     pd.testing.assert_frame_equal(new, old, check_dtype=False, rtol=1e-9, atol=1e-12, obj=name)
@@ -683,7 +683,7 @@ def test_warehouse_coding_equals_the_frame_path(sample_paths):
         sample_paths["one_role"],
     ]:
         for field in dataclasses.fields(coded):
-            _same(getattr(coded, field.name), getattr(frames, field.name), field.name)
+            _assert_same(getattr(coded, field.name), getattr(frames, field.name), field.name)
 
 
 def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
@@ -691,7 +691,7 @@ def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
     labels, before issue 7) on the sample warehouse; alpha's point value too."""
     new, old = sample_paths["coded"], sample_paths["reference"]
     rel = new.reliability[["axis", "metric", "value", "k", "n_deliverables"]]
-    _same(rel, old["reliability"], "reliability")
+    _assert_same(rel, old["reliability"], "reliability")
     for name, frame in [
         ("graders", new.graders),
         ("flips", new.flips),
@@ -701,5 +701,5 @@ def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
         ("bias_omnibus", new.bias_omnibus),
         ("llm_agreement", new.llm_agreement),
     ]:
-        _same(frame, old[name], name)
+        _assert_same(frame, old[name], name)
     assert len(new.flips) and new.grader_bias["flagged"].eq(True).any()
