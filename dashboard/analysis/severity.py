@@ -138,27 +138,49 @@ def external_severity(
         diff = (
             fit.unit_effect[code[ok].astype(np.int64).to_numpy()] - scored["score"].to_numpy()[ok]
         )
-        n = int(ok.sum())
-        sev = float(diff.mean()) if n else math.nan
-        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-        half = _z(confidence) * se
         rows.append(
-            {
-                "grader_id": grader_id,
-                "n_scored": len(scored),
-                "raw_mean": float(scored["score"].mean()),
-                "fair_mean": float(fit.unit_effect.mean()) - sev,
-                "severity_unshrunk": sev,
-                "severity_se": se,
-                "shrinkage": 1.0,
-                "severity": sev,
-                "severity_ci_low": sev - half,
-                "severity_ci_high": sev + half,
-                "flagged": bool(sev - half > threshold or sev + half < -threshold),
-                "component": 1,
-            }
+            _external_row(
+                grader_id,
+                diff,
+                n_scored=len(scored),
+                raw_mean=float(scored["score"].mean()),
+                average=float(fit.unit_effect.mean()),
+                threshold=threshold,
+                confidence=confidence,
+            )
         )
     return pd.DataFrame(rows)
+
+
+def _external_row(
+    grader_id: object,
+    diff: np.ndarray,
+    *,
+    n_scored: int,
+    raw_mean: float,
+    average: float,
+    threshold: float,
+    confidence: float,
+) -> dict[str, object]:
+    """One `external_severity` row from the scorer's (human adjusted - scorer) differences."""
+    n = len(diff)
+    sev = float(diff.mean()) if n else math.nan
+    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    half = _z(confidence) * se
+    return {
+        "grader_id": grader_id,
+        "n_scored": n_scored,
+        "raw_mean": raw_mean,
+        "fair_mean": average - sev,
+        "severity_unshrunk": sev,
+        "severity_se": se,
+        "shrinkage": 1.0,
+        "severity": sev,
+        "severity_ci_low": sev - half,
+        "severity_ci_high": sev + half,
+        "flagged": bool(sev - half > threshold or sev + half < -threshold),
+        "component": 1,
+    }
 
 
 def decision_flips(
@@ -461,25 +483,16 @@ def external_severity_codes(
         u, y = unit[mine], score[mine]
         ok = u >= 0
         diff = fit.unit_effect[u[ok]] - y[ok]
-        n = int(ok.sum())
-        sev = float(diff.mean()) if n else math.nan
-        se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-        half = _z(confidence) * se
         rows.append(
-            {
-                "grader_id": grader_labels[code],
-                "n_scored": int(mine.sum()),
-                "raw_mean": float(y.mean()),
-                "fair_mean": average - sev,
-                "severity_unshrunk": sev,
-                "severity_se": se,
-                "shrinkage": 1.0,
-                "severity": sev,
-                "severity_ci_low": sev - half,
-                "severity_ci_high": sev + half,
-                "flagged": bool(sev - half > threshold or sev + half < -threshold),
-                "component": 1,
-            }
+            _external_row(
+                grader_labels[code],
+                diff,
+                n_scored=int(mine.sum()),
+                raw_mean=float(y.mean()),
+                average=average,
+                threshold=threshold,
+                confidence=confidence,
+            )
         )
     return pd.DataFrame(rows)
 
