@@ -169,6 +169,47 @@ def test_recorded_answers_give_the_groups_of_the_full_attribute_query(
         assert (aligned[name].labels.take(aligned[name].codes) == want).all(), name
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"roles": ["data_analyst"]}, {"start_date": "2024-03-01", "cohorts": None}],
+    ids=["all", "one_role", "from_march"],
+)
+def test_load_inputs_equal_load_frames_then_aligned_groups(
+    sample_con: duckdb.DuckDBPyConnection, params: dict
+) -> None:
+    """The report's loader places answers by stipend_row; the frame and every row's group
+    equal those of load_frames + aligned_groups (answers matched by application id), and the
+    groups those of the full attribute query under the same filters."""
+    applications, groupings = sa._load_inputs(sample_con, params)
+    frame, attributes = sa.load_frames(sample_con, params)
+    pd.testing.assert_frame_equal(applications, frame)
+    expected = sa.aligned_groups(frame, attributes)
+    assert len(applications) and list(groupings) == list(expected)
+    full = sa.attribute_groups(run_query(sample_con, "stipend_attributes", params))
+    assert list(full) == list(groupings)
+    for name, grouping in groupings.items():
+        np.testing.assert_array_equal(grouping.codes, expected[name].codes)
+        np.testing.assert_array_equal(grouping.labels, expected[name].labels)
+        want = sa._with_group(frame, full[name])["group"].to_numpy(dtype=object)
+        assert (grouping.labels.take(grouping.codes) == want).all(), name
+
+
+def test_report_tables_equal_the_public_analysis(
+    sample_con: duckdb.DuckDBPyConnection, sample_settings
+) -> None:
+    """report_tables (its own loader and code path) gives the tables of analyze(load_frames)."""
+    analysis = sa.analyze(
+        *sa.load_frames(sample_con),
+        pay_floor_per_hour=sample_settings.pay_floor_per_hour,
+        k=sample_settings.min_cell_size,
+    )
+    expected = sa.public_tables(analysis, k=sample_settings.min_cell_size)
+    tables = sa.report_tables(sample_con, settings=sample_settings)
+    assert [t.name for t in tables] == list(expected)
+    for table in tables:
+        pd.testing.assert_frame_equal(table.frame, expected[table.name], check_exact=True)
+
+
 def test_aligned_groups_unsorted_text_and_missing_people() -> None:
     """Plain text columns in any order; an application without any demographics row is
     Unknown, in the intersection too (as `_with_group` fills it)."""
