@@ -259,12 +259,12 @@ def test_sql_paths_equal_pandas_paths_on_random_journeys(tmp_path, seed):
                 pd.testing.assert_frame_equal(rows, expected)
         from dashboard.analysis import time_to_hire as tth
 
-        clock_rows = tth.load_clock_rows(con)
+        counts = tth.load_day_counts(con)
         pd.testing.assert_frame_equal(
-            tth.time_to_hire_table(clock_rows), tth.time_to_hire_table(journeys)
+            tth.time_to_hire_table(counts), tth.time_to_hire_table(journeys)
         )
         pd.testing.assert_frame_equal(
-            tth.stage_duration_table(clock_rows), tth.stage_duration_table(journeys)
+            tth.stage_duration_table(counts), tth.stage_duration_table(journeys)
         )
     finally:
         con.close()

@@ -8,7 +8,12 @@ the same variance as lifelines' AalenJohansenFitter), stage durations use Kaplan
 (scipy.stats.ecdf on CensoredData), and tracks and roles are compared with the log-rank test
 (scipy.stats.logrank) and a seeded bootstrap CI of the ratio of medians.
 
-Everything is vectorized over applications; the input is the `application_journeys` query.
+Durations are whole calendar days between two dates (applied on Jan 1, hired on Jan 31: 30
+days), as ATS reports count them. Every estimator here needs only how many applications ended
+(and how) or were censored on each day, so the tables are computed from those counts: the
+`time_to_hire_day_counts` query counts them in DuckDB (a few thousand rows at a million
+applications), and `day_counts` counts `application_journeys` rows the same way. The public
+functions take either.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from scipy import stats
 
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES
-from signalboard.queries import load_query, run_query
+from signalboard.queries import run_query
 from signalboard.settings import Settings
 
 Clock = Literal["applied_to_hired", "cohort_start_to_hired", "applied_to_selected"]
@@ -39,11 +44,27 @@ CLOCK_LABELS: dict[str, str] = {
 CENSORED, EVENT, COMPETING = 0, 1, 2
 """Event codes: censored at as-of, the event of interest (hired / selected), rejected or withdrew."""
 
-DAY = pd.Timedelta(days=1)
+STILL_IN_STAGE, LEFT_STAGE = 0, 1
+"""Stage outcome codes: still in the stage at the as-of (censored), left it (next stage or end)."""
+
 QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
 HORIZONS_DAYS: tuple[int, ...] = (30, 60, 90)
 CLAIMED_RATIO = 0.6
 """The seed claim: micro-internship pipelines cut time to hire by about 40% (ratio 0.6)."""
+
+DAY_COUNTS_QUERY = "time_to_hire_day_counts"
+DAY_COUNT_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "measure",
+    "track",
+    "role",
+    "days",
+    "outcome",
+    "applications",
+)
+"""The `time_to_hire_day_counts` query's columns: kind 'clock' (measure = a clock; outcome
+CENSORED / EVENT / COMPETING) or 'stage' (measure = a stage; outcome STILL_IN_STAGE / LEFT_STAGE),
+the track and role, whole calendar days, and how many applications."""
 
 
 # --- durations ---------------------------------------------------------------------------------
@@ -76,6 +97,12 @@ def _effective_reached(journeys: pd.DataFrame) -> dict[str, np.ndarray]:
         running = reached if running is None else np.fmin(reached, running)
         out[stage] = running
     return out
+
+
+def _calendar_days(end: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Whole calendar days from the date of `start` to the date of `end`; NaN where either is
+    missing (the query's date_diff('day', start::date, end::date))."""
+    return (end.astype("datetime64[D]") - start.astype("datetime64[D]")) / np.timedelta64(1, "D")
 
 
 @dataclass(frozen=True)
@@ -117,13 +144,13 @@ def _clock(
     end_event = end_event[rows]
     has_event = ~np.isnat(end_event)
     if terminal_outcome is None:
-        terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+        terminal_outcome = _terminal_outcome(journeys)
     terminal = terminal_outcome[rows] & ~has_event
     outcome_at = _datetimes(journeys["outcome_at"])[rows]
     end = np.where(has_event, end_event, np.where(terminal, outcome_at, np.datetime64("NaT")))
     end = np.where(np.isnat(end), _datetimes(journeys["as_of"])[rows], end)
     event = np.select([has_event, terminal], [EVENT, COMPETING], default=CENSORED).astype(int)
-    days = ((end - start) / DAY).astype(float)
+    days = _calendar_days(end, start)
     keep = np.ones(len(rows), dtype=bool)
     if clock == "cohort_start_to_hired":
         # An in-progress application whose cohort has not started is not yet at risk on this clock.
@@ -133,14 +160,18 @@ def _clock(
     return _Clock(rows[keep], days[keep], event[keep])
 
 
+def _terminal_outcome(journeys: pd.DataFrame) -> np.ndarray:
+    return journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
+
+
 def clock_durations(journeys: pd.DataFrame, clock: Clock) -> pd.DataFrame:
-    """One row per application on `clock`: days from the clock's start to its end, and the event.
+    """One row per application on `clock`: calendar days from the clock's start to its end, and
+    the event.
 
     Parameters
     ----------
     journeys : DataFrame
-        Rows of the `application_journeys` query (or of `time_to_hire_applications`, which has
-        no application_id or cohort_id: the output then lacks them too).
+        Rows of the `application_journeys` query.
     clock : {"applied_to_hired", "cohort_start_to_hired", "applied_to_selected"}
         applied_to_hired: applied_at to hired. cohort_start_to_hired: the cohort's first day to
         hired, for micro-internship applications that were selected into a cohort (a
@@ -150,8 +181,71 @@ def clock_durations(journeys: pd.DataFrame, clock: Clock) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        application_id, track, role, cohort_id, days (float), event (1 = the clock's end event,
-        2 = rejected or withdrew first, 0 = still in progress: censored at the as-of).
+        application_id, track, role, cohort_id, days (whole calendar days between the two
+        dates, as a float), event (1 = the clock's end event, 2 = rejected or withdrew first,
+        0 = still in progress: censored at the as-of).
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"application_id": ["a"], "track": ["traditional"], "role": ["r"],
+    ...     "cohort_id": [None], "applied_at": [pd.Timestamp("2025-01-01 17:00")],
+    ...     "cohort_starts_on": [pd.NaT], "outcome": ["hired"],
+    ...     "outcome_at": [pd.Timestamp("2025-01-31 09:00")],
+    ...     "as_of": [pd.Timestamp("2025-06-01")],
+    ...     **{f"reached_{s}_at": [pd.NaT] for s in STAGES}})
+    >>> j["reached_hired_at"] = j["outcome_at"]
+    >>> clock_durations(j, "applied_to_hired")[["days", "event"]].to_numpy().tolist()
+    [[30.0, 1.0]]
+    """
+    on_clock = _clock(journeys, clock)
+    columns = [c for c in ("application_id", "track", "role", "cohort_id") if c in journeys]
+    out = {c: journeys[c].to_numpy()[on_clock.rows] for c in columns}
+    return pd.DataFrame(out | {"days": on_clock.days, "event": on_clock.event})
+
+
+def _stage_spans(
+    journeys: pd.DataFrame, effective: dict[str, np.ndarray], stage_index: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, days, left) of the applications that entered STAGES[stage_index].
+
+    Time in a stage runs from reaching it to reaching the next stage, or to the rejection or
+    withdrawal that ended the application there; still in it at the as-of: censored.
+    """
+    entered = effective[STAGES[stage_index]]
+    next_reached = effective[STAGES[stage_index + 1]]
+    has_next = ~np.isnat(next_reached)
+    ended_terminal = ~has_next & _terminal_outcome(journeys)
+    end = np.where(
+        has_next,
+        next_reached,
+        np.where(ended_terminal, _datetimes(journeys["outcome_at"]), np.datetime64("NaT")),
+    )
+    left = ~np.isnat(end)
+    end = np.where(left, end, _datetimes(journeys["as_of"]))
+    days = _calendar_days(end, entered)  # NaN where the stage was never entered
+    rows = np.flatnonzero(~np.isnan(days))
+    return rows, np.clip(days[rows], 0.0, None), left[rows]
+
+
+def day_counts(journeys: pd.DataFrame, *, by: Sequence[str] = ("track", "role")) -> pd.DataFrame:
+    """How many applications ended each clock or left each stage after how many calendar days.
+
+    The rows of the `time_to_hire_day_counts` query, counted from `application_journeys` rows
+    in pandas (the query counts the warehouse's in DuckDB; tests check they agree).
+
+    Parameters
+    ----------
+    journeys : DataFrame
+        Rows of the `application_journeys` query.
+    by : sequence of str
+        Columns of `journeys` to count by (the query's: track and role).
+
+    Returns
+    -------
+    DataFrame
+        kind ('clock' or 'stage'), measure (the clock or the stage), the `by` columns, days
+        (int), outcome (clocks: 1 = the clock's event, 2 = rejected or withdrew first,
+        0 = censored; stages: 1 = left the stage, 0 = still in it), applications.
 
     Examples
     --------
@@ -160,14 +254,99 @@ def clock_durations(journeys: pd.DataFrame, clock: Clock) -> pd.DataFrame:
     ...     "cohort_starts_on": [pd.NaT], "outcome": ["hired"],
     ...     "outcome_at": [pd.Timestamp("2025-01-31")], "as_of": [pd.Timestamp("2025-06-01")],
     ...     **{f"reached_{s}_at": [pd.NaT] for s in STAGES}})
+    >>> j["reached_applied_at"] = j["applied_at"]
     >>> j["reached_hired_at"] = pd.Timestamp("2025-01-31")
-    >>> clock_durations(j, "applied_to_hired")[["days", "event"]].to_numpy().tolist()
-    [[30.0, 1.0]]
+    >>> counts = day_counts(j)
+    >>> counts.loc[counts["kind"] == "clock", ["measure", "days", "outcome"]].values.tolist()
+    [['applied_to_hired', 30, 1], ['applied_to_selected', 30, 1]]
     """
-    on_clock = _clock(journeys, clock)
-    columns = [c for c in ("application_id", "track", "role", "cohort_id") if c in journeys]
-    out = {c: journeys[c].to_numpy()[on_clock.rows] for c in columns}
-    return pd.DataFrame(out | {"days": on_clock.days, "event": on_clock.event})
+    by = list(by)
+    parts = []
+    if len(journeys):
+        effective = _effective_reached(journeys)
+        terminal = _terminal_outcome(journeys)
+        spans = [
+            ("clock", clock, _clock(journeys, clock, effective, terminal)) for clock in CLOCKS
+        ] + [
+            ("stage", stage, _Clock(*_stage_spans(journeys, effective, index)))
+            for index, stage in enumerate(STAGES[:-1])
+        ]
+        for kind, measure, span in spans:
+            part = {column: journeys[column].to_numpy()[span.rows] for column in by}
+            part |= {"days": span.days.astype(np.int64), "outcome": span.event.astype(np.int64)}
+            parts.append(pd.DataFrame(part).assign(kind=kind, measure=measure))
+    columns = ["kind", "measure", *by, "days", "outcome"]
+    if not parts:
+        return pd.DataFrame(columns=[*columns, "applications"]).astype(
+            {"days": np.int64, "outcome": np.int64, "applications": np.int64}
+        )
+    counts = (
+        pd.concat(parts, ignore_index=True)
+        .groupby(columns, dropna=False, sort=False)
+        .size()
+        .reset_index(name="applications")
+    )
+    # The query's order: kind, measure, the keys (missing last), days, outcome.
+    return counts.sort_values(columns, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def _as_counts(data: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Day counts as they are, or `application_journeys` rows counted by `by`."""
+    if {"kind", "measure", "days", "outcome", "applications"} <= set(data.columns):
+        missing = [column for column in by if column not in data.columns]
+        if missing:
+            raise ValueError(f"the day counts have no column {missing[0]!r} to group by")
+        return data
+    return day_counts(data, by=by)
+
+
+@dataclass(frozen=True)
+class _Histogram:
+    """One group's applications per distinct day (ascending) and outcome code (columns 0-2)."""
+
+    days: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def total(self) -> np.ndarray:
+        return self.counts.sum(axis=1)
+
+    def values(self, outcome: int) -> np.ndarray:
+        """The days of the applications with `outcome`, ascending (one value per application)."""
+        return np.repeat(self.days, self.counts[:, outcome])
+
+
+def _histogram(days: np.ndarray, outcome: np.ndarray, weight: np.ndarray) -> _Histogram:
+    distinct, inverse = np.unique(np.asarray(days, dtype=float), return_inverse=True)
+    counts = np.zeros((len(distinct), 3), dtype=np.int64)
+    np.add.at(counts, (inverse, np.asarray(outcome, dtype=np.int64)), weight)
+    return _Histogram(distinct, counts)
+
+
+def _rows_histogram(rows: pd.DataFrame) -> _Histogram:
+    """The histogram of day-count rows (summed over every other column)."""
+    return _histogram(
+        rows["days"].to_numpy(),
+        rows["outcome"].to_numpy(),
+        rows["applications"].to_numpy(dtype=np.int64),
+    )
+
+
+def _durations_histogram(days: np.ndarray, event: np.ndarray) -> _Histogram:
+    """The histogram of one row per application (`clock_durations`' days and event)."""
+    return _histogram(days, event, np.ones(len(days), dtype=np.int64))
+
+
+def _measure_rows(counts: pd.DataFrame, kind: str, measure: str) -> pd.DataFrame:
+    return counts.loc[(counts["kind"] == kind) & (counts["measure"] == measure)]
+
+
+def _by_group(rows: pd.DataFrame, by: str, *, dropna: bool) -> list[tuple[object, pd.DataFrame]]:
+    """(value, rows) per value of `by`, in groupby's order (sorted; missing last if kept)."""
+    return list(rows.groupby(by, dropna=dropna, sort=True))
 
 
 # --- Aalen-Johansen cumulative incidence ---------------------------------------------------------
@@ -228,7 +407,6 @@ def aalen_johansen(
     events: Sequence[int] | np.ndarray,
     *,
     alpha: float = 0.05,
-    presorted: bool = False,
 ) -> CumulativeIncidence:
     """Aalen-Johansen cumulative incidence of event 1 with competing events 2 and censoring 0.
 
@@ -245,8 +423,6 @@ def aalen_johansen(
         1 = the event of interest, 2 = a competing event, 0 = censored.
     alpha : float
         1 - confidence level of the pointwise intervals.
-    presorted : bool
-        `days` is already in ascending order (skips the sort; same result).
 
     Returns
     -------
@@ -264,20 +440,28 @@ def aalen_johansen(
         raise ValueError("days and events must have the same length")
     if np.any(t < 0) or np.any(~np.isin(e, (CENSORED, EVENT, COMPETING))):
         raise ValueError("days must be >= 0 and events one of 0, 1, 2")
-    if presorted:
-        # Sorted by the caller (one sort per clock serves every group): the distinct times are
-        # the runs of equal values, as np.unique finds them after its own sort.
-        with_zero = np.concatenate([[0.0], t])
-        run_start = np.concatenate([[True], with_zero[1:] != with_zero[:-1]])
-        times = with_zero[run_start]
-        inverse = (np.cumsum(run_start) - 1)[1:]
-    else:
-        times, inverse = np.unique(np.concatenate([[0.0], t]), return_inverse=True)
-        inverse = inverse[1:]
-    d1 = np.bincount(inverse, weights=(e == EVENT), minlength=len(times))
-    d2 = np.bincount(inverse, weights=(e == COMPETING), minlength=len(times))
-    leaving = np.bincount(inverse, minlength=len(times)).astype(float)
-    at_risk = len(t) - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
+    return _aalen_johansen_counts(_durations_histogram(t, e), alpha=alpha)
+
+
+def _aalen_johansen_counts(histogram: _Histogram, *, alpha: float) -> CumulativeIncidence:
+    """`aalen_johansen` of the applications counted per distinct day and outcome.
+
+    The estimator only needs, at each distinct time, how many had the event (d1), a competing
+    event (d2) or left at all, so a million applications cost as much as their few hundred
+    distinct days.
+    """
+    if len(histogram.days) and histogram.days[0] < 0:
+        raise ValueError("days must be >= 0 and events one of 0, 1, 2")
+    counts = histogram.counts.astype(float)
+    times = histogram.days
+    if len(times) == 0 or times[0] != 0:
+        # The curve starts at day 0 (F = 0), whether or not anyone ended on day 0.
+        times = np.concatenate([[0.0], times])
+        counts = np.concatenate([np.zeros((1, 3)), counts])
+    d1, d2 = counts[:, EVENT], counts[:, COMPETING]
+    leaving = counts.sum(axis=1)
+    n = histogram.n
+    at_risk = n - np.concatenate([[0.0], np.cumsum(leaving)[:-1]])
     d = d1 + d2
     # Everyone at risk at every time (the usual case: each distinct time is someone's): the
     # guards below would keep every value, so they are skipped (the same floats, fewer passes).
@@ -320,6 +504,7 @@ def aalen_johansen(
     one = cif >= 1.0
     low[one] = 1.0
     high[one] = 1.0
+    totals = histogram.counts.sum(axis=0)
     return CumulativeIncidence(
         time=times,
         cif=cif,
@@ -327,10 +512,10 @@ def aalen_johansen(
         ci_high=high,
         variance=variance,
         at_risk=at_risk,
-        n=int(len(t)),
-        events=int((e == EVENT).sum()),
-        competing=int((e == COMPETING).sum()),
-        censored=int((e == CENSORED).sum()),
+        n=n,
+        events=int(totals[EVENT]),
+        competing=int(totals[COMPETING]),
+        censored=int(totals[CENSORED]),
     )
 
 
@@ -377,46 +562,41 @@ def kaplan_meier(
     )
 
 
-def _groups(
-    frame: pd.DataFrame, by: str | None, *, dropna: bool
-) -> list[tuple[object, np.ndarray]]:
-    """(key, row positions) per value of `by`, in groupby's order (sorted; missing last)."""
-    if by is None:
-        return [(None, np.arange(len(frame)))]
-    indices = frame[[by]].reset_index(drop=True).groupby(by, dropna=dropna, sort=True).indices
-    return list(indices.items())
-
-
-def _kaplan_meier_sorted(t: np.ndarray, observed: np.ndarray) -> Survival:
-    """`kaplan_meier` of times already in ascending order, without another sort.
+def _kaplan_meier_counts(histogram: _Histogram) -> Survival:
+    """`kaplan_meier` of applications counted per distinct day: outcome 1 ended, 0 censored.
 
     The same arithmetic as scipy.stats.ecdf (scipy/stats/_survival.py, `_ecdf_uncensored` and
-    `_ecdf_right_censored`), so the same floats: tests/test_time_to_hire_speed.py compares them.
+    `_ecdf_right_censored`) on the same integer counts, so the same floats:
+    tests/test_time_to_hire_speed.py compares them.
     """
-    n_total = int(len(t))
-    if not observed.any():
+    n_total = histogram.n
+    ended = histogram.counts[:, LEFT_STAGE]
+    censored = n_total - int(ended.sum())
+    if not ended.any():
         return Survival(np.array([0.0]), np.array([1.0]), n_total, n_total)
-    censored = int((~observed).sum())
-    last = np.diff(t, append=np.inf) > 0  # last instance of each distinct time
+    total = histogram.total()
     if censored == 0:
-        events = np.flatnonzero(last) + 1  # cumulative counts at each distinct time
-        survival = 1 - events / n_total
-        return Survival(t[last].astype(float), survival, n_total, 0)
-    at_risk = np.arange(n_total, 0, -1)
-    first = np.diff(t, prepend=-np.inf) > 0
-    n = at_risk[first]
-    cumulative = np.cumsum(observed.astype(np.int64))[last]
-    d = np.diff(cumulative, prepend=0)
-    survival = np.cumprod((n - d) / n)
-    return Survival(t[first].astype(float), survival, n_total, censored)
+        survival = 1 - np.cumsum(total) / n_total
+        return Survival(histogram.days, survival, n_total, 0)
+    at_risk = n_total - np.concatenate([[0], np.cumsum(total)[:-1]])
+    survival = np.cumprod((at_risk - ended) / at_risk)
+    return Survival(histogram.days, survival, n_total, censored)
 
 
-def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.DataFrame:
-    """Days spent in each stage, counting applications still in it (Kaplan-Meier per stage).
+def stage_durations(data: pd.DataFrame, *, by: str | None = None) -> pd.DataFrame:
+    """Calendar days spent in each stage, counting applications still in it (Kaplan-Meier).
 
     Time in a stage runs from reaching it to reaching the next stage, or to the rejection or
     withdrawal that ended the application there; an application still in the stage at the as-of
     is right-censored. 'hired' is an end state and has no duration.
+
+    Parameters
+    ----------
+    data : DataFrame
+        `application_journeys` rows, or their day counts (`day_counts`, the
+        `time_to_hire_day_counts` query), which can be grouped by track or role.
+    by : str, optional
+        A column to break the table down by.
 
     Returns
     -------
@@ -427,7 +607,7 @@ def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.Data
     Examples
     --------
     >>> j = pd.DataFrame({"application_id": ["a", "b"], "track": ["t", "t"],
-    ...     "applied_at": pd.to_datetime(["2025-01-01", "2025-01-01"]),
+    ...     "applied_at": pd.to_datetime(["2025-01-01", "2025-01-01"]), "cohort_starts_on": pd.NaT,
     ...     "outcome": ["rejected", "in_progress"],
     ...     "outcome_at": pd.to_datetime(["2025-01-05", None]),
     ...     "as_of": pd.to_datetime(["2025-01-11", "2025-01-11"]),
@@ -436,82 +616,29 @@ def stage_durations(journeys: pd.DataFrame, *, by: str | None = None) -> pd.Data
     >>> stage_durations(j)[["stage", "n", "still_in_stage", "median_days"]].head(1).to_dict("records")
     [{'stage': 'applied', 'n': 2, 'still_in_stage': 1, 'median_days': 4.0}]
     """
-    return _stage_duration_tables(journeys, [by])[0]
-
-
-def _stage_duration_tables(journeys: pd.DataFrame, bys: Sequence[str | None]) -> list[pd.DataFrame]:
-    """`stage_durations(journeys, by=by)` for each of `bys`, sharing the per-stage work.
-
-    The stage ends, durations and the one sort per stage are computed once and serve every
-    grouping (the report's 'all' and per-track tables used to compute them twice).
-    """
-    groupings = [_groups(journeys, by, dropna=False) for by in bys]
-    n_rows = len(journeys)
-    # Group codes per grouping: a group is the rows of one code, taken in the sorted order.
-    codes = []
-    for groups in groupings:
-        code = np.full(n_rows, -1, dtype=np.int64)
-        for g, (_, positions) in enumerate(groups):
-            code[positions] = g
-        codes.append(code)
-    fits: list[dict[tuple[int, str], Survival]] = [{} for _ in bys]
-    effective = _effective_reached(journeys) if n_rows else None
-    if effective is not None:
-        terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
-        outcome_at = _datetimes(journeys["outcome_at"])
-        as_of = _datetimes(journeys["as_of"])
-    for index, stage in enumerate(STAGES[:-1]):
-        if effective is None:
-            for i, groups in enumerate(groupings):
-                for g in range(len(groups)):
-                    fits[i][g, stage] = kaplan_meier(np.zeros(0), np.zeros(0, dtype=bool))
-            continue
-        entered = effective[stage]
-        next_reached = effective[STAGES[index + 1]]
-        has_next = ~np.isnat(next_reached)
-        ended_terminal = ~has_next & terminal_outcome
-        end = np.where(
-            has_next,
-            next_reached,
-            np.where(ended_terminal, outcome_at, np.datetime64("NaT")),
-        )
-        ended = ~np.isnat(end)
-        end = np.where(ended, end, as_of)
-        days = ((end - entered) / DAY).astype(float)  # NaN where the stage was never entered
-        days = np.where(days < 0, 0.0, days)  # clip(lower=0), NaN kept
-        # One sort per stage; each group is a subset taken in this order (already sorted).
-        valid = np.flatnonzero(~np.isnan(days))
-        by_days = valid[np.argsort(days[valid])]
-        sorted_days, sorted_ended = days[by_days], ended[by_days]
-        for i, groups in enumerate(groupings):
-            if len(groups) == 1 and len(groups[0][1]) == n_rows:
-                fits[i][0, stage] = _kaplan_meier_sorted(sorted_days, sorted_ended)
-                continue
-            sorted_codes = codes[i][by_days]
-            for g in range(len(groups)):
-                member = sorted_codes == g
-                fits[i][g, stage] = _kaplan_meier_sorted(sorted_days[member], sorted_ended[member])
-    tables = []
-    for by, groups, group_fits in zip(bys, groupings, fits, strict=True):
-        rows = []
-        for g, (key, _) in enumerate(groups):
-            for stage in STAGES[:-1]:
-                km = group_fits[g, stage]
-                row = {"stage": stage}
-                if by is not None:
-                    row[by] = key
-                row.update(
-                    n=km.n,
-                    still_in_stage=km.censored,
-                    median_days=km.quantile(0.5) if km.n else float("nan"),
-                    p75_days=km.quantile(0.75) if km.n else float("nan"),
-                    p90_days=km.quantile(0.9) if km.n else float("nan"),
-                )
-                rows.append(row)
-        columns = ["stage"] + ([by] if by else []) + ["n", "still_in_stage"]
-        columns += ["median_days", "p75_days", "p90_days"]
-        tables.append(pd.DataFrame(rows, columns=columns))
-    return tables
+    counts = _as_counts(data, [by] if by is not None else [])
+    stage_rows = counts.loc[counts["kind"] == "stage"]
+    groups: list[tuple[object, pd.DataFrame]] = (
+        [(None, stage_rows)] if by is None else _by_group(stage_rows, by, dropna=False)
+    )
+    rows = []
+    for key, group_rows in groups:
+        for stage in STAGES[:-1]:
+            km = _kaplan_meier_counts(_rows_histogram(_measure_rows(group_rows, "stage", stage)))
+            row: dict[str, object] = {"stage": stage}
+            if by is not None:
+                row[by] = key
+            row.update(
+                n=km.n,
+                still_in_stage=km.censored,
+                median_days=km.quantile(0.5) if km.n else float("nan"),
+                p75_days=km.quantile(0.75) if km.n else float("nan"),
+                p90_days=km.quantile(0.9) if km.n else float("nan"),
+            )
+            rows.append(row)
+    columns = ["stage"] + ([by] if by else []) + ["n", "still_in_stage"]
+    columns += ["median_days", "p75_days", "p90_days"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 STAGE_DURATION_COLUMNS = [
@@ -525,9 +652,13 @@ STAGE_DURATION_COLUMNS = [
 ]
 
 
-def stage_duration_table(journeys: pd.DataFrame) -> pd.DataFrame:
-    """stage_durations.csv: `stage_durations` for all applications (track 'all') and per track."""
-    overall, by_track = _stage_duration_tables(journeys, [None, "track"])
+def stage_duration_table(data: pd.DataFrame) -> pd.DataFrame:
+    """stage_durations.csv: `stage_durations` for all applications (track 'all') and per track.
+
+    `data`: `application_journeys` rows or their day counts.
+    """
+    counts = _as_counts(data, ["track"])
+    overall, by_track = stage_durations(counts), stage_durations(counts, by="track")
     return pd.concat([overall.assign(track="all"), by_track], ignore_index=True)[
         STAGE_DURATION_COLUMNS
     ]
@@ -549,28 +680,27 @@ def summarize_clock(durations: pd.DataFrame, *, alpha: float = 0.05) -> dict[str
     >>> summarize_clock(d)["p_hired_by_30d"]
     0.5
     """
-    return _summarize(
-        durations["days"].to_numpy(dtype=float), durations["event"].to_numpy(dtype=int), alpha
+    histogram = _durations_histogram(
+        durations["days"].to_numpy(dtype=float), durations["event"].to_numpy(dtype=int)
     )
+    return _summarize(histogram, alpha)
 
 
-def _summarize(
-    days: np.ndarray, events: np.ndarray, alpha: float, *, presorted: bool = False
-) -> dict[str, float | int]:
-    hired = events == EVENT
+def _summarize(histogram: _Histogram, alpha: float) -> dict[str, float | int]:
+    hired = histogram.values(EVENT)
     out: dict[str, float | int] = {
-        "n": int(len(days)),
-        "hired": int(hired.sum()),
-        "median_days_among_hired": float(np.median(days[hired])) if hired.any() else np.nan,
+        "n": histogram.n,
+        "hired": len(hired),
+        "median_days_among_hired": _sorted_median(hired) if len(hired) else np.nan,
     }
-    if len(days) == 0:
+    if histogram.n == 0:
         for h in HORIZONS_DAYS:
             out[f"p_hired_by_{h}d"] = np.nan
         for q in QUANTILES:
             out[f"p{int(q * 100)}_days_cif"] = np.nan
         out.update(median_days_cif=np.nan, median_ci_low=np.nan, median_ci_high=np.nan)
         return out
-    cif = aalen_johansen(days, events, alpha=alpha, presorted=presorted)
+    cif = _aalen_johansen_counts(histogram, alpha=alpha)
     for h in HORIZONS_DAYS:
         out[f"p_hired_by_{h}d"] = float(cif.at(h))
     for q in QUANTILES:
@@ -600,24 +730,17 @@ TIME_TO_HIRE_COLUMNS = [
 ]
 
 
-def _coded_groups(codes: np.ndarray, values: np.ndarray) -> list[tuple[object, np.ndarray]]:
-    """(value, ascending positions) per code present, in code order; -1 (missing) left out."""
-    groups = []
-    for code, value in enumerate(values):
-        positions = np.flatnonzero(codes == code)
-        if len(positions):
-            groups.append((value, positions))
-    return groups
-
-
 def time_to_hire_table(
-    journeys: pd.DataFrame,
+    data: pd.DataFrame,
     *,
     clocks: Sequence[Clock] = CLOCKS,
     segment_by: str | None = "role",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """time_to_hire.csv: one row per clock, track ('all' and each) and segment ('all', each role).
+
+    `data`: `application_journeys` rows, or their day counts (`day_counts`, the
+    `time_to_hire_day_counts` query).
 
     Examples
     --------
@@ -631,59 +754,33 @@ def time_to_hire_table(
     >>> t[["track", "median_days_among_hired", "median_days_cif"]].head(1).to_dict("records")
     [{'track': 'all', 'median_days_among_hired': 30.0, 'median_days_cif': 30.0}]
     """
-    return _time_to_hire_table(
-        journeys, _clocks(journeys, clocks), segment_by=segment_by, alpha=alpha
-    )
-
-
-def _clocks(journeys: pd.DataFrame, clocks: Sequence[Clock]) -> dict[Clock, _Clock]:
-    """`_clock` of each clock, with the stage times and terminal outcomes found once for all."""
-    effective = _effective_reached(journeys) if len(journeys) else None
-    terminal_outcome = journeys["outcome"].isin(["rejected", "withdrew"]).to_numpy()
-    return {clock: _clock(journeys, clock, effective, terminal_outcome) for clock in clocks}
-
-
-def _time_to_hire_table(
-    journeys: pd.DataFrame,
-    on_clocks: Mapping[Clock, _Clock],
-    *,
-    segment_by: str | None,
-    alpha: float,
-) -> pd.DataFrame:
-    """`time_to_hire_table` on clocks already computed (`_clocks`: the report shares them)."""
+    for clock in clocks:
+        if clock not in CLOCKS:
+            raise ValueError(f"unknown clock {clock!r} (one of {', '.join(CLOCKS)})")
+    counts = _as_counts(data, ["track"] + ([segment_by] if segment_by is not None else []))
     rows = []
-    keys = ["track"] + ([segment_by] if segment_by is not None else [])
-    # Codes in groupby's order (sorted, missing = -1), found once instead of per clock.
-    factorized = {key: pd.factorize(journeys[key], sort=True) for key in keys}
-    for clock, on_clock in on_clocks.items():
-        # One sort per clock: every group below is a subset taken in this order, so already
-        # sorted for the estimator (a sort per group was most of this function's time).
-        order = np.argsort(on_clock.days)
-        on_clock = _Clock(on_clock.rows[order], on_clock.days[order], on_clock.event[order])
-        track_codes, track_values = factorized["track"]
-        track_groups = [("all", np.arange(len(on_clock.rows)))] + [
-            (str(value), positions)
-            for value, positions in _coded_groups(track_codes[on_clock.rows], track_values)
+    for clock in clocks:
+        clock_rows = _measure_rows(counts, "clock", clock)
+        tracks = [("all", clock_rows)] + [
+            (str(track), rows_of_track)
+            for track, rows_of_track in _by_group(clock_rows, "track", dropna=True)
         ]
-        for track, positions in track_groups:
-            segments = [("all", positions)]
+        for track, track_rows in tracks:
+            segments = [("all", track_rows)]
             if segment_by is not None:
-                codes, values = factorized[segment_by]
                 segments += [
-                    (f"{segment_by}={value}", positions[inner])
-                    for value, inner in _coded_groups(codes[on_clock.rows][positions], values)
+                    (f"{segment_by}={value}", segment_rows)
+                    for value, segment_rows in _by_group(track_rows, segment_by, dropna=True)
                 ]
-            for segment, group in segments:
+            for segment, segment_rows in segments:
                 row = {"clock": clock, "track": track, "segment": segment}
-                row.update(
-                    _summarize(on_clock.days[group], on_clock.event[group], alpha, presorted=True)
-                )
+                row.update(_summarize(_rows_histogram(segment_rows), alpha))
                 rows.append(row)
     return pd.DataFrame(rows, columns=TIME_TO_HIRE_COLUMNS)
 
 
 def incidence_curves(
-    journeys: pd.DataFrame,
+    data: pd.DataFrame,
     *,
     clock: Clock = "applied_to_hired",
     by: str = "track",
@@ -691,25 +788,27 @@ def incidence_curves(
 ) -> pd.DataFrame:
     """Aalen-Johansen curves for plotting: group, days, cumulative_incidence, ci_low, ci_high.
 
-    With `resolution_days`, each curve keeps only the last of its rows in every bin of that
-    many days (and its first row): the same step function at that resolution, a few hundred
-    points instead of one per distinct time (a million at scale, too many to draw).
+    `data`: `application_journeys` rows, or their day counts. With `resolution_days`, each
+    curve keeps only the last of its rows in every bin of that many days (and its first row):
+    the same step function at that resolution, fewer points to draw.
 
     Examples
     --------
     >>> j = pd.DataFrame({"application_id": ["a", "b"], "track": "t", "role": "r",
     ...     "cohort_id": None, "applied_at": pd.Timestamp("2025-01-01"),
     ...     "cohort_starts_on": pd.NaT, "outcome": "hired",
-    ...     "outcome_at": pd.to_datetime(["2025-01-02 06:00", "2025-01-02 18:00"]),
+    ...     "outcome_at": pd.to_datetime(["2025-01-02", "2025-01-09"]),
     ...     "as_of": pd.Timestamp("2025-06-01"), **{f"reached_{s}_at": pd.NaT for s in STAGES}})
     >>> j["reached_hired_at"] = j["outcome_at"]
-    >>> incidence_curves(j, resolution_days=1)[["days", "cumulative_incidence"]].values.tolist()
-    [[0.0, 0.0], [1.75, 1.0]]
+    >>> incidence_curves(j, resolution_days=7)[["days", "cumulative_incidence"]].values.tolist()
+    [[0.0, 0.0], [1.0, 0.5], [8.0, 1.0]]
     """
-    durations = clock_durations(journeys, clock)
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r} (one of {', '.join(CLOCKS)})")
+    counts = _as_counts(data, [by])
     frames = []
-    for key, group in durations.groupby(by, sort=True, dropna=True):
-        curve = aalen_johansen(group["days"], group["event"]).to_frame()
+    for key, rows in _by_group(_measure_rows(counts, "clock", clock), by, dropna=True):
+        curve = _aalen_johansen_counts(_rows_histogram(rows), alpha=0.05).to_frame()
         if resolution_days is not None and len(curve) > 1:
             bins = np.floor(curve["days"].to_numpy() / resolution_days)
             last_in_bin = np.append(bins[1:] != bins[:-1], True)
@@ -871,36 +970,80 @@ def logrank(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float]:
     return float(result.statistic) ** 2, float(result.pvalue)
 
 
-def _logrank_sorted(days: np.ndarray, hit: np.ndarray, in_a: np.ndarray) -> tuple[float, float]:
-    """`logrank` of group a (`in_a`) against the rest, on days already in ascending order.
+def _logrank_counts(a: _Histogram, b: _Histogram) -> tuple[float, float]:
+    """`logrank` of two groups counted per distinct day (outcome 1 = the event).
 
-    scipy.stats.logrank's arithmetic (scipy/stats/_survival.py) on the same integer counts
-    (at risk and events per distinct time, pooled and in a), so the same floats without its two
-    sorts and CensoredData checks: tests/test_time_to_hire_speed.py compares them exactly.
+    scipy.stats.logrank's arithmetic (scipy/stats/_survival.py) on the same counts (at risk and
+    events per distinct time, pooled and in a), so the same floats at the sizes where its integer
+    products are exact: tests/test_time_to_hire_speed.py compares them. Floats here, because
+    those products (at risk x at risk x events x ...) pass 2**63 at a million applications.
     """
-    if not in_a.any() or in_a.all() or not hit.any():
+    if a.n == 0 or b.n == 0 or not (a.counts[:, EVENT].any() or b.counts[:, EVENT].any()):
         return float("nan"), float("nan")
-    first = np.diff(days, prepend=-np.inf) > 0  # first instance of each distinct time
-    last = np.diff(days, append=np.inf) > 0  # last instance
-    at_risk = np.arange(len(days), 0, -1)[first]
-    deaths = np.diff(np.cumsum(hit.astype(np.int64))[last], prepend=0)
-    a_before = np.cumsum(in_a.astype(np.int64)) - in_a  # rows of a before each position
-    at_risk_a = (int(in_a.sum()) - a_before)[first]
-    idx = deaths.astype(bool)
+    days = np.union1d(a.days, b.days)
+
+    def on_days(histogram: _Histogram) -> tuple[np.ndarray, np.ndarray]:
+        index = np.searchsorted(days, histogram.days)
+        total, hits = np.zeros(len(days)), np.zeros(len(days))
+        total[index] = histogram.total()
+        hits[index] = histogram.counts[:, EVENT]
+        return total, hits
+
+    total_a, hits_a = on_days(a)
+    total_b, hits_b = on_days(b)
+    total = total_a + total_b
+    deaths = hits_a + hits_b
+    at_risk = total.sum() - np.concatenate([[0.0], np.cumsum(total)[:-1]])
+    at_risk_a = total_a.sum() - np.concatenate([[0.0], np.cumsum(total_a)[:-1]])
+    idx = deaths > 0
     at_risk_xy, deaths_xy, at_risk_x = at_risk[idx], deaths[idx], at_risk_a[idx]
     at_risk_y = at_risk_xy - at_risk_x
     num = at_risk_x * at_risk_y * deaths_xy * (at_risk_xy - deaths_xy)
     den = at_risk_xy**2 * (at_risk_xy - 1)
     i = at_risk_xy > 1
     sum_var = np.sum(num[i] / den[i])
-    n_died_x = int((hit & in_a).sum())
+    n_died_x = hits_a.sum()
     sum_exp_deaths_x = np.sum(at_risk_x * (deaths_xy / at_risk_xy))
-    statistic = (n_died_x - sum_exp_deaths_x) / np.sqrt(sum_var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = (n_died_x - sum_exp_deaths_x) / np.sqrt(sum_var)
     # scipy.stats.logrank's two-sided p-value of the standard normal statistic.
     pvalue = stats._stats_py._get_pvalue(
         statistic, stats._stats_py._SimpleNormal(), "two-sided", xp=np
     )
     return float(statistic) ** 2, float(pvalue)
+
+
+def _compare_histograms(
+    a: _Histogram,
+    b: _Histogram,
+    *,
+    group_a: str,
+    group_b: str,
+    n_resamples: int,
+    seed: int,
+) -> Comparison:
+    # Hires in ascending order of days: the bootstrap resamples positions, so an order that does
+    # not depend on how the rows arrived gives the same CI from rows and from counts.
+    hires_a, hires_b = a.values(EVENT), b.values(EVENT)
+    ratio, low, high = bootstrap_ratio_of_medians(
+        hires_a, hires_b, n_resamples=n_resamples, seed=seed
+    )
+    statistic, p_value = _logrank_counts(a, b)
+    return Comparison(
+        group_a=group_a,
+        group_b=group_b,
+        n_a=a.n,
+        n_b=b.n,
+        hired_a=len(hires_a),
+        hired_b=len(hires_b),
+        median_a=_sorted_median(hires_a) if len(hires_a) else float("nan"),
+        median_b=_sorted_median(hires_b) if len(hires_b) else float("nan"),
+        ratio=ratio,
+        ci_low=low,
+        ci_high=high,
+        logrank_statistic=statistic,
+        p_value=p_value,
+    )
 
 
 def compare_groups(
@@ -911,11 +1054,8 @@ def compare_groups(
     group_b: str | None = None,
     n_resamples: int = 2000,
     seed: int = 0,
-    sorted_logrank: tuple[float, float] | None = None,
 ) -> Comparison:
     """Compare `group_a` with `group_b` (default: everyone else) on `clock_durations` rows.
-
-    `sorted_logrank`: the log-rank (statistic, p) when the caller has it (`_logrank_sorted`).
 
     Examples
     --------
@@ -924,53 +1064,59 @@ def compare_groups(
     >>> compare_groups(d, by="track", group_a="m", group_b="t").ratio
     0.6
     """
-    in_a = durations[by] == group_a
-    in_b = durations[by] == group_b if group_b is not None else ~in_a
-    a, b = durations.loc[in_a], durations.loc[in_b]
-    hires_a = a.loc[a["event"] == EVENT, "days"].to_numpy(dtype=float)
-    hires_b = b.loc[b["event"] == EVENT, "days"].to_numpy(dtype=float)
-    ratio, low, high = bootstrap_ratio_of_medians(
-        hires_a, hires_b, n_resamples=n_resamples, seed=seed
-    )
-    statistic, p_value = logrank(a, b) if sorted_logrank is None else sorted_logrank
-    return Comparison(
+    in_a = (durations[by] == group_a).to_numpy()
+    in_b = (durations[by] == group_b).to_numpy() if group_b is not None else ~in_a
+    days = durations["days"].to_numpy(dtype=float)
+    event = durations["event"].to_numpy(dtype=int)
+    return _compare_histograms(
+        _durations_histogram(days[in_a], event[in_a]),
+        _durations_histogram(days[in_b], event[in_b]),
         group_a=group_a,
         group_b=group_b if group_b is not None else "all others",
-        n_a=int(len(a)),
-        n_b=int(len(b)),
-        hired_a=int(len(hires_a)),
-        hired_b=int(len(hires_b)),
-        median_a=float(np.median(hires_a)) if len(hires_a) else float("nan"),
-        median_b=float(np.median(hires_b)) if len(hires_b) else float("nan"),
-        ratio=ratio,
-        ci_low=low,
-        ci_high=high,
-        logrank_statistic=statistic,
-        p_value=p_value,
+        n_resamples=n_resamples,
+        seed=seed,
     )
 
 
 def track_comparison(
-    journeys: pd.DataFrame, *, clock: Clock = "applied_to_hired", seed: int = 0
+    data: pd.DataFrame, *, clock: Clock = "applied_to_hired", seed: int = 0
 ) -> Comparison:
-    """micro_internship against traditional: the measured counterpart of the '40% faster' claim."""
-    return compare_groups(
-        clock_durations(journeys, clock),
-        by="track",
+    """micro_internship against traditional: the measured counterpart of the '40% faster' claim.
+
+    `data`: `application_journeys` rows, or their day counts.
+    """
+    clock_rows = _measure_rows(_as_counts(data, ["track"]), "clock", clock)
+    track = clock_rows["track"]
+    return _compare_histograms(
+        _rows_histogram(clock_rows.loc[track == "micro_internship"]),
+        _rows_histogram(clock_rows.loc[track == "traditional"]),
         group_a="micro_internship",
         group_b="traditional",
+        n_resamples=2000,
         seed=seed,
     )
 
 
 def role_comparisons(
-    journeys: pd.DataFrame, *, clock: Clock = "applied_to_hired", seed: int = 0
+    data: pd.DataFrame, *, clock: Clock = "applied_to_hired", seed: int = 0
 ) -> pd.DataFrame:
-    """Each role against all other roles: one row per role with the Comparison's fields."""
-    durations = clock_durations(journeys, clock)
+    """Each role against all other roles: one row per role with the Comparison's fields.
+
+    `data`: `application_journeys` rows, or their day counts.
+    """
+    clock_rows = _measure_rows(_as_counts(data, ["role"]), "clock", clock)
+    role = clock_rows["role"]
     rows = [
-        compare_groups(durations, by="role", group_a=str(role), seed=seed).__dict__
-        for role in sorted(durations["role"].dropna().unique())
+        _compare_histograms(
+            _rows_histogram(clock_rows.loc[role == value]),
+            # Everyone else, applications without a role included.
+            _rows_histogram(clock_rows.loc[role != value]),
+            group_a=str(value),
+            group_b="all others",
+            n_resamples=2000,
+            seed=seed,
+        ).__dict__
+        for value in sorted(role.dropna().unique())
     ]
     return pd.DataFrame(rows, columns=list(Comparison.__dataclass_fields__))
 
@@ -983,77 +1129,47 @@ def load_journeys(con: duckdb.DuckDBPyConnection, params: dict | None = None) ->
     return run_query(con, "application_journeys", params)
 
 
-CLOCK_QUERY = "time_to_hire_applications"
-
-
-def load_clock_rows(
+def load_day_counts(
     con: duckdb.DuckDBPyConnection,
     params: Mapping | None = None,
     *,
     queries_dir: Path | None = None,
 ) -> pd.DataFrame:
-    """The `time_to_hire_applications` query: the journeys' columns every function here uses.
+    """The `time_to_hire_day_counts` query: what every function here needs, counted in DuckDB.
 
-    Fetched through Arrow with text as dictionary codes (track, role and outcome have a handful
-    of values), then turned back into plain object columns so grouping and sorting behave as on
-    `application_journeys`: a million rows in well under a second instead of several.
+    A few thousand rows at a million applications (issue 7: fetching a row per application and
+    sorting it per clock and per stage took ~3.5 s there).
     """
-    query = load_query(CLOCK_QUERY, queries_dir=queries_dir)
-    table = con.sql(query.sql, params=query.bind(params)).to_arrow_table()
-    # One thread: pyarrow's threaded conversion of these 16 columns costs ~3x the CPU (0.37 s
-    # against 0.12 s at a million rows) and is no faster in wall time on two cores.
-    frame = table.to_pandas(strings_to_categorical=True, use_threads=False)
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            codes = frame[column].cat.codes.to_numpy()
-            categories = np.asarray(frame[column].cat.categories, dtype=object)
-            values = np.full(len(codes), None, dtype=object)
-            present = codes >= 0
-            values[present] = categories[codes[present]]
-            frame[column] = values
-    return frame
+    counts = run_query(con, DAY_COUNTS_QUERY, params, queries_dir=queries_dir)
+    return counts.astype({"days": np.int64, "outcome": np.int64, "applications": np.int64})
 
 
-def row_count(journeys: pd.DataFrame) -> int:
-    """Applications in the selection."""
-    return len(journeys)
+def row_count(data: pd.DataFrame) -> int:
+    """Applications in the selection (`application_journeys` rows, or their day counts)."""
+    if {"kind", "measure", "applications"} <= set(data.columns):
+        # Every application is on the applied-to-hired clock, once.
+        return int(_measure_rows(data, "clock", "applied_to_hired")["applications"].sum())
+    return len(data)
 
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """time_to_hire.csv and stage_durations.csv for `signalboard report`."""
-    journeys = load_clock_rows(con, queries_dir=settings.queries_dir)
-    # The clocks once for the table and the track comparison (track_comparison's own
-    # clock_durations would find applied_to_hired again, with text columns it does not need).
-    on_clocks = _clocks(journeys, CLOCKS)
-    hired_clock = on_clocks["applied_to_hired"]
-    tracks = journeys["track"].to_numpy()[hired_clock.rows]
-    # The log-rank on the clock in days order (one sort, instead of scipy's two and its checks).
-    in_a, in_b = tracks == "micro_internship", tracks == "traditional"
-    order = np.flatnonzero(in_a | in_b)
-    order = order[np.argsort(hired_clock.days[order])]
-    comparison = compare_groups(
-        pd.DataFrame({"track": tracks, "days": hired_clock.days, "event": hired_clock.event}),
-        by="track",
-        group_a="micro_internship",
-        group_b="traditional",
-        sorted_logrank=_logrank_sorted(
-            hired_clock.days[order], hired_clock.event[order] == EVENT, in_a[order]
-        ),
-    )
+    counts = load_day_counts(con, queries_dir=settings.queries_dir)
+    comparison = track_comparison(counts)
     notes = (
-        "Censoring-aware columns (p_hired_by_*, *_cif) use the Aalen-Johansen estimator: in-progress "
-        "applications are censored at the warehouse as-of; rejection and withdrawal compete.",
+        "Days are calendar days between two dates. Censoring-aware columns (p_hired_by_*, *_cif) "
+        "use the Aalen-Johansen estimator: in-progress applications are censored at the "
+        "warehouse as-of; rejection and withdrawal compete.",
         f"micro_internship / traditional ratio of median days to hire among hires: "
         f"{comparison.ratio:.2f} (95% bootstrap CI {comparison.ci_low:.2f}-{comparison.ci_high:.2f}; "
         f"log-rank p = {comparison.p_value:.3g}). The seed claim of about 40% faster is a ratio "
         f"of {CLAIMED_RATIO}.",
     )
-    durations = stage_duration_table(journeys)
     return [
         ReportTable(
             name="time_to_hire",
             title="Time to hire",
-            frame=_time_to_hire_table(journeys, on_clocks, segment_by="role", alpha=0.05),
+            frame=time_to_hire_table(counts),
             description="Three clocks in calendar days, by track and role: the median among "
             "hires (what ATS reports show) beside P(hired by day t) with in-progress censored.",
             notes=notes,
@@ -1061,8 +1177,8 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
         ReportTable(
             name="stage_durations",
             title="Time in each stage",
-            frame=durations,
-            description="Kaplan-Meier days in each stage, counting applications still in it "
-            "(censored at the as-of).",
+            frame=stage_duration_table(counts),
+            description="Kaplan-Meier calendar days in each stage, counting applications still "
+            "in it (censored at the as-of).",
         ),
     ]

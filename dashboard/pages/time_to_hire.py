@@ -47,14 +47,14 @@ FilterKey = tuple[tuple[str, Any], ...]
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _clock_rows(version: WarehouseVersion | None, params: FilterKey) -> pd.DataFrame:
-    # A resource, not data: reruns get the same frame back without pickling a million rows
-    # (issue 7). Only the small results below go through st.cache_data. Never mutated.
+def _day_counts(version: WarehouseVersion | None, params: FilterKey) -> pd.DataFrame:
+    # Counted in DuckDB: a few thousand rows at a million applications (issue 7). A resource,
+    # so reruns get the same frame back unpickled; never mutated.
     con = ui.cursor()
     if con is None:
         return pd.DataFrame()
     try:
-        return tth.load_clock_rows(con, dict(params), queries_dir=ui.settings().queries_dir)
+        return tth.load_day_counts(con, dict(params), queries_dir=ui.settings().queries_dir)
     finally:
         con.close()
 
@@ -63,8 +63,8 @@ def _clock_rows(version: WarehouseVersion | None, params: FilterKey) -> pd.DataF
 def _view(
     version: WarehouseVersion | None, params: FilterKey, name: str, options: FilterKey
 ) -> Any:
-    """An analysis function of dashboard.analysis.time_to_hire on the filtered rows, cached."""
-    return getattr(tth, name)(_clock_rows(version, params), **dict(options))
+    """An analysis function of dashboard.analysis.time_to_hire on the filtered counts, cached."""
+    return getattr(tth, name)(_day_counts(version, params), **dict(options))
 
 
 def view(name: str, **options: Any) -> Any:
@@ -117,8 +117,7 @@ clock = left.radio(
     "Clock", tth.CLOCKS, format_func=tth.CLOCK_LABELS.get, horizontal=True, key="tth_clock"
 )
 group_by = right.radio("Curves by", ["track", "role"], horizontal=True, key="tth_by")
-# Daily resolution: the same steps, a few hundred points per curve instead of one per time.
-curves = view("incidence_curves", clock=clock, by=group_by, resolution_days=1.0)
+curves = view("incidence_curves", clock=clock, by=group_by)
 if curves.empty:
     st.info("No application in the selection is on this clock (for example, no cohort started).")
 else:
