@@ -25,8 +25,7 @@
 with
 
 applications as (
-    -- the row number: an integer key for the per-application group by below
-    select rowid as application_row, * from applications
+    select * from applications
 ),
 
 stage_events as (
@@ -59,11 +58,12 @@ filtered as (
 ),
 
 -- funnel position of each event; rejected and withdrew end an application without a stage.
--- Joined to the application's row number once, so the group by below is on an integer key
--- rather than the pseudonymous id text (the string hashing was most of this query's time).
+-- Every application's events, summarized by id and then joined to the filtered applications:
+-- at a million applications that was 20% less CPU than joining the 3.3M events to the filtered
+-- applications first and grouping by row number (0.60 -> 0.47 s, A/B interleaved).
 indexed_events as (
     select
-        filtered.application_row,
+        stage_events.application_id,
         stage_events.occurred_at,
         case stage_events.event
             when 'applied' then 0
@@ -78,8 +78,7 @@ indexed_events as (
         end as stage_index,
         stage_events.event,
         stage_events.event in ('hired', 'rejected', 'withdrew') as is_outcome,
-    from filtered
-    inner join stage_events on stage_events.application_id = filtered.application_id
+    from stage_events
 ),
 
 -- per application: the furthest stage with an event and when it was first reached, as one
@@ -88,7 +87,7 @@ indexed_events as (
 -- whether the application has an outcome (hired, rejected, withdrew)
 events_summary as (
     select
-        application_row,
+        application_id,
         min((8 - stage_index) * 100000000000000000 + epoch_us(occurred_at)) as furthest_key,
         bool_or(is_outcome) as has_outcome,
         -- for drill-through rows only (unused columns are not computed)
@@ -96,7 +95,7 @@ events_summary as (
         min(occurred_at) filter (where event = 'rejected') as rejected_at,
         min(occurred_at) filter (where event = 'withdrew') as withdrew_at,
     from indexed_events
-    group by application_row
+    group by application_id
 ),
 
 joined as (
@@ -137,7 +136,7 @@ joined as (
         ) as outcome_at,
         as_of.as_of,
     from filtered
-    left join events_summary on events_summary.application_row = filtered.application_row
+    left join events_summary on events_summary.application_id = filtered.application_id
     left join cohorts on cohorts.cohort_id = filtered.cohort_id
     cross join as_of
 ),
