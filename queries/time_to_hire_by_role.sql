@@ -1,6 +1,6 @@
 -- grain: one row per role and track
 -- title: Time to hire by role
--- description: For each role and track: applications, hires, the hire rate, and the days from application to hire for those hired (quartiles and 90th percentile). Only hires are timed here; applications still in progress are censored, which the Time to hire page handles with Kaplan-Meier.
+-- description: For each role and track: applications, hires, the hire rate, and the calendar days from application to hire for those hired (quartiles and 90th percentile; days between the two dates, as on the Time to hire page). Only hires are timed here, the number ATS reports show; the Time to hire page adds the applications still in progress (censored) and the rejected and withdrawn (competing) with the Aalen-Johansen estimator.
 -- param: start_date date = null | applied on or after this day (null: no lower bound)
 -- param: end_date date = null | applied on or before this day (null: no upper bound)
 -- param: roles text[] = null | only these roles (null: all)
@@ -37,7 +37,7 @@ timed as (
         filtered.role,
         filtered.track,
         hired.hired_at is not null as is_hired,
-        epoch(hired.hired_at - filtered.applied_at) / 86400.0 as days_to_hire,
+        date_diff('day', filtered.applied_at::date, hired.hired_at::date) as days_to_hire,
     from filtered
     left join hired on hired.application_id = filtered.application_id
 ),

@@ -310,7 +310,7 @@ def test_given_rejects_by_reason(tiny_settings: Settings) -> None:
 
 def test_given_time_to_hire_and_cohorts(tiny_settings: Settings) -> None:
     hire = run("time_to_hire_by_role", tiny_settings).frame.set_index("track")
-    # a1: 2024-01-01 09:00 -> 2024-02-01 09:00 = 31 days; 1 hire of 3 micro-internship apps.
+    # a1: 2024-01-01 09:00 -> 2024-02-01 09:00 = 31 calendar days; 1 hire of 3 micro apps.
     assert hire.loc["micro_internship", "median_days_to_hire"] == pytest.approx(31.0)
     assert hire.loc["micro_internship", "hire_rate"] == pytest.approx(1 / 3)
     cohort = run("cohort_comparison", tiny_settings).frame
