@@ -773,32 +773,87 @@ def _cell_design(
 ) -> pd.DataFrame:
     """`design_matrix(cells.assign(**indicators), weights=weights)` in numpy: the same columns,
     names and values, without pandas' per-call overhead (a few hundred cells, dozens of fits)."""
+    names, values = _cell_design_arrays(
+        _CellColumns.of(cells),
+        np.arange(len(cells)),
+        np.asarray(weights, dtype=float),
+        with_location=with_location,
+        indicators=indicators,
+    )
+    return pd.DataFrame(values, columns=names)
+
+
+@dataclass(frozen=True)
+class _CellColumns:
+    """What `_cell_design` reads of each control cell, computed once per analysis instead of
+    once per fit (pd.to_numeric, pd.cut and np.unique of the texts: ~7 ms a fit, 20 fits at a
+    million applications). Texts as codes into their sorted distinct values, so the levels a fit
+    sees sort as np.unique sorts the texts."""
+
+    role: np.ndarray
+    role_levels: np.ndarray
+    tier: np.ndarray
+    tier_levels: np.ndarray
+    cohort_length_days: np.ndarray
+    log_estimated_hours: np.ndarray
+    log_price_level: np.ndarray
+
+    @classmethod
+    def of(cls, cells: pd.DataFrame) -> _CellColumns:
+        def numbers(column: str) -> np.ndarray:
+            values = pd.to_numeric(cells[column], errors="coerce")
+            return values.to_numpy(dtype=float, na_value=np.nan).copy()
+
+        hours = numbers("estimated_hours")
+        level = numbers("price_level")
+        role_levels, role = np.unique(
+            cells["role"].astype(str).to_numpy(dtype=str), return_inverse=True
+        )
+        tier_levels, tier = np.unique(
+            col_tier(cells["price_level"]).fillna("unknown").astype(str).to_numpy(dtype=str),
+            return_inverse=True,
+        )
+        return cls(
+            role=role.reshape(-1),
+            role_levels=role_levels,
+            tier=tier.reshape(-1),
+            tier_levels=tier_levels,
+            cohort_length_days=numbers("cohort_length_days"),
+            log_estimated_hours=np.log(np.where(hours > 0, hours, np.nan)),
+            log_price_level=np.log(np.where(level > 0, level, np.nan)),
+        )
+
+
+def _cell_design_arrays(
+    columns_of: _CellColumns,
+    cells: np.ndarray,
+    weights: np.ndarray,
+    *,
+    with_location: bool,
+    indicators: Mapping[str, np.ndarray] | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """`_cell_design` of the control cells `cells` (indices into `columns_of`): the kept columns'
+    names and values (Fortran order, as a DataFrame's `to_numpy` gives them, so the fits' BLAS
+    calls see the memory they always saw)."""
     m = len(cells)
     names: list[str] = ["const"]
     columns: list[np.ndarray] = [np.ones(m)]
 
-    def dummies(values: np.ndarray, prefix: str) -> None:
-        levels, codes = np.unique(values, return_inverse=True)
-        for j, level in enumerate(levels[1:], start=1):  # drop_first: the first sorted level
-            names.append(f"{prefix}_{level}")
-            columns.append((codes.reshape(-1) == j).astype(float))
+    def dummies(codes_of: np.ndarray, levels: np.ndarray, prefix: str) -> None:
+        codes = codes_of[cells]
+        present = np.flatnonzero(np.bincount(codes, minlength=len(levels)))
+        for code in present[1:]:  # drop_first: the first sorted level
+            names.append(f"{prefix}_{levels[code]}")
+            columns.append((codes == code).astype(float))
 
-    dummies(cells["role"].astype(str).to_numpy(dtype=str), "role")
-
-    def numbers(column: str) -> np.ndarray:
-        values = pd.to_numeric(cells[column], errors="coerce")
-        return values.to_numpy(dtype=float, na_value=np.nan).copy()
-
-    hours = numbers("estimated_hours")
+    dummies(columns_of.role, columns_of.role_levels, "role")
     controls = {
-        "cohort_length_days": numbers("cohort_length_days"),
-        "log_estimated_hours": np.log(np.where(hours > 0, hours, np.nan)),
+        "cohort_length_days": columns_of.cohort_length_days[cells],
+        "log_estimated_hours": columns_of.log_estimated_hours[cells],
     }
     if with_location:
-        level = numbers("price_level")
-        controls["log_price_level"] = np.log(np.where(level > 0, level, np.nan))
-        tier = col_tier(cells["price_level"]).fillna("unknown").astype(str).to_numpy(dtype=str)
-        dummies(tier, "col")
+        controls["log_price_level"] = columns_of.log_price_level[cells]
+        dummies(columns_of.tier, columns_of.tier_levels, "col")
     for name, values in controls.items():
         known = ~np.isnan(values)
         fill = float(np.average(values[known], weights=weights[known])) if known.any() else 0.0
@@ -808,16 +863,23 @@ def _cell_design(
         names.append(name)
         columns.append(np.asarray(values, dtype=float))
     matrix = np.column_stack(columns)
-    varying = [0] + [j for j in range(1, len(names)) if len(np.unique(matrix[:, j])) > 1]
-    X = pd.DataFrame(matrix[:, varying], columns=[names[j] for j in varying])
-    return _independent_columns(X, weights=weights)
+    # a column varies when a value differs from the first (no NaN is left: np.unique's count)
+    differs = (matrix != matrix[:1]).any(axis=0) if m else np.zeros(len(names), dtype=bool)
+    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
+    values = np.asfortranarray(matrix[:, varying])
+    kept = _independent_indices(values, weights=weights)
+    return [names[varying[j]] for j in kept], np.asfortranarray(values[:, kept])
 
 
 def _independent_columns(X: pd.DataFrame, *, weights: np.ndarray | None = None) -> pd.DataFrame:
     """Drop regressors that are linear combinations of earlier ones (for example estimated hours
     when every cohort of a role has the same hours), left to right, so the indicators listed
     first stay unless they are themselves collinear with the constant."""
-    values = X.to_numpy(float)
+    return X.iloc[:, _independent_indices(X.to_numpy(float), weights=weights)]
+
+
+def _independent_indices(values: np.ndarray, *, weights: np.ndarray | None = None) -> list[int]:
+    """The columns `_independent_columns` keeps."""
     if weights is not None:
         values = values * np.sqrt(np.asarray(weights, dtype=float))[:, None]
     basis = np.empty((values.shape[0], 0))
@@ -832,7 +894,7 @@ def _independent_columns(X: pd.DataFrame, *, weights: np.ndarray | None = None) 
         if norm > 0 and left > 1e-9 * norm:
             basis = np.column_stack([basis, rest / left])
             kept.append(j)
-    return X.iloc[:, kept]
+    return kept
 
 
 def _modelable(frame: pd.DataFrame) -> pd.Series:
@@ -874,6 +936,10 @@ class _Controls:
             combined = combined * (len(uniques) + 1) + codes
         _, first, cell = np.unique(combined, return_index=True, return_inverse=True)
         return cls(cell.reshape(-1), keys.iloc[first].reset_index(drop=True))
+
+    @functools.cached_property
+    def columns(self) -> _CellColumns:
+        return _CellColumns.of(self.cells)
 
 
 def _dense_unique(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -934,64 +1000,113 @@ def _adjusted_gaps(
     min_n: int = MIN_MODEL_N,
     min_smaller: int = MIN_SMALLER_GROUP,
 ) -> dict[str, GapEstimate]:
+    return _adjusted_gap_fits(
+        y,
+        grouping,
+        controls,
+        reference=reference,
+        locations=(with_location,),
+        min_n=min_n,
+        min_smaller=min_smaller,
+    )[0]
+
+
+def _adjusted_gap_fits(
+    y: np.ndarray,
+    grouping: _Grouping,
+    controls: _Controls,
+    *,
+    reference: str,
+    locations: Sequence[bool],
+    min_n: int = MIN_MODEL_N,
+    min_smaller: int = MIN_SMALLER_GROUP,
+) -> list[dict[str, GapEstimate]]:
+    """`_adjusted_gaps` for each `with_location` in `locations`: the models differ only in
+    their controls, so the rows are collapsed to (group, control cell) cells once for all."""
     usable = ~np.isnan(y) & (grouping.codes >= 0)
     counts = np.bincount(grouping.codes[usable], minlength=len(grouping.labels))
     ref_code = grouping.code(reference)
     n_ref = int(counts[ref_code]) if ref_code >= 0 else 0
-    out: dict[str, GapEstimate] = {}
+    out: list[dict[str, GapEstimate]] = [{} for _ in locations]
     eligible: list[int] = []
     for code, group in enumerate(grouping.labels):
         if group == reference:
             continue
         n_group = int(counts[code])
         if n_group + n_ref < min_n or min(n_group, n_ref) < min_smaller:
-            out[group] = GapEstimate(
-                np.nan, np.nan, np.nan, np.nan, n_group + n_ref, n_group, n_ref,
-                "too_few_to_model", with_location,
-            )  # fmt: skip
+            for estimates, with_location in zip(out, locations, strict=True):
+                estimates[group] = GapEstimate(
+                    np.nan, np.nan, np.nan, np.nan, n_group + n_ref, n_group, n_ref,
+                    "too_few_to_model", with_location,
+                )  # fmt: skip
         else:
             eligible.append(code)
     if not eligible:
         return out
+    cells = _GroupCells.of(y, grouping, controls, usable, [ref_code, *eligible])
     with _single_threaded_blas():
-        return _fit_gaps(
-            y, grouping, controls, usable, out, eligible, ref_code, with_location=with_location
-        )
+        for estimates, with_location in zip(out, locations, strict=True):
+            _fit_gaps(
+                cells, grouping, controls, estimates, eligible, ref_code,
+                with_location=with_location,
+            )  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class _GroupCells:
+    """The rows of some groups collapsed to (group, control cell) cells: each cell's group,
+    control cell, count, and mean and sum of squared deviations of y."""
+
+    group: np.ndarray
+    cell: np.ndarray
+    weight: np.ndarray
+    mean: np.ndarray
+    spread: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        y: np.ndarray,
+        grouping: _Grouping,
+        controls: _Controls,
+        usable: np.ndarray,
+        codes: Sequence[int],
+    ) -> _GroupCells:
+        taken = usable & np.isin(grouping.codes, codes)
+        n_cells = len(controls.cells)
+        key = grouping.codes[taken] * n_cells + controls.cell[taken]
+        combos, inverse = _dense_unique(key, len(grouping.labels) * n_cells)
+        values = y[taken]
+        weight = np.bincount(inverse).astype(float)
+        mean = np.bincount(inverse, weights=values) / weight
+        spread = np.bincount(inverse, weights=(values - mean[inverse]) ** 2)
+        return cls(combos // n_cells, combos % n_cells, weight, mean, spread)
 
 
 def _fit_gaps(
-    y: np.ndarray,
+    cells: _GroupCells,
     grouping: _Grouping,
     controls: _Controls,
-    usable: np.ndarray,
     out: dict[str, GapEstimate],
     eligible: list[int],
     ref_code: int,
     *,
     with_location: bool,
 ) -> dict[str, GapEstimate]:
-    # collapse the rows to (group, control cell) cells: count, mean and spread of y
-    taken = usable & np.isin(grouping.codes, [ref_code, *eligible])
-    n_cells = len(controls.cells)
-    key = grouping.codes[taken] * n_cells + controls.cell[taken]
-    combos, inverse = _dense_unique(key, len(grouping.labels) * n_cells)
-    values = y[taken]
-    weight = np.bincount(inverse).astype(float)
-    mean = np.bincount(inverse, weights=values) / weight
-    spread = np.bincount(inverse, weights=(values - mean[inverse]) ** 2)
-    combo_group = combos // n_cells
-    base = controls.cells.iloc[combos % n_cells].reset_index(drop=True)
+    weight, mean, spread, combo_group = cells.weight, cells.mean, cells.spread, cells.group
     names = {code: _indicator_name(grouping.labels[code]) for code in eligible}
-    keep = np.ones(len(combos), dtype=bool)
+    keep = np.ones(len(weight), dtype=bool)
     for _ in range(5):
         w, g = weight[keep], combo_group[keep]
-        X = _cell_design(
-            base[keep],
+        columns, X = _cell_design_arrays(
+            controls.columns,
+            cells.cell[keep],
             w,
             with_location=with_location,
             indicators={name: (g == code).astype(float) for code, name in names.items()},
         )
-        exact = _hat_diagonal(X.to_numpy(float), w) > 1 - 1e-9
+        exact = _hat_diagonal(X, w) > 1 - 1e-9
         if not exact.any():
             break
         # only a cell of one row can have leverage 1 (identical rows share at most 1)
@@ -1000,9 +1115,9 @@ def _fit_gaps(
     part_counts = np.bincount(
         combo_group[keep], weights=weight[keep], minlength=len(grouping.labels)
     )
-    present = [name for name in names.values() if name in X]
+    present = [name for name in names.values() if name in columns]
     fitted = (
-        _ols_hc3(X, weight[keep], mean[keep], spread[keep])
+        _ols_hc3_arrays(X, columns, weight[keep], mean[keep], spread[keep])
         if present and n_rows > X.shape[1]
         else None
     )
@@ -1061,7 +1176,17 @@ def _ols_hc3(
 
     Returns name -> (beta, ci_low, ci_high, p_value) per column of X.
     """
-    values = X.to_numpy(float)
+    return _ols_hc3_arrays(X.to_numpy(float), list(X.columns), weight, mean, spread)
+
+
+def _ols_hc3_arrays(
+    values: np.ndarray,
+    columns: Sequence[str],
+    weight: np.ndarray,
+    mean: np.ndarray,
+    spread: np.ndarray,
+) -> dict[str, tuple[float, float, float, float]]:
+    """`_ols_hc3` of the design's values and column names."""
     beta, inverse = _weighted_pinv_fit(values, weight, mean)
     fit = values @ beta
     squares = spread + weight * (mean - fit) ** 2
@@ -1076,7 +1201,7 @@ def _ols_hc3(
             float(beta[j] + Z_975 * se[j]),
             float(p_values[j]),
         )
-        for j, name in enumerate(X.columns)
+        for j, name in enumerate(columns)
     }
 
 
@@ -1208,14 +1333,13 @@ def _predictions(
     )  # fmt: skip
     spread = np.bincount(cell, weights=(y - mean[cell]) ** 2, minlength=n_cells)
     used = weight > 0
-    X_fit = _cell_design(
-        controls.cells[used].reset_index(drop=True), weight[used], with_location=with_location
+    fit_columns, values = _cell_design_arrays(
+        controls.columns, np.flatnonzero(used), weight[used], with_location=with_location
     )
-    values = X_fit.to_numpy(float)
     w, m = weight[used], mean[used]
     with _single_threaded_blas():
         beta, _ = _weighted_pinv_fit(values, w, m)
-    n_fit, p = float(w.sum()), X_fit.shape[1]
+    n_fit, p = float(w.sum()), values.shape[1]
     if n_fit > p:
         # np.std(resid, ddof=p): residuals about their own mean
         gap = m - values @ beta
@@ -1227,11 +1351,15 @@ def _predictions(
     # predictions for every row with a price level, from the targets' own design (as before)
     target_weight = np.bincount(controls.cell[has_level], minlength=n_cells).astype(float)
     targeted = target_weight > 0
-    X_all = _cell_design(
-        controls.cells[targeted].reset_index(drop=True),
+    all_columns, all_values = _cell_design_arrays(
+        controls.columns,
+        np.flatnonzero(targeted),
         target_weight[targeted],
         with_location=with_location,
-    ).reindex(columns=X_fit.columns, fill_value=0.0)
+    )
+    X_all = pd.DataFrame(all_values, columns=all_columns).reindex(
+        columns=fit_columns, fill_value=0.0
+    )
     per_cell = np.full(n_cells, np.nan)
     per_cell[targeted] = np.exp(X_all.to_numpy(float) @ beta)
     predicted_real = per_cell[controls.cell[has_level]]
@@ -1661,9 +1789,8 @@ def _gap_table(
         if ref is None or ref not in set(grouping.labels):
             continue
         raw = _raw_gaps(rows.usd, rows.real, grouping, reference=ref, n_boot=n_boot)
-        plain_all = _adjusted_gaps(rows.y, grouping, rows.controls, reference=ref)
-        located_all = _adjusted_gaps(
-            rows.y, grouping, rows.controls, reference=ref, with_location=True
+        plain_all, located_all = _adjusted_gap_fits(
+            rows.y, grouping, rows.controls, reference=ref, locations=(False, True)
         )
         adjusted = []
         for group in raw["group"]:
