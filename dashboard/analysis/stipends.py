@@ -627,23 +627,41 @@ def _raw_gaps(
     reference: str,
     n_boot: int,
     seed: int = 0,
+    value_orders: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
+    """`raw_gaps` on arrays; `value_orders`: np.argsort of `usd` and of `real`, when the caller
+    sorted them already (one sort per analysis instead of one per group and attribute)."""
     rng = np.random.default_rng(seed)
+    codes = _small_codes(grouping)
     # rows of each group in frame order (the exact bootstrap draws by position)
-    order = np.argsort(grouping.codes, kind="stable")
+    order = np.argsort(codes, kind="stable")
     sizes = np.bincount(grouping.codes[grouping.codes >= 0], minlength=len(grouping.labels))
-    starts = np.searchsorted(grouping.codes[order], np.arange(len(grouping.labels)))
+    starts = np.searchsorted(codes[order], np.arange(len(grouping.labels)))
 
     def rows(code: int) -> np.ndarray:
         if code < 0:
             return order[:0]
         return order[starts[code] : starts[code] + sizes[code]]
 
-    ref_rows = rows(grouping.code(reference))
+    exact = len(usd) <= EXACT_BOOTSTRAP_ROWS
+    sorted_groups = None
+    if not exact:
+        # large data: each group's values sorted once, for the medians and the bootstrap
+        if value_orders is None:
+            value_orders = (np.argsort(usd), np.argsort(real))
+        sorted_groups = (
+            _GroupSorted.of(usd, value_orders[0], codes, len(grouping.labels)),
+            _GroupSorted.of(real, value_orders[1], codes, len(grouping.labels)),
+        )
+    ref_code = grouping.code(reference)
+    ref_rows = rows(ref_code)
     ref_nominal = usd[ref_rows][~np.isnan(usd[ref_rows])]
     ref_real = real[ref_rows][~np.isnan(real[ref_rows])]
-    sorted_nominal, sorted_real = np.sort(ref_nominal), np.sort(ref_real)
-    exact = len(usd) <= EXACT_BOOTSTRAP_ROWS
+    if sorted_groups is None:
+        sorted_nominal, sorted_real = np.sort(ref_nominal), np.sort(ref_real)
+    else:
+        sorted_nominal = sorted_groups[0].group(ref_code)
+        sorted_real = sorted_groups[1].group(ref_code)
     out = []
     for code, group in enumerate(grouping.labels):
         part = rows(code)
@@ -651,9 +669,8 @@ def _raw_gaps(
             continue
         nominal = usd[part][~np.isnan(usd[part])]
         real_values = real[part][~np.isnan(real[part])]
-        # large data: sort once, for the medians and the bootstrap
-        nominal_sorted = None if exact else np.sort(nominal)
-        real_sorted = None if exact else np.sort(real_values)
+        nominal_sorted = None if sorted_groups is None else sorted_groups[0].group(code)
+        real_sorted = None if sorted_groups is None else sorted_groups[1].group(code)
         mean_nom = _mean_ratio_ci(nominal, ref_nominal)
         mean_real = _mean_ratio_ci(real_values, ref_real)
         med_nom = _median_ratio_ci(
@@ -691,6 +708,42 @@ def _raw_gaps(
             }
         )
     return pd.DataFrame(out)
+
+
+def _small_codes(grouping: _Grouping) -> np.ndarray:
+    """The group codes as int16 when they fit: numpy's stable sort of 16-bit integers is a radix
+    sort (2.5 ms for 338k rows, 11 ms as int64), and it orders them alike."""
+    if len(grouping.labels) < np.iinfo(np.int16).max:
+        return grouping.codes.astype(np.int16)
+    return grouping.codes
+
+
+@dataclass(frozen=True)
+class _GroupSorted:
+    """Each group's non-missing values in ascending order, taken from one sort of all the values:
+    the rows of a group in value order are that group's values sorted (np.sort of the group's
+    values gives the same array)."""
+
+    values: np.ndarray
+    starts: np.ndarray
+    finite: np.ndarray
+
+    @classmethod
+    def of(
+        cls, values: np.ndarray, value_order: np.ndarray, codes: np.ndarray, n_groups: int
+    ) -> _GroupSorted:
+        by_value = codes[value_order]
+        # stable: within a group the rows stay in value order, NaN (sorted last) at the end
+        within = np.argsort(by_value, kind="stable")
+        starts = np.searchsorted(by_value[within], np.arange(n_groups))
+        grouped = codes[(codes >= 0) & ~np.isnan(values)]
+        finite = np.bincount(grouped.astype(np.int64), minlength=n_groups)
+        return cls(values[value_order[within]], starts, finite)
+
+    def group(self, code: int) -> np.ndarray:
+        if code < 0:
+            return self.values[:0]
+        return self.values[self.starts[code] : self.starts[code] + self.finite[code]]
 
 
 # --- adjusted gaps --------------------------------------------------------------------------
@@ -1759,6 +1812,11 @@ class _Rows:
             _Controls.of(applications),
         )
 
+    @functools.cached_property
+    def value_orders(self) -> tuple[np.ndarray, np.ndarray]:
+        """np.argsort of the stipends in US dollars and of the real stipends (NaN last)."""
+        return np.argsort(self.usd), np.argsort(self.real)
+
     def pair(self, grouping: _Grouping, group: str, reference: str, value: str) -> pd.DataFrame:
         """The rows of two groups with a `value`, for the cohort view."""
         values = self.real if value == "real_stipend_usd" else self.usd
@@ -1788,7 +1846,14 @@ def _gap_table(
         ref = reference.get(attribute) or _default_reference(rows.usd, grouping, k=k)
         if ref is None or ref not in set(grouping.labels):
             continue
-        raw = _raw_gaps(rows.usd, rows.real, grouping, reference=ref, n_boot=n_boot)
+        raw = _raw_gaps(
+            rows.usd,
+            rows.real,
+            grouping,
+            reference=ref,
+            n_boot=n_boot,
+            value_orders=rows.value_orders if len(rows.usd) > EXACT_BOOTSTRAP_ROWS else None,
+        )
         plain_all, located_all = _adjusted_gap_fits(
             rows.y, grouping, rows.controls, reference=ref, locations=(False, True)
         )
