@@ -10,6 +10,8 @@ mark), counted only when the grader scored every axis.
 
 from __future__ import annotations
 
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -19,6 +21,7 @@ import pandas as pd
 from dashboard.analysis import agreement, reliability, severity
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
+from signalboard.db import quote_identifier
 from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
 
@@ -550,6 +553,40 @@ def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
     return [row[0] for row in con.execute(sql).fetchall()]
 
 
+def _second_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another connection to `con`'s database, reading the catalog and schema `con` reads (a
+    cursor starts in the in-memory catalog), so a second thread can run a query meanwhile."""
+    ((database, schema),) = con.execute("select current_database(), current_schema()").fetchall()
+    cursor = con.cursor()
+    try:
+        # identifiers from DuckDB itself, quoted; no value is formatted into SQL
+        cursor.execute(f"use {quote_identifier(database)}.{quote_identifier(schema)}")
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor
+
+
+def _load_group_codes(
+    cursor: duckdb.DuckDBPyConnection, bound: dict[str, object]
+) -> tuple[list[tuple[str, list[str]]], dict[str, np.ndarray]]:
+    """The self-ID attributes with their sorted values, and the group code rows; closes `cursor`."""
+    try:
+        attribute_values = cursor.execute(
+            "select attribute, list(distinct value order by value) "
+            "from demographic_attributes group by attribute order by attribute"
+        ).fetchall()
+        attributes = [a for a, _ in attribute_values]
+        group_rows = (
+            _fetch_numpy(cursor, "assessor_group_codes", {**bound, "attributes": attributes})
+            if attributes
+            else {k: np.zeros(0, np.int64) for k in ("app_row", "attribute", "code")}
+        )
+        return attribute_values, group_rows
+    finally:
+        cursor.close()
+
+
 def load_coded(
     con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None
 ) -> CodedScores:
@@ -558,50 +595,57 @@ def load_coded(
     Equals `code_frames(*load(con, params))` (tests/test_assessors.py checks it on the sample).
     """
     bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}
-    rubric_rows = con.execute(
-        "select rubric_version, axis, min_score, max_score, pass_mark from rubrics "
-        "order by rubric_version, axis"
-    ).fetchall()
-    rubrics = sorted({r[0] for r in rubric_rows})
-    units = _fetch_numpy(con, "assessor_units", {**bound, "rubrics": rubrics})
-    graders = _column(con, "select distinct grader_id from scores order by 1")
-    axes = [a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL]
-    attribute_values = con.execute(
-        "select attribute, list(distinct value order by value) "
-        "from demographic_attributes group by attribute order by attribute"
-    ).fetchall()
-    rows = _fetch_numpy(con, "assessor_score_codes", {**bound, "graders": graders, "axes": axes})
+    # The group codes (a join of 4.65M self-ID rows at 1M applications) run on a second cursor
+    # while this thread fetches and codes the scores (issue 7: DuckDB's join and numpy's coding
+    # overlap on the two cores instead of taking turns).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        group_job = pool.submit(_load_group_codes, _second_cursor(con), bound)
+        rubric_rows = con.execute(
+            "select rubric_version, axis, min_score, max_score, pass_mark from rubrics "
+            "order by rubric_version, axis"
+        ).fetchall()
+        rubrics = sorted({r[0] for r in rubric_rows})
+        units = _fetch_numpy(con, "assessor_units", {**bound, "rubrics": rubrics})
+        graders = _column(con, "select distinct grader_id from scores order by 1")
+        axes = [
+            a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL
+        ]
+        rows = _fetch_numpy(
+            con, "assessor_score_codes", {**bound, "graders": graders, "axes": axes}
+        )
+        n_units, n_axes = len(units["application_id"]), len(axes)
+        # unit code per warehouse row id of an application (-1: not a unit)
+        unit_of_row = np.full(int(units["app_row"].max(initial=-1)) + 1, -1, dtype=np.int64)
+        unit_of_row[units["app_row"]] = units["unit"]
+        # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks it
+        scale = np.full((3, len(rubrics) + 1, n_axes), np.nan)
+        axis_index = {a: i for i, a in enumerate(axes)}
+        for version, axis_name, low, high, pass_mark in rubric_rows:
+            if axis_name in axis_index:
+                scale[:, rubrics.index(version), axis_index[axis_name]] = (low, high, pass_mark)
+        rubric = np.where(units["rubric"] >= 0, units["rubric"], len(rubrics)).astype(np.int64)
+        # DuckDB hands int32 codes: only the unit is int64 (it is multiplied into a pair key)
+        coded = _code_scores(
+            unit=unit_of_row[rows["app_row"]],
+            grader=rows["grader"],
+            axis=rows["axis"],
+            human=rows["human"].astype(bool, copy=False),
+            score=rows["score"].astype(float, copy=False),
+            month=rows["month"].astype(np.int64, copy=False),
+            scale=scale[:, rubric],
+            units=units["application_id"],
+            graders=np.asarray(graders, dtype=object),
+            axes=axes,
+            attributes=np.zeros(0, dtype=object),
+            group_labels=(),
+            groups=np.zeros((0, n_units), dtype=np.int64),
+        )
+        attribute_values, group_rows = group_job.result()
     attributes = [a for a, _ in attribute_values]
-    group_rows = (
-        _fetch_numpy(con, "assessor_group_codes", {**bound, "attributes": attributes})
-        if attributes
-        else {k: np.zeros(0, np.int64) for k in ("app_row", "attribute", "code")}
-    )
-    n_units, n_axes = len(units["application_id"]), len(axes)
-    # unit code per warehouse row id of an application (-1: not a unit)
-    unit_of_row = np.full(int(units["app_row"].max(initial=-1)) + 1, -1, dtype=np.int64)
-    unit_of_row[units["app_row"]] = units["unit"]
-    # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks the axis
-    scale = np.full((3, len(rubrics) + 1, n_axes), np.nan)
-    axis_index = {a: i for i, a in enumerate(axes)}
-    for version, axis_name, low, high, pass_mark in rubric_rows:
-        if axis_name in axis_index:
-            scale[:, rubrics.index(version), axis_index[axis_name]] = (low, high, pass_mark)
-    rubric = np.where(units["rubric"] >= 0, units["rubric"], len(rubrics)).astype(np.int64)
     groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
     groups[group_rows["attribute"], unit_of_row[group_rows["app_row"]]] = group_rows["code"]
-    # DuckDB hands int32 codes: only the unit is int64 (it is multiplied into a pair key)
-    return _code_scores(
-        unit=unit_of_row[rows["app_row"]],
-        grader=rows["grader"],
-        axis=rows["axis"],
-        human=rows["human"].astype(bool, copy=False),
-        score=rows["score"].astype(float, copy=False),
-        month=rows["month"].astype(np.int64, copy=False),
-        scale=scale[:, rubric],
-        units=units["application_id"],
-        graders=np.asarray(graders, dtype=object),
-        axes=axes,
+    return dataclasses.replace(
+        coded,
         attributes=np.array(attributes, dtype=object),
         group_labels=tuple(np.array(values, dtype=object) for _, values in attribute_values),
         groups=groups,
