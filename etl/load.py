@@ -749,25 +749,29 @@ def _checked_sql(
     return sql, {**params, **raw.params}, pseudonymized
 
 
-def _load_file(
+def _read_checked(
     con: duckdb.DuckDBPyConnection,
     planned: _Planned,
-    *,
-    load_id: int,
-    mapping: Mapping,
+    spec: TableSpec,
+    table_mapping: TableMapping,
     base_params: dict[str, Any],
-    content_sha256: str,
-    index: int,
-) -> FileResult:
-    started = time.perf_counter()
-    spec = TABLES_BY_NAME[planned.table]
+    name: str,
+    checked: str,
+    numbered: bool,
+) -> tuple[RawFile, dict[str, str], list[tuple[str, str]]]:
+    """Read the file once into temp table `checked` (see `_checked_sql`), as UTF-8 or else
+    Latin-1. Returns the raw file, its extra attribute columns and the pseudonymized columns."""
     file_name = planned.path.name
-    table_mapping = mapping.for_table(spec.name)
-    name = f"__raw_{index}"
-    checked = f"__checked_{index}"
     for encoding in ("utf-8", "latin-1"):
         try:
-            raw = open_raw(con, planned.path, name, converted=planned.converted, encoding=encoding)
+            raw = open_raw(
+                con,
+                planned.path,
+                name,
+                converted=planned.converted,
+                encoding=encoding,
+                numbered=numbered,
+            )
         except ReadError as error:
             raise LoadError(f"{file_name}: {error}") from None
         except duckdb.Error as error:
@@ -788,11 +792,25 @@ def _load_file(
             continue
         except ReadError as error:
             raise LoadError(f"{file_name}: {error}") from None
-        break
-    for column, kind in pseudonymized:
-        _remember_pseudonyms(con, checked, column, kind)
+        return raw, extras, pseudonymized
+    raise AssertionError("a Latin-1 read never raises WrongEncoding")
 
-    # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    planned: _Planned,
+    *,
+    load_id: int,
+    mapping: Mapping,
+    base_params: dict[str, Any],
+    content_sha256: str,
+    index: int,
+) -> FileResult:
+    started = time.perf_counter()
+    spec = TABLES_BY_NAME[planned.table]
+    file_name = planned.path.name
+    table_mapping = mapping.for_table(spec.name)
+    checked = f"__checked_{index}"
     key_names = ", ".join(spec.key)
     key_list = ", ".join(ident(k) for k in spec.key)
     # Counting distinct 64-bit key hashes is much cheaper than grouping by text keys; a hash
@@ -801,11 +819,28 @@ def _load_file(
     counts = (
         "count(*) filter (where len(__problems) = 0), count(*) filter (where len(__problems) > 0)"
     )
-    rows_loaded, rows_rejected, distinct_keys = _run(
-        con,
+    count_sql = (
         f"select {counts}, count(distinct hash({key_list})) filter (where len(__problems) = 0) "
-        f"from {checked}",
-    )[0]
+        f"from {checked}"
+    )
+    # A CSV is read first without line numbers, on both cores; only a file with a row that needs
+    # its line (a reject, a repeated key, an unparseable line) is read again numbered, on one
+    # thread (`with ordinality`). 1M applications, 2 cores: the four validation statements
+    # take 4.3 s instead of 7.7 s (busiest thread; the same 8.5 s CPU).
+    numbered = file_format(planned.path) not in ("csv", "csv.gz") or planned.converted is not None
+    while True:
+        raw, extras, pseudonymized = _read_checked(
+            con, planned, spec, table_mapping, base_params, f"__raw_{index}", checked, numbered
+        )
+        rows_loaded, rows_rejected, distinct_keys = _run(con, count_sql)[0]
+        if numbered or not (rows_rejected or raw.malformed or distinct_keys != rows_loaded):
+            break
+        _run(con, f"drop table {checked}")
+        numbered = True
+    for column, kind in pseudonymized:
+        _remember_pseudonyms(con, checked, column, kind)
+
+    # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
     if distinct_keys != rows_loaded:
         # The earlier rows' text, from what they would have stored (ids are pseudonyms already).
         kept_text = ", ".join(

@@ -49,6 +49,9 @@ class RawFile:
     malformed: list[tuple[int, str]] = field(default_factory=list)
     # Temp tables to drop once `source` has been read.
     temp_tables: list[str] = field(default_factory=list)
+    # False: `__line` is NULL (a CSV read on every core); the caller reads the file again
+    # numbered if any row needs its line.
+    numbered: bool = True
 
 
 def ident(name: str) -> str:
@@ -68,16 +71,23 @@ def _count(con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]) -
     return int(con.execute(f"select count(*) from ({query})", params).fetchall()[0][0])
 
 
-def _csv_source(name: str, encoding: str) -> tuple[str, str]:
-    """SQL reading the CSV at `$raw_path` as text with line numbers; and its rejects table."""
+def _csv_source(name: str, encoding: str, numbered: bool) -> tuple[str, str]:
+    """SQL reading the CSV at `$raw_path` as text with line numbers; and its rejects table.
+
+    Unnumbered, `__line` is NULL and the read runs on every core: `with ordinality` makes DuckDB
+    read the file and run everything downstream of it in the same statement on one thread.
+    """
     errors = f"{name}_errors"
-    source = f"""(
-        select * exclude (ordinality), ordinality + 1 as {LINE}
-        from read_csv(
+    read = f"""read_csv(
             $raw_path, all_varchar = true, header = true, encoding = '{encoding}',
             store_rejects = true, rejects_table = '{errors}', rejects_scan = '{name}_scans'
-        ) with ordinality
-    )"""
+        )"""
+    if numbered:
+        source = (
+            f"(select * exclude (ordinality), ordinality + 1 as {LINE} from {read} with ordinality)"
+        )
+    else:
+        source = f"(select *, cast(null as bigint) as {LINE} from {read})"
     return source, errors
 
 
@@ -132,6 +142,7 @@ def open_raw(
     *,
     converted: ConvertedFile | None = None,
     encoding: str = "utf-8",
+    numbered: bool = True,
 ) -> RawFile:
     """Open `path` (or a converter's rows from it) for one read as text; nothing is read yet.
 
@@ -146,7 +157,7 @@ def open_raw(
         raise ReadError("the file is empty (0 bytes)")
     if fmt == "parquet":
         return _open_parquet(con, path, name)
-    source, errors = _csv_source(name, encoding)
+    source, errors = _csv_source(name, encoding, numbered)
     params = {"raw_path": str(path)}
     # The same options as the read itself, so the sniffer sees the same header.
     described = con.execute(f"select column_name from (describe select * from {source})", params)
@@ -161,6 +172,7 @@ def open_raw(
         file_format=fmt or "csv",
         encoding=encoding,
         temp_tables=[errors, f"{name}_scans"],
+        numbered=numbered,
     )
 
 
@@ -189,7 +201,7 @@ def finish_raw(con: duckdb.DuckDBPyConnection, raw: RawFile, table: str) -> None
                 if raw.file_format == "parquet"
                 else "the file has a header but no data rows"
             )
-        if errors:
+        if errors and raw.numbered:
             _number_lines(con, table, [line for line, _, _ in errors])
         raw.malformed = [
             (line, f"{kind.lower()}: {message.splitlines()[0]}") for line, kind, message in errors
