@@ -296,3 +296,78 @@ def test_raw_gaps_with_shared_value_orders_equal_their_own_sorts() -> None:
         value_orders=(np.argsort(usd), np.argsort(real)),
     )  # fmt: skip
     pd.testing.assert_frame_equal(own, shared, check_exact=True)
+
+
+def lexsort_quartile_bands(pay: pd.Series, sex: pd.Series) -> np.ndarray:
+    """uk_quartile_bands as first written: every person ranked by pay, place in the tie, sex and
+    position with one lexsort."""
+    values = pay.to_numpy(float)
+    sex_code = pd.factorize(sex.astype(str).to_numpy(), sort=True)[0]
+    position = np.arange(len(values))
+    by_tie = np.lexsort((position, sex_code, values))
+    tie_values, tie_sex = values[by_tie], sex_code[by_tie]
+    starts = np.r_[True, (tie_values[1:] != tie_values[:-1]) | (tie_sex[1:] != tie_sex[:-1])]
+    run = np.cumsum(starts) - 1
+    run_start = np.flatnonzero(starts)
+    run_size = np.diff(np.r_[run_start, len(values)])
+    within = np.empty(len(values))
+    within[by_tie] = (position - run_start[run] + 0.5) / run_size[run]
+    ranked = np.lexsort((position, sex_code, within, values))
+    sizes = [len(a) for a in np.array_split(position, 4)]
+    bands = np.empty(len(values), dtype=np.int64)
+    bands[ranked] = np.repeat(np.arange(1, 5), sizes)
+    return bands
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quartile_bands_equal_the_full_lexsort(seed: int) -> None:
+    """Only the ties a band boundary cuts are ordered by the tie rule; every band equals the
+    full ranking's, with few distinct pay values (long ties), missing pay and three sexes."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    pay = rng.integers(0, int(rng.integers(1, 12)), n).astype(float)
+    pay[rng.random(n) < 0.1 * (seed % 2)] = np.nan
+    sex = pd.Series(rng.choice(["Male", "Female", "Non-binary"], n, p=[0.45, 0.45, 0.1]))
+    expected = lexsort_quartile_bands(pd.Series(pay), sex)
+    got = sa.uk_quartile_bands(pd.Series(pay), sex).to_numpy()
+    np.testing.assert_array_equal(got, expected)
+    categorical = sex.astype(pd.CategoricalDtype(["Female", "Male", "Non-binary"]))
+    np.testing.assert_array_equal(
+        sa.uk_quartile_bands(pd.Series(pay), categorical).to_numpy(), expected
+    )
+
+
+def test_pay_gap_reporting_equals_pandas_filters() -> None:
+    """The numpy pay gap view equals the pandas one (people filtered, one frame per band and a
+    groupby per role) on rows with other sexes, missing pay and roles, categorical or text."""
+    rng = np.random.default_rng(3)
+    n = 3_000
+    frame = pd.DataFrame(
+        {
+            "group": rng.choice(["Male", "Female", "Non-binary", "Unknown"], n),
+            "hourly_usd": rng.integers(10, 40, n).astype(float),
+            "role": rng.choice(["engineer", "analyst", "designer", None], n),
+        }
+    )
+    frame.loc[rng.random(n) < 0.05, "hourly_usd"] = np.nan
+    people = frame[frame["group"].isin(["Male", "Female"]) & frame["hourly_usd"].notna()]
+    bands = lexsort_quartile_bands(people["hourly_usd"], people["group"])
+    for variant in (frame, frame.astype({"group": "category", "role": "category"})):
+        summary, quartiles, categories = sa.pay_gap_reporting(variant)
+        men = people.loc[people["group"] == "Male", "hourly_usd"]
+        women = people.loc[people["group"] == "Female", "hourly_usd"]
+        assert summary.loc[0, "n_male"] == len(men) and summary.loc[0, "n_female"] == len(women)
+        assert summary.loc[0, "mean_gap_pct"] == 100 * (men.mean() - women.mean()) / men.mean()
+        for band, name in enumerate(["lower", "lower middle", "upper middle", "upper"], 1):
+            in_band = people[bands == band]
+            for sex in ("Male", "Female"):
+                row = quartiles[(quartiles["band"] == name) & (quartiles["sex"] == sex)]
+                assert row["n"].item() == (in_band["group"] == sex).sum()
+        by_role = people.groupby("role", sort=True)
+        assert categories["category"].tolist() == list(by_role.groups)
+        for row in categories.itertuples():
+            part = by_role.get_group(row.category)
+            pm = part.loc[part["group"] == "Male", "hourly_usd"].to_numpy(float)
+            pf = part.loc[part["group"] == "Female", "hourly_usd"].to_numpy(float)
+            assert (row.n_male, row.n_female) == (len(pm), len(pf))
+            assert row.median_gap_pct == 100 * (np.median(pm) - np.median(pf)) / np.median(pm)
