@@ -229,7 +229,10 @@ def _code_scores(
     n_units, n_graders, n_axes = len(units), len(graders), len(axes)
     pair, keys = severity._pair_codes(unit * n_graders + grader, n_units * n_graders)
     n_pairs = len(keys)
-    wide = np.full((n_pairs, n_axes + 1), np.nan)
+    # Fortran order: each axis's column is contiguous, and every analysis reads the matrix one
+    # axis at a time (issue 7: gathers from a 40-byte-strided column touched a cache line per
+    # score; analyze_coded at 1M: CPU ~1.45 -> ~1.25 s)
+    wide = np.full((n_pairs, n_axes + 1), np.nan, order="F")
     wide[pair, axis] = score
     last = np.full(n_pairs, -1, dtype=np.int64)
     np.maximum.at(last, pair, month)
