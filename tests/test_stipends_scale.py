@@ -371,3 +371,37 @@ def test_pay_gap_reporting_equals_pandas_filters() -> None:
             pf = part.loc[part["group"] == "Female", "hourly_usd"].to_numpy(float)
             assert (row.n_male, row.n_female) == (len(pm), len(pf))
             assert row.median_gap_pct == 100 * (np.median(pm) - np.median(pf)) / np.median(pm)
+
+
+def column_stack_independent(values: np.ndarray, weights: np.ndarray) -> list[int]:
+    """_independent_indices as first written: the basis rebuilt by np.column_stack."""
+    values = values * np.sqrt(weights)[:, None]
+    basis = np.empty((values.shape[0], 0))
+    kept = []
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        norm = np.linalg.norm(column)
+        rest = column - basis @ (basis.T @ column)
+        rest = rest - basis @ (basis.T @ rest)
+        left = np.linalg.norm(rest)
+        if norm > 0 and left > 1e-9 * norm:
+            basis = np.column_stack([basis, rest / left])
+            kept.append(j)
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_independent_columns_in_place_basis(seed: int) -> None:
+    """The basis grown in place keeps the columns the copied basis kept: dummies that sum to
+    the constant, a copy, a linear combination, a zero column."""
+    rng = np.random.default_rng(seed)
+    m = 500
+    levels = rng.integers(0, 4, m)
+    dummies = [(levels == j).astype(float) for j in range(4)]
+    x = rng.normal(size=m)
+    columns = [np.ones(m), *dummies, x, 2 * x - dummies[1], np.zeros(m), rng.normal(size=m), x]
+    values = np.asfortranarray(np.column_stack(columns))
+    weights = rng.integers(1, 30, m).astype(float)
+    kept = sa._independent_indices(values, weights=weights)
+    assert kept == column_stack_independent(values, weights)
+    assert kept == [0, 1, 2, 3, 5, 8]

@@ -169,8 +169,10 @@ def _groupings_of_codes(codes: _AnswerCodes, n_rows: int) -> dict[str, _Grouping
     return _answer_groupings(n_rows, rows, attribute_codes, attribute_names, value_codes, values)
 
 
-def _fetch_answer_codes(con: Any, params: Mapping[str, Any]) -> _AnswerCodes:
-    return _answer_codes(_arrow(con, "stipend_attribute_answers", params))
+def _fetch_groupings(con: Any, params: Mapping[str, Any], n_rows: int) -> dict[str, _Grouping]:
+    """Each of the `n_rows` stipend rows' groups, read from the warehouse."""
+    answers = _arrow(con, "stipend_attribute_answers", params)
+    return _groupings_of_codes(_answer_codes(answers), n_rows)
 
 
 ANALYSIS_COLUMNS: tuple[str, ...] = (
@@ -207,8 +209,9 @@ def _warehouse_analysis(
         con, "stipend_applications", {**params, "vintage": vintage}, columns=ANALYSIS_COLUMNS
     )
     with ThreadPoolExecutor(max_workers=1) as worker:
-        # the worker also dictionary-encodes the answers (Arrow compute releases the GIL too)
-        pending = worker.submit(_fetch_answer_codes, con, params)
+        # the worker also turns the answers into codes (Arrow compute and numpy's array loops
+        # release the GIL too)
+        pending = worker.submit(_fetch_groupings, con, params, stipends.num_rows)
         applications = _to_pandas(stipends, text=("application_id",))
         with _single_threaded_blas():
             pay = _pay_results(
@@ -217,8 +220,7 @@ def _warehouse_analysis(
                 pay_floor_per_hour=pay_floor_per_hour,
                 tiers=tiers,
             )
-        codes = pending.result()
-    groupings = _groupings_of_codes(codes, len(applications))
+        groupings = pending.result()
     with _single_threaded_blas():
         return _with_groups(pay, groupings, reference=reference, k=k, n_boot=400)
 
@@ -1008,9 +1010,12 @@ def _independent_indices(values: np.ndarray, *, weights: np.ndarray | None = Non
     """The columns `_independent_columns` keeps."""
     if weights is not None:
         values = values * np.sqrt(np.asarray(weights, dtype=float))[:, None]
-    basis = np.empty((values.shape[0], 0))
+    # the orthonormal basis grows in place, column by column (np.column_stack copied it for
+    # every kept column: 0.04 s for the ~17k x 45 designs of the intersection at 1M)
+    space = np.empty(values.shape, order="F")
     kept: list[int] = []
     for j in range(values.shape[1]):
+        basis = space[:, : len(kept)]
         column = values[:, j]
         norm = np.linalg.norm(column)
         # Gram-Schmidt twice: what the column adds beyond the kept ones, numerically stable.
@@ -1018,7 +1023,7 @@ def _independent_indices(values: np.ndarray, *, weights: np.ndarray | None = Non
         rest = rest - basis @ (basis.T @ rest)
         left = np.linalg.norm(rest)
         if norm > 0 and left > 1e-9 * norm:
-            basis = np.column_stack([basis, rest / left])
+            space[:, len(kept)] = rest / left
             kept.append(j)
     return kept
 
@@ -1743,7 +1748,9 @@ def _quartile_bands(values: np.ndarray, sex_code: np.ndarray) -> np.ndarray:
     n = len(values)
     sizes = [len(a) for a in np.array_split(np.arange(n), 4)]
     band_of_rank = np.repeat(np.arange(1, 5), sizes)
-    order = np.argsort(values, kind="stable")
+    # any order of a tie will do: a tie inside one band is all one band, and a cut tie is
+    # ordered below by position and the tie rule
+    order = np.argsort(values)
     bands = np.empty(n, dtype=np.int64)
     bands[order] = band_of_rank
     if n == 0:
