@@ -405,3 +405,14 @@ def test_independent_columns_in_place_basis(seed: int) -> None:
     kept = sa._independent_indices(values, weights=weights)
     assert kept == column_stack_independent(values, weights)
     assert kept == [0, 1, 2, 3, 5, 8]
+
+
+def test_remediation_effect_fitted_beside_the_gap_table_equals_refitting() -> None:
+    """The analysis fits the after-raise gaps on a worker thread before the gap table exists;
+    the table equals the public remediation_effect refitted from the gap table's rows."""
+    apps, attrs = synthetic(1200, seed=8, female_gap=-0.12)
+    analysis = sa.analyze(apps, attrs)
+    assert (analysis.gaps["method"] == "ols_hc3").any() and len(analysis.remediation)
+    groups = sa.attribute_groups(attrs)
+    expected = sa.remediation_effect(apps, analysis.remediation, groups, analysis.gaps)
+    pd.testing.assert_frame_equal(analysis.remediation_effect, expected, check_exact=True)
