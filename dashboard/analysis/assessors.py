@@ -11,7 +11,7 @@ mark), counted only when the grader scored every axis.
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -353,6 +353,36 @@ def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
 
 
+def _agreement_and_style(data: CodedScores) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """LLM-vs-human agreement on every axis and the human graders' rating style."""
+    total_code = len(data.axes) - 1
+    # LLM vs humans on every axis: the pairs are the same on every axis, so formed once
+    agreement_rows = agreement.llm_agreement_wide(
+        data.wide,
+        pair_unit=data.pair_unit,
+        pair_grader=data.pair_grader,
+        pair_human=data.pair_human,
+        axes=data.axes,
+        n_units=len(data.units),
+        groups=data.groups if len(data.attributes) else None,
+        attributes=data.attributes,
+        group_labels=list(data.group_labels),
+    )
+    human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
+    style = (
+        severity.rating_style_wide(
+            data.wide[human, :total_code],
+            grader=data.pair_grader[human],
+            extreme=data.extreme[human],
+            midpoint=data.midpoint[human],
+            grader_labels=data.graders,
+        )
+        if len(human)
+        else _empty([])
+    )
+    return agreement_rows, style
+
+
 def analyze_coded(
     data: CodedScores,
     *,
@@ -362,10 +392,33 @@ def analyze_coded(
     seed: int = 0,
 ) -> AssessorResults:
     """`analyze` on integer-coded scores: bincounts and sparse matrices, no label columns."""
+    # LLM agreement and rating style need none of the fits: a worker thread computes them while
+    # this one fits (numpy releases the GIL in its loops, so the two use both cores; issue 7)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        side_job = pool.submit(_agreement_and_style, data)
+        return _analyze_with(
+            data,
+            side_job,
+            threshold=threshold,
+            min_cell_size=min_cell_size,
+            n_boot=n_boot,
+            seed=seed,
+        )
+
+
+def _analyze_with(
+    data: CodedScores,
+    side_job: Future[tuple[list[pd.DataFrame], pd.DataFrame]],
+    *,
+    threshold: float,
+    min_cell_size: int,
+    n_boot: int,
+    seed: int,
+) -> AssessorResults:
+    """`analyze_coded` with the agreement and style tables coming from `side_job`."""
     n_units, n_graders = len(data.units), len(data.graders)
     total_code = len(data.axes) - 1
     rel_rows, var_rows, d_rows, grader_rows, design_rows = [], [], [], [], []
-    agreement_rows = []
     grader_design = overlap = flips = drift = _empty([])
     bias = omnibus = _empty([])
     for a, axis in enumerate(data.axes):
@@ -450,18 +503,7 @@ def analyze_coded(
                     )
                     bias = bias.assign(axis=TOTAL)
 
-    # LLM vs humans on every axis: the pairs are the same on every axis, so formed once
-    agreement_rows = agreement.llm_agreement_wide(
-        data.wide,
-        pair_unit=data.pair_unit,
-        pair_grader=data.pair_grader,
-        pair_human=data.pair_human,
-        axes=data.axes,
-        n_units=n_units,
-        groups=data.groups if len(data.attributes) else None,
-        attributes=data.attributes,
-        group_labels=list(data.group_labels),
-    )
+    agreement_rows, style = side_job.result()
     graders = pd.concat(grader_rows, ignore_index=True) if grader_rows else _empty(GRADER_COLUMNS)
     if len(graders):
         graders["rank_in_component"] = _rank_within_component(graders).where(
@@ -486,18 +528,6 @@ def analyze_coded(
             group_columns=["axis", "attribute"],
         )
         llm_table.loc[llm_table["attribute"] == "all", "suppressed"] = False
-    human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
-    style = (
-        severity.rating_style_wide(
-            data.wide[human, :total_code],
-            grader=data.pair_grader[human],
-            extreme=data.extreme[human],
-            midpoint=data.midpoint[human],
-            grader_labels=data.graders,
-        )
-        if len(human)
-        else _empty([])
-    )
     return AssessorResults(
         reliability=(
             pd.concat(rel_rows, ignore_index=True)[RELIABILITY_COLUMNS]
