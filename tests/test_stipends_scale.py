@@ -416,3 +416,30 @@ def test_remediation_effect_fitted_beside_the_gap_table_equals_refitting() -> No
     groups = sa.attribute_groups(attrs)
     expected = sa.remediation_effect(apps, analysis.remediation, groups, analysis.gaps)
     pd.testing.assert_frame_equal(analysis.remediation_effect, expected, check_exact=True)
+
+
+@pytest.mark.parametrize("ids", [["a1", "a2", "a3", "a4"], ["a4", "a2", "a3", "a1"]])
+def test_policy_flags_sorted_by_reason_then_id(ids: list[str]) -> None:
+    """Flags come sorted by reason and application id whether the applications are in id
+    order (parts concatenated as they are) or not (sorted)."""
+    apps = pd.DataFrame(
+        {
+            "application_id": ids,
+            "stipend_usd": [0.0, 100.0, np.nan, 100.0],
+            "stipend_amount": [0.0, 100.0, 50.0, 100.0],
+            "stipend_currency": ["USD", "USD", "XXX", "USD"],
+            "estimated_hours": [10.0, 10.0, 10.0, 2.0],
+            "price_level": [100.0, np.nan, 100.0, np.nan],
+            "country": ["US", "ZZ", "US", "ZZ"],
+            "region": [None, None, None, None],
+            "metro": [None, None, None, None],
+            "cohort_id": ["c1"] * 4,
+        }
+    )
+    flags = sa.policy_flags(apps)
+    expected = flags.sort_values(["reason", "application_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(flags, expected)
+    assert flags["reason"].tolist() == [
+        "below_pay_floor", "missing_cost_of_living", "missing_cost_of_living", "missing_fx_rate",
+        "unpaid",
+    ]  # fmt: skip

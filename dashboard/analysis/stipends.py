@@ -285,9 +285,10 @@ def _to_pandas(
             column = column.cast(pa.timestamp("us"))
         columns[field_.name] = column
     frame = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=range(table.num_rows))
-    for name, values in plain.items():
-        frame[name] = values
-    return frame[order] if plain else frame
+    # in place, in the query's column order (frame[order] copied every column: 0.05 s at 1M)
+    for name, values in sorted(plain.items(), key=lambda item: order.index(item[0])):
+        frame.insert(order.index(name), name, values)
+    return frame
 
 
 def vintage_warnings(applications: pd.DataFrame) -> tuple[str, ...]:
@@ -1570,8 +1571,7 @@ def _remediation_plan(
         columns=PLAN_COLUMNS,
     )
     # largest raise first, then by application id; ids already in order need no string sort
-    index = pd.Index(ids)
-    if index.is_monotonic_increasing and index.is_unique:
+    if _strictly_increasing(ids):
         order = np.lexsort((np.arange(len(rows)), -raise_usd))
     else:
         order = plan.sort_values(
@@ -1709,11 +1709,27 @@ def policy_flags(
             )
     if not parts:
         return pd.DataFrame(columns=["application_id", "reason", "detail"])
+    # one reason per part: parts in reason order whose ids increase are already sorted by
+    # (reason, application_id), as the rows of applications in id order give them
+    parts.sort(key=lambda part: part["reason"].iloc[0])
+    if all(_strictly_increasing(part["application_id"].to_numpy()) for part in parts):
+        return pd.concat(parts, ignore_index=True)
     return (
         pd.concat(parts, ignore_index=True)
         .sort_values(["reason", "application_id"])
         .reset_index(drop=True)
     )
+
+
+def _strictly_increasing(values: np.ndarray) -> bool:
+    """Each value greater than the one before (no repeats): a sort by them keeps the order."""
+    if len(values) < 2:
+        return True
+    try:
+        with np.errstate(invalid="ignore"):
+            return bool(np.all(values[1:] > values[:-1]))
+    except TypeError:  # ids of mixed types (None among texts): let the sort decide
+        return False
 
 
 # --- EU/UK reporting ------------------------------------------------------------------------
