@@ -94,7 +94,9 @@ def _csv_source(name: str, encoding: str, numbered: bool) -> tuple[str, str]:
 def _delimiter(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> str | None:
     try:
         rows = con.execute(
-            "select Delimiter from sniff_csv($path, encoding = $encoding)",
+            # Tolerating bad lines as the read did (store_rejects): otherwise one too-long line in
+            # the sample made the sniffer answer '|', or fail and abort the load's transaction.
+            "select Delimiter from sniff_csv($path, encoding = $encoding, ignore_errors = true)",
             {"path": str(path), "encoding": encoding},
         ).fetchall()
     except duckdb.Error:

@@ -110,3 +110,20 @@ def test_the_sample_exports_load_without_rejects_either_way(tmp_path: Path) -> N
     result = load([write_exports(tmp_path / "in")], settings)
     assert result.rows_rejected == 0
     assert result.rows_loaded == sum(text.count("\n") - 1 for text in EXPORTS.values())
+
+
+def test_an_unparseable_line_near_the_top_neither_stops_the_load_nor_hides_the_delimiter(
+    tmp_path: Path,
+) -> None:
+    """The delimiter is sniffed as the read sniffed it (tolerating bad lines): without that, a
+    sample with a too-long line read as '|', and on a bigger file the sniff failed and aborted
+    the load's transaction."""
+    header, *rows = EXPORTS["demographics.csv"].splitlines()
+    text = "\n".join([header, rows[0], rows[1] + ",extra", *rows[2:]]) + "\n"
+    settings = settings_for(tmp_path)
+    result = load([write_exports(tmp_path / "in", demographics=text)], settings)
+    [demographics] = [f for f in result.files if f.table == "demographics"]
+    assert (demographics.rows_loaded, demographics.rows_rejected) == (len(rows) - 1, 1)
+    assert demographics.delimiter == ","
+    reject = frame(settings.db_path, "select line, reason from rejects").iloc[0]
+    assert reject["line"] == 3 and "too many columns" in reject["reason"]
