@@ -690,7 +690,12 @@ def _checked_sql(
                 f"{alias}.pseudonym is null and {raw_id} is not null as {ident('__new_' + column.name)}"
             )
             pseudonym_joins.append(f"left join {cache} as {alias} on {alias}.id = {raw_id}")
-            id_columns.append(f"{ident(column.name)} as {ident('__id_' + column.name)}")
+            # The source id only where the cache lacked it (scores and events: rows of unknown
+            # applications), so 3M rows do not carry a copy of their id to the temp table.
+            new_id = ident("__new_" + column.name)
+            id_columns.append(
+                f"case when {new_id} then {ident(column.name)} end as {ident('__id_' + column.name)}"
+            )
             id_columns.append(ident("__new_" + column.name))
 
     checks = _column_checks(spec) + _ROW_CHECKS.get(spec.name, [])
@@ -927,16 +932,16 @@ def _load_file(
             f"delete from demographic_attributes where candidate_id in "
             f"(select candidate_id from {valid})",
         )
-        names = ["sex", "race_ethnicity", *extras]
         values = ["sex", "race_ethnicity"] + [ident("x_" + a) for a in extras]
-        # One scan per attribute beats unnesting per-row lists (1M candidates: 0.6 s vs 1.0 s).
+        # Each candidate's attributes side by side (one scan, unnested), not one scan per
+        # attribute: the five rows of a candidate share its pseudonym, which then compresses as
+        # a dictionary instead of FSST over 4.65M random strings. 1M applications: 1.1 s CPU
+        # instead of 1.9 s, and 48 MB instead of 76 MB on disk.
         _run(
             con,
-            "insert into demographic_attributes "
-            + " union all ".join(
-                f"select candidate_id, {_lit(n)}, {v} from {valid}"
-                for n, v in zip(names, values, strict=True)
-            ),
+            f"insert into demographic_attributes select candidate_id, unnest($attribute_names), "
+            f"unnest([{', '.join(values)}]) from {valid}",
+            {"attribute_names": ["sex", "race_ethnicity", *extras]},
         )
     columns_sql = ", ".join(ident(c.name) for c in spec.stored_columns)
     _run(
