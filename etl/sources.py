@@ -24,8 +24,10 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas takes 0.27 s to import; only converters (and their callers) need it
+    import pandas as pd
 
 
 @dataclass(frozen=True)
