@@ -443,3 +443,14 @@ def test_policy_flags_sorted_by_reason_then_id(ids: list[str]) -> None:
         "below_pay_floor", "missing_cost_of_living", "missing_cost_of_living", "missing_fx_rate",
         "unpaid",
     ]  # fmt: skip
+
+
+def test_a_reference_that_is_no_group_leaves_the_attribute_out() -> None:
+    """References are chosen before the gap table: a given one that names no group of its
+    attribute leaves that attribute out (no fallback to the highest-paid group)."""
+    apps, attrs = synthetic(600, seed=2, female_gap=-0.1)
+    analysis = sa.analyze(apps, attrs, reference={"sex": "Nobody", "race_ethnicity": "White"})
+    assert "sex" not in set(analysis.gaps["attribute"])
+    race = analysis.gaps[analysis.gaps["attribute"] == "race_ethnicity"]
+    assert set(race["reference_group"]) == {"White"}
+    assert "sex" not in set(analysis.remediation_effect["attribute"])

@@ -1983,7 +1983,11 @@ def _gap_table(
     reference: Mapping[str, str] | None = None,
     k: int = 5,
     n_boot: int = 400,
+    raw_tables: Mapping[str, pd.DataFrame] | None = None,
+    fits: Mapping[str, list[dict[str, GapEstimate]]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gap table; `raw_tables` and `fits`: `_raw_gap_tables` and `_gap_fits` of the same
+    references, when computed already."""
     reference = dict(reference or {})
     value = "real_stipend_usd" if (~np.isnan(rows.real)).any() else "stipend_usd"
     tables, cohort_tables = [], []
@@ -1991,17 +1995,16 @@ def _gap_table(
         ref = reference.get(attribute) or _default_reference(rows.usd, grouping, k=k)
         if ref is None or ref not in set(grouping.labels):
             continue
-        raw = _raw_gaps(
-            rows.usd,
-            rows.real,
-            grouping,
-            reference=ref,
-            n_boot=n_boot,
-            value_orders=rows.value_orders if len(rows.usd) > EXACT_BOOTSTRAP_ROWS else None,
-        )
-        plain_all, located_all = _adjusted_gap_fits(
-            rows.y, grouping, rows.controls, reference=ref, locations=(False, True)
-        )
+        if raw_tables is not None and attribute in raw_tables:
+            raw = raw_tables[attribute]
+        else:
+            raw = _raw_gap_table(rows, grouping, ref, n_boot=n_boot)
+        if fits is not None and attribute in fits:
+            plain_all, located_all = fits[attribute]
+        else:
+            plain_all, located_all = _adjusted_gap_fits(
+                rows.y, grouping, rows.controls, reference=ref, locations=(False, True)
+            )
         adjusted = []
         for group in raw["group"]:
             if group == ref:
@@ -2205,10 +2208,10 @@ def _with_groups(
 ) -> StipendAnalysis:
     """The analysis from its group-free part and each row's groups.
 
-    The gap table runs here while a worker thread fits the adjusted gaps after the raises and
-    computes the EU/UK view: neither needs the gap table but its reference groups, chosen first,
-    and numpy's and LAPACK's loops release the GIL (at a million applications they are ~0.15 s
-    of the ~0.45 s this takes on one thread).
+    The reference groups come first; then a worker thread computes the raw gaps and the EU/UK
+    view while this one fits the adjusted gaps, before and after the raises (numpy's and
+    LAPACK's loops release the GIL; at a million applications each side is ~0.2 s of the
+    ~0.45 s this took on one thread).
     """
     rows = pay.rows
     applications = rows.applications
@@ -2225,12 +2228,25 @@ def _with_groups(
         }
     )
     with ThreadPoolExecutor(max_workers=1) as worker:
-        after = worker.submit(_after_fits, pay.y_after, rows.controls, groupings, references)
+        raw = worker.submit(_raw_gap_tables, rows, groupings, references, n_boot=n_boot)
         eu_uk = worker.submit(pay_gap_reporting, sexed)
-        gaps, cohort_tests = _gap_table(rows, groupings, reference=references, k=k, n_boot=n_boot)
-        effect = _remediation_effect(
-            pay.y_after, rows.controls, groupings, gaps, after_fits=after.result()
+        fits = {
+            attribute: _adjusted_gap_fits(
+                rows.y, groupings[attribute], rows.controls, reference=ref, locations=(False, True)
+            )
+            for attribute, ref in _compared(groupings, references).items()
+        }
+        after = _after_fits(pay.y_after, rows.controls, groupings, references)
+        gaps, cohort_tests = _gap_table(
+            rows,
+            groupings,
+            reference=references,
+            k=k,
+            n_boot=n_boot,
+            raw_tables=raw.result(),
+            fits=fits,
         )
+        effect = _remediation_effect(pay.y_after, rows.controls, groupings, gaps, after_fits=after)
         summary, quartiles, categories = eu_uk.result()
     return StipendAnalysis(
         gaps=gaps,
@@ -2247,17 +2263,48 @@ def _with_groups(
     )
 
 
+def _raw_gap_table(rows: _Rows, grouping: _Grouping, ref: str, *, n_boot: int) -> pd.DataFrame:
+    return _raw_gaps(
+        rows.usd,
+        rows.real,
+        grouping,
+        reference=ref,
+        n_boot=n_boot,
+        value_orders=rows.value_orders if len(rows.usd) > EXACT_BOOTSTRAP_ROWS else None,
+    )
+
+
+def _raw_gap_tables(
+    rows: _Rows,
+    groupings: Mapping[str, _Grouping],
+    references: Mapping[str, str],
+    *,
+    n_boot: int,
+) -> dict[str, pd.DataFrame]:
+    """`_raw_gaps` of every attribute against its reference."""
+    return {
+        attribute: _raw_gap_table(rows, groupings[attribute], ref, n_boot=n_boot)
+        for attribute, ref in _compared(groupings, references).items()
+    }
+
+
 def _references(
     rows: _Rows, groupings: Mapping[str, _Grouping], reference: Mapping[str, str], *, k: int
 ) -> dict[str, str]:
-    """The reference group of each attribute `_gap_table` compares (the given one, else the
-    highest-paid); attributes without one are left out, as `_gap_table` leaves them out."""
+    """The reference group of each attribute (the given one, else the highest-paid), as
+    `_gap_table` chooses it; attributes without one are left out. A given reference that is not
+    a group of the attribute stays: `_gap_table` then leaves the attribute out."""
     out = {}
     for attribute, grouping in groupings.items():
         ref = reference.get(attribute) or _default_reference(rows.usd, grouping, k=k)
         if ref is not None:
             out[attribute] = ref
     return out
+
+
+def _compared(groupings: Mapping[str, _Grouping], references: Mapping[str, str]) -> dict[str, str]:
+    """The attributes `_gap_table` compares, with their reference groups."""
+    return {a: ref for a, ref in references.items() if ref in set(groupings[a].labels)}
 
 
 def _after_fits(
@@ -2270,8 +2317,7 @@ def _after_fits(
     with _single_threaded_blas():
         return {
             (attribute, ref): _adjusted_gaps(y_after, groupings[attribute], controls, reference=ref)
-            for attribute, ref in references.items()
-            if ref in set(groupings[attribute].labels)
+            for attribute, ref in _compared(groupings, references).items()
         }
 
 
