@@ -11,12 +11,14 @@ mark), counted only when the grader scored every axis.
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from dashboard.analysis import agreement, reliability, severity
 from dashboard.analysis.suppression import suppress_small_cells
@@ -353,11 +355,9 @@ def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
 
 
-def _agreement_and_style(data: CodedScores) -> tuple[list[pd.DataFrame], pd.DataFrame]:
-    """LLM-vs-human agreement on every axis and the human graders' rating style."""
-    total_code = len(data.axes) - 1
-    # LLM vs humans on every axis: the pairs are the same on every axis, so formed once
-    agreement_rows = agreement.llm_agreement_wide(
+def _agreement(data: CodedScores) -> list[pd.DataFrame]:
+    """LLM-vs-human agreement on every axis (the pairs are the same on every axis: formed once)."""
+    return agreement.llm_agreement_wide(
         data.wide,
         pair_unit=data.pair_unit,
         pair_grader=data.pair_grader,
@@ -368,19 +368,21 @@ def _agreement_and_style(data: CodedScores) -> tuple[list[pd.DataFrame], pd.Data
         attributes=data.attributes,
         group_labels=list(data.group_labels),
     )
+
+
+def _style(data: CodedScores) -> pd.DataFrame:
+    """The human graders' rating style over the rubric's axes."""
+    total_code = len(data.axes) - 1
     human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
-    style = (
-        severity.rating_style_wide(
-            data.wide[human, :total_code],
-            grader=data.pair_grader[human],
-            extreme=data.extreme[human],
-            midpoint=data.midpoint[human],
-            grader_labels=data.graders,
-        )
-        if len(human)
-        else _empty([])
+    if not len(human):
+        return _empty([])
+    return severity.rating_style_wide(
+        data.wide[human, :total_code],
+        grader=data.pair_grader[human],
+        extreme=data.extreme[human],
+        midpoint=data.midpoint[human],
+        grader_labels=data.graders,
     )
-    return agreement_rows, style
 
 
 def analyze_coded(
@@ -392,118 +394,147 @@ def analyze_coded(
     seed: int = 0,
 ) -> AssessorResults:
     """`analyze` on integer-coded scores: bincounts and sparse matrices, no label columns."""
-    # LLM agreement and rating style need none of the fits: a worker thread computes them while
-    # this one fits (numpy releases the GIL in its loops, so the two use both cores; issue 7)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        side_job = pool.submit(_agreement_and_style, data)
-        return _analyze_with(
-            data,
-            side_job,
-            threshold=threshold,
-            min_cell_size=min_cell_size,
-            n_boot=n_boot,
-            seed=seed,
-        )
+    total_code = len(data.axes) - 1
+    options = {"threshold": threshold, "min_cell_size": min_cell_size, "n_boot": n_boot}
+    # The axes' fits, the LLM agreement and the rating style are independent: two worker threads
+    # share them (numpy releases the GIL in its loops, so both cores work; issue 7), the total's
+    # job first as the longest. BLAS stays on one thread throughout, so the fits' own
+    # threadpool_limits in either thread set and restore the same value.
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+        total_job = pool.submit(_axis_tables, data, total_code, seed=seed, **options)
+        agreement_job = pool.submit(_agreement, data)
+        style_job = pool.submit(_style, data)
+        axis_jobs = [
+            pool.submit(_axis_tables, data, a, seed=seed, **options) for a in range(total_code)
+        ]
+        per_axis = [job.result() for job in [*axis_jobs, total_job]]
+        agreement_rows, style = agreement_job.result(), style_job.result()
+    return _assemble(per_axis, agreement_rows, style, min_cell_size=min_cell_size)
 
 
-def _analyze_with(
+def _axis_tables(
     data: CodedScores,
-    side_job: Future[tuple[list[pd.DataFrame], pd.DataFrame]],
+    a: int,
     *,
     threshold: float,
     min_cell_size: int,
     n_boot: int,
     seed: int,
-) -> AssessorResults:
-    """`analyze_coded` with the agreement and style tables coming from `side_job`."""
+) -> dict[str, Any]:
+    """The tables of axis `a` (reliability, variance, D-study, design and graders; on the total
+    also grader design and overlap, decision flips, drift and grader x group bias); empty when
+    too few deliverables are double-scored."""
     n_units, n_graders = len(data.units), len(data.graders)
     total_code = len(data.axes) - 1
-    rel_rows, var_rows, d_rows, grader_rows, design_rows = [], [], [], [], []
-    grader_design = overlap = flips = drift = _empty([])
-    bias = omnibus = _empty([])
-    for a, axis in enumerate(data.axes):
-        column = data.wide[:, a]
-        present = ~np.isnan(column)
-        h = np.flatnonzero(present & data.pair_human)
-        unit_h, grader_h = data.pair_unit[h], data.pair_grader[h]
-        per_deliverable = np.bincount(unit_h, minlength=n_units)
-        if (per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any():
-            u, unit_codes = _subset(unit_h, n_units)
-            r, grader_codes = _subset(grader_h, n_graders)
-            y = column[h]
-            fit = reliability.fit_arrays(
-                u, r, y, units=unit_codes, raters=data.graders[grader_codes]
-            )
-            icc = reliability.icc_forms(fit)
-            alphas = reliability.alpha_bootstraps(u, y, n_boot=n_boot, seed=seed)
-            for level in ("interval", "ordinal"):
-                value, low, high = alphas[level]  # type: ignore[index]
-                icc.loc[len(icc)] = {
-                    "metric": f"alpha_{level}",
-                    "value": value,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "k": np.nan,
-                }
-            rel_rows.append(icc.assign(axis=axis, n_deliverables=len(fit.units)))
-            curve, needed = reliability.d_study(fit)
-            d_rows.append(curve.assign(axis=axis))
-            var_rows.append(
-                {
-                    "axis": axis,
-                    **{f"var_{k}": v for k, v in reliability.variance_components(fit).items()},
-                    "graders_for_phi_80": needed,
-                }
-            )
-            design_rows.append(reliability.design_summary(fit).assign(axis=axis))
-            sev = severity.severity_from_fit(fit, threshold=threshold).assign(grader_kind="human")
-            llm = np.flatnonzero(present & ~data.pair_human)
-            if len(llm):
-                local = np.full(n_units, -1, dtype=np.int64)
-                local[unit_codes] = np.arange(len(unit_codes))
-                ext = severity.external_severity_codes(
-                    fit,
-                    unit=local[data.pair_unit[llm]],
-                    grader=data.pair_grader[llm],
-                    score=column[llm],
-                    grader_labels=data.graders,
-                    threshold=threshold,
-                )
-                sev = pd.concat([sev, ext.assign(grader_kind="llm", component=0)])
-            grader_rows.append(sev.assign(axis=axis))
-            if a == total_code:
-                grader_design = reliability.grader_design(fit)
-                overlap = reliability.grader_overlap(fit)
-                severity_by_grader = np.full(n_graders, np.nan)
-                severity_by_grader[grader_codes] = sev["severity"].to_numpy()[: len(grader_codes)]
-                flips = severity.decision_flips_codes(
-                    unit=unit_h,
-                    grader=grader_h,
-                    score=y,
-                    severity=severity_by_grader,
-                    pass_mark=data.pass_mark,
-                    unit_labels=data.units,
-                )
-                drift = severity.severity_drift_codes(
-                    unit=unit_h,
-                    grader=grader_h,
-                    month=data.month[h],
-                    score=y,
-                    grader_labels=data.graders,
-                    threshold=threshold,
-                )
-                if len(data.attributes):
-                    bias, omnibus = severity.grader_bias_codes(
-                        fit,
-                        data.groups[:, unit_codes],
-                        attributes=data.attributes,
-                        group_labels=list(data.group_labels),
-                        threshold=threshold,
-                        min_cell_size=min_cell_size,
-                    )
-                    bias = bias.assign(axis=TOTAL)
+    axis = data.axes[a]
+    out: dict[str, Any] = {}
+    column = data.wide[:, a]
+    present = ~np.isnan(column)
+    h = np.flatnonzero(present & data.pair_human)
+    unit_h, grader_h = data.pair_unit[h], data.pair_grader[h]
+    per_deliverable = np.bincount(unit_h, minlength=n_units)
+    if not ((per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any()):
+        return out
+    u, unit_codes = _subset(unit_h, n_units)
+    r, grader_codes = _subset(grader_h, n_graders)
+    y = column[h]
+    fit = reliability.fit_arrays(u, r, y, units=unit_codes, raters=data.graders[grader_codes])
+    icc = reliability.icc_forms(fit)
+    alphas = reliability.alpha_bootstraps(u, y, n_boot=n_boot, seed=seed)
+    for level in ("interval", "ordinal"):
+        value, low, high = alphas[level]  # type: ignore[index]
+        icc.loc[len(icc)] = {
+            "metric": f"alpha_{level}",
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
+            "k": np.nan,
+        }
+    out["rel"] = icc.assign(axis=axis, n_deliverables=len(fit.units))
+    curve, needed = reliability.d_study(fit)
+    out["d"] = curve.assign(axis=axis)
+    out["var"] = {
+        "axis": axis,
+        **{f"var_{k}": v for k, v in reliability.variance_components(fit).items()},
+        "graders_for_phi_80": needed,
+    }
+    out["design"] = reliability.design_summary(fit).assign(axis=axis)
+    sev = severity.severity_from_fit(fit, threshold=threshold).assign(grader_kind="human")
+    llm = np.flatnonzero(present & ~data.pair_human)
+    if len(llm):
+        local = np.full(n_units, -1, dtype=np.int64)
+        local[unit_codes] = np.arange(len(unit_codes))
+        ext = severity.external_severity_codes(
+            fit,
+            unit=local[data.pair_unit[llm]],
+            grader=data.pair_grader[llm],
+            score=column[llm],
+            grader_labels=data.graders,
+            threshold=threshold,
+        )
+        sev = pd.concat([sev, ext.assign(grader_kind="llm", component=0)])
+    out["graders"] = sev.assign(axis=axis)
+    if a != total_code:
+        return out
+    out["grader_design"] = reliability.grader_design(fit)
+    out["overlap"] = reliability.grader_overlap(fit)
+    severity_by_grader = np.full(n_graders, np.nan)
+    severity_by_grader[grader_codes] = sev["severity"].to_numpy()[: len(grader_codes)]
+    out["flips"] = severity.decision_flips_codes(
+        unit=unit_h,
+        grader=grader_h,
+        score=y,
+        severity=severity_by_grader,
+        pass_mark=data.pass_mark,
+        unit_labels=data.units,
+    )
+    out["drift"] = severity.severity_drift_codes(
+        unit=unit_h,
+        grader=grader_h,
+        month=data.month[h],
+        score=y,
+        grader_labels=data.graders,
+        threshold=threshold,
+    )
+    if len(data.attributes):
+        bias, out["omnibus"] = severity.grader_bias_codes(
+            fit,
+            data.groups[:, unit_codes],
+            attributes=data.attributes,
+            group_labels=list(data.group_labels),
+            threshold=threshold,
+            min_cell_size=min_cell_size,
+        )
+        out["bias"] = bias.assign(axis=TOTAL)
+    return out
 
-    agreement_rows, style = side_job.result()
+
+def _assemble(
+    per_axis: list[dict[str, Any]],
+    agreement_rows: list[pd.DataFrame],
+    style: pd.DataFrame,
+    *,
+    min_cell_size: int,
+) -> AssessorResults:
+    """`AssessorResults` from the per-axis tables (in axis order, the total last)."""
+
+    def rows(key: str) -> list[Any]:
+        return [tables[key] for tables in per_axis if key in tables]
+
+    total = per_axis[-1] if per_axis else {}
+    grader_design = total.get("grader_design", _empty([]))
+    overlap = total.get("overlap", _empty([]))
+    flips = total.get("flips", _empty([]))
+    drift = total.get("drift", _empty([]))
+    bias = total.get("bias", _empty([]))
+    omnibus = total.get("omnibus", _empty([]))
+    rel_rows, d_rows, design_rows, grader_rows = (
+        rows("rel"),
+        rows("d"),
+        rows("design"),
+        rows("graders"),
+    )
+    var_rows = rows("var")
     graders = pd.concat(grader_rows, ignore_index=True) if grader_rows else _empty(GRADER_COLUMNS)
     if len(graders):
         graders["rank_in_component"] = _rank_within_component(graders).where(
