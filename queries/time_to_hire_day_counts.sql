@@ -77,65 +77,20 @@ effective as (
         and (events_wide.rejected_at is not null or events_wide.withdrew_at is not null)
             as terminal,
         least(events_wide.rejected_at, events_wide.withdrew_at)::date as terminal_on,
+        -- each stage's date is the earlier of its own and the next stage's (DuckDB lets a
+        -- select list use the aliases defined before it)
         events_wide.reached_hired_at::date as hired_on,
-        least(events_wide.reached_retainer_at, events_wide.reached_hired_at)::date as retainer_on,
-        least(
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as extension_on,
-        least(
-            events_wide.reached_take_home_passed_at,
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as take_home_passed_on,
-        least(
-            events_wide.reached_rubric_passed_at,
-            events_wide.reached_take_home_passed_at,
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as rubric_passed_on,
-        least(
-            events_wide.reached_triage_passed_at,
-            events_wide.reached_rubric_passed_at,
-            events_wide.reached_take_home_passed_at,
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as triage_passed_on,
-        least(
-            events_wide.reached_submitted_at,
-            events_wide.reached_triage_passed_at,
-            events_wide.reached_rubric_passed_at,
-            events_wide.reached_take_home_passed_at,
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as submitted_on,
-        least(
-            events_wide.reached_selected_at,
-            events_wide.reached_submitted_at,
-            events_wide.reached_triage_passed_at,
-            events_wide.reached_rubric_passed_at,
-            events_wide.reached_take_home_passed_at,
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as selected_on,
+        least(events_wide.reached_retainer_at::date, hired_on) as retainer_on,
+        least(events_wide.reached_extension_at::date, retainer_on) as extension_on,
+        least(events_wide.reached_take_home_passed_at::date, extension_on) as take_home_passed_on,
+        least(events_wide.reached_rubric_passed_at::date, take_home_passed_on) as rubric_passed_on,
+        least(events_wide.reached_triage_passed_at::date, rubric_passed_on) as triage_passed_on,
+        least(events_wide.reached_submitted_at::date, triage_passed_on) as submitted_on,
+        least(events_wide.reached_selected_at::date, submitted_on) as selected_on,
         -- applied is reached by everyone: its event, or the application's own timestamp
         least(
-            coalesce(events_wide.applied_event_at, filtered.applied_at),
-            events_wide.reached_selected_at,
-            events_wide.reached_submitted_at,
-            events_wide.reached_triage_passed_at,
-            events_wide.reached_rubric_passed_at,
-            events_wide.reached_take_home_passed_at,
-            events_wide.reached_extension_at,
-            events_wide.reached_retainer_at,
-            events_wide.reached_hired_at
-        )::date as applied_stage_on
+            coalesce(events_wide.applied_event_at, filtered.applied_at)::date, selected_on
+        ) as applied_stage_on
     from filtered
     left join events_wide on events_wide.application_id = filtered.application_id
     left join cohorts on cohorts.cohort_id = filtered.cohort_id
