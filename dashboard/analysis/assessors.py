@@ -196,8 +196,8 @@ class CodedScores:
     pair_human: np.ndarray
     wide: np.ndarray
     month: np.ndarray  # per row: months since 1970-01 of the last score (-1 = unknown)
-    extreme: np.ndarray  # rows x axes: at the scale's minimum or maximum
-    midpoint: np.ndarray  # rows x axes: at the scale's midpoint
+    scale_min: np.ndarray  # units x axes: the rubric scale's minimum (NaN = no rubric)
+    scale_max: np.ndarray  # units x axes: the rubric scale's maximum
     pass_mark: np.ndarray  # per unit: mean pass mark over its axes
     attributes: np.ndarray
     group_labels: tuple[np.ndarray, ...]
@@ -253,10 +253,6 @@ def _code_scores(
         )
         marks = unit_axes & ~np.isnan(scale[2])
         pass_mark = np.where(marks, scale[2], 0.0).sum(axis=1) / marks.sum(axis=1)
-        low, high = scale[0][pair_unit], scale[1][pair_unit]
-        extreme = (scores <= low) | (scores >= high)
-        mid = (low + high) / 2
-        midpoint = np.abs(scores - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
     return CodedScores(
         units=np.asarray(units, dtype=object),
         graders=np.asarray(graders, dtype=object),
@@ -266,8 +262,8 @@ def _code_scores(
         pair_human=pair_human,
         wide=wide,
         month=last,
-        extreme=extreme,
-        midpoint=midpoint,
+        scale_min=scale[0],
+        scale_max=scale[1],
         pass_mark=pass_mark,
         attributes=attributes,
         group_labels=group_labels,
@@ -376,11 +372,19 @@ def _style(data: CodedScores) -> pd.DataFrame:
     human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
     if not len(human):
         return _empty([])
+    scores = data.wide[human, :total_code]
+    # scale use is looked up for these rows only (issue 7: not for every LLM row, and in this
+    # worker thread rather than while the scores are coded)
+    low, high = data.scale_min[data.pair_unit[human]], data.scale_max[data.pair_unit[human]]
+    with np.errstate(invalid="ignore"):
+        mid = (low + high) / 2
+        midpoint = np.abs(scores - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
+        extreme = (scores <= low) | (scores >= high)
     return severity.rating_style_wide(
-        data.wide[human, :total_code],
+        scores,
         grader=data.pair_grader[human],
-        extreme=data.extreme[human],
-        midpoint=data.midpoint[human],
+        extreme=extreme,
+        midpoint=midpoint,
         grader_labels=data.graders,
     )
 
