@@ -265,37 +265,36 @@ def test_cell_design_equals_design_matrix(with_location: bool) -> None:
     pd.testing.assert_frame_equal(fast, slow, check_dtype=False, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_group_sorted_values_equal_sorting_each_group(seed: int) -> None:
-    """One sort of all values, split by group (stable by group code), gives each group's
-    np.sort of its non-missing values: with ties, NaN, rows without a group and empty groups."""
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_order_statistics_read_as_from_a_full_sort(seed: int) -> None:
+    """Reads by position (index arrays near the middle and far from it, slices, reads outside
+    the kept window) give np.sort's values, with ties and tiny arrays."""
     rng = np.random.default_rng(seed)
-    n, n_groups = 5_000, 7
-    values = rng.integers(0, 40, n).astype(float)
-    values[rng.random(n) < 0.05] = np.nan
-    codes = rng.integers(-1, n_groups - 1, n).astype(np.int16)  # group 6 is empty
-    sorted_groups = sa._GroupSorted.of(values, np.argsort(values), codes, n_groups)
-    for code in range(n_groups):
-        mine = values[codes == code]
-        np.testing.assert_array_equal(sorted_groups.group(code), np.sort(mine[~np.isnan(mine)]))
-    assert len(sorted_groups.group(-1)) == 0
+    for n in (1, 2, 3, 10, 2_001, 40_000):
+        values = rng.integers(0, 50, n).astype(float) + rng.random(n).round(1)
+        expected = np.sort(values)
+        ranked = sa._OrderStatistics(values)
+        assert len(ranked) == n
+        middle = np.clip(n // 2 + rng.integers(-40, 40, 300), 0, n - 1)
+        np.testing.assert_array_equal(ranked[middle], expected[middle])
+        for part in (slice((n - 1) // 2, n // 2 + 1), slice(0, 3), slice(max(n - 3, 0), n)):
+            np.testing.assert_array_equal(ranked[part], expected[part])
+        ends = np.array([0, n - 1, n // 3])
+        np.testing.assert_array_equal(ranked[ends], expected[ends])
+        np.testing.assert_array_equal(ranked[middle[:5]], expected[middle[:5]])
+        assert ranked[np.array([], dtype=np.int64)].size == 0
 
 
-def test_raw_gaps_with_shared_value_orders_equal_their_own_sorts() -> None:
-    """_gap_table passes the analysis's one sort of the stipends; the table is the same as with
-    each call's own sorts (large path: more rows than EXACT_BOOTSTRAP_ROWS)."""
+def test_raw_gaps_large_path_equals_full_sorts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above EXACT_BOOTSTRAP_ROWS the medians and bootstrap medians read order statistics from
+    partitions; the table is the same as with every group fully sorted."""
     apps, attrs = synthetic(6000, seed=4, female_gap=-0.1)
     frame = sa._with_group(apps, sa.attribute_groups(attrs)["race_ethnicity"])
     assert len(frame) > sa.EXACT_BOOTSTRAP_ROWS
-    usd = frame["stipend_usd"].to_numpy(float)
-    real = frame["real_stipend_usd"].to_numpy(float)
-    grouping = sa._Grouping.of(frame["group"])
-    own = sa._raw_gaps(usd, real, grouping, reference="White", n_boot=200)
-    shared = sa._raw_gaps(
-        usd, real, grouping, reference="White", n_boot=200,
-        value_orders=(np.argsort(usd), np.argsort(real)),
-    )  # fmt: skip
-    pd.testing.assert_frame_equal(own, shared, check_exact=True)
+    partitioned = sa.raw_gaps(frame, reference="White", n_boot=200)
+    monkeypatch.setattr(sa, "_OrderStatistics", np.sort)
+    sorted_fully = sa.raw_gaps(frame, reference="White", n_boot=200)
+    pd.testing.assert_frame_equal(partitioned, sorted_fully, check_exact=True)
 
 
 def lexsort_quartile_bands(pay: pd.Series, sex: pd.Series) -> np.ndarray:
