@@ -312,6 +312,61 @@ def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
     assert overall["smd"] > 0.15 and not overall["smd_pass"] and not overall["passes"]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed):
+    """The integer-coded agreement (issue 7: pairs formed once, group slices gathered from each
+    axis's pair scores) equals `llm_agreement` on the same scores as frames, axis by axis, with
+    missing scores on some axes, deliverables without an LLM score, ungrouped deliverables and
+    an empty group."""
+    rng = np.random.default_rng(seed)
+    n_units, n_graders = 300, 6  # grader 0 is the LLM
+    unit = np.repeat(np.arange(n_units), 4)
+    grader = np.concatenate(
+        [[0, *rng.choice(np.arange(1, n_graders), 3, replace=False)] for _ in range(n_units)]
+    )
+    keep = rng.random(len(unit)) > 0.15  # some (deliverable, grader) pairs absent
+    unit, grader = unit[keep], grader[keep]
+    axes = np.array(["a", "b", "c", "total"], dtype=object)  # a and c: every pair scored
+    wide = np.asfortranarray(rng.integers(1, 6, (len(unit), len(axes))).astype(float))
+    wide[rng.random(len(unit)) < 0.1, 1] = np.nan  # missing scores on axis b
+    wide[rng.random(len(unit)) < 0.05, 3] = np.nan
+    labels = [np.array(["F", "M", "X"], dtype=object), np.array(["no", "yes"], dtype=object)]
+    groups = np.stack([rng.integers(-1, 2, n_units), rng.integers(-1, 2, n_units)])  # X empty
+    wide_frames = agreement.llm_agreement_wide(
+        wide,
+        pair_unit=unit,
+        pair_grader=grader,
+        pair_human=grader > 0,
+        axes=axes,
+        n_units=n_units,
+        groups=groups,
+        attributes=np.array(["gender", "veteran"], dtype=object),
+        group_labels=labels,
+    )
+    group_frame = pd.DataFrame(
+        [
+            (f"u{i:03d}", attribute, labels[a][code])
+            for a, attribute in enumerate(["gender", "veteran"])
+            for i, code in enumerate(groups[a])
+            if code >= 0
+        ],
+        columns=["application_id", "attribute", "group"],
+    )
+    assert len(wide_frames) == len(axes)
+    for k, axis in enumerate(axes):
+        scored = ~np.isnan(wide[:, k])
+        scores = pd.DataFrame(
+            {
+                "application_id": [f"u{i:03d}" for i in unit[scored]],
+                "grader_id": [f"g{g}" for g in grader[scored]],
+                "grader_kind": np.where(grader[scored] > 0, "human", "llm"),
+                "score": wide[scored, k],
+            }
+        )
+        expected = agreement.llm_agreement(scores, group_frame, axis=axis)
+        _assert_same(wide_frames[k], expected, f"llm_agreement {axis}")
+
+
 def _rows(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(
         rows, columns=["application_id", "grader_id", "grader_kind", "axis", "score"]

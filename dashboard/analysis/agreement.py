@@ -256,27 +256,37 @@ def llm_agreement_wide(
             codes = g_codes[unit_of_pair].astype(np.int16 if small else np.int64)
             order = np.argsort(codes, kind="stable")
             bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-            # pair rows in group order, so each axis reads a group as one contiguous slice
-            group_order.append((lp[order], hp[order], bounds))
+            # pairs in group order, so each axis reads a group as one contiguous slice
+            group_order.append((order, bounds))
+    # units per group among the units with a pair, per attribute: the same on every axis whose
+    # pairs all have both scores (the usual case), so counted once for those
+    all_pairs_units: list[np.ndarray] | None = None
     out = []
     for k, axis in enumerate(axes):
         column = wide[:, k]
         present = ~np.isnan(column)
         if not (present & pair_human).any() or not (present & ~pair_human).any():
             continue
-        valid = present[lp] & present[hp]
+        # every axis's LLM and human score per pair, gathered once from the axis's column; the
+        # groups then gather from these (issue 7: fewer random reads of the 742k-row column)
         machine_all, human_all = column[lp], column[hp]
-        machine, human_score = machine_all[valid], human_all[valid]
+        valid = ~(np.isnan(machine_all) | np.isnan(human_all))
+        all_valid = bool(valid.all())
+        machine = machine_all if all_valid else machine_all[valid]
+        human_score = human_all if all_valid else human_all[valid]
         hh = present[a] & present[b]
         first, second = column[a[hh]], column[b[hh]]
         overall = pair_stats(machine, human_score)
         hh_qwk = qwk(first, second) if len(first) else math.nan
         hh_r = _pearson(first, second) if len(first) else math.nan
+        units_with_pair = np.bincount(
+            unit_of_pair if all_valid else unit_of_pair[valid], minlength=n_units
+        )
         row: dict[str, object] = {
             "axis": axis,
             "attribute": "all",
             "group": "all",
-            "n": int(np.count_nonzero(np.bincount(unit_of_pair[valid], minlength=n_units))),
+            "n": int(np.count_nonzero(units_with_pair)),
             "pairs": len(machine),
             **overall,
             "hh_qwk": hh_qwk,
@@ -298,15 +308,23 @@ def llm_agreement_wide(
         if use_groups and len(machine) > 1:
             mean_m, sd_m = machine.mean(), machine.std(ddof=1)
             mean_h, sd_h = human_score.mean(), human_score.std(ddof=1)
-            paired = np.flatnonzero(np.bincount(unit_of_pair[valid], minlength=n_units))
-            for g_codes, attribute, labels, (lp_sorted, hp_sorted, bounds) in zip(
-                groups, attributes, group_labels or [], group_order, strict=True
+            if all_valid and all_pairs_units is not None:
+                per_group_units = all_pairs_units
+            else:
+                paired = np.flatnonzero(units_with_pair)
+                per_group_units = []
+                for g_codes, labels in zip(groups, group_labels or [], strict=True):
+                    unit_codes = g_codes[paired]
+                    per_group_units.append(
+                        np.bincount(unit_codes[unit_codes >= 0], minlength=len(labels))
+                    )
+                if all_valid:
+                    all_pairs_units = per_group_units
+            for attribute, labels, (order, bounds), units_per_group in zip(
+                attributes, group_labels or [], group_order, per_group_units, strict=True
             ):
-                unit_codes = g_codes[paired]
-                units_per_group = np.bincount(unit_codes[unit_codes >= 0], minlength=len(labels))
-                machine_g, human_g = column[lp_sorted], column[hp_sorted]
-                valid_g = ~(np.isnan(machine_g) | np.isnan(human_g))
-                all_valid = bool(valid_g.all())
+                machine_g, human_g = machine_all[order], human_all[order]
+                valid_g = valid[order]
                 for g in range(len(labels)):
                     m_part = machine_g[bounds[g] : bounds[g + 1]]
                     h_part = human_g[bounds[g] : bounds[g + 1]]
