@@ -372,7 +372,7 @@ def _style(data: CodedScores) -> pd.DataFrame:
     human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
     if not len(human):
         return _empty([])
-    scores = data.wide[human, :total_code]
+    scores = np.asfortranarray(data.wide[human, :total_code])  # read one axis at a time
     # scale use is looked up for these rows only (issue 7: not for every LLM row, and in this
     # worker thread rather than while the scores are coded)
     low, high = data.scale_min[data.pair_unit[human]], data.scale_max[data.pair_unit[human]]

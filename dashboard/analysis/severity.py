@@ -601,7 +601,10 @@ def rating_style_wide(
     sd_sum, sd_n = np.zeros(size), np.zeros(size)
     for k in range(n_axes):
         ok = present[:, k]
-        _, _, sd = _mean_sd(grader[ok], wide[ok, k], size)
+        every = bool(ok.all())  # the usual case: no copies of the rows (issue 7)
+        _, _, sd = _mean_sd(
+            grader if every else grader[ok], wide[:, k] if every else wide[ok, k], size
+        )
         has = ~np.isnan(sd)
         sd_sum += np.where(has, sd, 0.0)
         sd_n += has
@@ -610,8 +613,10 @@ def rating_style_wide(
     for first in range(n_axes):
         for second in range(first + 1, n_axes):
             ok = present[:, first] & present[:, second]
-            g = grader[ok]
-            x, y = wide[ok, first], wide[ok, second]
+            if ok.all():
+                g, x, y = grader, wide[:, first], wide[:, second]
+            else:
+                g, x, y = grader[ok], wide[ok, first], wide[ok, second]
             cnt = np.bincount(g, minlength=size).astype(float)
             with np.errstate(divide="ignore", invalid="ignore"):
                 dx = x - (_group_sum(g, x, size) / cnt)[g]
