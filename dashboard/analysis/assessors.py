@@ -18,7 +18,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from dashboard.analysis import agreement, reliability, severity
 from dashboard.analysis.suppression import suppress_small_cells
@@ -404,7 +403,7 @@ def analyze_coded(
     # share them (numpy releases the GIL in its loops, so both cores work; issue 7), the total's
     # job first as the longest. BLAS stays on one thread throughout, so the fits' own
     # threadpool_limits in either thread set and restore the same value.
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=2) as pool:
+    with reliability.single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
         total_job = pool.submit(_axis_tables, data, total_code, seed=seed, **options)
         agreement_job = pool.submit(_agreement, data)
         style_job = pool.submit(_style, data)

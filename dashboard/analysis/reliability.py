@@ -17,16 +17,17 @@ Fleiss (1979) / McGraw & Wong (1996) forms; see tests/test_reliability.py.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 ICC_METRICS: tuple[str, ...] = ("icc_1_1", "icc_a_1", "icc_c_1", "icc_1_k", "icc_a_k", "icc_c_k")
 ALPHA_METRICS: tuple[str, ...] = ("alpha_interval", "alpha_ordinal")
@@ -126,6 +127,18 @@ class CrossedFit:
         return (self.n - float((n_i**2).sum()) / self.n) / (len(self.units) - 1)
 
 
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    # threadpool_limits() inspects every loaded library on each call (~2 ms, 7 fits per report
+    # section); a controller inspects them once
+    return ThreadpoolController()
+
+
+def single_threaded_blas() -> Any:
+    """Context manager: BLAS on one thread (see `fit_arrays` for why)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, labels = pd.factorize(values, sort=True)
     return codes.astype(np.int64), np.asarray(labels)
@@ -202,7 +215,8 @@ def fit_arrays(
 
     # Reduced normal equations for the grader effects after absorbing deliverables:
     # C = diag(n_j) - N' diag(1/n_i) N, rhs = G'(y - deliverable mean). C is graders x graders.
-    scaled = sp.diags(1.0 / n_i) @ incidence
+    # diag(1/n_i) N built directly (the same entries as the sparse product, one matmul less)
+    scaled = sp.csr_matrix((1.0 / n_i[u], (u, r)), shape=(n_units, n_raters))
     shared = (incidence.T @ scaled).toarray()
     c_matrix = np.diag(n_j) - shared
     # Connected components of the grader-deliverable graph, found on the graders x graders graph
@@ -219,7 +233,7 @@ def fit_arrays(
     # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). Multithreaded
     # BLAS on such small matrices spins its threads: 0.4 s per eigh of 140 x 140 on the busy
     # 2-core benchmark machine against 2 ms single-threaded (issue 7).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         c_pinv = _pinv_psd(c_matrix)
         effect = c_pinv @ rhs
         r_graders = float(effect @ rhs)
