@@ -460,7 +460,8 @@ def _answer_groupings(
     n_attr = len(names_found)
     key = id_codes * n_attr + attr_codes
     valid = (value_codes >= 0) & (id_codes >= 0)
-    key, value_codes = key[valid], value_codes[valid]
+    if not valid.all():  # (the warehouse's answers are all valid: no copies of 1.7M codes)
+        key, value_codes = key[valid], value_codes[valid]
     # the first value of each (application, attribute), as pivot_table(aggfunc="first"); one
     # answer per pair (the warehouse's key) needs no sort
     if np.bincount(key, minlength=1).max(initial=0) > 1:
@@ -473,7 +474,8 @@ def _answer_groupings(
     labels = np.append(values, UNKNOWN).astype(object)
     # pivot_table drops an attribute without any value (a count, not np.unique's sort of 1.7M)
     # (a null attribute's code -1 marks the last one, as indexing by it did)
-    present = np.bincount(attr_codes[valid] % max(n_attr, 1), minlength=n_attr) > 0
+    answered = attr_codes if valid.all() else attr_codes[valid]
+    present = np.bincount(answered % max(n_attr, 1), minlength=n_attr) > 0
     priority = {"sex": 0, "race_ethnicity": 1}
     names = sorted(
         (str(a) for a, p in zip(names_found, present, strict=True) if p),
@@ -757,8 +759,7 @@ def _raw_gaps(
     exact = len(usd) <= EXACT_BOOTSTRAP_ROWS
     ref_code = grouping.code(reference)
     ref_rows = rows(ref_code)
-    ref_nominal = usd[ref_rows][~np.isnan(usd[ref_rows])]
-    ref_real = real[ref_rows][~np.isnan(real[ref_rows])]
+    ref_nominal, ref_real = _present(usd[ref_rows]), _present(real[ref_rows])
     if exact:
         sorted_nominal, sorted_real = np.sort(ref_nominal), np.sort(ref_real)
     else:
@@ -770,8 +771,7 @@ def _raw_gaps(
         part = rows(code)
         if len(part) == 0:
             continue
-        nominal = usd[part][~np.isnan(usd[part])]
-        real_values = real[part][~np.isnan(real[part])]
+        nominal, real_values = _present(usd[part]), _present(real[part])
         if exact:
             nominal_sorted = real_sorted = None
         elif code == ref_code:
@@ -815,6 +815,11 @@ def _raw_gaps(
             }
         )
     return pd.DataFrame(out)
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    """The values that are not NaN, in their order."""
+    return values[~np.isnan(values)]
 
 
 def _small_codes(grouping: _Grouping) -> np.ndarray:
