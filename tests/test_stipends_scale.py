@@ -177,12 +177,17 @@ def test_recorded_answers_give_the_groups_of_the_full_attribute_query(
 def test_load_inputs_equal_load_frames_then_aligned_groups(
     sample_con: duckdb.DuckDBPyConnection, params: dict
 ) -> None:
-    """The report's loader places answers by stipend_row; the frame and every row's group
-    equal those of load_frames + aligned_groups (answers matched by application id), and the
-    groups those of the full attribute query under the same filters."""
-    applications, groupings = sa._load_inputs(sample_con, params)
+    """The report's loader places answers by stipend_row; the projected frame and every row's
+    group equal those of load_frames + aligned_groups (answers matched by application id), and
+    the groups those of the full attribute query under the same filters."""
     frame, attributes = sa.load_frames(sample_con, params)
-    pd.testing.assert_frame_equal(applications, frame)
+    stipends = sa._arrow(
+        sample_con, "stipend_applications", {**params, "vintage": None},
+        columns=sa.ANALYSIS_COLUMNS,
+    )  # fmt: skip
+    applications = sa._to_pandas(stipends, text=("application_id",))
+    pd.testing.assert_frame_equal(applications, frame[list(sa.ANALYSIS_COLUMNS)])
+    groupings = sa._fetch_groupings(sample_con, params, len(applications))
     expected = sa.aligned_groups(frame, attributes)
     assert len(applications) and list(groupings) == list(expected)
     full = sa.attribute_groups(run_query(sample_con, "stipend_attributes", params))

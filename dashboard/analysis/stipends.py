@@ -133,46 +133,24 @@ def load_frames(
     return applications, attributes
 
 
-def _load_inputs(
-    con: Any, params: Mapping[str, Any] | None = None, *, vintage: str | None = None
-) -> tuple[pd.DataFrame, dict[str, _Grouping]]:
-    """`load_frames` followed by `aligned_groups`, without the attribute frame: the answers are
-    placed by their stipend_row into integer codes (at a million applications the frame's 1.7M
-    rows and its categorical of 338k ids cost ~0.15 s and are read only to get these codes)."""
-    params = dict(params or {})
-    stipends = _arrow(con, "stipend_applications", {**params, "vintage": vintage})
-    applications = _to_pandas(stipends, text=("application_id",), drop=("candidate_id",))
+def _fetch_groupings(con: Any, params: Mapping[str, Any], n_rows: int) -> dict[str, _Grouping]:
+    """Each of the `n_rows` stipend rows' groups (`aligned_groups` of `load_frames`' frames)
+    from queries/stipend_attribute_answers.sql: each answer is placed by its stipend_row, with no
+    attribute frame (at a million applications its 1.7M rows and its categorical of 338k ids
+    cost ~0.15 s and were read only to get these codes)."""
     answers = _arrow(con, "stipend_attribute_answers", params)
-    return applications, _groupings_of_answers(answers, len(applications))
-
-
-def _groupings_of_answers(answers: pa.Table, n_rows: int) -> dict[str, _Grouping]:
-    """Each row's groups from queries/stipend_attribute_answers.sql (answers by stipend_row)."""
-    return _groupings_of_codes(_answer_codes(answers), n_rows)
-
-
-_AnswerCodes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _answer_codes(answers: pa.Table) -> _AnswerCodes:
-    """The answers' rows, attribute codes and names, value codes and values."""
+    if answers.num_rows == 0:
+        return {}
     attribute_codes, attribute_names = _dictionary_codes(answers["attribute"])
     value_codes, values = _dictionary_codes(answers["value"])
-    rows = answers["stipend_row"].to_numpy().astype(np.int64)
-    return rows, attribute_codes, attribute_names, value_codes, values
-
-
-def _groupings_of_codes(codes: _AnswerCodes, n_rows: int) -> dict[str, _Grouping]:
-    rows, attribute_codes, attribute_names, value_codes, values = codes
-    if len(rows) == 0:
-        return {}
-    return _answer_groupings(n_rows, rows, attribute_codes, attribute_names, value_codes, values)
-
-
-def _fetch_groupings(con: Any, params: Mapping[str, Any], n_rows: int) -> dict[str, _Grouping]:
-    """Each of the `n_rows` stipend rows' groups, read from the warehouse."""
-    answers = _arrow(con, "stipend_attribute_answers", params)
-    return _groupings_of_codes(_answer_codes(answers), n_rows)
+    return _answer_groupings(
+        n_rows,
+        answers["stipend_row"].to_numpy().astype(np.int64),
+        attribute_codes,
+        attribute_names,
+        value_codes,
+        values,
+    )
 
 
 ANALYSIS_COLUMNS: tuple[str, ...] = (
