@@ -230,11 +230,13 @@ def _code_scores(
     n_units, n_graders, n_axes = len(units), len(graders), len(axes)
     pair, keys = severity._pair_codes(unit * n_graders + grader, n_units * n_graders)
     n_pairs = len(keys)
-    # Fortran order: each axis's column is contiguous, and every analysis reads the matrix one
-    # axis at a time (issue 7: gathers from a 40-byte-strided column touched a cache line per
-    # score; analyze_coded at 1M: CPU ~1.45 -> ~1.25 s)
-    wide = np.full((n_pairs, n_axes + 1), np.nan, order="F")
-    wide[pair, axis] = score
+    # Fortran order (the transpose of axes x pairs): each axis's column is contiguous, and every
+    # analysis reads the matrix one axis at a time (issue 7: gathers from a 40-byte-strided
+    # column touched a cache line per score; analyze_coded at 1M: CPU ~1.45 -> ~1.25 s). Scores
+    # land through flat positions: half the time of the 2-D scatter.
+    columns = np.full((n_axes + 1, n_pairs), np.nan)
+    columns.reshape(-1)[axis.astype(np.intp) * n_pairs + pair] = score
+    wide = columns.T
     last = np.full(n_pairs, -1, dtype=np.int64)
     np.maximum.at(last, pair, month)
     pair_human = np.zeros(n_pairs, dtype=bool)
