@@ -132,6 +132,19 @@ def test_decision_flips_docstring_example():
     assert flips[["raw_pass", "fair_pass"]].values.tolist() == [[False, True]]
 
 
+@pytest.mark.parametrize(
+    "months",
+    [[], [-1], [5, 5, -1, 3], list(range(650, 680)) * 3, [-5, 3], [2**40, 1]],
+)
+def test_month_codes_equal_numpy_unique(months):
+    """Drift's bincount coding of months (issue 7) is np.unique(return_inverse=True)."""
+    month = np.array(months, dtype=np.int64)
+    codes = severity._month_codes(month)
+    expected = np.unique(month, return_inverse=True)
+    for got, want in zip(codes, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_drift_finds_the_month_a_grader_turned_harsh():
     frame = _sparse(5, n_deliverables=1200, sd_grader=0.0)
     rng = np.random.default_rng(0)

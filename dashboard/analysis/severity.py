@@ -553,6 +553,16 @@ def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
 
 
+def _month_codes(month: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(month, return_inverse=True)` for months since 1970 (-1 = unknown): a
+    bincount over the few hundred possible values instead of sorting every score (issue 7:
+    argsort of 470k months ~0.04 s at 1M)."""
+    if len(month) and month.min() >= -1 and month.max() < 100_000:
+        present = np.bincount(month + 1) > 0
+        return np.flatnonzero(present) - 1, (np.cumsum(present) - 1)[month + 1]
+    return np.unique(month, return_inverse=True)
+
+
 def severity_drift_codes(
     *,
     unit: np.ndarray,
@@ -564,7 +574,7 @@ def severity_drift_codes(
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """`severity_drift` on codes: `month` = months since 1970-01 of each (total) score."""
-    months, month_code = np.unique(month, return_inverse=True)
+    months, month_code = _month_codes(month)
     combined = grader.astype(np.int64) * len(months) + month_code
     rater, rater_combined = _compact(combined, len(grader_labels) * len(months))
     u, unit_codes = _compact(unit, int(unit.max()) + 1)
