@@ -90,17 +90,24 @@ def _csv_source(name: str, encoding: str, numbered: bool) -> tuple[str, str]:
     return source, errors
 
 
-def _delimiter(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> str | None:
-    try:
-        rows = con.execute(
-            # Tolerating bad lines as the read did (store_rejects): otherwise one too-long line in
-            # the sample made the sniffer answer '|', or fail and abort the load's transaction.
-            "select Delimiter from sniff_csv($path, encoding = $encoding, ignore_errors = true)",
-            {"path": str(path), "encoding": encoding},
-        ).fetchall()
-    except duckdb.Error:
-        return None
-    return str(rows[0][0]) if rows else None
+def _sniff(
+    con: duckdb.DuckDBPyConnection, path: Path, encoding: str
+) -> tuple[list[str], str | None]:
+    """The header's column names and the delimiter, from one sniff with the read's own options.
+
+    One sniff instead of two (a `describe` of the read, then `sniff_csv` for the delimiter):
+    each reads a sample on one thread, 0.02-0.06 s per file at 1M applications. Tolerating bad
+    lines as the read does (store_rejects): otherwise one too-long line in the sample made the
+    sniffer answer '|', or fail and abort the load's transaction; a Latin-1 file sniffed as
+    UTF-8 does not fail either.
+    """
+    rows = con.execute(
+        "select Columns, Delimiter from sniff_csv($path, header = true, all_varchar = true, "
+        "encoding = $encoding, ignore_errors = true)",
+        {"path": str(path), "encoding": encoding},
+    ).fetchall()
+    columns = [str(c["name"]) for c in rows[0][0]] if rows else []
+    return columns, (str(rows[0][1]) if rows and rows[0][1] is not None else None)
 
 
 def _number_lines(con: duckdb.DuckDBPyConnection, table: str, malformed: list[int]) -> None:
@@ -160,9 +167,7 @@ def open_raw(
         return _open_parquet(con, path, name)
     source, errors = _csv_source(name, encoding, numbered)
     params = {"raw_path": str(path)}
-    # The same options as the read itself, so the sniffer sees the same header.
-    described = con.execute(f"select column_name from (describe select * from {source})", params)
-    columns = [r[0] for r in described.fetchall() if r[0] != LINE]
+    columns, delimiter = _sniff(con, path, encoding)
     if columns == ["column0"] and not _count(con, f"select 1 from {source}", params):
         raise ReadError("the file is empty (no header, no rows)")
     return RawFile(
@@ -172,6 +177,7 @@ def open_raw(
         columns=columns,
         file_format=fmt or "csv",
         encoding=encoding,
+        delimiter=delimiter,
         temp_tables=[errors, f"{name}_scans"],
         numbered=numbered,
     )
@@ -208,10 +214,6 @@ def finish_raw(con: duckdb.DuckDBPyConnection, raw: RawFile, table: str) -> None
             (line, f"{kind.lower()}: {message.splitlines()[0]}") for line, kind, message in errors
         ]
         raw.rows = parsed + len(raw.malformed)
-        if raw.encoding is not None:
-            # Only now: sniffing a Latin-1 file as UTF-8 fails, and a failed statement aborts
-            # the load's transaction.
-            raw.delimiter = _delimiter(con, Path(raw.params["raw_path"]), raw.encoding)
     finally:
         close_raw(con, raw)
 
