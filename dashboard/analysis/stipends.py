@@ -179,8 +179,9 @@ def _warehouse_analysis(
 
     The answers query runs on a worker thread while this one converts the stipends and computes
     everything no group enters (DuckDB releases the GIL while it runs a query): at a million
-    applications the answers join 4.65M demographic rows (~0.2 s on both cores) and the
-    group-free part takes ~0.3 s of Python. `con` is not used here while the worker has it.
+    applications the answers join 4.65M demographic rows (~0.5 s of CPU, ~0.25 s on both cores)
+    and the group-free part takes ~0.25 s of Python. `con` is not used here while the worker
+    has it.
     """
     params = dict(params or {})
     stipends = _arrow(
