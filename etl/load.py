@@ -621,16 +621,22 @@ def _pseudonym_cache(con: duckdb.DuckDBPyConnection, kind: str) -> str:
 
 
 def _remember_pseudonyms(
-    con: duckdb.DuckDBPyConnection, checked: str, column: str, kind: str
+    con: duckdb.DuckDBPyConnection, checked: str, column: str, kind: str, unique: bool
 ) -> None:
-    """Add the ids of `column` that the cache lacked (flag `__new_<column>`) to the cache."""
+    """Add the ids of `column` that the cache lacked (flag `__new_<column>`) to the cache.
+
+    `unique`: no id repeats in the file, so no grouping (1M application ids: 0.25 -> 0.1 s CPU).
+    """
     cache = _pseudonym_cache(con, kind)
     raw_id, new = ident(f"__id_{column}"), ident(f"__new_{column}")
-    _run(
-        con,
-        f"insert into {cache} select {raw_id}, any_value({ident(column)}) "
-        f"from {checked} where {new} group by {raw_id}",
-    )
+    if unique:
+        sql = f"insert into {cache} select {raw_id}, {ident(column)} from {checked} where {new}"
+    else:
+        sql = (
+            f"insert into {cache} select {raw_id}, any_value({ident(column)}) "
+            f"from {checked} where {new} group by {raw_id}"
+        )
+    _run(con, sql)
 
 
 def _checked_sql(
@@ -898,7 +904,9 @@ def _load_file(
         _run(con, f"drop table {checked}")
         numbered = True
     for column, kind in pseudonymized:
-        _remember_pseudonyms(con, checked, column, kind)
+        # Every row valid and no key repeating: a column that is the whole key repeats no id.
+        unique = spec.key == (column,) and not rows_rejected and distinct_keys == rows_loaded
+        _remember_pseudonyms(con, checked, column, kind, unique)
 
     # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
     if distinct_keys != rows_loaded:
