@@ -74,6 +74,17 @@ class CrossedFit:
     def n(self) -> int:
         return len(self.y)
 
+    @functools.cached_property
+    def shared_deliverables(self) -> sp.csr_matrix:
+        """Raters x raters: deliverables each pair of raters both scored (N'N; the diagonal is
+        each rater's ratings). Built once per fit: the design summary, grader design and overlap
+        tables all read it (issue 7: three sparse products of the 470k ratings at 1M before)."""
+        incidence = sp.csr_matrix(
+            (np.ones(self.n), (self.unit_code, self.rater_code)),
+            shape=(len(self.units), len(self.raters)),
+        )
+        return (incidence.T @ incidence).tocsr()
+
     @property
     def ms_error(self) -> float:
         return self.sse / self.df_error if self.df_error > 0 else math.nan
@@ -698,11 +709,7 @@ def design_summary(fit: CrossedFit) -> pd.DataFrame:
     Double-scoring rate = share of deliverables with at least two graders; grader overlap = share
     of grader pairs (within the data) that share at least one deliverable.
     """
-    incidence = sp.csr_matrix(
-        (np.ones(fit.n), (fit.unit_code, fit.rater_code)),
-        shape=(len(fit.units), len(fit.raters)),
-    )
-    shared = (incidence.T @ incidence).tocoo()
+    shared = fit.shared_deliverables.tocoo()
     off = shared.row < shared.col
     n_r = len(fit.raters)
     pairs = n_r * (n_r - 1) / 2
@@ -722,11 +729,7 @@ def design_summary(fit: CrossedFit) -> pd.DataFrame:
 
 def grader_design(fit: CrossedFit) -> pd.DataFrame:
     """Per grader: ratings, double-scored ratings, distinct co-graders and connected component."""
-    incidence = sp.csr_matrix(
-        (np.ones(fit.n), (fit.unit_code, fit.rater_code)),
-        shape=(len(fit.units), len(fit.raters)),
-    )
-    shared = (incidence.T @ incidence).tocsr()
+    shared = fit.shared_deliverables.copy()
     shared.setdiag(0)
     shared.eliminate_zeros()
     co_graders = np.diff(shared.indptr)
@@ -746,11 +749,7 @@ def grader_design(fit: CrossedFit) -> pd.DataFrame:
 
 def grader_overlap(fit: CrossedFit) -> pd.DataFrame:
     """Long table of grader pairs that share deliverables: grader_a, grader_b, shared."""
-    incidence = sp.csr_matrix(
-        (np.ones(fit.n), (fit.unit_code, fit.rater_code)),
-        shape=(len(fit.units), len(fit.raters)),
-    )
-    shared = (incidence.T @ incidence).tocoo()
+    shared = fit.shared_deliverables.tocoo()
     keep = shared.row < shared.col
     return pd.DataFrame(
         {
