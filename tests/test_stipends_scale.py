@@ -174,7 +174,7 @@ def test_recorded_answers_give_the_groups_of_the_full_attribute_query(
     [{}, {"roles": ["data_analyst"]}, {"start_date": "2024-03-01", "cohorts": None}],
     ids=["all", "one_role", "from_march"],
 )
-def test_load_inputs_equal_load_frames_then_aligned_groups(
+def test_report_loader_equals_load_frames_then_aligned_groups(
     sample_con: duckdb.DuckDBPyConnection, params: dict
 ) -> None:
     """The report's loader places answers by stipend_row; the projected frame and every row's
