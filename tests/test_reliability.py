@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard.analysis import reliability
 from dashboard.analysis.reliability import (
     alpha_bootstrap,
     d_study,
@@ -371,3 +372,15 @@ def test_components_numbered_as_a_search_of_the_bipartite_graph(seed):
     _, expected = np.unique(labels[n_units:], return_inverse=True)
     assert fit.n_components == n_comp == 4
     assert fit.component.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    "keys", [[], [3, 3, 0], list(range(1000)) * 2, [2**40, 1, 2**40], [1 << 20, 5]]
+)
+def test_unique_counts_equal_numpy_unique(keys):
+    """The bincount path of the alpha patterns' key counts (issue 7) is np.unique's."""
+    key = np.array(keys, dtype=np.int64)
+    got = reliability._unique_counts(key)
+    for g, want in zip(got, np.unique(key, return_counts=True), strict=True):
+        np.testing.assert_array_equal(g, want)
+        assert g.dtype == want.dtype

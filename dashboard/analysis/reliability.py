@@ -597,6 +597,17 @@ def krippendorff_alpha(units: np.ndarray, values: np.ndarray, *, level: AlphaLev
     return float(_alpha_ordinal_from(o))
 
 
+def _unique_counts(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(key, return_counts=True)` for non-negative integer keys; a bincount when they
+    are small (a 1-5 axis: below 4^5), instead of sorting one key per deliverable (issue 7:
+    ~12 ms per axis at 1M)."""
+    if len(key) and key.min() >= 0 and key.max() < 1 << 20:
+        counts = np.bincount(key)
+        keys = np.flatnonzero(counts)
+        return keys, counts[keys]
+    return np.unique(key, return_counts=True)
+
+
 def _unit_patterns(units: np.ndarray, values: np.ndarray) -> tuple[_Pairable, np.ndarray]:
     """Pairable units collapsed to their distinct multisets of values.
 
@@ -613,7 +624,7 @@ def _unit_patterns(units: np.ndarray, values: np.ndarray) -> tuple[_Pairable, np
         # a multiset is its histogram over the categories, written as one integer in base
         # (max values per unit + 1): exact in float64 below 2^53
         key = np.bincount(p.unit, float(base) ** codes, minlength=p.n_units).astype(np.int64)
-        keys, counts = np.unique(key, return_counts=True)
+        keys, counts = _unique_counts(key)
         histogram = (keys[:, None] // base ** np.arange(len(cats))[None, :]) % base
         rows = np.repeat(np.arange(len(keys)), histogram.sum(axis=1))
         value = np.repeat(np.tile(np.asarray(cats, dtype=float), len(keys)), histogram.ravel())
