@@ -44,7 +44,6 @@ from signalboard.db import (
     query_scalar,
     quote_identifier,
 )
-from signalboard.report import SECTION_MODULES, write_report
 from signalboard.settings import REPO_ROOT, Settings
 
 TARGETS = {
@@ -194,6 +193,10 @@ def bare_ingest_seconds(folder: Path, db_path: Path) -> float:
 
 
 def _section_modules() -> Iterator[tuple[str, Any]]:
+    # Here, not at the top: the CLI imports this module to build its parser, and the report
+    # pulls in pandas (~0.3 s of every `signalboard` start, the load's included).
+    from signalboard.report import SECTION_MODULES
+
     for module_name, title in SECTION_MODULES:
         if importlib.util.find_spec(module_name) is None:
             continue
@@ -233,6 +236,8 @@ def measure_report(result: BenchmarkResult, size: int, settings: Settings, out_d
         for table in tables:
             if len(table.frame.columns) == 0:
                 result.failures.append(f"{size}: report table {table.name} has no columns")
+    from signalboard.report import write_report
+
     start = time.perf_counter()
     try:
         written = write_report(settings=settings, out_dir=out_dir)

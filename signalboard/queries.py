@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd  # annotations only: see signalboard.db
 
 from signalboard.db import query_df
 from signalboard.settings import get_settings

@@ -22,12 +22,15 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    # Imported where results are built: the CLI builds its parser from this module, and pandas
+    # and pyarrow cost ~0.4 s of every `signalboard` start (the load's included).
+    import pandas as pd
+    import pyarrow as pa
 
 from signalboard.db import WarehouseMissingError, connect_sandbox
 from signalboard.settings import Settings
@@ -119,6 +122,8 @@ class SandboxResult:
 
     def to_parquet_bytes(self) -> bytes:
         """The result as a Parquet file (types kept from DuckDB via Arrow)."""
+        import pyarrow.parquet as pq
+
         buffer = io.BytesIO()
         pq.write_table(self.arrow, buffer)
         return buffer.getvalue()
@@ -294,6 +299,8 @@ def run_sandboxed(
         relation = con.sql(statement.query, params=bound or None)
         if relation is None:  # only statements that return nothing; SELECT always returns rows
             raise SandboxError("statement_type", "Refused: the statement returns no rows.")
+        import pyarrow as pa
+
         reader = relation.to_arrow_reader(_BATCH_ROWS)
         batches: list[pa.RecordBatch] = []
         rows = 0
