@@ -7,13 +7,17 @@ validates in SQL afterwards and sends what does not cast to `rejects`. Lines Duc
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from etl.sources import ConvertedFile
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LINE = "__line"
 """Column holding the 1-based line in the source file (CSV header = line 1; Parquet row = line)."""
@@ -208,14 +212,112 @@ def finish_raw(con: duckdb.DuckDBPyConnection, raw: RawFile, table: str) -> None
                 if raw.file_format == "parquet"
                 else "the file has a header but no data rows"
             )
-        if errors and raw.numbered:
-            _number_lines(con, table, [line for line, _, _ in errors])
+        if raw.numbered and raw.file_format in ("csv", "csv.gz"):
+            errors = _number_csv_lines(con, raw, table, errors, parsed)
         raw.malformed = [
             (line, f"{kind.lower()}: {message.splitlines()[0]}") for line, kind, message in errors
         ]
         raw.rows = parsed + len(raw.malformed)
     finally:
         close_raw(con, raw)
+
+
+def _number_csv_lines(
+    con: duckdb.DuckDBPyConnection,
+    raw: RawFile,
+    table: str,
+    errors: list[tuple[int, str, str]],
+    parsed: int,
+) -> list[tuple[int, str, str]]:
+    """Number the rows of a numbered CSV read by their physical line in the file; the
+    unparseable lines' numbers (`errors`) come back as physical lines too.
+
+    DuckDB counts lines as the newlines outside quoted fields (a quoted field spanning two
+    lines is one line to it), counts blank lines in the malformed lines it reports, and skips
+    them in `with ordinality`. Where the file has neither blank lines nor multi-line fields,
+    both are its physical lines and only the unparseable lines shift the rows below them
+    (`_number_lines`); otherwise each row's line is looked up in a map of the file's lines.
+    """
+    import numpy as np  # here: a clean file is never numbered, and the load needs no numpy
+
+    lines = _csv_lines(Path(raw.params["raw_path"]), raw.file_format)
+    if lines is None:
+        if errors:
+            _number_lines(con, table, [line for line, _, _ in errors])
+        return errors
+    physical, blank = lines
+    malformed = {line for line, _, _ in errors}
+    if any(not 1 <= line <= len(physical) for line in malformed):
+        # Not the numbering this map assumes: keep DuckDB's (never worse than before).
+        if errors:
+            _number_lines(con, table, sorted(malformed))
+        return errors
+    is_malformed = np.zeros(len(physical), dtype=bool)
+    is_malformed[np.array(sorted(malformed), dtype=np.int64) - 1] = True
+    first = int(np.argmax(~blank))  # the header: the first line that is not blank
+    data = np.flatnonzero(~blank & ~is_malformed)
+    data = data[data > first]
+    if len(data) != parsed:
+        if errors:
+            _number_lines(con, table, sorted(malformed))
+        return errors
+    import pyarrow as pa  # here: only a file with a blank line or a multi-line field needs it
+
+    # Row k (with ordinality, 1-based; `__line` = k + 1 now) is the k-th data line.
+    line_of_row = pa.table(
+        {"row_line": np.arange(2, parsed + 2, dtype=np.int64), "file_line": physical[data]}
+    )
+    numbered = f"{table}_numbered"
+    con.register("__line_map", line_of_row)
+    try:
+        con.execute(
+            f"""
+            create temp table {ident(numbered)} as
+            select rows.* exclude ({LINE}), line_map.file_line as {LINE}
+            from {ident(table)} as rows
+            inner join __line_map as line_map on line_map.row_line = rows.{LINE}
+            order by line_map.row_line
+            """
+        )
+    finally:
+        con.unregister("__line_map")
+    con.execute(f"drop table {ident(table)}")
+    con.execute(f"alter table {ident(numbered)} rename to {ident(table)}")
+    return [(int(physical[line - 1]), kind, message) for line, kind, message in errors]
+
+
+def _csv_lines(path: Path, fmt: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The physical line (1-based) on which each line DuckDB counts starts, and which are blank;
+    None when they are the physical lines one to one (no blank line, no multi-line field).
+
+    A newline ends a line unless it is inside a quoted field: an odd number of quote characters
+    before it (a doubled quote inside a field adds two, so the parity holds). Quote and newline
+    are single ASCII bytes in UTF-8 and Latin-1 alike.
+    """
+    import numpy as np
+
+    if fmt == "csv.gz":
+        with gzip.open(path, "rb") as handle:
+            content = handle.read()
+    else:
+        content = path.read_bytes()
+    data = np.frombuffer(content, dtype=np.uint8)
+    newlines = np.flatnonzero(data == ord("\n"))
+    quotes = np.flatnonzero(data == ord('"'))
+    inside = (np.searchsorted(quotes, newlines) % 2).astype(bool)
+    ends = newlines[~inside]
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [len(data)]])
+    if starts[-1] >= len(data):  # the file ends with a newline: no line after it
+        starts, stops = starts[:-1], stops[:-1]
+    length = stops - starts
+    carriage_return = length == 1
+    carriage_return[carriage_return] = data[starts[carriage_return]] == ord("\r")
+    blank = (length == 0) | carriage_return
+    if not inside.any() and not blank.any():
+        return None
+    physical = np.searchsorted(newlines, starts) + 1  # newlines before a line's start, plus one
+    return physical.astype(np.int64), blank
 
 
 def close_raw(con: duckdb.DuckDBPyConnection, raw: RawFile) -> None:

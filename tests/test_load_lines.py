@@ -127,3 +127,64 @@ def test_an_unparseable_line_near_the_top_neither_stops_the_load_nor_hides_the_d
     assert demographics.delimiter == ","
     reject = frame(settings.db_path, "select line, reason from rejects").iloc[0]
     assert reject["line"] == 3 and "too many columns" in reject["reason"]
+
+
+def messy_scores_file(seed: int, rows: int, *, newline: str) -> tuple[str, dict[int, str], int]:
+    """A scores export with blank lines and quoted fields that span two lines, and bad rows.
+
+    Returns its text, the expected reject reason fragment per physical line (where the row
+    starts), and how many rows must load.
+    """
+    rng = random.Random(seed)
+    physical: list[str] = [HEADER]
+    expected: dict[int, str] = {}
+    valid = 0
+    for i in range(rows):
+        if rng.random() < 0.05:
+            physical.extend([""] * rng.randint(1, 3))  # blank lines, which the reader skips
+        start = len(physical) + 1
+        # a grader id with a line break inside quotes: one row, two lines
+        grader = f'"g{i}{newline}b"' if rng.random() < 0.1 else f"g{i}"
+        kind = rng.random()
+        if kind < 0.02:
+            row = f"A1,{grader},human,code_quality,abc,2024-01-29 10:00:00"
+            expected[start] = "not a number: abc"
+        elif kind < 0.03:
+            row = f"A1,{grader},human,code_quality,4,2024-01-29 10:00:00,extra"
+            expected[start] = "line could not be parsed"
+        else:
+            row = f"A1,{grader},human,code_quality,{rng.randint(1, 5)},2024-01-29 10:00:00"
+            valid += 1
+        physical.extend(row.split(newline))
+    return newline.join(physical) + newline, expected, valid
+
+
+@pytest.mark.parametrize(
+    ("seed", "newline", "compress"),
+    [(1, "\n", False), (2, "\r\n", False), (3, "\n", True)],
+    ids=["lf", "crlf", "gzip"],
+)
+def test_rejects_name_the_physical_line_past_blank_lines_and_multi_line_fields(
+    tmp_path: Path, seed: int, newline: str, compress: bool
+) -> None:
+    """DuckDB skips blank lines and counts a quoted field spanning lines as one line; a reject
+    still names the line the row starts on, as an editor shows it."""
+    import gzip
+
+    text, expected, valid = messy_scores_file(seed, rows=2000, newline=newline)
+    folder = write_exports(tmp_path / "in", scores=text)
+    if compress:
+        plain = folder / "scores.csv"
+        (folder / "scores.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+        plain.unlink()
+    settings = settings_for(tmp_path)
+    result = load([folder], settings)
+    rejects = frame(
+        settings.db_path,
+        "select line, reason from rejects where table_name = 'scores' order by line",
+    )
+    assert rejects["line"].tolist() == sorted(expected)
+    for line, reason in zip(rejects["line"], rejects["reason"], strict=True):
+        assert expected[line] in reason, (line, reason)
+    [scores] = [f for f in result.files if f.table == "scores"]
+    assert scores.rows_loaded == valid
