@@ -140,7 +140,20 @@ def parse_value(raw: Any, type_: str, *, name: str = "value") -> Any:
 
 def parse_query_file(path: Path) -> Query:
     """Parse one .sql file of the library; raises QueryError if its header is incomplete."""
-    sql = path.read_text(encoding="utf-8")
+    return parse_query_text(path.read_text(encoding="utf-8"), name=path.stem, path=path)
+
+
+def parse_query_text(
+    sql: str, *, name: str, path: Path | None = None, require_header: bool = True
+) -> Query:
+    """Parse SQL text with a library header (`-- grain:`, `-- title:`, `-- description:`,
+    `-- param:` lines before the first statement line).
+
+    `require_header=False` (ad-hoc SQL): grain, title and description may be missing; any
+    `-- param:` lines still declare typed parameters. Raises QueryError for a malformed
+    parameter line or, with `require_header`, a missing field.
+    """
+    label = path.name if path is not None else name
     fields: dict[str, str] = {}
     params: list[Param] = []
     for line in sql.splitlines():
@@ -155,7 +168,7 @@ def parse_query_file(path: Path) -> Query:
         if key == "param":
             pm = _PARAM.match(value)
             if not pm or pm["type"] not in PARAM_TYPES:
-                raise QueryError(f"{path.name}: malformed parameter line: {line!r}")
+                raise QueryError(f"{label}: malformed parameter line: {line!r}")
             type_ = pm["type"]
             params.append(
                 Param(
@@ -168,15 +181,15 @@ def parse_query_file(path: Path) -> Query:
         else:
             fields[key] = (fields.get(key, "") + " " + value).strip()
     missing = [k for k in ("grain", "title", "description") if not fields.get(k)]
-    if missing:
-        raise QueryError(f"{path.name}: header lacks {', '.join(missing)}")
+    if missing and require_header:
+        raise QueryError(f"{label}: header lacks {', '.join(missing)}")
     return Query(
-        name=path.stem,
-        path=path,
+        name=name,
+        path=path if path is not None else Path(f"{name}.sql"),
         sql=sql,
-        title=fields["title"],
-        grain=fields["grain"],
-        description=fields["description"],
+        title=fields.get("title", ""),
+        grain=fields.get("grain", ""),
+        description=fields.get("description", ""),
         params=tuple(params),
     )
 

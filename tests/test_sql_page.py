@@ -16,7 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.analysis.sql_library import (
+    UNDECLARED,
     add_to_history,
+    adhoc_query,
     colour_columns,
     history_entry,
     history_frame,
@@ -26,7 +28,7 @@ from dashboard.analysis.sql_library import (
     result_figure,
     schema_frame,
 )
-from signalboard.queries import load_query
+from signalboard.queries import QueryError, load_query
 from signalboard.sandbox import SandboxError, run_sandboxed
 from signalboard.settings import REPO_ROOT, Settings
 
@@ -133,6 +135,39 @@ def test_adhoc_query_schema_and_history(
     assert at.text_area(key="sql_adhoc_text").value.startswith("select cohort_id")
 
 
+def test_adhoc_parameters_get_widgets_and_bind(
+    sample_db: Path, sample_con, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `-- param:` line types a placeholder (date widget, default filled in); an undeclared
+    `$name` gets a text box; the run binds both, and the history keeps the values."""
+    at = open_sql_page(sample_db, monkeypatch)
+    at.text_area(key="sql_adhoc_text").input(
+        "-- param: since date = 2025-06-01 | applied on or after\n"
+        "select count(*) as n from applications where applied_at >= $since and role = $role"
+    ).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.date_input(key="sqlp___adhoc_since").value == dt.date(2025, 6, 1)
+    role = sample_con.execute("select min(role) from applications").fetchall()[0][0]
+    at.text_input(key="sqlp___adhoc_role").input(role).run()
+    at.button(key="sql_run_adhoc").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    expected = sample_con.execute(
+        "select count(*) from applications where applied_at >= date '2025-06-01' and role = $r",
+        {"r": role},
+    ).fetchall()[0][0]
+    shown = next(df.value for df in at.dataframe if list(df.value.columns) == ["n"])
+    assert shown["n"].tolist() == [expected]
+    history = next(df.value for df in at.dataframe if "status" in df.value.columns)
+    assert history["status"].tolist() == ["ok"]
+    assert role in history["params"].iloc[0] and "2025-06-01" in history["params"].iloc[0]
+
+    # Left empty, an undeclared parameter is NULL: the statement runs and matches nothing.
+    at.text_input(key="sqlp___adhoc_role").input("").run()
+    at.button(key="sql_run_adhoc").click().run()
+    shown = next(df.value for df in at.dataframe if list(df.value.columns) == ["n"])
+    assert shown["n"].tolist() == [0]
+
+
 @pytest.mark.parametrize(
     ("sql", "message"),
     [
@@ -228,3 +263,38 @@ def test_schema_and_parquet_of_the_sample(sample_settings: Settings) -> None:
     assert table.num_rows == len(result.frame)
     assert mentions_demographics("select * from Demographic_Attributes")
     assert not mentions_demographics("select * from demographics_v2_notes")
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # declared types and defaults, in header order; undeclared ones as text, first use first
+        (
+            "-- param: since date = 2025-01-01\n-- param: top integer = 5\n"
+            "select * from t where b = $b and a = $a and d >= $since limit $top",
+            [
+                ("since", "date", dt.date(2025, 1, 1)),
+                ("top", "integer", 5),
+                ("b", "text", None),
+                ("a", "text", None),
+            ],
+        ),
+        # a '$' inside a string literal or a comment is not a placeholder
+        ("select '$price' as label, $x as v -- $y", [("x", "text", None)]),
+        # no placeholder, no parameter; SQL that does not parse has none either
+        ("select 1", []),
+        ("select from where $z (", []),
+        # a declared parameter the SQL does not use still gets its widget
+        ("-- param: roles text[] = null\nselect 1", [("roles", "text[]", None)]),
+    ],
+)
+def test_adhoc_query_parameters(sql: str, expected: list[tuple[str, str, object]]) -> None:
+    query = adhoc_query(sql)
+    assert [(p.name, p.type, p.default) for p in query.params] == expected
+    undeclared = [p for p in query.params if p.description == UNDECLARED]
+    assert all(p.type == "text" for p in undeclared)
+
+
+def test_adhoc_query_refuses_a_malformed_param_line() -> None:
+    with pytest.raises(QueryError, match="malformed parameter line"):
+        adhoc_query("-- param: since day = 2025-01-01\nselect $since")

@@ -4,6 +4,7 @@ the result chart and the session's query history. No Streamlit here; the page dr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
@@ -16,8 +17,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import pyarrow as pa
 
-from signalboard.queries import Query, list_queries
-from signalboard.sandbox import SandboxError, SandboxResult, run_sandboxed
+from signalboard.queries import Param, Query, list_queries, parse_query_text
+from signalboard.sandbox import SandboxError, SandboxResult, check_statement, run_sandboxed
 from signalboard.settings import Settings
 
 ChartKind = Literal["bar", "line", "scatter"]
@@ -198,3 +199,40 @@ def history_frame(history: Sequence[HistoryEntry]) -> pd.DataFrame:
     columns = ["ran_at", "source", "name", "params", "status", "rows", "message", "sql"]
     frame = pd.DataFrame([asdict(e) for e in history], columns=columns)
     return frame[columns]
+
+
+ADHOC_NAME = "__adhoc"
+UNDECLARED = "not declared in the SQL: text (declare a type with `-- param: NAME TYPE = DEFAULT`)"
+
+
+def adhoc_query(sql: str) -> Query:
+    """Ad-hoc SQL as a `Query`, so its `$name` placeholders get typed values like a library file's.
+
+    Parameters are declared as in a library file, by `-- param: NAME TYPE = DEFAULT | text`
+    lines in the leading comments; every other placeholder the statement uses (found by DuckDB's
+    parser, so a '$' inside a string or a comment is not one) becomes a text parameter without a
+    default, in the order the SQL first uses it. Raises QueryError for a malformed `-- param:`
+    line; SQL that does not parse has no placeholders here (running it reports the error).
+
+    Examples
+    --------
+    >>> q = adhoc_query("-- param: since date = 2025-01-01\\nselect * from applications "
+    ...                 "where applied_at >= $since and role = $role and source <> '$x'")
+    >>> [(p.name, p.type, str(p.default)) for p in q.params]
+    [('since', 'date', '2025-01-01'), ('role', 'text', 'None')]
+    """
+    query = parse_query_text(sql, name=ADHOC_NAME, require_header=False)
+    try:
+        used = set(check_statement(sql).named_parameters)
+    except SandboxError:
+        used = set()
+    declared = {param.name for param in query.params}
+    first_use = {
+        match.group(1): match.start()
+        for match in reversed(list(re.finditer(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql)))
+    }
+    extra = tuple(
+        Param(name=name, type="text", default=None, description=UNDECLARED)
+        for name in sorted(used - declared, key=lambda n: (first_use.get(n, len(sql)), n))
+    )
+    return dataclasses.replace(query, params=query.params + extra)

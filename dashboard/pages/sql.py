@@ -16,6 +16,7 @@ from dashboard.analysis.sql_library import (
     CHART_KINDS,
     HistoryEntry,
     add_to_history,
+    adhoc_query,
     colour_columns,
     history_entry,
     history_frame,
@@ -52,6 +53,15 @@ st.caption(
 
 def remember(entry: HistoryEntry) -> None:
     st.session_state["sql_history"] = add_to_history(st.session_state.get("sql_history", []), entry)
+
+
+def filter_value_options() -> dict[str, list[str]]:
+    """The roles and cohorts in the warehouse: choices for `roles` and `cohorts` parameters."""
+    filter_options = ui.query("filter_options")
+    return {
+        "roles": filter_options.loc[filter_options["kind"] == "role", "value"].tolist(),
+        "cohorts": filter_options.loc[filter_options["kind"] == "cohort", "value"].tolist(),
+    }
 
 
 def param_widget(query: Query, param: Param, initial: Any, options: dict[str, list[str]]) -> Any:
@@ -179,13 +189,7 @@ with library_tab:
         st.caption(f"Grain: {query.grain}. File: queries/{query.name}.sql")
         with st.expander("SQL"):
             st.code(query.sql, language="sql")
-        options: dict[str, list[str]] = {}
-        if any(p.type == "text[]" for p in query.params):
-            filter_options = ui.query("filter_options")
-            options = {
-                "roles": filter_options.loc[filter_options["kind"] == "role", "value"].tolist(),
-                "cohorts": filter_options.loc[filter_options["kind"] == "cohort", "value"].tolist(),
-            }
+        options = filter_value_options() if any(p.type == "text[]" for p in query.params) else {}
         values: dict[str, Any] = {}
         if query.params:
             st.caption("Parameters (the sidebar filters fill start_date, end_date, roles, cohorts)")
@@ -243,21 +247,50 @@ with adhoc_tab:
                 "small-cell suppressed: do not share demographic breakdowns from here; the "
                 "Fairness page publishes suppressed ones."
             )
-        if st.button("Run SQL", key="sql_run_adhoc", type="primary"):
+        adhoc_values: dict[str, Any] = {}
+        try:
+            adhoc = adhoc_query(sql or "")
+        except QueryError as error:
+            adhoc = None
+            st.error(str(error))
+        if adhoc is not None and adhoc.params:
+            st.caption(
+                "Parameters: each `$name` in the SQL. Give one a type and a default with a "
+                "`-- param: NAME TYPE = DEFAULT` line at the top, as the library files do."
+            )
+            adhoc_options = (
+                filter_value_options() if any(p.type == "text[]" for p in adhoc.params) else {}
+            )
+            adhoc_columns = st.columns(min(3, len(adhoc.params)))
+            for position, param in enumerate(adhoc.params):
+                with adhoc_columns[position % len(adhoc_columns)]:
+                    adhoc_values[param.name] = param_widget(
+                        adhoc, param, param.default, adhoc_options
+                    )
+        if st.button("Run SQL", key="sql_run_adhoc", type="primary", disabled=adhoc is None):
             try:
-                result = run_sandboxed(sql or "", settings=settings)
-            except SandboxError as error:
+                bound = adhoc.bind(adhoc_values) if adhoc is not None else {}
+                result = run_sandboxed(sql or "", bound, settings=settings)
+            except (QueryError, SandboxError) as error:
                 st.session_state["sql_adhoc_outcome"] = error
                 remember(
                     history_entry(
-                        source="ad hoc", name="ad hoc", sql=sql or "", params={}, error=error
+                        source="ad hoc",
+                        name="ad hoc",
+                        sql=sql or "",
+                        params=adhoc_values,
+                        error=error,
                     )
                 )
             else:
                 st.session_state["sql_adhoc_outcome"] = result
                 remember(
                     history_entry(
-                        source="ad hoc", name="ad hoc", sql=sql or "", params={}, result=result
+                        source="ad hoc",
+                        name="ad hoc",
+                        sql=sql or "",
+                        params=adhoc_values,
+                        result=result,
                     )
                 )
     show_outcome("sql_adhoc_outcome", file_name="adhoc_query")
