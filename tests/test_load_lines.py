@@ -28,6 +28,16 @@ def frame(db: Path, sql: str) -> pd.DataFrame:
         con.close()
 
 
+def assert_rejects_at(db: Path, expected: dict[int, str]) -> None:
+    """The scores rejects are exactly on `expected`'s lines, each with its reason fragment."""
+    rejects = frame(
+        db, "select line, reason from rejects where table_name = 'scores' order by line"
+    )
+    assert rejects["line"].tolist() == sorted(expected)
+    for line, reason in zip(rejects["line"], rejects["reason"], strict=True):
+        assert expected[line] in reason, (line, reason)
+
+
 def scores_file(seed: int, rows: int) -> tuple[str, dict[int, str], set[tuple[str, str, int]]]:
     """A scores export with bad rows at random lines.
 
@@ -73,13 +83,7 @@ def test_every_reject_names_its_line_in_the_file(tmp_path: Path, seed: int) -> N
     text, expected, loaded = scores_file(seed, rows=3000)
     settings = settings_for(tmp_path)
     load([write_exports(tmp_path / "in", scores=text)], settings)
-    rejects = frame(
-        settings.db_path,
-        "select line, reason from rejects where table_name = 'scores' order by line",
-    )
-    assert rejects["line"].tolist() == sorted(expected)
-    for line, reason in zip(rejects["line"], rejects["reason"], strict=True):
-        assert expected[line] in reason, (line, reason)
+    assert_rejects_at(settings.db_path, expected)
     stored = frame(settings.db_path, "select grader_id, axis, score from scores")
     assert set(stored.itertuples(index=False, name=None)) == loaded
     assert len(stored) == len(loaded)
@@ -179,12 +183,6 @@ def test_rejects_name_the_physical_line_past_blank_lines_and_multi_line_fields(
         plain.unlink()
     settings = settings_for(tmp_path)
     result = load([folder], settings)
-    rejects = frame(
-        settings.db_path,
-        "select line, reason from rejects where table_name = 'scores' order by line",
-    )
-    assert rejects["line"].tolist() == sorted(expected)
-    for line, reason in zip(rejects["line"], rejects["reason"], strict=True):
-        assert expected[line] in reason, (line, reason)
+    assert_rejects_at(settings.db_path, expected)
     [scores] = [f for f in result.files if f.table == "scores"]
     assert scores.rows_loaded == valid
