@@ -364,3 +364,13 @@ def test_report_tables_have_the_issue_columns(sample_settings, sample_db: Path):
         assert column in tables["stage_durations"].columns
     durations = tables["stage_durations"]
     assert (durations["still_in_stage"] <= durations["n"]).all()
+
+
+def test_resampling_docstring_example() -> None:
+    """The sampler shared with the stipends analysis: its printed example holds."""
+    import doctest
+
+    from dashboard.analysis import resampling
+
+    result = doctest.testmod(resampling)
+    assert result.attempted > 0 and result.failed == 0

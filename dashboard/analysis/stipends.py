@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from scipy import stats
 from threadpoolctl import ThreadpoolController
 
+from dashboard.analysis.resampling import sampled_medians as _bootstrap_medians
 from dashboard.analysis.suppression import suppress_small_cells
 from dashboard.analysis.tables import ReportTable
 from signalboard.queries import load_query
@@ -565,34 +566,9 @@ def _mean_ratio_ci(
 EXACT_BOOTSTRAP_ROWS = 5_000
 """Up to this many stipend rows in the analysis the median bootstrap draws every resample
 (`rng.integers`, as it always did: the sample and the tests keep their intervals); above, it
-draws each resample's median from its exact distribution (`_bootstrap_medians`): the same
+draws each resample's median from its exact distribution (`resampling.sampled_medians`): the same
 bootstrap without n_boot x n random numbers (at a million applications, 400 x 170,000 per group
 took minutes)."""
-
-
-def _bootstrap_medians(
-    sorted_values: np.ndarray | _OrderStatistics, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """`n_boot` medians of resamples (with replacement, same size) of `sorted_values`.
-
-    A resample is ``sorted_values[ceil(n * U_i) - 1]`` for n uniforms U_i, and that map is
-    monotone, so its k-th smallest value is ``sorted_values[ceil(n * U_(k)) - 1]`` with U_(k) the
-    k-th order statistic of n uniforms: Beta(k, n + 1 - k). Given U_(k) = u, U_(k+1) is u plus
-    (1 - u) times the smallest of n - k uniforms, Beta(1, n - k). numpy's median of an even-sized
-    resample is the mean of its (n/2)-th and (n/2 + 1)-th values.
-    """
-    n = len(sorted_values)
-    k = (n + 1) // 2
-    u = rng.beta(k, n + 1 - k, size=n_boot)
-
-    def at(q: np.ndarray) -> np.ndarray:
-        index = np.clip(np.ceil(n * q).astype(np.int64) - 1, 0, n - 1)
-        return sorted_values[index]
-
-    if n % 2:
-        return at(u)
-    following = u + (1 - u) * rng.beta(1, n - k, size=n_boot)
-    return (at(u) + at(following)) / 2
 
 
 def _median_ratio_ci(

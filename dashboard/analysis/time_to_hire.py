@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from dashboard.analysis.resampling import sampled_medians as _sampled_medians
 from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES
 from signalboard.queries import run_query
@@ -856,7 +857,7 @@ _BOOTSTRAP_BLOCK_VALUES = 4_000_000
 EXACT_BOOTSTRAP_ROWS = 5_000
 """Up to this many values in the larger group, the ratio's bootstrap draws every resample
 (`rng.integers`, as it always did: the sample and the hand-checked tests keep their intervals);
-above, it draws each resample's median from its exact distribution (`_sampled_medians`): the same
+above, it draws each resample's median from its exact distribution (`resampling.sampled_medians`): the same
 bootstrap, O(n_resamples) random numbers instead of O(n_resamples x n) (issue 7: 2,000 resamples
 of ~58k hires were ~2 s of the report at a million applications)."""
 
@@ -878,40 +879,13 @@ def _bootstrap_medians(
     return np.concatenate(medians)
 
 
-def _sampled_medians(
-    sorted_values: np.ndarray, n_resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Medians of `n_resamples` resamples with replacement, drawn from their exact distribution.
-
-    A resample is ``sorted_values[ceil(n * U_i) - 1]`` for n uniforms U_i, and that map is
-    monotone, so its k-th smallest value is ``sorted_values[ceil(n * U_(k)) - 1]`` with U_(k) the
-    k-th order statistic of n uniforms: Beta(k, n + 1 - k). Equivalently P(median* <= x_(j)) =
-    P(Binomial(n, j/n) >= k) for odd n = 2k - 1. For even n numpy's median is the mean of the
-    (n/2)-th and (n/2 + 1)-th values; given U_(k) = u, U_(k+1) is u plus (1 - u) times the
-    smallest of the other n - k uniforms, Beta(1, n - k). (The same sampler as
-    dashboard.analysis.stipends.)
-    """
-    n = len(sorted_values)
-    k = (n + 1) // 2
-    u = rng.beta(k, n + 1 - k, size=n_resamples)
-
-    def at(q: np.ndarray) -> np.ndarray:
-        index = np.clip(np.ceil(n * q).astype(np.int64) - 1, 0, n - 1)
-        return sorted_values[index]
-
-    if n % 2:
-        return at(u)
-    following = u + (1 - u) * rng.beta(1, n - k, size=n_resamples)
-    return (at(u) + at(following)) / 2
-
-
 def bootstrap_ratio_of_medians(
     a: np.ndarray, b: np.ndarray, *, n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05
 ) -> tuple[float, float, float]:
     """median(a) / median(b) and its percentile bootstrap CI (seeded, vectorized).
 
     Up to EXACT_BOOTSTRAP_ROWS values in the larger group every resample is drawn; above, each
-    resample's median is drawn from its exact distribution (`_sampled_medians`; the same
+    resample's median is drawn from its exact distribution (`resampling.sampled_medians`; the same
     bootstrap, other random numbers: the CI moves by Monte Carlo error only).
 
     Examples
