@@ -105,6 +105,42 @@ def human_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
     ]
 
 
+def _overall_row(
+    axis: object,
+    *,
+    n: int,
+    pairs: int,
+    overall: dict[str, float],
+    hh_qwk: float,
+    hh_r: float,
+) -> dict[str, object]:
+    """One axis's 'all' row: the LLM-human statistics, the human-human baseline, the
+    degradation from it and every gate (shared by the frame and the coded paths)."""
+    row: dict[str, object] = {
+        "axis": axis,
+        "attribute": "all",
+        "group": "all",
+        "n": n,
+        "pairs": pairs,
+        **overall,
+        "hh_qwk": hh_qwk,
+        "hh_pearson_r": hh_r,
+        "degradation_qwk": overall["qwk"] - hh_qwk,
+        "degradation_r": overall["pearson_r"] - hh_r,
+    }
+    row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
+    row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
+    row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
+    degr = [row["degradation_qwk"], row["degradation_r"]]
+    row["degradation_pass"] = bool(
+        all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
+    )
+    row["passes"] = bool(
+        row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
+    )
+    return row
+
+
 def llm_agreement(
     scores: pd.DataFrame, groups: pd.DataFrame | None = None, *, axis: str = "total"
 ) -> pd.DataFrame:
@@ -134,27 +170,13 @@ def llm_agreement(
     overall = pair_stats(pairs["machine"].to_numpy(), pairs["human"].to_numpy())
     hh_qwk = qwk(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
     hh_r = _pearson(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
-    row: dict[str, object] = {
-        "axis": axis,
-        "attribute": "all",
-        "group": "all",
-        "n": int(pairs["application_id"].nunique()),
-        "pairs": len(pairs),
-        **overall,
-        "hh_qwk": hh_qwk,
-        "hh_pearson_r": hh_r,
-        "degradation_qwk": overall["qwk"] - hh_qwk,
-        "degradation_r": overall["pearson_r"] - hh_r,
-    }
-    row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
-    row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
-    row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
-    degr = [row["degradation_qwk"], row["degradation_r"]]
-    row["degradation_pass"] = bool(
-        all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
-    )
-    row["passes"] = bool(
-        row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
+    row = _overall_row(
+        axis,
+        n=int(pairs["application_id"].nunique()),
+        pairs=len(pairs),
+        overall=overall,
+        hh_qwk=hh_qwk,
+        hh_r=hh_r,
     )
     rows = [row]
     if groups is not None and len(pairs) > 1:
@@ -282,27 +304,13 @@ def llm_agreement_wide(
         units_with_pair = np.bincount(
             unit_of_pair if all_valid else unit_of_pair[valid], minlength=n_units
         )
-        row: dict[str, object] = {
-            "axis": axis,
-            "attribute": "all",
-            "group": "all",
-            "n": int(np.count_nonzero(units_with_pair)),
-            "pairs": len(machine),
-            **overall,
-            "hh_qwk": hh_qwk,
-            "hh_pearson_r": hh_r,
-            "degradation_qwk": overall["qwk"] - hh_qwk,
-            "degradation_r": overall["pearson_r"] - hh_r,
-        }
-        row["qwk_pass"] = bool(overall["qwk"] >= GATES["qwk"])
-        row["r_pass"] = bool(overall["pearson_r"] >= GATES["pearson_r"])
-        row["smd_pass"] = bool(abs(overall["smd"]) <= GATES["smd"])
-        degr = [row["degradation_qwk"], row["degradation_r"]]
-        row["degradation_pass"] = bool(
-            all(np.isnan(d) or d >= GATES["degradation"] for d in degr)  # type: ignore[arg-type]
-        )
-        row["passes"] = bool(
-            row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
+        row = _overall_row(
+            axis,
+            n=int(np.count_nonzero(units_with_pair)),
+            pairs=len(machine),
+            overall=overall,
+            hh_qwk=hh_qwk,
+            hh_r=hh_r,
         )
         rows = [row]
         if use_groups and len(machine) > 1:
