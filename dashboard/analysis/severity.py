@@ -337,6 +337,22 @@ def _bh(p: pd.Series, alpha: float) -> pd.Series:
     return q
 
 
+def _next_confirmed(
+    cells: pd.DataFrame, confirmed: pd.DataFrame | None, *, alpha: float, threshold: float
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One step of the step-down search: the cells with BH q-values (the cells confirmed so far
+    keep the values they were found with), and the most significant newly flagged cell (None
+    when no new cell is flagged). Shared by `grader_bias` and `grader_bias_codes`."""
+    if confirmed is not None:
+        cells.loc[confirmed.index, confirmed.columns] = confirmed
+    cells["q_value"] = _bh(cells["p_value"], alpha)
+    flagged = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
+    new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
+    if not new.any():
+        return cells, None
+    return cells, cells[new].sort_values("p_value").iloc[[0]]
+
+
 def grader_bias(
     fit: CrossedFit,
     groups: pd.DataFrame,
@@ -398,14 +414,9 @@ def grader_bias(
     adjusted = frame
     for _ in range(max_steps + 1):
         cells = _bias_cells(adjusted, groups, min_cell_size).set_index(key)
-        if confirmed is not None:
-            cells.loc[confirmed.index, confirmed.columns] = confirmed
-        cells["q_value"] = _bh(cells["p_value"], alpha)
-        flagged = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
-        new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
-        if not new.any():
+        cells, best = _next_confirmed(cells, confirmed, alpha=alpha, threshold=threshold)
+        if best is None:
             break
-        best = cells[new].sort_values("p_value").iloc[[0]]
         confirmed = best if confirmed is None else pd.concat([confirmed, best])
         # remove the found bias from that grader's scores of that group, then refit
         grader, attribute, group = best.index[0]
@@ -727,14 +738,9 @@ def grader_bias_codes(
         if cells.empty:
             return pd.DataFrame(columns=columns), pd.DataFrame(columns=omnibus_columns)
         cells = cells.set_index(key)
-        if confirmed is not None:
-            cells.loc[confirmed.index, confirmed.columns] = confirmed
-        cells["q_value"] = _bh(cells["p_value"], alpha)
-        flagged = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
-        new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
-        if not new.any():
+        cells, best = _next_confirmed(cells, confirmed, alpha=alpha, threshold=threshold)
+        if best is None:
             break
-        best = cells[new].sort_values("p_value").iloc[[0]]
         confirmed = best if confirmed is None else pd.concat([confirmed, best])
         # remove the found bias from that grader's scores of that group, then refit
         grader, attribute, group = best.index[0]
