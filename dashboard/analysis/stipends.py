@@ -511,16 +511,7 @@ def _default_reference(usd: np.ndarray, grouping: _Grouping, *, k: int) -> str |
     sums = np.bincount(grouping.codes[ok], weights=usd[ok], minlength=g)
     with np.errstate(divide="ignore", invalid="ignore"):
         means = pd.Series(sums / sizes, index=grouping.labels)
-    sizes = pd.Series(sizes, index=grouping.labels)
-    known = means.index != UNKNOWN
-    eligible = means[(sizes >= MIN_MODEL_N) & known]
-    if eligible.empty:
-        eligible = means[(sizes >= k) & known]
-    if eligible.empty:
-        eligible = means[known].dropna()
-    if eligible.empty:
-        return None
-    return str(eligible.idxmax())
+    return _highest_mean(means, pd.Series(sizes, index=grouping.labels), k=k)
 
 
 def default_reference(frame: pd.DataFrame, *, k: int = 5) -> str | None:
@@ -529,6 +520,12 @@ def default_reference(frame: pd.DataFrame, *, k: int = 5) -> str | None:
     excluded."""
     sizes = frame.groupby("group")["stipend_usd"].count()
     means = frame.groupby("group")["stipend_usd"].mean()
+    return _highest_mean(means, sizes, k=k)
+
+
+def _highest_mean(means: pd.Series, sizes: pd.Series, *, k: int) -> str | None:
+    """The group with the highest mean among those of at least `MIN_MODEL_N` people (else `k`,
+    else any), Unknown excluded; None when no group qualifies."""
     known = means.index != UNKNOWN
     eligible = means[(sizes >= MIN_MODEL_N) & known]
     if eligible.empty:
