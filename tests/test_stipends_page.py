@@ -7,30 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.analysis import stipends
 from signalboard.db import readonly
 from signalboard.settings import REPO_ROOT
+from tests.page_helpers import frame_by_download, open_app_page
 
-ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
 PAGE = REPO_ROOT / "dashboard" / "pages" / "stipends.py"
 TIMEOUT = 180
 
 
 def open_stipends(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
-    at = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT).run()
-    return at.switch_page(str(PAGE)).run()
-
-
-def frame_by_download(at: AppTest, file_name: str) -> pd.DataFrame:
-    """The dataframe shown just before the download button of `file_name`.csv."""
-    labels = [b.label for b in at.get("download_button")]
-    assert f"Download {file_name}.csv" in labels, labels
-    return at.dataframe[labels.index(f"Download {file_name}.csv")].value
+    return open_app_page(PAGE, db_path, monkeypatch, timeout=TIMEOUT)
 
 
 def test_stipends_page_on_the_sample(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,22 +15,13 @@ from dashboard.analysis import time_to_hire as tth
 from signalboard.db import connect_readonly
 from signalboard.queries import run_query
 from signalboard.settings import REPO_ROOT
+from tests.page_helpers import frame_by_download, open_app_page
 
-ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
 PAGE = REPO_ROOT / "dashboard" / "pages" / "time_to_hire.py"
-TIMEOUT = 120
 
 
 def open_page(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
-    at = AppTest.from_file(str(ENTRY), default_timeout=TIMEOUT).run()
-    return at.switch_page(str(PAGE)).run()
-
-
-def frame_by_download(at: AppTest, file_name: str):
-    labels = [b.label for b in at.get("download_button")]
-    assert f"Download {file_name}.csv" in labels, labels
-    return at.dataframe[labels.index(f"Download {file_name}.csv")].value
+    return open_app_page(PAGE, db_path, monkeypatch)
 
 
 @pytest.fixture

@@ -1,0 +1,31 @@
+"""Opening one dashboard page in Streamlit's AppTest, as `signalboard serve` runs it, and reading
+the table shown above a download button (shared by the page tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from signalboard.settings import REPO_ROOT
+
+ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+TIMEOUT = 120  # per run; two CPUs are shared by the whole test run
+
+
+def open_app_page(
+    page: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, *, timeout: float = TIMEOUT
+) -> AppTest:
+    """The app on the warehouse `db_path`, switched to `page` (a file in dashboard/pages)."""
+    monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
+    at = AppTest.from_file(str(ENTRY), default_timeout=timeout).run()
+    return at.switch_page(str(page)).run()
+
+
+def frame_by_download(at: AppTest, file_name: str) -> pd.DataFrame:
+    """The dataframe shown just before the download button of `file_name`.csv."""
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Download {file_name}.csv" in labels, labels
+    return at.dataframe[labels.index(f"Download {file_name}.csv")].value
