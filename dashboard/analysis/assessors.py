@@ -652,22 +652,27 @@ def _fetch_closing(
 
 def _load_group_codes(
     cursor: duckdb.DuckDBPyConnection, bound: dict[str, object]
-) -> tuple[list[tuple[str, list[str]]], dict[str, np.ndarray]]:
-    """The self-ID attributes with their sorted values, and the group code rows; closes `cursor`."""
+) -> tuple[list[tuple[str, list[str]]], np.ndarray, dict[str, np.ndarray]]:
+    """The self-ID attributes with their sorted values, each label's hash (in that order) and
+    the group code rows; closes `cursor`."""
     try:
-        attribute_values = cursor.execute(
-            "select attribute, list(distinct value order by value) "
-            "from demographic_attributes group by attribute order by attribute"
+        labels = cursor.execute(
+            "select attribute, value, hash(attribute, value) from demographic_attributes "
+            "where attribute is not null and value is not null "
+            "group by attribute, value order by attribute, value"
         ).fetchall()
-        attributes = [a for a, _ in attribute_values]
-        group_rows = (
-            _fetch_numpy(cursor, "assessor_group_codes", {**bound, "attributes": attributes})
-            if attributes
-            else {k: np.zeros(0, np.int64) for k in ("app_row", "attribute", "code")}
-        )
-        return attribute_values, group_rows
+        group_rows = _fetch_numpy(cursor, "assessor_group_codes", bound)
     finally:
         cursor.close()
+    attribute_values: dict[str, list[str]] = {}
+    for attribute, value, _ in labels:
+        attribute_values.setdefault(attribute, []).append(value)
+    hashes = np.array([h for _, _, h in labels], dtype=np.uint64)
+    if len(np.unique(hashes)) < len(hashes):  # 64-bit hashes of a few dozen labels: never seen
+        raise RuntimeError(
+            "two self-ID labels share a hash; the group codes cannot tell them apart"
+        )
+    return list(attribute_values.items()), hashes, group_rows
 
 
 def load_coded(
@@ -726,10 +731,23 @@ def load_coded(
             group_labels=(),
             groups=np.zeros((0, n_units), dtype=np.int64),
         )
-        attribute_values, group_rows = group_job.result()
+        attribute_values, label_hashes, group_rows = group_job.result()
     attributes = [a for a, _ in attribute_values]
+    # label (in attribute, value order) -> attribute code and value code within the attribute
+    label_attribute = np.repeat(
+        np.arange(len(attributes)), [len(values) for _, values in attribute_values]
+    )
+    label_code = np.concatenate(
+        [np.arange(len(values)) for _, values in attribute_values] or [np.zeros(0, np.int64)]
+    )
+    # each row's label by its hash (rows whose label is not listed, a NULL answer, are dropped)
+    by_hash = np.argsort(label_hashes)
+    sorted_hashes, row_hash = label_hashes[by_hash], group_rows["label_hash"]
+    position = np.minimum(np.searchsorted(sorted_hashes, row_hash), max(len(by_hash) - 1, 0))
+    found = sorted_hashes[position] == row_hash if len(by_hash) else np.zeros(len(row_hash), bool)
+    label = by_hash[position[found]]
     groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
-    groups[group_rows["attribute"], unit_of_row[group_rows["app_row"]]] = group_rows["code"]
+    groups[label_attribute[label], unit_of_row[group_rows["app_row"][found]]] = label_code[label]
     return dataclasses.replace(
         coded,
         attributes=np.array(attributes, dtype=object),
