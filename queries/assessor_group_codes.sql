@@ -10,7 +10,7 @@ with
 
 -- rowid as in assessor_units (the integer key the unit codes are looked up by)
 applications as (
-    select *, rowid as app_row from applications
+    select *, rowid::integer as app_row from applications
 ),
 
 scores as (

@@ -12,7 +12,7 @@ with
 
 -- rowid as in assessor_units (the integer key the unit codes are looked up by)
 applications as (
-    select *, rowid as app_row from applications
+    select *, rowid::integer as app_row from applications
 ),
 
 scores as (
@@ -26,7 +26,8 @@ final as (
         (coalesce(list_position($axes::varchar[], scores.axis), 0) - 1)::integer as axis,
         scores.grader_kind = 'human' as human,
         scores.score,
-        coalesce((year(scores.scored_at) - 1970) * 12 + month(scores.scored_at) - 1, -1) as month,
+        coalesce((year(scores.scored_at) - 1970) * 12 + month(scores.scored_at) - 1, -1)::integer
+            as month,
     from scores
     inner join applications on applications.application_id = scores.application_id
     where scores.score is not null

@@ -13,7 +13,7 @@ with
 -- of the 22-character application id (issue 7: joining 3M scores to this numbering on the text
 -- id cost ~0.5 s of the section at 1M)
 applications as (
-    select *, rowid as app_row from applications
+    select *, rowid::integer as app_row from applications
 ),
 
 scores as (

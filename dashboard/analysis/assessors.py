@@ -237,7 +237,7 @@ def _code_scores(
     columns = np.full((n_axes + 1, n_pairs), np.nan)
     columns.reshape(-1)[axis.astype(np.intp) * n_pairs + pair] = score
     wide = columns.T
-    last = np.full(n_pairs, -1, dtype=np.int64)
+    last = np.full(n_pairs, -1, dtype=month.dtype)
     np.maximum.at(last, pair, month)
     pair_human = np.zeros(n_pairs, dtype=bool)
     pair_human[pair[human]] = True
@@ -722,7 +722,7 @@ def load_coded(
             axis=rows["axis"],
             human=rows["human"].astype(bool, copy=False),
             score=rows["score"].astype(float, copy=False),
-            month=rows["month"].astype(np.int64, copy=False),
+            month=rows["month"],
             scale=scale[:, rubric],
             units=units["application_id"],
             graders=np.asarray(graders, dtype=object),
