@@ -406,15 +406,52 @@ def analyze_coded(
     # job first as the longest. BLAS stays on one thread throughout, so the fits' own limits
     # (reliability.single_threaded_blas) in either thread set and restore the same value.
     with reliability.single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
-        total_job = pool.submit(_axis_tables, data, total_code, seed=seed, **options)
         agreement_job = pool.submit(_agreement, data)
         style_job = pool.submit(_style, data)
+        # Every axis and the total are usually rated by the same graders on the same
+        # deliverables: their codes and the fit's design are found once, here, while the
+        # workers start on the agreement and the style
+        shared = _ratings(data, ~np.isnan(data.wide[:, total_code]) & data.pair_human)
+        total_job = pool.submit(_axis_tables, data, total_code, seed=seed, shared=shared, **options)
         axis_jobs = [
-            pool.submit(_axis_tables, data, a, seed=seed, **options) for a in range(total_code)
+            pool.submit(_axis_tables, data, a, seed=seed, shared=shared, **options)
+            for a in range(total_code)
         ]
         per_axis = [job.result() for job in [*axis_jobs, total_job]]
         agreement_rows, style = agreement_job.result(), style_job.result()
     return _assemble(per_axis, agreement_rows, style, min_cell_size=min_cell_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ratings:
+    """The human ratings an axis is fitted on: rows of `CodedScores.wide` (`mask`, `rows`),
+    their unit and grader codes, dense codes of those (`u`, `r`) with the codes they stand for,
+    and the fit's score-free part (None when too few deliverables are double-scored)."""
+
+    mask: np.ndarray
+    rows: np.ndarray
+    unit: np.ndarray
+    grader: np.ndarray
+    u: np.ndarray
+    unit_codes: np.ndarray
+    r: np.ndarray
+    grader_codes: np.ndarray
+    design: reliability.CrossedDesign | None
+
+
+def _ratings(data: CodedScores, mask: np.ndarray) -> _Ratings:
+    n_units, n_graders = len(data.units), len(data.graders)
+    rows = np.flatnonzero(mask)
+    unit, grader = data.pair_unit[rows], data.pair_grader[rows]
+    per_deliverable = np.bincount(unit, minlength=n_units)
+    u, unit_codes = _subset(unit, n_units)
+    r, grader_codes = _subset(grader, n_graders)
+    design = None
+    if (per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any():
+        design = reliability.crossed_design(
+            u, r, n_units=len(unit_codes), n_raters=len(grader_codes)
+        )
+    return _Ratings(mask, rows, unit, grader, u, unit_codes, r, grader_codes, design)
 
 
 def _axis_tables(
@@ -425,25 +462,30 @@ def _axis_tables(
     min_cell_size: int,
     n_boot: int,
     seed: int,
+    shared: _Ratings | None = None,
 ) -> dict[str, Any]:
     """The tables of axis `a` (reliability, variance, D-study, design and graders; on the total
     also grader design and overlap, decision flips, drift and grader x group bias); empty when
-    too few deliverables are double-scored."""
+    too few deliverables are double-scored. `shared`: ratings to reuse when this axis's human
+    ratings are the same rows."""
     n_units, n_graders = len(data.units), len(data.graders)
     total_code = len(data.axes) - 1
     axis = data.axes[a]
     out: dict[str, Any] = {}
     column = data.wide[:, a]
     present = ~np.isnan(column)
-    h = np.flatnonzero(present & data.pair_human)
-    unit_h, grader_h = data.pair_unit[h], data.pair_grader[h]
-    per_deliverable = np.bincount(unit_h, minlength=n_units)
-    if not ((per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any()):
+    mask = present & data.pair_human
+    ratings = (
+        shared if shared is not None and np.array_equal(mask, shared.mask) else _ratings(data, mask)
+    )
+    if ratings.design is None:
         return out
-    u, unit_codes = _subset(unit_h, n_units)
-    r, grader_codes = _subset(grader_h, n_graders)
+    h, unit_h, grader_h = ratings.rows, ratings.unit, ratings.grader
+    u, unit_codes, r, grader_codes = ratings.u, ratings.unit_codes, ratings.r, ratings.grader_codes
     y = column[h]
-    fit = reliability.fit_arrays(u, r, y, units=unit_codes, raters=data.graders[grader_codes])
+    fit = reliability.fit_arrays(
+        u, r, y, units=unit_codes, raters=data.graders[grader_codes], design=ratings.design
+    )
     icc = reliability.icc_forms(fit)
     alphas = reliability.alpha_bootstraps(u, y, n_boot=n_boot, seed=seed)
     for level in ("interval", "ordinal"):

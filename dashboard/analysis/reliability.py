@@ -69,6 +69,7 @@ class CrossedFit:
     r_units: float  # R(deliverable | grader)
     k_units: float  # E[MS_d] = s_e + k_units * s_d
     k_raters: float  # E[MS_g] = s_e + k_raters * s_g
+    design: CrossedDesign | None = None  # what the codes alone determine (see crossed_design)
 
     @property
     def n(self) -> int:
@@ -79,6 +80,8 @@ class CrossedFit:
         """Raters x raters: deliverables each pair of raters both scored (N'N; the diagonal is
         each rater's ratings). Built once per fit: the design summary, grader design and overlap
         tables all read it (issue 7: three sparse products of the 470k ratings at 1M before)."""
+        if self.design is not None:
+            return self.design.shared_deliverables
         incidence = sp.csr_matrix(
             (np.ones(self.n), (self.unit_code, self.rater_code)),
             shape=(len(self.units), len(self.raters)),
@@ -199,31 +202,42 @@ def fit_crossed(
     return fit_arrays(u, r, data[value].to_numpy(dtype=float), units=units, raters=raters)
 
 
-def fit_arrays(
-    u: np.ndarray, r: np.ndarray, y: np.ndarray, *, units: np.ndarray, raters: np.ndarray
-) -> CrossedFit:
-    """`fit_crossed` on integer-coded data: the path the warehouse analysis takes (issue 7).
+@dataclass(frozen=True)
+class CrossedDesign:
+    """The parts of a crossed fit that depend on who rated what, not on the scores: the same
+    for every rubric axis of one set of ratings (issue 7: the axes and the total of one grading
+    design were fitted five times over, each building the same sparse matrices and
+    pseudo-inverse). Built by `crossed_design`."""
 
-    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used; codes in the
-    order of the sorted labels, as `fit_crossed` makes them) with one finite `y` per (u, r) pair.
-    """
+    unit_code: np.ndarray
+    rater_code: np.ndarray
+    n_i: np.ndarray  # ratings per unit (float)
+    n_j: np.ndarray  # ratings per rater (float)
+    c_pinv: np.ndarray  # generalized inverse of the reduced normal equations (raters x raters)
+    centring: np.ndarray  # raters x raters: centres effects within each component
+    centred_cov: np.ndarray  # centring @ c_pinv @ centring.T (times sigma_e^2: grader_cov)
+    component: np.ndarray  # component number per rater
+    n_components: int
+    shared: np.ndarray  # N' diag(1/n_i) N as a dense raters x raters matrix
+
+    @functools.cached_property
+    def shared_deliverables(self) -> sp.csr_matrix:
+        """Raters x raters deliverables in common (see `CrossedFit.shared_deliverables`)."""
+        incidence = sp.csr_matrix(
+            (np.ones(len(self.unit_code)), (self.unit_code, self.rater_code)),
+            shape=(len(self.n_i), len(self.n_j)),
+        )
+        return (incidence.T @ incidence).tocsr()
+
+
+def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int) -> CrossedDesign:
+    """The score-free part of `fit_arrays` for unit codes `u` and rater codes `r` (dense codes,
+    one rating per (u, r) pair); pass it to `fit_arrays` for each set of scores on them."""
     u = np.asarray(u, dtype=np.int64)
     r = np.asarray(r, dtype=np.int64)
-    y = np.asarray(y, dtype=float)
-    n_obs, n_units, n_raters = len(y), len(units), len(raters)
-    if n_obs < 2 or n_units < 2:
-        raise ValueError("need at least two deliverables with scores")
     n_i = np.bincount(u, minlength=n_units).astype(float)
     n_j = np.bincount(r, minlength=n_raters).astype(float)
-    incidence = sp.csr_matrix((np.ones(n_obs), (u, r)), shape=(n_units, n_raters))
-
-    unit_mean = np.bincount(u, y, minlength=n_units) / n_i
-    rater_mean = np.bincount(r, y, minlength=n_raters) / n_j
-    centred = y - unit_mean[u]
-    ss_total = float(((y - y.mean()) ** 2).sum())
-    ss_within_unit = float((centred**2).sum())
-    ss_within_rater = float(((y - rater_mean[r]) ** 2).sum())
-
+    incidence = sp.csr_matrix((np.ones(len(u)), (u, r)), shape=(n_units, n_raters))
     # Reduced normal equations for the grader effects after absorbing deliverables:
     # C = diag(n_j) - N' diag(1/n_i) N, rhs = G'(y - deliverable mean). C is graders x graders.
     # diag(1/n_i) N built directly (the same entries as the sparse product, one matmul less)
@@ -240,27 +254,72 @@ def fit_arrays(
     rank = np.empty(n_comp, dtype=np.int64)
     rank[np.argsort(first_unit, kind="stable")] = np.arange(n_comp)
     rater_component = rank[rater_component]
-    rhs = np.bincount(r, centred, minlength=n_raters)
     # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). Multithreaded
     # BLAS on such small matrices spins its threads: 0.4 s per eigh of 140 x 140 on the busy
     # 2-core benchmark machine against 2 ms single-threaded (issue 7).
     with single_threaded_blas():
         c_pinv = _pinv_psd(c_matrix)
-        effect = c_pinv @ rhs
-        r_graders = float(effect @ rhs)
-        sse = max(ss_within_unit - r_graders, 0.0)
-        r_units = ss_within_rater - sse
-        df_error = n_obs - n_units - n_raters + n_comp
-
         # Centre within each component on the rating-weighted mean (L b), covariance L C^+ L' s_e.
         weights = np.zeros((n_raters, n_raters))
         for comp in range(n_comp):
             members = np.flatnonzero(rater_component == comp)
             weights[np.ix_(members, members)] = n_j[members] / n_j[members].sum()
         centring = np.eye(n_raters) - weights
-        grader_effect = centring @ effect
+        centred_cov = centring @ c_pinv @ centring.T
+    return CrossedDesign(
+        unit_code=u,
+        rater_code=r,
+        n_i=n_i,
+        n_j=n_j,
+        c_pinv=c_pinv,
+        centring=centring,
+        centred_cov=centred_cov,
+        component=rater_component.astype(np.int64),
+        n_components=int(n_comp),
+        shared=shared,
+    )
+
+
+def fit_arrays(
+    u: np.ndarray,
+    r: np.ndarray,
+    y: np.ndarray,
+    *,
+    units: np.ndarray,
+    raters: np.ndarray,
+    design: CrossedDesign | None = None,
+) -> CrossedFit:
+    """`fit_crossed` on integer-coded data: the path the warehouse analysis takes (issue 7).
+
+    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used; codes in the
+    order of the sorted labels, as `fit_crossed` makes them) with one finite `y` per (u, r) pair.
+    `design`: `crossed_design` of these same `u` and `r`, when several fits share it.
+    """
+    y = np.asarray(y, dtype=float)
+    n_obs, n_units, n_raters = len(y), len(units), len(raters)
+    if n_obs < 2 or n_units < 2:
+        raise ValueError("need at least two deliverables with scores")
+    if design is None:
+        design = crossed_design(u, r, n_units=n_units, n_raters=n_raters)
+    u, r, n_i, n_j = design.unit_code, design.rater_code, design.n_i, design.n_j
+    n_comp = design.n_components
+
+    unit_mean = np.bincount(u, y, minlength=n_units) / n_i
+    rater_mean = np.bincount(r, y, minlength=n_raters) / n_j
+    centred = y - unit_mean[u]
+    ss_total = float(((y - y.mean()) ** 2).sum())
+    ss_within_unit = float((centred**2).sum())
+    ss_within_rater = float(((y - rater_mean[r]) ** 2).sum())
+    rhs = np.bincount(r, centred, minlength=n_raters)
+    with single_threaded_blas():
+        effect = design.c_pinv @ rhs
+        r_graders = float(effect @ rhs)
+        sse = max(ss_within_unit - r_graders, 0.0)
+        r_units = ss_within_rater - sse
+        df_error = n_obs - n_units - n_raters + n_comp
+        grader_effect = design.centring @ effect
         sigma2 = sse / df_error if df_error > 0 else math.nan
-        grader_cov = centring @ c_pinv @ centring.T * sigma2
+        grader_cov = design.centred_cov * sigma2
 
     unit_effect = np.bincount(u, y - grader_effect[r], minlength=n_units) / n_i
     residual = y - unit_effect[u] - grader_effect[r]
@@ -279,7 +338,7 @@ def fit_arrays(
         y=y,
         n_per_unit=n_i.astype(np.int64),
         n_per_rater=n_j.astype(np.int64),
-        component=rater_component.astype(np.int64),
+        component=design.component,
         n_components=int(n_comp),
         grader_effect=grader_effect,
         grader_cov=grader_cov,
@@ -294,6 +353,7 @@ def fit_arrays(
         r_units=float(r_units),
         k_units=coef_unit / df_units if df_units > 0 else math.nan,
         k_raters=coef_rater / df_raters if df_raters > 0 else math.nan,
+        design=design,
     )
 
 

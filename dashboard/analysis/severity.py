@@ -753,6 +753,7 @@ def grader_bias_codes(
             current.y - np.where(hit, best["bias_points"].iloc[0], 0.0),
             units=current.units,
             raters=current.raters,
+            design=current.design,  # the same ratings: only the scores change
         )
     cells = cells.reset_index()
     cells["flagged"] = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
