@@ -180,6 +180,41 @@ def test_rating_style_by_hand():
     assert style.loc["x", "sd"] == pytest.approx(np.std([1, 5, 1, 5], ddof=1))
 
 
+@pytest.mark.parametrize("missing", [0.0, 0.15])
+def test_rating_style_on_codes_equals_the_frame_path(missing):
+    """`rating_style_wide` (the warehouse path) against `rating_style` on random scores, with
+    every axis present (the path that shares each axis's centred scores between its SD and its
+    halo pairs) and with some axes missing."""
+    rng = np.random.default_rng(11)
+    n_rows, n_axes = 600, 4
+    wide = rng.integers(1, 6, size=(n_rows, n_axes)).astype(float)
+    wide[rng.random((n_rows, n_axes)) < missing] = np.nan
+    wide[np.isnan(wide).all(axis=1), 0] = 3.0
+    grader = rng.integers(0, 5, n_rows)
+    graders = np.array([f"g{g}" for g in range(5)], dtype=object)
+    long = pd.DataFrame(
+        {
+            "application_id": np.repeat(np.arange(n_rows), n_axes),
+            "grader_id": graders[np.repeat(grader, n_axes)],
+            "axis": np.tile([f"a{k}" for k in range(n_axes)], n_rows),
+            "score": wide.ravel(),
+            "min_score": 1.0,
+            "max_score": 5.0,
+        }
+    ).dropna(subset=["score"])
+    frame_path = severity.rating_style(long).set_index("grader_id").sort_index()
+    coded = severity.rating_style_wide(
+        wide,
+        grader=grader,
+        extreme=(wide <= 1) | (wide >= 5),
+        midpoint=wide == 3,
+        grader_labels=graders,
+    ).set_index("grader_id")
+    pd.testing.assert_frame_equal(
+        coded[frame_path.columns], frame_path, check_dtype=False, rtol=1e-12, atol=1e-12
+    )
+
+
 # --- grader x group bias ----------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ system, never a dense design matrix, so it scales to millions of score rows (iss
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -620,35 +621,56 @@ def rating_style_wide(
         midpoint_share = np.bincount(grader, (midpoint & present).sum(axis=1), minlength=size) / n
     # SD per grader and axis, then the mean over the grader's axes (NaN SDs skipped)
     sd_sum, sd_n = np.zeros(size), np.zeros(size)
-    for k in range(n_axes):
-        ok = present[:, k]
-        every = bool(ok.all())  # the usual case: no copies of the rows (issue 7)
-        _, _, sd = _mean_sd(
-            grader if every else grader[ok], wide[:, k] if every else wide[ok, k], size
-        )
-        has = ~np.isnan(sd)
-        sd_sum += np.where(has, sd, 0.0)
-        sd_n += has
-    # halo: per grader, the correlation of its scores on two axes of the same deliverable
     corr_sum, corr_n = np.zeros(size), np.zeros(size)
-    for first in range(n_axes):
-        for second in range(first + 1, n_axes):
-            ok = present[:, first] & present[:, second]
-            if ok.all():
-                g, x, y = grader, wide[:, first], wide[:, second]
-            else:
-                g, x, y = grader[ok], wide[ok, first], wide[ok, second]
-            cnt = np.bincount(g, minlength=size).astype(float)
+
+    def add_halo(corr: np.ndarray, cnt: np.ndarray) -> None:
+        corr = np.where(cnt > 2, corr, np.nan)
+        valid = ~np.isnan(corr)
+        corr_sum[:] += np.where(valid, corr, 0.0)
+        corr_n[:] += valid
+
+    if present.all():
+        # The usual case: every row has every axis, so each axis's grader means and centred
+        # scores serve its SD and all its halo pairs (issue 7: each pair re-derived both
+        # axes' means, 30 bincounts over 470k ratings instead of 14; the same numbers)
+        count = np.bincount(grader, minlength=size).astype(float)
+        centred, squares = [], []
+        for k in range(n_axes):
             with np.errstate(divide="ignore", invalid="ignore"):
-                dx = x - (_group_sum(g, x, size) / cnt)[g]
-                dy = y - (_group_sum(g, y, size) / cnt)[g]
-                corr = _group_sum(g, dx * dy, size) / np.sqrt(
-                    _group_sum(g, dx * dx, size) * _group_sum(g, dy * dy, size)
-                )
-            corr = np.where(cnt > 2, corr, np.nan)
-            valid = ~np.isnan(corr)
-            corr_sum += np.where(valid, corr, 0.0)
-            corr_n += valid
+                mean = _group_sum(grader, wide[:, k], size) / count
+                deviation = wide[:, k] - mean[grader]
+                ss = _group_sum(grader, deviation**2, size)
+                sd = np.where(count > 1, np.sqrt(ss / (count - 1)), np.nan)
+            centred.append(deviation)
+            squares.append(ss)
+            has = ~np.isnan(sd)
+            sd_sum += np.where(has, sd, 0.0)
+            sd_n += has
+        for first in range(n_axes):
+            for second in range(first + 1, n_axes):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cross = _group_sum(grader, centred[first] * centred[second], size)
+                    add_halo(cross / np.sqrt(squares[first] * squares[second]), count)
+    else:
+        for k in range(n_axes):
+            ok = present[:, k]
+            _, _, sd = _mean_sd(grader[ok], wide[ok, k], size)
+            has = ~np.isnan(sd)
+            sd_sum += np.where(has, sd, 0.0)
+            sd_n += has
+        # halo: per grader, the correlation of its scores on two axes of the same deliverable
+        for first in range(n_axes):
+            for second in range(first + 1, n_axes):
+                ok = present[:, first] & present[:, second]
+                g, x, y = grader[ok], wide[ok, first], wide[ok, second]
+                cnt = np.bincount(g, minlength=size).astype(float)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dx = x - (_group_sum(g, x, size) / cnt)[g]
+                    dy = y - (_group_sum(g, y, size) / cnt)[g]
+                    corr = _group_sum(g, dx * dy, size) / np.sqrt(
+                        _group_sum(g, dx * dx, size) * _group_sum(g, dy * dy, size)
+                    )
+                add_halo(corr, cnt)
     with np.errstate(divide="ignore", invalid="ignore"):
         sd_mean = np.where(sd_n > 0, sd_sum / sd_n, np.nan)
         halo = np.where(corr_n > 0, corr_sum / corr_n, np.nan)
@@ -664,27 +686,51 @@ def rating_style_wide(
     )
 
 
+@dataclass(frozen=True)
+class _BiasLayout:
+    """Which ratings count in an attribute's grader x group cells, and their cell keys: the same
+    at every step of the step-down (the refits change the scores, not who rated what; issue 7:
+    recomputing them was half of each step at 1M)."""
+
+    ok: np.ndarray  # ratings on a double-scored deliverable with a group on this attribute
+    key: np.ndarray  # grader * n_groups + group, per rating kept
+    n: np.ndarray  # ratings per cell (float)
+    n_groups: int
+
+
+def _bias_layouts(fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]) -> list:
+    keep = fit.n_per_unit[fit.unit_code] >= 2
+    layouts = []
+    for a, labels in enumerate(group_labels):
+        codes = groups[a][fit.unit_code]
+        ok = keep & (codes >= 0)
+        key = fit.rater_code[ok] * len(labels) + codes[ok]
+        n = np.bincount(key, minlength=len(fit.raters) * len(labels)).astype(float)
+        layouts.append(_BiasLayout(ok, key, n, len(labels)))
+    return layouts
+
+
 def _bias_cells_codes(
     fit: CrossedFit,
-    groups: np.ndarray,
+    layouts: list[_BiasLayout],
     attributes: np.ndarray,
     group_labels: list[np.ndarray],
     min_cell_size: int,
 ) -> tuple[pd.DataFrame, list[tuple[np.ndarray, ...]]]:
-    """Cells of `_bias_cells` from a fit and group codes per fit unit (attributes x units)."""
+    """Cells of `_bias_cells` from a fit and its `_bias_layouts`."""
     m = fit.n_per_unit[fit.unit_code].astype(float)
-    keep = m >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
         residual = fit.residual * m / (m - 1)
-    n_raters = len(fit.raters)
     frames, per_attribute = [], []
-    for a, attribute in enumerate(attributes):
-        codes = groups[a][fit.unit_code]
-        ok = keep & (codes >= 0)
-        n_groups = len(group_labels[a])
-        key = fit.rater_code[ok] * n_groups + codes[ok]
-        n, mean, sd = _mean_sd(key, residual[ok], n_raters * n_groups)
-        per_attribute.append((ok, key, residual[ok], n_groups))
+    for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
+        n_groups, key, n = layout.n_groups, layout.key, layout.n
+        values = residual[layout.ok]
+        # per cell: mean and SD (ddof 1; NaN under two ratings), two-pass as `_mean_sd`
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = _group_sum(key, values, len(n)) / n
+            ss = _group_sum(key, (values - mean[key]) ** 2, len(n))
+            sd = np.where(n > 1, np.sqrt(ss / (n - 1)), np.nan)
+        per_attribute.append((layout.ok, key, values, n_groups))
         cells = np.flatnonzero(n > 0)
         frames.append(
             pd.DataFrame(
@@ -729,9 +775,10 @@ def grader_bias_codes(
     confirmed: pd.DataFrame | None = None
     current = fit
     first_pass = None
+    layouts = _bias_layouts(fit, groups, group_labels)
     for _ in range(max_steps + 1):
         cells, per_attribute = _bias_cells_codes(
-            current, groups, attributes, group_labels, min_cell_size
+            current, layouts, attributes, group_labels, min_cell_size
         )
         if first_pass is None:
             first_pass = per_attribute
