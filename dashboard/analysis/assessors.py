@@ -228,14 +228,21 @@ def _code_scores(
     """`CodedScores` from one row per score; `scale[k]` (k = min, max, pass mark) is units x
     axes from each unit's rubric."""
     n_units, n_graders, n_axes = len(units), len(graders), len(axes)
-    pair, keys = severity._pair_codes(unit * n_graders + grader, n_units * n_graders)
+    # int32 keys and positions when they fit (issue 7: each int64 temporary of 3M scores is
+    # 24 MB of fresh memory to fault in on a cold call)
+    fits = max(n_units * n_graders, (n_axes + 1) * len(unit)) < np.iinfo(np.int32).max
+    index = np.int32 if fits else np.int64
+    pair, keys = severity._pair_codes(
+        unit.astype(index, copy=False) * index(n_graders) + grader.astype(index, copy=False),
+        n_units * n_graders,
+    )
     n_pairs = len(keys)
     # Fortran order (the transpose of axes x pairs): each axis's column is contiguous, and every
     # analysis reads the matrix one axis at a time (issue 7: gathers from a 40-byte-strided
     # column touched a cache line per score; analyze_coded at 1M: CPU ~1.45 -> ~1.25 s). Scores
     # land through flat positions: half the time of the 2-D scatter.
     columns = np.full((n_axes + 1, n_pairs), np.nan)
-    columns.reshape(-1)[axis.astype(np.intp) * n_pairs + pair] = score
+    columns.reshape(-1)[axis.astype(index, copy=False) * index(n_pairs) + pair] = score
     wide = columns.T
     last = np.full(n_pairs, -1, dtype=month.dtype)
     np.maximum.at(last, pair, month)
@@ -437,6 +444,7 @@ class _Ratings:
     r: np.ndarray
     grader_codes: np.ndarray
     design: reliability.CrossedDesign | None
+    pairable: reliability.PairableLayout | None
 
 
 def _ratings(data: CodedScores, mask: np.ndarray) -> _Ratings:
@@ -446,12 +454,13 @@ def _ratings(data: CodedScores, mask: np.ndarray) -> _Ratings:
     per_deliverable = np.bincount(unit, minlength=n_units)
     u, unit_codes = _subset(unit, n_units)
     r, grader_codes = _subset(grader, n_graders)
-    design = None
+    design = pairable = None
     if (per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any():
         design = reliability.crossed_design(
             u, r, n_units=len(unit_codes), n_raters=len(grader_codes)
         )
-    return _Ratings(mask, rows, unit, grader, u, unit_codes, r, grader_codes, design)
+        pairable = reliability.pairable_layout(u)
+    return _Ratings(mask, rows, unit, grader, u, unit_codes, r, grader_codes, design, pairable)
 
 
 def _axis_tables(
@@ -487,7 +496,7 @@ def _axis_tables(
         u, r, y, units=unit_codes, raters=data.graders[grader_codes], design=ratings.design
     )
     icc = reliability.icc_forms(fit)
-    alphas = reliability.alpha_bootstraps(u, y, n_boot=n_boot, seed=seed)
+    alphas = reliability.alpha_bootstraps(u, y, n_boot=n_boot, seed=seed, layout=ratings.pairable)
     for level in ("interval", "ordinal"):
         value, low, high = alphas[level]  # type: ignore[index]
         icc.loc[len(icc)] = {
@@ -692,11 +701,12 @@ def _fetch_closing(
         cursor.close()
 
 
-def _load_group_codes(
-    cursor: duckdb.DuckDBPyConnection, bound: dict[str, object]
-) -> tuple[list[tuple[str, list[str]]], np.ndarray, dict[str, np.ndarray]]:
-    """The self-ID attributes with their sorted values, each label's hash (in that order) and
-    the group code rows; closes `cursor`."""
+def _load_groups(
+    cursor: duckdb.DuckDBPyConnection, bound: dict[str, object], unit_of_row: np.ndarray
+) -> tuple[list[tuple[str, list[str]]], np.ndarray]:
+    """The self-ID attributes with their sorted values, and the group code of every unit on each
+    (attributes x units, -1 = none; see `CodedScores.groups`); closes `cursor`. Runs in a worker
+    thread beside the coding of the scores, mapping and all."""
     try:
         labels = cursor.execute(
             "select attribute, value, hash(attribute, value) from demographic_attributes "
@@ -709,12 +719,28 @@ def _load_group_codes(
     attribute_values: dict[str, list[str]] = {}
     for attribute, value, _ in labels:
         attribute_values.setdefault(attribute, []).append(value)
-    hashes = np.array([h for _, _, h in labels], dtype=np.uint64)
-    if len(np.unique(hashes)) < len(hashes):  # 64-bit hashes of a few dozen labels: never seen
+    label_hashes = np.array([h for _, _, h in labels], dtype=np.uint64)
+    if len(np.unique(label_hashes)) < len(label_hashes):  # 64 bits, a few dozen labels
         raise RuntimeError(
             "two self-ID labels share a hash; the group codes cannot tell them apart"
         )
-    return list(attribute_values.items()), hashes, group_rows
+    # label (in attribute, value order) -> attribute code and value code within the attribute
+    label_attribute = np.repeat(
+        np.arange(len(attribute_values)), [len(values) for values in attribute_values.values()]
+    )
+    label_code = np.concatenate(
+        [np.arange(len(values)) for values in attribute_values.values()] or [np.zeros(0, int)]
+    )
+    # each row's label by its hash (rows whose label is not listed, a NULL answer, are dropped)
+    by_hash = np.argsort(label_hashes)
+    sorted_hashes, row_hash = label_hashes[by_hash], group_rows["label_hash"]
+    position = np.minimum(np.searchsorted(sorted_hashes, row_hash), max(len(by_hash) - 1, 0))
+    found = sorted_hashes[position] == row_hash if len(by_hash) else np.zeros(len(row_hash), bool)
+    label = by_hash[position[found]]
+    n_units = int((unit_of_row >= 0).sum())
+    groups = np.full((len(attribute_values), n_units), -1, dtype=np.int64)
+    groups[label_attribute[label], unit_of_row[group_rows["app_row"][found]]] = label_code[label]
+    return list(attribute_values.items()), groups
 
 
 def load_coded(
@@ -744,11 +770,11 @@ def load_coded(
         ).fetchall()
         rubrics = sorted({r[0] for r in rubric_rows})
         units = _fetch_numpy(con, "assessor_units", {**bound, "rubrics": rubrics})
-        group_job = pool.submit(_load_group_codes, _second_cursor(con), bound)
         n_units, n_axes = len(units["application_id"]), len(axes)
         # unit code per warehouse row id of an application (-1: not a unit)
-        unit_of_row = np.full(int(units["app_row"].max(initial=-1)) + 1, -1, dtype=np.int64)
+        unit_of_row = np.full(int(units["app_row"].max(initial=-1)) + 1, -1, dtype=np.int32)
         unit_of_row[units["app_row"]] = units["unit"]
+        group_job = pool.submit(_load_groups, _second_cursor(con), bound, unit_of_row)
         # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks it
         scale = np.full((3, len(rubrics) + 1, n_axes), np.nan)
         axis_index = {a: i for i, a in enumerate(axes)}
@@ -757,7 +783,6 @@ def load_coded(
                 scale[:, rubrics.index(version), axis_index[axis_name]] = (low, high, pass_mark)
         rubric = np.where(units["rubric"] >= 0, units["rubric"], len(rubrics)).astype(np.int64)
         rows = score_job.result()
-        # DuckDB hands int32 codes: only the unit is int64 (it is multiplied into a pair key)
         coded = _code_scores(
             unit=unit_of_row[rows["app_row"]],
             grader=rows["grader"],
@@ -773,23 +798,8 @@ def load_coded(
             group_labels=(),
             groups=np.zeros((0, n_units), dtype=np.int64),
         )
-        attribute_values, label_hashes, group_rows = group_job.result()
+        attribute_values, groups = group_job.result()
     attributes = [a for a, _ in attribute_values]
-    # label (in attribute, value order) -> attribute code and value code within the attribute
-    label_attribute = np.repeat(
-        np.arange(len(attributes)), [len(values) for _, values in attribute_values]
-    )
-    label_code = np.concatenate(
-        [np.arange(len(values)) for _, values in attribute_values] or [np.zeros(0, np.int64)]
-    )
-    # each row's label by its hash (rows whose label is not listed, a NULL answer, are dropped)
-    by_hash = np.argsort(label_hashes)
-    sorted_hashes, row_hash = label_hashes[by_hash], group_rows["label_hash"]
-    position = np.minimum(np.searchsorted(sorted_hashes, row_hash), max(len(by_hash) - 1, 0))
-    found = sorted_hashes[position] == row_hash if len(by_hash) else np.zeros(len(row_hash), bool)
-    label = by_hash[position[found]]
-    groups = np.full((len(attributes), n_units), -1, dtype=np.int64)
-    groups[label_attribute[label], unit_of_row[group_rows["app_row"][found]]] = label_code[label]
     return dataclasses.replace(
         coded,
         attributes=np.array(attributes, dtype=object),

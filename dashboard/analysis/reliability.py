@@ -550,10 +550,20 @@ def _dense(codes: np.ndarray) -> np.ndarray:
     return (np.cumsum(present) - 1)[codes]
 
 
-def _pairable(units: np.ndarray, values: np.ndarray) -> _Pairable:
-    values = np.asarray(values, dtype=float)
-    keep = ~np.isnan(values)
-    units, values = np.asarray(units)[keep], values[keep]
+@dataclass(frozen=True)
+class PairableLayout:
+    """Which values of one set of unit codes are pairable (their unit has two or more) and the
+    pairable units' dense codes: the same for every axis rated on the same deliverables by the
+    same graders, so the Assessors analysis finds it once (`pairable_layout`)."""
+
+    keep: np.ndarray  # per value
+    unit: np.ndarray  # dense code per kept value
+    m: np.ndarray  # values per pairable unit
+
+
+def pairable_layout(units: np.ndarray) -> PairableLayout:
+    """`PairableLayout` of unit labels or codes `units` (every value present)."""
+    units = np.asarray(units)
     if (
         units.dtype.kind in "iu"
         and len(units)
@@ -567,8 +577,19 @@ def _pairable(units: np.ndarray, values: np.ndarray) -> _Pairable:
     m = np.bincount(codes)
     ok = m[codes] >= 2
     codes2 = _dense(codes[ok]) if ok.any() else codes[ok]
-    m2 = np.bincount(codes2)
-    return _Pairable(codes2.astype(np.int64), values[ok], m2, len(m2))
+    return PairableLayout(ok, codes2.astype(np.int64), np.bincount(codes2))
+
+
+def _pairable(
+    units: np.ndarray, values: np.ndarray, layout: PairableLayout | None = None
+) -> _Pairable:
+    """The pairable values; `layout`: `pairable_layout(units)`, given when no value is NaN."""
+    values = np.asarray(values, dtype=float)
+    if layout is None:
+        keep = ~np.isnan(values)
+        units, values = np.asarray(units)[keep], values[keep]
+        layout = pairable_layout(units)
+    return _Pairable(layout.unit, values[layout.keep], layout.m, len(layout.m))
 
 
 def _interval_parts(p: _Pairable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -668,14 +689,16 @@ def _unique_counts(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(key, return_counts=True)
 
 
-def _unit_patterns(units: np.ndarray, values: np.ndarray) -> tuple[_Pairable, np.ndarray]:
+def _unit_patterns(
+    units: np.ndarray, values: np.ndarray, layout: PairableLayout | None = None
+) -> tuple[_Pairable, np.ndarray]:
     """Pairable units collapsed to their distinct multisets of values.
 
     Alpha depends on a unit only through the multiset of its values, and a rubric gives few of
     them (2-3 graders on a 1-5 scale: some dozens), so half a million deliverables collapse to a
     few hundred patterns. Returns the patterns as pairable "units" and each pattern's count.
     """
-    p = _pairable(units, values)
+    p = _pairable(units, values, layout)
     if p.n_units == 0:
         return p, np.zeros(0, dtype=np.int64)
     codes, cats = pd.factorize(p.value, sort=True)
@@ -738,10 +761,12 @@ def alpha_bootstraps(
     n_boot: int = 500,
     confidence: float = 0.95,
     seed: int = 0,
+    layout: PairableLayout | None = None,
 ) -> dict[AlphaLevel, tuple[float, float, float]]:
     """`alpha_bootstrap` for several levels at once (the patterns are found once; each level
-    uses the same replicates, as separate calls with one seed do)."""
-    p, counts = _unit_patterns(np.asarray(units), np.asarray(values, dtype=float))
+    uses the same replicates, as separate calls with one seed do). `layout`:
+    `pairable_layout(units)`, when no value is missing and several axes share the units."""
+    p, counts = _unit_patterns(np.asarray(units), np.asarray(values, dtype=float), layout)
     n_units = int(counts.sum())
     if n_units < 2:
         return {level: (math.nan, math.nan, math.nan) for level in levels}
