@@ -360,12 +360,13 @@ def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
     assert overall["smd"] > 0.15 and not overall["smd_pass"] and not overall["passes"]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed):
+@pytest.mark.parametrize(("seed", "missing"), [(0, True), (1, True), (2, True), (3, False)])
+def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing):
     """The integer-coded agreement (issue 7: pairs formed once, group slices gathered from each
     axis's pair scores) equals `llm_agreement` on the same scores as frames, axis by axis, with
-    missing scores on some axes, deliverables without an LLM score, ungrouped deliverables and
-    an empty group."""
+    missing scores on some axes (`missing=False`: every pair scored on every axis, the path
+    that counts units per group once for all axes), deliverables without an LLM score,
+    ungrouped deliverables and an empty group."""
     rng = np.random.default_rng(seed)
     n_units, n_graders = 300, 6  # grader 0 is the LLM
     unit = np.repeat(np.arange(n_units), 4)
@@ -376,8 +377,9 @@ def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed):
     unit, grader = unit[keep], grader[keep]
     axes = np.array(["a", "b", "c", "total"], dtype=object)  # a and c: every pair scored
     wide = np.asfortranarray(rng.integers(1, 6, (len(unit), len(axes))).astype(float))
-    wide[rng.random(len(unit)) < 0.1, 1] = np.nan  # missing scores on axis b
-    wide[rng.random(len(unit)) < 0.05, 3] = np.nan
+    if missing:
+        wide[rng.random(len(unit)) < 0.1, 1] = np.nan  # missing scores on axis b
+        wide[rng.random(len(unit)) < 0.05, 3] = np.nan
     labels = [np.array(["F", "M", "X"], dtype=object), np.array(["no", "yes"], dtype=object)]
     groups = np.stack([rng.integers(-1, 2, n_units), rng.integers(-1, 2, n_units)])  # X empty
     wide_frames = agreement.llm_agreement_wide(
