@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from signalboard.benchmark import BenchmarkResult, Measurement, run_benchmark
+from signalboard.benchmark import BenchmarkResult, Measurement, measure_report, run_benchmark
+from signalboard.settings import Settings
 
 
 @pytest.mark.slow
@@ -38,3 +39,16 @@ def test_markdown_marks_missed_targets() -> None:
     assert "| 1,000,000 | report | Funnel cold | 2.000 s | <= 1.5 s | **no** |" in text
     assert "| 1,000,000 | page | Funnel warm | 0.100 s | <= 0.2 s | yes |" in text
     assert "| 1,000,000 | report | Funnel warm | 0.400 s |  |  |" in text
+
+
+def test_report_measured_in_its_own_process_reports_a_missing_warehouse(tmp_path: Path) -> None:
+    """The report sections run in a fresh process; what goes wrong there comes back as
+    failures, not as a crash of the benchmark."""
+    result = BenchmarkResult(started_at="t", machine={}, command="signalboard benchmark")
+    settings = Settings(
+        db_path=tmp_path / "missing.duckdb", pseudonym_key_file=tmp_path / "pseudonym.key"
+    )
+    measure_report(result, 10, settings, tmp_path / "report")
+    assert result.failures
+    assert all(f.startswith("10: ") for f in result.failures)
+    assert not [m for m in result.measurements if m.name.endswith(" cold")]
