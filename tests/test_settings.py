@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,19 @@ def test_env_example_lists_every_variable() -> None:
         re.findall(r"^(SIGNALBOARD_[A-Z_]+)=", (REPO_ROOT / ".env.example").read_text(), re.M)
     )
     assert read and read == listed
+
+
+def test_cli_processes_start_numpy_without_huge_page_advice() -> None:
+    """signalboard sets NUMPY_MADVISE_HUGEPAGE=0 before numpy is imported (signalboard/__init__.py),
+    and a user's own value wins; checked in fresh interpreters, as the CLI starts."""
+    probe = "import signalboard, numpy; print(numpy._core.multiarray._get_madvise_hugepage())"
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    off = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert off.stdout.strip() == "False", off.stderr
+    on = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert on.stdout.strip() == "True", on.stderr
