@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dashboard.analysis import agreement, reliability, severity
 from dashboard.analysis.suppression import suppress_small_cells
@@ -670,7 +671,17 @@ def _fetch_numpy(
     # the whole result (issue 7: 3M score rows in 0.19 s and 0.32 s of CPU instead of 0.26 s
     # and 0.42 s)
     table = con.sql(query.sql, params=query.bind(values)).to_arrow_table()
-    return {name: table[name].to_numpy() for name in table.column_names}
+    return {name: _numpy(table[name]) for name in table.column_names}
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """One numpy array of an Arrow column, its chunks joined in memory from the system
+    allocator: pyarrow's default pool (mimalloc) handed the 3M-row joins fresh pages on every
+    call, ~0.15 s of kernel time in a cold Assessors call at 1M (issue 7)."""
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    joined = pa.concat_arrays(column.chunks, memory_pool=pa.system_memory_pool())
+    return joined.to_numpy(zero_copy_only=False)
 
 
 def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[object]:
