@@ -218,7 +218,6 @@ class CrossedDesign:
     centred_cov: np.ndarray  # centring @ c_pinv @ centring.T (times sigma_e^2: grader_cov)
     component: np.ndarray  # component number per rater
     n_components: int
-    shared: np.ndarray  # N' diag(1/n_i) N as a dense raters x raters matrix
 
     @functools.cached_property
     def shared_deliverables(self) -> sp.csr_matrix:
@@ -276,7 +275,6 @@ def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int)
         centred_cov=centred_cov,
         component=rater_component.astype(np.int64),
         n_components=int(n_comp),
-        shared=shared,
     )
 
 
