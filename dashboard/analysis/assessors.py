@@ -410,8 +410,8 @@ def analyze_coded(
     total_code = len(data.axes) - 1
     options = {"threshold": threshold, "min_cell_size": min_cell_size, "n_boot": n_boot}
     # The axes' fits, the LLM agreement and the rating style are independent: two worker threads
-    # share them (numpy releases the GIL in its loops, so both cores work; issue 7), the total's
-    # job first as the longest. BLAS stays on one thread throughout, so the fits' own limits
+    # share them (numpy releases the GIL in its loops, so both cores work; issue 7), the two
+    # that need no fit first. BLAS stays on one thread throughout, so the fits' own limits
     # (reliability.single_threaded_blas) in either thread set and restore the same value.
     with reliability.single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
         agreement_job = pool.submit(_agreement, data)
