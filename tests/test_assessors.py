@@ -808,3 +808,22 @@ def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
     ]:
         _assert_same(frame, old[name], name)
     assert len(new.flips) and new.grader_bias["flagged"].eq(True).any()
+
+
+@pytest.mark.parametrize(
+    ("chunks", "type_", "expected"),
+    [
+        ([], "int32", []),  # an empty result has no chunk (an empty warehouse)
+        ([[1, 2]], "int32", [1, 2]),
+        ([[1], [2, 3], []], "int32", [1, 2, 3]),
+        ([[True], [False]], "bool", [True, False]),
+        ([["a"], ["b"]], "string", ["a", "b"]),
+    ],
+)
+def test_arrow_columns_become_one_numpy_array(chunks, type_, expected):
+    import pyarrow as pa
+
+    column = pa.chunked_array([pa.array(c, type=type_) for c in chunks], type=type_)
+    values = assessors._numpy(column)
+    assert isinstance(values, np.ndarray)
+    assert values.tolist() == expected
