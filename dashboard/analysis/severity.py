@@ -466,9 +466,13 @@ def _group_sum(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(key, values, minlength=size)
 
 
-def _mean_sd(key: np.ndarray, values: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
-    """Per key: count, mean and SD (ddof 1; NaN for fewer than two values), two-pass."""
-    n = np.bincount(key, minlength=size).astype(float)
+def _mean_sd(
+    key: np.ndarray, values: np.ndarray, size: int, n: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """Per key: count, mean and SD (ddof 1; NaN for fewer than two values), two-pass. `n`: the
+    counts per key (float), when the caller already has them."""
+    if n is None:
+        n = np.bincount(key, minlength=size).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = _group_sum(key, values, size) / n
         ss = _group_sum(key, (values - mean[key]) ** 2, size)
@@ -698,7 +702,9 @@ class _BiasLayout:
     n_groups: int
 
 
-def _bias_layouts(fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]) -> list:
+def _bias_layouts(
+    fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]
+) -> list[_BiasLayout]:
     keep = fit.n_per_unit[fit.unit_code] >= 2
     layouts = []
     for a, labels in enumerate(group_labels):
@@ -725,11 +731,7 @@ def _bias_cells_codes(
     for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
         n_groups, key, n = layout.n_groups, layout.key, layout.n
         values = residual[layout.ok]
-        # per cell: mean and SD (ddof 1; NaN under two ratings), two-pass as `_mean_sd`
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = _group_sum(key, values, len(n)) / n
-            ss = _group_sum(key, (values - mean[key]) ** 2, len(n))
-            sd = np.where(n > 1, np.sqrt(ss / (n - 1)), np.nan)
+        _, mean, sd = _mean_sd(key, values, len(n), n)
         per_attribute.append((layout.ok, key, values, n_groups))
         cells = np.flatnonzero(n > 0)
         frames.append(
