@@ -1,1 +1,1 @@
-"""The Streamlit app (pages, widgets) and the pure analysis functions it draws (dashboard.analysis)."""
+"""The Streamlit app: navigation, widgets, views and figures. It draws what `signalboard.analysis` computes."""

@@ -5,25 +5,22 @@ Run with `signalboard serve` (or `signalboard demo` for the bundled sample).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repository root.
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
+from dashboard import ui
 
-from dashboard import ui  # noqa: E402
-
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+# Not `pages/`: Streamlit treats a `pages/` folder beside the entry script as a v1 multipage app
+# and serves a deep link such as /data_health from it, bypassing st.navigation and the sidebar's
+# filters (streamlit/streamlit#9624). The views are registered with st.navigation only.
+PAGES_DIR = Path(__file__).resolve().parent / "views"
 
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One page of the app: its file in dashboard/pages/, its title and its icon."""
+    """One page of the app: its file in dashboard/views/, its title and its icon."""
 
     file: str
     title: str

@@ -66,9 +66,7 @@ from etl.read import (
     open_raw,
 )
 from etl.sources import ConvertedFile, convert
-from etl.warehouse import create_schema
-from signalboard.db import connect_writable
-from signalboard.settings import Settings
+from etl.warehouse import LoadTarget, connect_writable, create_schema
 
 LOAD_ORDER: tuple[str, ...] = (
     "rubrics",
@@ -1148,7 +1146,7 @@ def _version() -> str | None:
 def load_paths(
     paths: Sequence[Path],
     *,
-    settings: Settings,
+    settings: LoadTarget,
     as_of: str | dt.datetime | None = None,
     mapping: Path | None = None,
     strict: bool = False,

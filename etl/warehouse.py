@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Protocol
+
 import duckdb
 
 from etl.contract import DUCKDB_TYPES, TABLES, TableSpec
+
+
+class LoadTarget(Protocol):
+    """Where a load writes: the warehouse file and the pseudonym key that goes with it.
+
+    `signalboard.settings.Settings` is one; etl/ takes the shape, not the class, so the ETL layer
+    imports nothing from the library above it.
+    """
+
+    @property
+    def db_path(self) -> Path: ...
+
+    @property
+    def pseudonym_key_file(self) -> Path: ...
+
+
+def connect_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-write connection. Only the load uses this, and only on a file no reader has open
+    (it builds a new file beside the warehouse and swaps it in; see etl/load.py)."""
+    return duckdb.connect(str(path))
+
 
 # Bookkeeping tables. Every load that lands adds a row to `loads`; a load that fails never lands,
 # so there is no "failed" status to filter on.

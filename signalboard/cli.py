@@ -7,13 +7,16 @@ imported inside the handlers so `signalboard --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from signalboard.settings import REPO_ROOT, Settings, get_settings
+from signalboard.settings import Settings, get_settings
 
 
 class CliError(Exception):
@@ -77,14 +80,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def app_script() -> Path:
+    """The Streamlit entry script, wherever the dashboard package is installed.
+
+    Found by its module spec rather than imported: the library never imports the dashboard
+    (the layers import downward only), it only names the file `streamlit run` executes.
+    """
+    spec = importlib.util.find_spec("dashboard.app")
+    if spec is None or spec.origin is None:
+        raise CliError("the dashboard package is not installed (reinstall signalboard)")
+    return Path(spec.origin)
+
+
 def _streamlit_command(settings: Settings, port: int | None) -> list[str]:
     return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        # Not dashboard/app.py itself: see dashboard/entrypoint/streamlit_app.py for why.
-        str(REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"),
+        str(app_script()),
         "--server.port",
         str(port or settings.port),
         "--server.headless",
@@ -123,10 +137,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     return run_query_command(args, settings=_settings(args))
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    from signalboard.benchmark import run_benchmark_command
+def _benchmarks() -> Any:
+    # The benchmarks drive the app, AppTest and Chromium; they sit outside the library and are
+    # found at run time so the library's import graph stays free of them.
+    return importlib.import_module("signalboard_benchmarks.run")
 
-    return run_benchmark_command(args, settings=_settings(args))
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    return _benchmarks().run_benchmark_command(args, settings=_settings(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,23 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, help="port (default 8501 or SIGNALBOARD_PORT)")
     demo.set_defaults(handler=cmd_demo)
 
-    try:
-        from signalboard.query_cli import add_query_arguments
-    except ImportError:  # the query command arrives with the SQL library issue
-        pass
-    else:
-        query = sub.add_parser("query", help="run a query from queries/ or a .sql file")
-        add_query_arguments(query)
-        query.set_defaults(handler=cmd_query)
+    from signalboard.query_cli import add_query_arguments
 
-    try:
-        from signalboard.benchmark import add_benchmark_arguments
-    except ImportError:
-        pass
-    else:
-        bench = sub.add_parser("benchmark", help="measure load, report and pages at scale")
-        add_benchmark_arguments(bench)
-        bench.set_defaults(handler=cmd_benchmark)
+    query = sub.add_parser("query", help="run a query from the SQL library or a .sql file")
+    add_query_arguments(query)
+    query.set_defaults(handler=cmd_query)
+
+    bench = sub.add_parser("benchmark", help="measure load, report and pages at scale")
+    _benchmarks().add_benchmark_arguments(bench)
+    bench.set_defaults(handler=cmd_benchmark)
 
     return parser
 

@@ -123,11 +123,6 @@ def connect_sandbox(
     return con
 
 
-def connect_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """A read-write connection. Only the load uses this, and only on a file no reader has open."""
-    return duckdb.connect(str(path))
-
-
 def connect_memory() -> duckdb.DuckDBPyConnection:
     """An in-memory database, for tests and for computing on DataFrames with SQL."""
     return duckdb.connect(":memory:")

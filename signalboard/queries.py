@@ -200,22 +200,29 @@ def _load_cached(path: str, mtime_ns: int) -> Query:
 
 
 def load_query(name_or_path: str | Path, *, queries_dir: Path | None = None) -> Query:
-    """A query by library name (`application_journeys`) or by file path."""
+    """A query by name (`application_journeys`) or by file path.
+
+    A name is looked up in the analysts' library (`queries_dir`, default the shipped
+    queries/library or SIGNALBOARD_QUERIES_DIR) and then among the sections' inputs
+    (queries/analysis); the two sets of names are disjoint (a test checks).
+    """
     candidate = Path(name_or_path)
     if candidate.suffix == ".sql" and candidate.exists():
         path = candidate
     else:
-        folder = queries_dir or get_settings().queries_dir
-        path = folder / f"{name_or_path}.sql"
+        settings = get_settings()
+        folders = (queries_dir or settings.queries_dir, settings.analysis_queries_dir)
+        found = [folder / f"{name_or_path}.sql" for folder in folders]
+        path = next((p for p in found if p.exists()), found[0])
         if not path.exists():
             raise QueryError(
-                f"no query named {name_or_path!r} in {folder} (see `signalboard query --list`)"
+                f"no query named {name_or_path!r} in the library (see `signalboard query --list`)"
             )
     return _load_cached(str(path.resolve()), path.stat().st_mtime_ns)
 
 
 def list_queries(*, queries_dir: Path | None = None) -> list[Query]:
-    """Every query of the library, sorted by name."""
+    """Every query of the analysts' library, sorted by name (the sections' inputs are not listed)."""
     folder = queries_dir or get_settings().queries_dir
     return [load_query(p, queries_dir=folder) for p in sorted(folder.glob("*.sql"))]
 

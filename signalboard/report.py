@@ -1,8 +1,11 @@
 """`signalboard report`: every analysis table as CSV plus one self-contained report.html.
 
-Each analysis area is a section module exposing
+Each analysis area is a section module in `SECTIONS` exposing
 
     def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]
+
+and optionally `report_files(con, *, settings) -> dict[str, str]` (extra files, such as
+ll144_summary.html).
 
 The report reads through one read-only connection, so it can run while the dashboard serves.
 """
@@ -11,48 +14,39 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import importlib
-import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 
-from dashboard.analysis.tables import ReportTable
+from signalboard.analysis import assessors, data_health, fairness, funnel, stipends, time_to_hire
+from signalboard.analysis.tables import ReportTable
 from signalboard.db import readonly
 from signalboard.settings import Settings
 
-# Order of the sections in report.html. A module that is not there yet is skipped.
-SECTION_MODULES: tuple[tuple[str, str], ...] = (
-    ("dashboard.analysis.data_health", "Data health"),
-    ("dashboard.analysis.funnel", "Funnel"),
-    ("dashboard.analysis.time_to_hire", "Time to hire"),
-    ("dashboard.analysis.assessors", "Assessors"),
-    ("dashboard.analysis.fairness", "Fairness"),
-    ("dashboard.analysis.stipends", "Stipends"),
+# The sections of report.html, in order. Every one must run: a section that fails stops the
+# report rather than leaving an audit document silently short.
+SECTIONS: tuple[tuple[str, ModuleType], ...] = (
+    ("Data health", data_health),
+    ("Funnel", funnel),
+    ("Time to hire", time_to_hire),
+    ("Assessors", assessors),
+    ("Fairness", fairness),
+    ("Stipends", stipends),
 )
 
 
 def collect_tables(con, *, settings: Settings) -> list[tuple[str, list[ReportTable]]]:
-    """Run every available section against an open connection."""
-    sections: list[tuple[str, list[ReportTable]]] = []
-    for module_name, title in SECTION_MODULES:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        if not hasattr(module, "report_tables"):
-            continue
-        sections.append((title, list(module.report_tables(con, settings=settings))))
-    return sections
+    """Run every section against an open connection."""
+    return [
+        (title, list(module.report_tables(con, settings=settings))) for title, module in SECTIONS
+    ]
 
 
 def collect_files(con, *, settings: Settings) -> dict[str, str]:
-    """Extra files a section writes beside the CSVs (file name -> text): a section module may
-    expose `report_files(con, *, settings) -> dict[str, str]` (e.g. ll144_summary.html)."""
+    """Extra files sections write beside the CSVs (file name -> text), e.g. ll144_summary.html."""
     files: dict[str, str] = {}
-    for module_name, _ in SECTION_MODULES:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
+    for _, module in SECTIONS:
         if hasattr(module, "report_files"):
             files.update(module.report_files(con, settings=settings))
     return files

@@ -1,32 +1,75 @@
-"""The one place signalboard reads its environment.
+"""The one place signalboard reads its environment and finds its files.
 
 Every variable is listed with its default in `.env.example`. Code asks for `get_settings()`
 instead of reading `os.environ`, so a test can build a `Settings` with other values.
+
+Files that ship with signalboard (the SQL library, the analysis queries, the sample exports,
+the vendor mappings) resolve from the installed package, so a wheel installed anywhere finds
+them. Files signalboard writes (the default warehouse, the pseudonym key) live in a per-user data
+folder, or beside a warehouse the user names, never inside the installation.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+KEY_FILE_NAME = "pseudonym.key"
+
+
+def _package_dir(package: str) -> Path:
+    # The SQL and the sample are package data (pyproject.toml maps queries/ and data/sample/ into
+    # the signalboard package); an editable install resolves them to the checkout.
+    return Path(str(files(package)))
+
+
+def user_data_dir(environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
+    """The per-user folder for the default warehouse and its key.
+
+    `SIGNALBOARD_HOME` when set; else `$XDG_DATA_HOME/signalboard` (XDG Base Directory
+    Specification), defaulting to `~/.local/share/signalboard`; on Windows `%LOCALAPPDATA%`.
+    """
+    env = os.environ if environ is None else environ
+    home = env.get("SIGNALBOARD_HOME", "").strip()
+    if home:
+        return Path(home).expanduser().resolve()
+    if os.name == "nt" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "signalboard"
+    xdg = env.get("XDG_DATA_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return (base / "signalboard").resolve()
+
+
+def queries_root() -> Path:
+    """The folder holding the shipped SQL: `library/` (analysts) and `analysis/` (sections)."""
+    return _package_dir("signalboard._queries")
+
+
+def sample_dir() -> Path:
+    """The bundled sample exports (`signalboard generate --applications 3000 --seed 7`)."""
+    return _package_dir("signalboard._sample")
 
 
 def _path(value: str) -> Path:
-    path = Path(value).expanduser()
-    # Relative paths are relative to the repository, so `signalboard` behaves the same from any folder.
-    return path if path.is_absolute() else REPO_ROOT / path
+    # A path a user types is relative to the folder the command runs in.
+    return Path(value).expanduser().resolve()
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Typed settings; see `.env.example` for what each one means."""
+    """Typed settings; see `.env.example` for what each one means.
 
-    db_path: Path = field(default_factory=lambda: _path("data/warehouse.duckdb"))
-    pseudonym_key_file: Path = field(default_factory=lambda: _path("data/pseudonym.key"))
-    queries_dir: Path = field(default_factory=lambda: _path("queries"))
-    sample_dir: Path = field(default_factory=lambda: _path("data/sample"))
+    `pseudonym_key_file` defaults to `pseudonym.key` beside the warehouse, so a warehouse and the
+    key its pseudonyms were made with travel together; setting it pins it.
+    """
+
+    db_path: Path = field(default_factory=lambda: user_data_dir() / "warehouse.duckdb")
+    pseudonym_key_file: Path | None = None
+    queries_dir: Path = field(default_factory=lambda: queries_root() / "library")
+    analysis_queries_dir: Path = field(default_factory=lambda: queries_root() / "analysis")
+    sample_dir: Path = field(default_factory=sample_dir)
     min_cell_size: int = 5
     severity_threshold: float = 0.25
     pay_floor_per_hour: float = 20.0
@@ -36,35 +79,45 @@ class Settings:
     sql_max_rows: int = 100_000
     sql_allow_demographics: bool = False
     port: int = 8501
+    key_file_pinned: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pseudonym_key_file is None:
+            object.__setattr__(
+                self, "pseudonym_key_file", Path(self.db_path).parent / KEY_FILE_NAME
+            )
+        else:
+            object.__setattr__(self, "key_file_pinned", True)
 
     def with_db(self, db_path: str | Path | None) -> Settings:
         """The same settings pointed at another warehouse file (a `--db` option).
 
-        A relative `--db` is relative to the folder the command runs in, like `--out` and every
-        other path a user types; only the defaults and SIGNALBOARD_* variables are relative to
-        the repository.
+        A relative `--db` is relative to the folder the command runs in. The key moves with the
+        warehouse unless SIGNALBOARD_PSEUDONYM_KEY_FILE pinned it.
         """
         if db_path is None:
             return self
-        return replace(self, db_path=Path(db_path).expanduser().resolve())
+        path = Path(db_path).expanduser().resolve()
+        key = self.pseudonym_key_file if self.key_file_pinned else path.parent / KEY_FILE_NAME
+        return replace(self, db_path=path, pseudonym_key_file=key)
 
 
 def get_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read settings from the environment (or from `environ`, for tests)."""
     env = os.environ if environ is None else environ
-    defaults = Settings()
 
     def text(name: str, default: str) -> str:
         value = env.get(name, "").strip()
         return value or default
 
+    db = env.get("SIGNALBOARD_DB", "").strip()
+    key = env.get("SIGNALBOARD_PSEUDONYM_KEY_FILE", "").strip()
+    queries = env.get("SIGNALBOARD_QUERIES_DIR", "").strip()
+    defaults = Settings(db_path=_path(db) if db else user_data_dir(env) / "warehouse.duckdb")
     return Settings(
-        db_path=_path(text("SIGNALBOARD_DB", str(defaults.db_path))),
-        pseudonym_key_file=_path(
-            text("SIGNALBOARD_PSEUDONYM_KEY_FILE", str(defaults.pseudonym_key_file))
-        ),
-        queries_dir=_path(text("SIGNALBOARD_QUERIES_DIR", str(defaults.queries_dir))),
-        sample_dir=defaults.sample_dir,
+        db_path=defaults.db_path,
+        pseudonym_key_file=_path(key) if key else None,
+        queries_dir=_path(queries) if queries else defaults.queries_dir,
         min_cell_size=int(text("SIGNALBOARD_MIN_CELL_SIZE", str(defaults.min_cell_size))),
         severity_threshold=float(
             text("SIGNALBOARD_SEVERITY_THRESHOLD", str(defaults.severity_threshold))

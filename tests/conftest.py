@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from signalboard.db import connect_readonly
-from signalboard.settings import REPO_ROOT, Settings
+from signalboard.settings import Settings
+from tests.paths import REPO_ROOT
 
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from signalboard.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
-ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+ENTRY = REPO_ROOT / "dashboard" / "app.py"
 TIMEOUT = 120  # per run; two CPUs are shared by the whole test run
 
 

@@ -22,11 +22,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.app import PAGE_SPECS, PageSpec
-from etl.warehouse import create_schema
-from signalboard.db import connect_writable, query_scalar, readonly
-from signalboard.settings import REPO_ROOT, Settings
+from etl.warehouse import connect_writable, create_schema
+from signalboard.db import query_scalar, readonly
+from signalboard.settings import Settings
+from tests.paths import REPO_ROOT
 
-ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+ENTRY = REPO_ROOT / "dashboard" / "app.py"
 TIMEOUT = 120  # seconds per run: generous, because two CPUs are shared by the whole test run
 PAGE_IDS = [spec.url_path for spec in PAGE_SPECS]
 DATA_HEALTH = next(spec for spec in PAGE_SPECS if spec.file == "data_health.py")

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis import agreement, assessors, severity
-from dashboard.analysis.reliability import fit_crossed
+from signalboard.analysis import assessors
+from signalboard.stats import agreement, severity
+from signalboard.stats.reliability import fit_crossed
 
 
 def _sparse(
@@ -664,10 +665,10 @@ def _start_page(db_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from dashboard.app import PAGE_SPECS
-    from signalboard.settings import REPO_ROOT
+    from tests.paths import REPO_ROOT
 
     monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
-    entry = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
+    entry = REPO_ROOT / "dashboard" / "app.py"
     spec = next(s for s in PAGE_SPECS if s.file == "assessors.py")
     at = AppTest.from_file(str(entry), default_timeout=120).run()
     return at.switch_page(str(spec.path)).run()
@@ -704,8 +705,8 @@ def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, 
     """The pandas path as it was before issue 7 (label merges and groupbys over every score row),
     composed of the frame-level functions; alpha only as its point value (the bootstrap now
     draws over value patterns: the same distribution, other draws)."""
-    from dashboard.analysis import reliability
-    from dashboard.analysis.suppression import suppress_small_cells
+    from signalboard.stats import reliability
+    from signalboard.stats.suppression import suppress_small_cells
 
     out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("rel", "graders", "llm")}
     tables: dict[str, pd.DataFrame] = {}

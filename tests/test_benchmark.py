@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from signalboard_benchmarks.run import BenchmarkResult, Measurement, measure_report, run_benchmark
 
-from signalboard.benchmark import BenchmarkResult, Measurement, measure_report, run_benchmark
 from signalboard.settings import Settings
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.app import PAGE_SPECS, PageSpec
-from signalboard.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""dashboard.analysis.data_health: given hand-made bookkeeping rows, expect these tables."""
+"""signalboard.analysis.data_health: given hand-made bookkeeping rows, expect these tables."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dashboard.analysis import data_health
 from etl.contract import APPLICATIONS, COHORTS, SCORES, TABLES, Column
 from etl.warehouse import create_schema
+from signalboard.analysis import data_health
 from signalboard.db import connect_memory, query_df, query_scalar
 from signalboard.settings import Settings
 

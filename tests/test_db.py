@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from signalboard.db import connect_writable, query_rows, query_scalar, quote_identifier
+from etl.warehouse import connect_writable
+from signalboard.db import query_rows, query_scalar, quote_identifier
 
 
 @pytest.mark.parametrize(

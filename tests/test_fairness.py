@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis import fairness
-from dashboard.analysis.suppression import is_hidden
 from etl.contract import STAGES
 from etl.generate import GeneratorConfig, generate, planted_effects
 from etl.load import load_paths
+from signalboard.analysis import fairness
 from signalboard.db import readonly
 from signalboard.settings import Settings
+from signalboard.stats.suppression import is_hidden
 
 ADVERSE_IMPACT_COLUMNS = [
     "step",
@@ -246,8 +246,7 @@ def test_triage_counts_hidden_alike_in_both_files(sample_tables) -> None:
 
 def test_report_tables_on_an_empty_warehouse(tmp_path: Path) -> None:
     """A warehouse with the schema and no rows gives empty tables, not an error."""
-    from etl.warehouse import create_schema
-    from signalboard.db import connect_writable
+    from etl.warehouse import connect_writable, create_schema
 
     path = tmp_path / "empty.duckdb"
     con = connect_writable(path)
@@ -264,7 +263,7 @@ def test_published_audit_gives_no_hidden_cell_away(sample_settings: Settings) ->
     """On the sample: in every published line (a step and attribute's whole table, each track's
     groups, each group across tracks; Unknown included) no hidden count can be worked out from
     the line total and the shown cells, unless the whole line is hidden."""
-    from dashboard.analysis.suppression import determined_cells
+    from signalboard.stats.suppression import determined_cells
 
     with readonly(sample_settings.db_path) as con:
         journeys, demographics, llm = fairness.load_inputs(con, settings=sample_settings)

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from dashboard.analysis import fairness
-from dashboard.analysis.fairness_cells import cells_from_frames, furthest_from_mask
 from etl.contract import STAGES
-from etl.warehouse import create_schema
-from signalboard.db import connect_writable, query_df, readonly
+from etl.warehouse import connect_writable, create_schema
+from signalboard.analysis import fairness
+from signalboard.db import query_df, readonly
 from signalboard.queries import run_query
 from signalboard.settings import Settings
+from signalboard.stats.fairness_cells import cells_from_frames, furthest_from_mask
 
 KEYS = ["track", "reached_mask", "undecided", "llm_score", "attribute", "group"]
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.analysis import fairness
+from signalboard.analysis import fairness
 from signalboard.db import readonly
-from signalboard.settings import REPO_ROOT, Settings
+from signalboard.settings import Settings
 from tests.page_helpers import frame_by_download, open_app_page
+from tests.paths import REPO_ROOT
 
-PAGE = REPO_ROOT / "dashboard" / "pages" / "fairness.py"
+PAGE = REPO_ROOT / "dashboard" / "views" / "fairness.py"
 
 
 def open_fairness(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from dashboard.analysis.adverse_impact import (
+from signalboard.stats.adverse_impact import (
     add_significance,
     below_four_fifths,
     impact_ratio_ci,
@@ -222,7 +222,8 @@ def test_docstring_examples() -> None:
     """The numbers printed in the numpydoc Examples blocks of the fairness modules."""
     import doctest
 
-    from dashboard.analysis import adverse_impact, ll144, suppression
+    from signalboard.analysis import ll144
+    from signalboard.stats import adverse_impact, suppression
 
     for module in (adverse_impact, ll144, suppression):
         failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
@@ -231,7 +232,7 @@ def test_docstring_examples() -> None:
 
 def test_impact_ratio_figure_draws_the_shown_ratios() -> None:
     """Hidden (suppressed) and excluded groups draw no bar; the others carry their ratio."""
-    from dashboard.analysis.fairness_figures import impact_ratio_figure
+    from dashboard.figures.fairness import impact_ratio_figure
 
     table = pd.DataFrame(
         {
@@ -250,7 +251,7 @@ def test_impact_ratio_figure_draws_the_shown_ratios() -> None:
 def test_vectorized_p_values_equal_the_scalar_test() -> None:
     """`two_group_p_values` (the audit's arrays) gives exactly `two_group_p_value`'s numbers and
     test names, on random counts spanning Fisher (< 30), z, empty groups and all-or-nothing."""
-    from dashboard.analysis.adverse_impact import two_group_p_values
+    from signalboard.stats.adverse_impact import two_group_p_values
 
     rng = np.random.default_rng(7)
     n1 = rng.integers(0, 400, 300)

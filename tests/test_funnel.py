@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dashboard.analysis import funnel, time_to_hire
-from dashboard.analysis.tables import ReportTable
 from etl.contract import STAGES
+from signalboard.analysis import funnel, time_to_hire
+from signalboard.analysis.tables import ReportTable
 from signalboard.db import connect_readonly
 from signalboard.queries import run_query
 from signalboard.settings import Settings

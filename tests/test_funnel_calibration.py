@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard.analysis import funnel
 from etl.generate import GeneratorConfig, generate, planted_effects
 from etl.load import load_paths
+from signalboard.analysis import funnel
 from signalboard.db import connect_readonly
 from signalboard.queries import run_query
 from signalboard.settings import Settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis import figures_funnel as figures
-from dashboard.analysis import time_to_hire as tth
+from dashboard.figures import funnel as figures
 from etl.contract import STAGES
+from signalboard.analysis import time_to_hire as tth
 
 
 def funnel_frame(segments=("all",)) -> pd.DataFrame:

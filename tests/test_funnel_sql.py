@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis import funnel
-from etl.warehouse import create_schema
-from signalboard.db import connect_writable, query_df
+from etl.warehouse import connect_writable, create_schema
+from signalboard.analysis import funnel
+from signalboard.db import query_df
 from signalboard.queries import run_query
 
 WINDOW_CASES = [
@@ -257,7 +257,7 @@ def test_sql_paths_equal_pandas_paths_on_random_journeys(tmp_path, seed):
                 expected = funnel.drill_through(journeys, stage=stage, status=status)
                 assert total == len(expected)
                 pd.testing.assert_frame_equal(rows, expected)
-        from dashboard.analysis import time_to_hire as tth
+        from signalboard.analysis import time_to_hire as tth
 
         counts = tth.load_day_counts(con)
         pd.testing.assert_frame_equal(

@@ -25,7 +25,7 @@ from etl.generate import (
     planted_effects,
 )
 from signalboard.cli import main as cli_main
-from signalboard.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 SAMPLE_CONFIG = GeneratorConfig(n_applications=3000, seed=7)

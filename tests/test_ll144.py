@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis.ll144 import (
+from signalboard.analysis.ll144 import (
     LL144_COLUMNS,
     intersectional_categories,
     ll144_audit,

@@ -11,7 +11,7 @@ import duckdb
 from etl.contract import TABLES
 from etl.contract_docs import render
 from etl.warehouse import create_schema
-from signalboard.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
 

@@ -14,8 +14,8 @@ import pytest
 from etl import sources
 from etl.load import LoadError
 from etl.sources import ConvertedFile
-from signalboard.settings import REPO_ROOT
 from tests.load_helpers import load, settings_for, write_exports
+from tests.paths import REPO_ROOT
 
 GREENHOUSE = REPO_ROOT / "etl" / "mappings" / "greenhouse.toml"
 

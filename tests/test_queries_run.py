@@ -13,14 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.warehouse import create_schema
-from signalboard.db import connect_writable
+from etl.warehouse import connect_writable, create_schema
 from signalboard.queries import parse_query_file
 from signalboard.query_cli import run_library_query
 from signalboard.sandbox import SandboxError, SandboxResult, check_statement
-from signalboard.settings import REPO_ROOT, Settings
+from signalboard.settings import Settings
+from tests.paths import REPO_ROOT
 
-QUERY_FILES = sorted((REPO_ROOT / "queries").glob("*.sql"))
+QUERY_FILES = sorted((REPO_ROOT / "queries" / "library").glob("*.sql"))
 _HEADER_KEY = re.compile(r"^--\s*(grain|title|description|param):")
 
 # Files of other engineers that fail with their defaults, reported to the lead instead of edited

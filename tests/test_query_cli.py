@@ -15,7 +15,8 @@ import pytest
 from signalboard.cli import main
 from signalboard.queries import QueryError
 from signalboard.query_cli import parse_param_args
-from signalboard.settings import REPO_ROOT, Settings
+from signalboard.settings import Settings
+from tests.paths import REPO_ROOT
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -27,7 +28,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_list_shows_every_query_with_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = cli(capsys, "--list")
     assert status == 0
-    for path in (REPO_ROOT / "queries").glob("*.sql"):
+    for path in (REPO_ROOT / "queries" / "library").glob("*.sql"):
         assert f"{path.stem}  -  " in out
     assert "--param min_days=<integer> (default 14)" in out
     assert "--param roles=<text[]> (default null)" in out

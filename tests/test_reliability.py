@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis import reliability
-from dashboard.analysis.reliability import (
+from signalboard.stats import reliability
+from signalboard.stats.reliability import (
     alpha_bootstrap,
     d_study,
     design_summary,

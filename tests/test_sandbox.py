@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from etl.warehouse import create_schema
-from signalboard.db import connect_readonly, connect_sandbox, connect_writable
+from etl.warehouse import connect_writable, create_schema
+from signalboard.db import connect_readonly, connect_sandbox
 from signalboard.sandbox import SandboxError, check_statement, run_sandboxed
 from signalboard.settings import Settings
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from signalboard.settings import REPO_ROOT, get_settings
+from signalboard.settings import get_settings
+from tests.paths import REPO_ROOT
 
 
 def test_relative_db_option_is_relative_to_the_working_folder(
@@ -18,8 +19,20 @@ def test_relative_db_option_is_relative_to_the_working_folder(
     monkeypatch.chdir(tmp_path)
     settings = get_settings({}).with_db("here.duckdb")
     assert settings.db_path == tmp_path / "here.duckdb"
-    # The default stays inside the repository, wherever the command runs.
-    assert get_settings({}).db_path == REPO_ROOT / "data" / "warehouse.duckdb"
+    # The default lives in the per-user data folder, wherever the command runs, never in the
+    # installation; the key sits beside whichever warehouse is used.
+    home = tmp_path / "home"
+    defaults = get_settings({"SIGNALBOARD_HOME": str(home)})
+    assert defaults.db_path == home / "warehouse.duckdb"
+    assert defaults.pseudonym_key_file == home / "pseudonym.key"
+    assert settings.pseudonym_key_file == tmp_path / "pseudonym.key"
+    xdg = get_settings({"XDG_DATA_HOME": str(tmp_path / "xdg")})
+    assert xdg.db_path == tmp_path / "xdg" / "signalboard" / "warehouse.duckdb"
+
+
+def test_a_pinned_key_file_stays_when_the_warehouse_moves(tmp_path: Path) -> None:
+    pinned = get_settings({"SIGNALBOARD_PSEUDONYM_KEY_FILE": str(tmp_path / "vault" / "k")})
+    assert pinned.with_db(tmp_path / "w.duckdb").pseudonym_key_file == tmp_path / "vault" / "k"
 
 
 def test_environment_overrides_are_typed() -> None:

@@ -1,4 +1,4 @@
-"""The SQL page (Streamlit AppTest) and its pure helpers (dashboard.analysis.sql_library).
+"""The SQL page (Streamlit AppTest) and its pure helpers (signalboard.analysis.sql_library).
 
 The app runs through dashboard/entrypoint/streamlit_app.py, as `signalboard serve` runs it (see
 tests/test_app_pages.py for why not dashboard/app.py); switch_page takes the page's path.
@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.analysis.sql_library import (
+from signalboard.analysis.sql_library import (
     UNDECLARED,
     add_to_history,
     adhoc_query,
@@ -30,10 +30,11 @@ from dashboard.analysis.sql_library import (
 )
 from signalboard.queries import QueryError, load_query
 from signalboard.sandbox import SandboxError, run_sandboxed
-from signalboard.settings import REPO_ROOT, Settings
+from signalboard.settings import Settings
+from tests.paths import REPO_ROOT
 
-ENTRY = REPO_ROOT / "dashboard" / "entrypoint" / "streamlit_app.py"
-PAGE = REPO_ROOT / "dashboard" / "pages" / "sql.py"
+ENTRY = REPO_ROOT / "dashboard" / "app.py"
+PAGE = REPO_ROOT / "dashboard" / "views" / "sql.py"
 TIMEOUT = 120  # per run; two CPUs are shared by the whole test run
 
 
@@ -59,7 +60,7 @@ def test_browse_and_run_a_library_query(
     # Browse: the index lists every query of the library with its description.
     index = next(df.value for df in at.dataframe if "description" in df.value.columns)
     assert "funnel_by_source" in set(index["name"])
-    assert len(index) == len(list((REPO_ROOT / "queries").glob("*.sql")))
+    assert len(index) == len(list((REPO_ROOT / "queries" / "library").glob("*.sql")))
 
     at.selectbox(key="sql_query_name").set_value("outcomes_by_furthest_stage").run()
     assert not at.exception
@@ -204,14 +205,14 @@ def test_demographic_queries_carry_a_warning(
 
 
 def test_library_index_docstring_example() -> None:
-    frame = library_index(REPO_ROOT / "queries")
+    frame = library_index(REPO_ROOT / "queries" / "library")
     text = frame.loc[frame["name"] == "applications_stuck_in_stage", "parameters"].iloc[0]
     assert text[:22] == "min_days integer = 14,"
     assert frame["description"].str.len().gt(0).all()
 
 
 def test_initial_values_take_the_sidebar_filters() -> None:
-    query = load_query("funnel_by_source", queries_dir=REPO_ROOT / "queries")
+    query = load_query("funnel_by_source", queries_dir=REPO_ROOT / "queries" / "library")
     values = initial_values(
         query, {"start_date": dt.date(2025, 1, 1), "end_date": None, "roles": ["a"], "x": 1}
     )

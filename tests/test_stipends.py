@@ -1,4 +1,4 @@
-"""The stipend equity analysis (dashboard/analysis/stipends.py) on small generated frames.
+"""The stipend equity analysis (signalboard/analysis/stipends.py) on small generated frames.
 
 Statistics are checked against statsmodels fitted independently here (formula API, HC3) and
 against hand computations; calibration runs over seeded synthetic data (planted gap recovered
@@ -13,7 +13,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from dashboard.analysis import stipends as sa
+from signalboard.analysis import stipends as sa
 
 ROLES = np.array(["data_analyst", "engineer", "designer"])
 
@@ -389,7 +389,7 @@ def test_public_tables_hide_n_and_n_real_together() -> None:
 
 
 def test_gap_figure_traces() -> None:
-    from dashboard.analysis.stipend_figures import gap_figure
+    from dashboard.figures.stipends import gap_figure
 
     apps, attrs = synthetic(300, seed=2, female_gap=-0.1)
     gaps, _ = sa.gap_table(apps, sa.attribute_groups(attrs), n_boot=0)

@@ -16,9 +16,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from dashboard.analysis import stipends as sa
 from etl.generate import GeneratorConfig, generate, planted_effects
 from etl.load import load_paths
+from signalboard.analysis import stipends as sa
 from signalboard.db import readonly
 from signalboard.settings import Settings
 

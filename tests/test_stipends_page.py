@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.analysis import stipends
+from signalboard.analysis import stipends
 from signalboard.db import readonly
-from signalboard.settings import REPO_ROOT
 from tests.page_helpers import frame_by_download, open_app_page
+from tests.paths import REPO_ROOT
 
-PAGE = REPO_ROOT / "dashboard" / "pages" / "stipends.py"
+PAGE = REPO_ROOT / "dashboard" / "views" / "stipends.py"
 TIMEOUT = 180
 
 
@@ -69,7 +69,7 @@ def test_stipends_page_warns_about_mixed_vintages(
 ) -> None:
     """The hand-made warehouse mixes BEA 2023 and World Bank 2024 price levels: the page warns,
     and pinning one vintage on the page removes the warning."""
-    from signalboard.db import connect_writable
+    from etl.warehouse import connect_writable
     from tests.test_stipends_sql import build_warehouse
 
     path = tmp_path / "mixed.duckdb"

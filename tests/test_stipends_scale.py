@@ -20,7 +20,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from dashboard.analysis import stipends as sa
+from signalboard.analysis import stipends as sa
 from signalboard.queries import run_query
 from tests.test_stipends import synthetic
 

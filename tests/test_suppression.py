@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from dashboard.analysis.suppression import (
+from signalboard.stats.suppression import (
     COMPLEMENT_MARKER,
     determined_cells,
     is_hidden,

@@ -16,8 +16,8 @@ from lifelines import AalenJohansenFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from lifelines.utils import qth_survival_time
 
-from dashboard.analysis import time_to_hire as tth
 from etl.contract import STAGES
+from signalboard.analysis import time_to_hire as tth
 from signalboard.db import connect_readonly
 from signalboard.queries import run_query
 
@@ -370,7 +370,7 @@ def test_resampling_docstring_example() -> None:
     """The sampler shared with the stipends analysis: its printed example holds."""
     import doctest
 
-    from dashboard.analysis import resampling
+    from signalboard.stats import resampling
 
     result = doctest.testmod(resampling)
     assert result.attempted > 0 and result.failed == 0

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.analysis import time_to_hire as tth
+from signalboard.analysis import time_to_hire as tth
 from signalboard.db import connect_readonly
 from signalboard.queries import run_query
-from signalboard.settings import REPO_ROOT
 from tests.page_helpers import frame_by_download, open_app_page
+from tests.paths import REPO_ROOT
 
-PAGE = REPO_ROOT / "dashboard" / "pages" / "time_to_hire.py"
+PAGE = REPO_ROOT / "dashboard" / "views" / "time_to_hire.py"
 
 
 def open_page(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:

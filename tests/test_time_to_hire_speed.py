@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis import time_to_hire as tth
+from signalboard.analysis import time_to_hire as tth
 from signalboard.db import connect_readonly
 from signalboard.queries import run_query
 

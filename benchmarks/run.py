@@ -1,0 +1,557 @@
+"""`signalboard benchmark`: measure the load, every report section and every page at scale.
+
+It generates exports with `signalboard generate`, then measures on the same machine in one run:
+
+- the load: wall time, peak RSS (of the load's own process), and the ratio to a bare DuckDB
+  ingest of the same files (`create table as select * from read_csv(...)` with the contract's
+  column types and no validation), which is the practical floor;
+- each report section (the functions `signalboard report` calls): compute time cold (first call
+  on a fresh connection) and warm (second call), and the whole report;
+- each dashboard page: server-side run time with Streamlit's AppTest, cold and warm (cached);
+- at the sample size, the time to first render of each page in headless Chromium.
+
+Speed is measured here, never asserted in tests. The test suite runs a small size (10k) as a smoke
+run that checks correctness: every file loaded without rejects, every report table has rows, every
+page renders without an exception.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etl.contract import DUCKDB_TYPES, TABLES
+from etl.warehouse import connect_writable
+from signalboard.db import (
+    connect_memory,
+    connect_readonly,
+    query_scalar,
+    quote_identifier,
+)
+from signalboard.settings import Settings
+
+TARGETS = {
+    "load_ratio_to_bare_ingest": 2.0,
+    "load_peak_rss_mb": 2048.0,
+    "report_section_cold_s": 1.5,
+    "page_warm_s": 0.2,
+    "whole_report_s": 20.0,
+}
+"""Targets on a 2-core, 24 GB machine at 1M applications (issue 7)."""
+
+
+@dataclass
+class Measurement:
+    """One measured quantity: what, its value and unit, its target, and whether a check passed."""
+
+    size: int
+    step: str
+    name: str
+    value: float
+    unit: str
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def meets_target(self) -> bool | None:
+        return None if self.target is None else self.value <= self.target
+
+
+@dataclass
+class BenchmarkResult:
+    started_at: str
+    machine: dict[str, Any]
+    command: str
+    measurements: list[Measurement] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, *args: Any, **kwargs: Any) -> Measurement:
+        m = Measurement(*args, **kwargs)
+        self.measurements.append(m)
+        print(
+            f"[{m.size:>9,}] {m.step:<8} {m.name:<40} {m.value:>10.3f} {m.unit}"
+            + (f"  (target <= {m.target:g})" if m.target is not None else ""),
+            flush=True,
+        )
+        return m
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"Run {self.started_at} with `{self.command}`.",
+            "",
+            "Machine: " + ", ".join(f"{k} {v}" for k, v in self.machine.items()),
+            "",
+            "| applications | step | what | value | target | meets |",
+            "|---:|---|---|---:|---:|---|",
+        ]
+        for m in self.measurements:
+            target = "" if m.target is None else f"<= {m.target:g} {m.unit}"
+            meets = {None: "", True: "yes", False: "**no**"}[m.meets_target]
+            lines.append(
+                f"| {m.size:,} | {m.step} | {m.name} | {m.value:.3f} {m.unit} | {target} | {meets} |"
+            )
+        if self.failures:
+            lines += ["", "Correctness failures:", *[f"- {f}" for f in self.failures]]
+        return "\n".join(lines) + "\n"
+
+
+def machine_facts() -> dict[str, Any]:
+    memory_gb = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import duckdb
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "os": platform.platform(),
+    }
+
+
+def _run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run a command; return (wall seconds, peak RSS in MB of that process)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    # wait4 reaped the child behind Popen's back (it is the only call that returns the child's
+    # own peak RSS); tell Popen so it does not warn that the process is still running.
+    proc.returncode = code
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {code}: {stderr[-2000:]}")
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def _contract_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for spec in TABLES:
+        for suffix in (".csv", ".csv.gz", ".parquet"):
+            path = folder / f"{spec.name}{suffix}"
+            if path.exists():
+                found[spec.name] = path
+    return found
+
+
+def bare_ingest_seconds(folder: Path, db_path: Path) -> float:
+    """The floor: `create table as select * from read_csv` per file, typed, no validation."""
+    if db_path.exists():
+        db_path.unlink()
+    con = connect_writable(db_path)
+    con.execute("set enable_progress_bar = false")
+    start = time.perf_counter()
+    try:
+        for name, path in _contract_files(folder).items():
+            spec = next(t for t in TABLES if t.name == name)
+            header = query_scalar(
+                connect_memory(),
+                "select list(column_name) from (describe select * from read_csv($p, all_varchar = true))",
+                {"p": str(path)},
+            )
+            types = {
+                c.name: DUCKDB_TYPES[c.type] for c in spec.columns if c.name in set(header or [])
+            }
+            con.execute(
+                f"create table {quote_identifier(spec.name)} as "
+                "select * from read_csv($p, header = true, columns = $types)",
+                {"p": str(path), "types": {k: types.get(k, "VARCHAR") for k in header}},
+            )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return time.perf_counter() - start
+
+
+def _section_modules() -> Iterator[tuple[str, Any]]:
+    # Here, not at the top: the CLI imports this module to build its parser, and the report
+    # pulls in pandas (~0.3 s of every `signalboard` start, the load's included).
+    from signalboard.report import SECTIONS
+
+    yield from SECTIONS
+
+
+def measure_report(result: BenchmarkResult, size: int, settings: Settings, out_dir: Path) -> None:
+    """Every report section cold and warm, and the whole report, in a process of its own.
+
+    A fresh process, as `signalboard report` and the dashboard's server are: this one has just
+    generated 451 MB of exports and run the bare ingest, and the memory its allocators kept
+    from that made the first Assessors call at 1M 0.3 s slower than in a fresh process (1.69 s
+    against 1.38 s cold; warm 1.28 against 1.17 s), which measured the benchmark, not the
+    report.
+    """
+    with tempfile.TemporaryDirectory(prefix="signalboard-bench-report-") as scratch:
+        answer = Path(scratch) / "report.json"
+        request = {
+            "size": size,
+            "db_path": str(settings.db_path),
+            "pseudonym_key_file": str(settings.pseudonym_key_file),
+            "out_dir": str(out_dir),
+            "answer": str(answer),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "signalboard_benchmarks.run", "report", json.dumps(request)],
+            stderr=subprocess.PIPE,  # its progress lines go to this process's stdout
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0 or not answer.exists():
+            result.failures.append(
+                f"{size}: the report measurement failed: {proc.stderr.strip()[-500:]}"
+            )
+            return
+        payload = json.loads(answer.read_text(encoding="utf-8"))
+    # the child printed each line as it measured it
+    result.measurements.extend(Measurement(**measured) for measured in payload["measurements"])
+    result.failures.extend(payload["failures"])
+
+
+def _measure_report_here(
+    result: BenchmarkResult, size: int, settings: Settings, out_dir: Path
+) -> None:
+    for title, module in _section_modules():
+        timings = []
+        tables = []
+        for _ in range(2):
+            con = connect_readonly(settings.db_path)
+            try:
+                start = time.perf_counter()
+                tables = module.report_tables(con, settings=settings)
+                timings.append(time.perf_counter() - start)
+            except Exception as error:  # a broken section is a finding, not the end of the run
+                result.failures.append(f"{size}: report section {title} failed: {error!r}"[:500])
+                break
+            finally:
+                con.close()
+        if len(timings) < 2:
+            continue
+        names = ", ".join(t.name for t in tables)
+        result.add(
+            size,
+            "report",
+            f"{title} cold",
+            timings[0],
+            "s",
+            TARGETS["report_section_cold_s"],
+            names,
+        )
+        result.add(size, "report", f"{title} warm", timings[1], "s", None, names)
+        for table in tables:
+            if len(table.frame.columns) == 0:
+                result.failures.append(f"{size}: report table {table.name} has no columns")
+    from signalboard.report import write_report
+
+    start = time.perf_counter()
+    try:
+        written = write_report(settings=settings, out_dir=out_dir)
+    except Exception as error:
+        result.failures.append(f"{size}: the whole report failed: {error!r}"[:500])
+        return
+    result.add(
+        size, "report", "whole report", time.perf_counter() - start, "s", TARGETS["whole_report_s"]
+    )
+    if not any(p.name == "report.html" for p in written):
+        result.failures.append(f"{size}: report.html was not written")
+
+
+def measure_pages(result: BenchmarkResult, size: int, settings: Settings) -> None:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import app as dashboard_app
+    from dashboard.app import PAGE_SPECS
+
+    os.environ["SIGNALBOARD_DB"] = str(settings.db_path)
+    for spec in PAGE_SPECS:
+        path = spec.path if hasattr(spec, "path") else spec[0]
+        title = spec.title if hasattr(spec, "title") else spec[1]
+        # The entry script that `signalboard serve` runs.
+        entry = Path(dashboard_app.__file__)
+        at = AppTest.from_file(str(entry), default_timeout=600)
+        at.run()
+        at.switch_page(str(path))
+        # The first run drew the default page (Funnel) and filled Streamlit's caches; empty them
+        # so "cold" means no cached query, result or connection, for every page alike.
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        start = time.perf_counter()
+        at.run()
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        at.run()
+        warm = time.perf_counter() - start
+        result.add(size, "page", f"{title} cold", cold, "s")
+        result.add(size, "page", f"{title} warm", warm, "s", TARGETS["page_warm_s"])
+        if at.exception:
+            result.failures.append(f"{size}: page {title} raised {at.exception[0].value}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measure_browser(result: BenchmarkResult, size: int, settings: Settings) -> None:
+    """Time to first render of each page in headless Chromium (at the sample size)."""
+    if not Path("/usr/bin/chromium").exists():
+        result.failures.append(
+            "browser: /usr/bin/chromium is missing (python3 dev.py test installs it)"
+        )
+        return
+    from urllib.request import urlopen
+
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.app import PAGE_SPECS
+
+    port = _free_port()
+    env = dict(os.environ, SIGNALBOARD_DB=str(settings.db_path))
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "signalboard.cli",
+            "serve",
+            "--db",
+            str(settings.db_path),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200:
+                    break
+            time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                ],
+            )
+            page = browser.new_page()
+            for spec in PAGE_SPECS:
+                title = spec.title if hasattr(spec, "title") else spec[1]
+                url_path = getattr(spec, "url_path", "") or ""
+                start = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{port}/{url_path}")
+                page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+                result.add(
+                    size, "browser", f"{title} first render", time.perf_counter() - start, "s"
+                )
+            browser.close()
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=10)
+
+
+def run_benchmark(
+    *,
+    sizes: list[int],
+    workdir: Path,
+    seed: int = 7,
+    pages: bool = True,
+    browser: bool = True,
+    command: str = "signalboard benchmark",
+) -> BenchmarkResult:
+    """Generate, load, report and render at each size; return every measurement and failure."""
+    from etl.generate import GeneratorConfig, generate
+
+    result = BenchmarkResult(
+        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        machine=machine_facts(),
+        command=command,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    for size in sizes:
+        exports = workdir / f"exports_{size}"
+        if exports.exists():
+            shutil.rmtree(exports)
+        start = time.perf_counter()
+        counts = generate(exports, config=GeneratorConfig(n_applications=size, seed=seed))
+        result.add(size, "generate", "generate exports", time.perf_counter() - start, "s")
+        bare = bare_ingest_seconds(exports, workdir / f"bare_{size}.duckdb")
+        result.add(size, "load", "bare DuckDB ingest (floor)", bare, "s")
+
+        db_path = workdir / f"warehouse_{size}.duckdb"
+        for stale in workdir.glob(f"warehouse_{size}.duckdb*"):
+            stale.unlink()
+        settings = Settings(db_path=db_path, pseudonym_key_file=workdir / "pseudonym.key")
+        env = dict(os.environ, SIGNALBOARD_PSEUDONYM_KEY_FILE=str(settings.pseudonym_key_file))
+        wall, rss = _run_measured(
+            [
+                sys.executable,
+                "-m",
+                "signalboard.cli",
+                "load",
+                str(exports),
+                "--db",
+                str(db_path),
+                "--quiet",
+            ],
+            env=env,
+        )
+        result.add(size, "load", "signalboard load", wall, "s")
+        result.add(
+            size,
+            "load",
+            "load / bare ingest",
+            wall / bare,
+            "x",
+            TARGETS["load_ratio_to_bare_ingest"],
+        )
+        result.add(size, "load", "load peak RSS", rss, "MB", TARGETS["load_peak_rss_mb"])
+
+        con = connect_readonly(db_path)
+        try:
+            for spec in TABLES:
+                expected = counts.get(f"{spec.name}.csv")
+                if expected is None:
+                    continue
+                if spec.name == "demographics":
+                    continue  # one generated row per candidate; checked through candidates below
+                loaded = query_scalar(con, f"select count(*) from {quote_identifier(spec.name)}")
+                if loaded != expected:
+                    result.failures.append(
+                        f"{size}: {spec.name} loaded {loaded} of {expected} rows"
+                    )
+            rejected = query_scalar(con, "select count(*) from rejects")
+            if rejected:
+                result.failures.append(f"{size}: {rejected} generated rows were rejected")
+        finally:
+            con.close()
+
+        measure_report(result, size, settings, workdir / f"report_{size}")
+        if pages:
+            measure_pages(result, size, settings)
+        shutil.rmtree(exports, ignore_errors=True)
+        (workdir / f"bare_{size}.duckdb").unlink(missing_ok=True)
+
+    if browser:
+        from signalboard.settings import get_settings
+
+        sample = get_settings().sample_dir
+        db_path = workdir / "warehouse_sample.duckdb"
+        for stale in workdir.glob("warehouse_sample.duckdb*"):
+            stale.unlink()
+        settings = Settings(db_path=db_path, pseudonym_key_file=workdir / "pseudonym.key")
+        from etl.load import load_paths
+
+        load_paths([sample], settings=settings, progress=False)
+        measure_browser(result, 3000, settings)
+    return result
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sizes",
+        default="100000,1000000",
+        help="comma-separated application counts (default 100000,1000000)",
+    )
+    parser.add_argument("--workdir", help="scratch folder (default: a temporary folder)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-pages", action="store_true", help="skip the AppTest page timings")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timings")
+    parser.add_argument("--out", help="also write the results as Markdown to this file")
+    parser.add_argument("--json", help="also write the results as JSON to this file")
+
+
+def run_benchmark_command(args: argparse.Namespace, *, settings: Settings) -> int:
+    sizes = [int(s.replace("_", "")) for s in str(args.sizes).split(",") if s.strip()]
+    command = "signalboard benchmark " + " ".join(sys.argv[2:])
+    with contextlib.ExitStack() as stack:
+        workdir = (
+            Path(args.workdir)
+            if args.workdir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="signalboard-bench-")))
+        )
+        result = run_benchmark(
+            sizes=sizes,
+            workdir=workdir,
+            seed=args.seed,
+            pages=not args.no_pages,
+            browser=not args.no_browser,
+            command=command.strip(),
+        )
+    markdown = result.to_markdown()
+    print(markdown)
+    if args.out:
+        Path(args.out).write_text(markdown, encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "started_at": result.started_at,
+                    "machine": result.machine,
+                    "command": result.command,
+                    "measurements": [asdict(m) for m in result.measurements],
+                    "failures": result.failures,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    return 1 if result.failures else 0
+
+
+def _report_child(request_json: str) -> int:
+    """`python -m signalboard_benchmarks.run report REQUEST`: `measure_report`'s fresh process."""
+    request = json.loads(request_json)
+    settings = Settings(
+        db_path=Path(request["db_path"]), pseudonym_key_file=Path(request["pseudonym_key_file"])
+    )
+    result = BenchmarkResult(started_at="", machine={}, command="")
+    _measure_report_here(result, int(request["size"]), settings, Path(request["out_dir"]))
+    Path(request["answer"]).write_text(
+        json.dumps(
+            {"measurements": [asdict(m) for m in result.measurements], "failures": result.failures}
+        ),
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "report":
+        sys.exit(_report_child(sys.argv[2]))
+    sys.exit(
+        "usage: python -m signalboard_benchmarks.run report REQUEST_JSON (used by measure_report)"
+    )

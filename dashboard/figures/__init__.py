@@ -1,0 +1,1 @@
+"""Plotly figure builders: a result frame in, a `go.Figure` out (never shown here)."""

@@ -1,0 +1,836 @@
+"""Grader severity adjusted for candidate mix, decision flips, drift, rating style and
+differential rater functioning (grader x group).
+
+All of it rests on one fit of score = mu + deliverable + grader + error
+(`signalboard.stats.reliability.fit_crossed`): the grader effects are estimated from the
+differences between graders *on the same deliverables*, so a grader who happened to get weaker
+submissions is not called harsh. The fit absorbs deliverables and solves a graders x graders
+system, never a dense design matrix, so it scales to millions of score rows (issue 7).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from signalboard.stats.reliability import CrossedFit, fit_arrays, fit_crossed
+
+
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(1 - (1 - confidence) / 2))
+
+
+def grader_severity(
+    frame: pd.DataFrame,
+    *,
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+    fit: CrossedFit | None = None,
+) -> pd.DataFrame:
+    """Severity of each grader in rubric points: how much lower the grader scores than
+    co-graders on the same deliverables (positive = harsher), shrunk towards 0 by empirical Bayes.
+
+    The least-squares grader effect b_g (centred on the rating-weighted mean grader of its
+    connected component) has standard error se_g from the fit. With tau^2 the grader variance
+    component, the shrunk severity is B * (-b_g) with B = tau^2 / (tau^2 + se_g^2) and its interval
+    is B * (-b_g) +/- z * sqrt(B) * se_g (the normal-normal posterior). A grader is flagged only
+    when that whole interval lies beyond +/- `threshold` points, so a grader with six ratings
+    (large se, strong shrinkage) is not flagged on noise.
+
+    Parameters
+    ----------
+    frame
+        One row per (application_id, grader_id) with `score` (human graders only).
+    threshold
+        Practical threshold in rubric points (settings.severity_threshold).
+    confidence
+        Level of the interval.
+    fit
+        A fit of `frame` already computed (optional).
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, n_scored, raw_mean, fair_mean, severity_unshrunk, severity_se, shrinkage,
+        severity, severity_ci_low, severity_ci_high, flagged, component. Severity is missing for a
+        grader whose component has no other grader (nothing to compare with).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"application_id": [1, 1, 2, 2, 3, 3],
+    ...                    "grader_id": ["a", "b", "a", "b", "a", "b"],
+    ...                    "score": [3.0, 4.0, 2.0, 3.0, 4.0, 4.0]})
+    >>> round(float(grader_severity(df)["severity_unshrunk"].iloc[0]), 3)
+    0.333
+    """
+    return severity_from_fit(fit or fit_crossed(frame), threshold=threshold, confidence=confidence)
+
+
+def severity_from_fit(
+    fit: CrossedFit, *, threshold: float = 0.25, confidence: float = 0.95
+) -> pd.DataFrame:
+    """`grader_severity` of an existing fit (same columns)."""
+    n_j = fit.n_per_rater.astype(float)
+    raw_mean = np.bincount(fit.rater_code, fit.y, len(fit.raters)) / n_j
+    unshrunk = -fit.grader_effect
+    se = np.sqrt(np.clip(np.diag(fit.grader_cov), 0.0, None))
+    comp_size = np.bincount(fit.component)[fit.component]
+    alone = comp_size < 2
+    tau2 = max(fit.var_rater, 0.0) if fit.df_raters > 0 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(se > 0, tau2 / (tau2 + se**2), 1.0)
+    severity = shrink * unshrunk
+    half = _z(confidence) * np.sqrt(shrink) * se
+    low, high = severity - half, severity + half
+    flagged = (low > threshold) | (high < -threshold)
+    average_deliverable = float(fit.unit_effect.mean())
+    out = pd.DataFrame(
+        {
+            "grader_id": fit.raters,
+            "n_scored": fit.n_per_rater,
+            "raw_mean": raw_mean,
+            "fair_mean": average_deliverable - severity,
+            "severity_unshrunk": unshrunk,
+            "severity_se": se,
+            "shrinkage": shrink,
+            "severity": severity,
+            "severity_ci_low": low,
+            "severity_ci_high": high,
+            "flagged": flagged & ~alone,
+            "component": fit.component + 1,
+        }
+    )
+    cols = [
+        "fair_mean",
+        "severity_unshrunk",
+        "severity_se",
+        "shrinkage",
+        "severity",
+        "severity_ci_low",
+        "severity_ci_high",
+    ]
+    out.loc[alone, cols] = np.nan
+    return out
+
+
+def external_severity(
+    fit: CrossedFit,
+    frame: pd.DataFrame,
+    *,
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Severity of a scorer outside the human fit (the LLM) against the humans' adjusted scores.
+
+    severity = mean over deliverables of (human adjusted deliverable score - scorer's score);
+    positive = the scorer is harsher than the human graders on the same work. No shrinkage (one
+    scorer, many ratings). Columns as `grader_severity`.
+    """
+    units = pd.Series(np.arange(len(fit.units)), index=fit.units)
+    rows = []
+    for grader_id, scored in frame.groupby("grader_id", sort=True):
+        code = scored["application_id"].map(units)
+        ok = code.notna().to_numpy()
+        diff = (
+            fit.unit_effect[code[ok].astype(np.int64).to_numpy()] - scored["score"].to_numpy()[ok]
+        )
+        rows.append(
+            _external_row(
+                grader_id,
+                diff,
+                n_scored=len(scored),
+                raw_mean=float(scored["score"].mean()),
+                average=float(fit.unit_effect.mean()),
+                threshold=threshold,
+                confidence=confidence,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def _external_row(
+    grader_id: object,
+    diff: np.ndarray,
+    *,
+    n_scored: int,
+    raw_mean: float,
+    average: float,
+    threshold: float,
+    confidence: float,
+) -> dict[str, object]:
+    """One `external_severity` row from the scorer's (human adjusted - scorer) differences."""
+    n = len(diff)
+    sev = float(diff.mean()) if n else math.nan
+    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    half = _z(confidence) * se
+    return {
+        "grader_id": grader_id,
+        "n_scored": n_scored,
+        "raw_mean": raw_mean,
+        "fair_mean": average - sev,
+        "severity_unshrunk": sev,
+        "severity_se": se,
+        "shrinkage": 1.0,
+        "severity": sev,
+        "severity_ci_low": sev - half,
+        "severity_ci_high": sev + half,
+        "flagged": bool(sev - half > threshold or sev + half < -threshold),
+        "component": 1,
+    }
+
+
+def decision_flips(
+    frame: pd.DataFrame, severity: pd.DataFrame, *, pass_mark: pd.Series
+) -> pd.DataFrame:
+    """Deliverables whose pass/fail changes once grader severity is removed.
+
+    A deliverable's raw score is the mean of its human graders' scores; its fair score is the
+    mean of (score + severity of that grader). It passes when the score is at least its pass mark.
+
+    Parameters
+    ----------
+    frame
+        One row per (application_id, grader_id) with `score` (human totals).
+    severity
+        `grader_severity` output (grader_id, severity).
+    pass_mark
+        Pass mark per application_id (index).
+
+    Returns
+    -------
+    pandas.DataFrame
+        application_id, graders, raw_score, fair_score, pass_mark, raw_pass, fair_pass, flips;
+        only deliverables that flip, closest to the pass mark first.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"application_id": [1, 1], "grader_id": ["a", "b"],
+    ...                        "score": [2.5, 3.2]})
+    >>> sev = pd.DataFrame({"grader_id": ["a", "b"], "severity": [0.6, 0.0]})
+    >>> decision_flips(scores, sev, pass_mark=pd.Series({1: 3.0}))["fair_score"].round(2).tolist()
+    [3.15]
+    """
+    merged = frame.merge(severity[["grader_id", "severity"]], on="grader_id", how="left")
+    merged["fair"] = merged["score"] + merged["severity"].fillna(0.0)
+    per = merged.groupby("application_id").agg(
+        graders=("grader_id", "size"), raw_score=("score", "mean"), fair_score=("fair", "mean")
+    )
+    per["pass_mark"] = pass_mark.reindex(per.index)
+    per = per.dropna(subset=["pass_mark"])
+    per["raw_pass"] = per["raw_score"] >= per["pass_mark"]
+    per["fair_pass"] = per["fair_score"] >= per["pass_mark"]
+    per["flips"] = per["raw_pass"] != per["fair_pass"]
+    out = per[per["flips"]].reset_index()
+    order = (out["raw_score"] - out["pass_mark"]).abs().argsort(kind="stable")
+    return out.iloc[order].reset_index(drop=True)
+
+
+def severity_drift(
+    frame: pd.DataFrame, *, threshold: float = 0.25, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Severity per grader and calendar month of scoring (`scored_at`), from one crossed fit in
+    which each grader-month is its own rater, so months are compared on the same deliverables.
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, month (first day), n_scored, severity, severity_ci_low, severity_ci_high, flagged.
+    """
+    data = frame.copy()
+    month = pd.to_datetime(data["scored_at"]).dt.to_period("M").dt.start_time
+    data["rater"] = data["grader_id"].astype(str) + "|" + month.dt.strftime("%Y-%m-%d")
+    fit = fit_crossed(data, rater="rater")
+    sev = grader_severity(data, threshold=threshold, confidence=confidence, fit=fit)
+    parts = sev["grader_id"].str.rsplit("|", n=1, expand=True)
+    sev = sev.assign(grader_id=parts[0], month=pd.to_datetime(parts[1]))
+    cols = ["grader_id", "month", "n_scored", "severity", "severity_ci_low", "severity_ci_high"]
+    return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
+
+
+def rating_style(scores: pd.DataFrame) -> pd.DataFrame:
+    """How each grader uses the scale, and halo.
+
+    Parameters
+    ----------
+    scores
+        Long human scores: application_id, grader_id, axis, score, min_score, max_score.
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, n_scored, sd (mean over axes of the grader's score SD), extremes_share (share
+        at the axis minimum or maximum), midpoint_share (share at the axis midpoint), halo (mean
+        correlation between the grader's scores on two axes of the same deliverable; near 1 = the
+        grader gives one impression to every axis).
+    """
+    data = scores.copy()
+    data["extreme"] = (data["score"] <= data["min_score"]) | (data["score"] >= data["max_score"])
+    data["midpoint"] = np.isclose(data["score"], (data["min_score"] + data["max_score"]) / 2)
+    sd = data.groupby(["grader_id", "axis"])["score"].std(ddof=1).groupby("grader_id").mean()
+    base = data.groupby("grader_id").agg(
+        n_scored=("score", "size"),
+        extremes_share=("extreme", "mean"),
+        midpoint_share=("midpoint", "mean"),
+    )
+    base["sd"] = sd
+    wide = data.pivot_table(
+        index=["grader_id", "application_id"], columns="axis", values="score", aggfunc="mean"
+    )
+    axes = list(wide.columns)
+    corrs = []
+    for i, first in enumerate(axes):
+        for second in axes[i + 1 :]:
+            pair = wide[[first, second]].dropna()
+            corr = pair.groupby(level="grader_id").apply(
+                lambda g: g.iloc[:, 0].corr(g.iloc[:, 1]) if len(g) > 2 else np.nan
+            )
+            corrs.append(corr.rename(f"{first}|{second}"))
+    base["halo"] = pd.concat(corrs, axis=1).mean(axis=1) if corrs else np.nan
+    cols = ["n_scored", "sd", "extremes_share", "midpoint_share", "halo"]
+    return base[cols].reset_index()
+
+
+def leave_one_out_residuals(fit: CrossedFit) -> pd.DataFrame:
+    """Per score on a deliverable with at least two graders: the score minus the other graders'
+    severity-adjusted scores on the same deliverable minus the grader's own effect.
+
+    For a deliverable with m graders this is m / (m - 1) times the ordinary residual, so it is
+    "relative to co-graders on the same work" and not diluted by the grader's own score.
+    """
+    m = fit.n_per_unit[fit.unit_code].astype(float)
+    keep = m >= 2
+    return pd.DataFrame(
+        {
+            "application_id": fit.units[fit.unit_code[keep]],
+            "grader_id": fit.raters[fit.rater_code[keep]],
+            "residual": fit.residual[keep] * m[keep] / (m[keep] - 1),
+        }
+    )
+
+
+def _bias_cells(frame: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
+    fit = fit_crossed(frame)
+    data = leave_one_out_residuals(fit).merge(groups, on="application_id", how="inner")
+    cells = (
+        data.groupby(["grader_id", "attribute", "group"], sort=True)["residual"]
+        .agg(n="size", bias_points="mean", sd="std")
+        .reset_index()
+    )
+    cells["se"] = cells["sd"] / np.sqrt(cells["n"])
+    tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
+    t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
+    cells["p_value"] = np.where(
+        tested, 2 * stats.t.sf(np.abs(t), (cells["n"] - 1).clip(lower=1)), np.nan
+    )
+    return cells.drop(columns="sd")
+
+
+def _bh(p: pd.Series, alpha: float) -> pd.Series:
+    q = pd.Series(np.nan, index=p.index)
+    tested = p.notna()
+    if tested.any():
+        q[tested] = multipletests(p[tested], alpha=alpha, method="fdr_bh")[1]
+    return q
+
+
+def _next_confirmed(
+    cells: pd.DataFrame, confirmed: pd.DataFrame | None, *, alpha: float, threshold: float
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One step of the step-down search: the cells with BH q-values (the cells confirmed so far
+    keep the values they were found with), and the most significant newly flagged cell (None
+    when no new cell is flagged). Shared by `grader_bias` and `grader_bias_codes`."""
+    if confirmed is not None:
+        cells.loc[confirmed.index, confirmed.columns] = confirmed
+    cells["q_value"] = _bh(cells["p_value"], alpha)
+    flagged = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
+    new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
+    if not new.any():
+        return cells, None
+    return cells, cells[new].sort_values("p_value").iloc[[0]]
+
+
+def grader_bias(
+    fit: CrossedFit,
+    groups: pd.DataFrame,
+    *,
+    threshold: float = 0.25,
+    min_cell_size: int = 5,
+    alpha: float = 0.05,
+    max_steps: int = 10,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Differential rater functioning: each grader's mean residual on each demographic group.
+
+    Per score on a deliverable with m >= 2 graders the leave-one-out residual is the score minus
+    the other graders' severity-adjusted scores on the same deliverable minus the grader's own
+    severity (`leave_one_out_residuals`). bias_points = its mean over the grader's deliverables
+    by candidates of the group: negative = the grader scores this group lower than co-graders on
+    the same work would lead one to expect, given the grader's overall severity. SE = the
+    residuals' SD / sqrt(n), two-sided t test on n - 1 degrees of freedom (robust to graders
+    differing in noise and to small groups), Benjamini-Hochberg q over every grader x group test
+    of every attribute; flagged when q < `alpha` and |bias_points| >= `threshold`. Cells with
+    fewer than `min_cell_size` scores are not tested.
+
+    Attribution, step by step: a biased grader also pushes the residuals of its co-graders on the
+    same deliverables the other way. So the most significant flagged cell is taken as real, its
+    bias removed from that grader's scores of that group, the model refitted and the other cells
+    retested, until no new cell is flagged (at most `max_steps` times). A flagged cell keeps the
+    statistics it had when it was found.
+
+    The omnibus test per attribute is the F test of grader x group cell means against grader
+    means of the residuals (one-way ANOVA within grader): does any grader treat groups
+    differently?
+
+    Limit: the residual is relative to co-graders, so a bias that every grader shares cancels
+    out and does not show here (the Fairness page's outcome rates are where it shows).
+
+    Parameters
+    ----------
+    fit
+        Crossed fit of human scores (one row per deliverable and grader).
+    groups
+        application_id, attribute, group (one row per application and attribute).
+
+    Returns
+    -------
+    (cells, omnibus)
+        cells: grader_id, attribute, group, n, bias_points, se, p_value, q_value, flagged
+        (unsuppressed: the caller suppresses before display);
+        omnibus: attribute, f_stat, df1, df2, p_value.
+    """
+    groups = groups[["application_id", "attribute", "group"]]
+    frame = pd.DataFrame(
+        {
+            "application_id": fit.units[fit.unit_code],
+            "grader_id": fit.raters[fit.rater_code],
+            "score": fit.y,
+        }
+    )
+    key = ["grader_id", "attribute", "group"]
+    confirmed: pd.DataFrame | None = None
+    adjusted = frame
+    for _ in range(max_steps + 1):
+        cells = _bias_cells(adjusted, groups, min_cell_size).set_index(key)
+        cells, best = _next_confirmed(cells, confirmed, alpha=alpha, threshold=threshold)
+        if best is None:
+            break
+        confirmed = best if confirmed is None else pd.concat([confirmed, best])
+        # remove the found bias from that grader's scores of that group, then refit
+        grader, attribute, group = best.index[0]
+        members = groups.loc[
+            (groups["attribute"] == attribute) & (groups["group"] == group), "application_id"
+        ]
+        hit = (adjusted["grader_id"] == grader) & adjusted["application_id"].isin(members)
+        adjusted = adjusted.assign(
+            score=adjusted["score"] - np.where(hit, best["bias_points"].iloc[0], 0.0)
+        )
+    cells = cells.reset_index()
+    cells["flagged"] = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
+
+    data = leave_one_out_residuals(fit).merge(groups, on="application_id", how="inner")
+    omnibus_rows = []
+    for attribute, part in data.groupby("attribute", sort=True):
+        cell_mean = part.groupby(["grader_id", "group"])["residual"].transform("mean")
+        grader_mean = part.groupby("grader_id")["residual"].transform("mean")
+        n_cells = part.groupby(["grader_id", "group"]).ngroups
+        n_graders = part["grader_id"].nunique()
+        df1, df2 = n_cells - n_graders, len(part) - n_cells
+        between = float(((cell_mean - grader_mean) ** 2).sum())
+        within = float(((part["residual"] - cell_mean) ** 2).sum())
+        if df1 > 0 and df2 > 0 and within > 0:
+            f_stat = (between / df1) / (within / df2)
+            p = float(stats.f.sf(f_stat, df1, df2))
+        else:
+            f_stat, p = math.nan, math.nan
+        omnibus_rows.append(
+            {"attribute": attribute, "f_stat": f_stat, "df1": df1, "df2": df2, "p_value": p}
+        )
+    columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
+    return cells[columns], pd.DataFrame(
+        omnibus_rows, columns=["attribute", "f_stat", "df1", "df2", "p_value"]
+    )
+
+
+# --- integer-coded paths (issue 7) -------------------------------------------------------------
+# The warehouse analysis passes integer codes instead of label columns: no string factorizing,
+# merging or grouping over millions of score rows, only bincounts. Each function below computes
+# what its frame-based namesake above computes (tests/test_assessors.py checks them against each
+# other on the sample warehouse).
+
+
+def _group_sum(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(key, values, minlength=size)
+
+
+def _mean_sd(
+    key: np.ndarray, values: np.ndarray, size: int, n: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """Per key: count, mean and SD (ddof 1; NaN for fewer than two values), two-pass. `n`: the
+    counts per key (float), when the caller already has them."""
+    if n is None:
+        n = np.bincount(key, minlength=size).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = _group_sum(key, values, size) / n
+        ss = _group_sum(key, (values - mean[key]) ** 2, size)
+        sd = np.where(n > 1, np.sqrt(ss / (n - 1)), np.nan)
+    return n, mean, sd
+
+
+def external_severity_codes(
+    fit: CrossedFit,
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    score: np.ndarray,
+    grader_labels: np.ndarray,
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """`external_severity` on codes: `unit` indexes `fit.units` (-1 = not in the fit), `grader`
+    indexes `grader_labels` (sorted labels)."""
+    rows = []
+    average = float(fit.unit_effect.mean())
+    for code in np.unique(grader):
+        mine = grader == code
+        u, y = unit[mine], score[mine]
+        ok = u >= 0
+        diff = fit.unit_effect[u[ok]] - y[ok]
+        rows.append(
+            _external_row(
+                grader_labels[code],
+                diff,
+                n_scored=int(mine.sum()),
+                raw_mean=float(y.mean()),
+                average=average,
+                threshold=threshold,
+                confidence=confidence,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def decision_flips_codes(
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    score: np.ndarray,
+    severity: np.ndarray,
+    pass_mark: np.ndarray,
+    unit_labels: np.ndarray,
+) -> pd.DataFrame:
+    """`decision_flips` on codes: `unit` indexes `unit_labels` (sorted) and `pass_mark` (NaN =
+    none), `grader` indexes `severity` (NaN = no severity, counted as 0)."""
+    size = len(unit_labels)
+    fair = score + np.nan_to_num(severity[grader], nan=0.0)
+    graders = np.bincount(unit, minlength=size)
+    present = graders > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = _group_sum(unit, score, size) / graders
+        fair_score = _group_sum(unit, fair, size) / graders
+    keep = present & ~np.isnan(pass_mark)
+    raw_pass = raw >= pass_mark
+    fair_pass = fair_score >= pass_mark
+    flips = np.flatnonzero(keep & (raw_pass != fair_pass))
+    out = pd.DataFrame(
+        {
+            "application_id": unit_labels[flips],
+            "graders": graders[flips].astype(np.int64),
+            "raw_score": raw[flips],
+            "fair_score": fair_score[flips],
+            "pass_mark": pass_mark[flips],
+            "raw_pass": raw_pass[flips],
+            "fair_pass": fair_pass[flips],
+            "flips": True,
+        }
+    )
+    order = (out["raw_score"] - out["pass_mark"]).abs().argsort(kind="stable")
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _pair_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the keys present, in key order: (code per row, key per code)."""
+    if size <= 50_000_000:  # a lookup table is cheaper than sorting millions of keys
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        code = np.cumsum(present, dtype=np.int32)
+        code -= 1
+        return code[key], np.flatnonzero(present)
+    keys, code = np.unique(key, return_inverse=True)
+    return code, keys
+
+
+def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of the values present, in order: (new code per value, old code per new)."""
+    present = np.bincount(codes, minlength=size) > 0
+    return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
+
+
+def _month_codes(month: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(month, return_inverse=True)` for months since 1970 (-1 = unknown): a
+    bincount over the few hundred possible values instead of sorting every score (issue 7:
+    argsort of 470k months ~0.04 s at 1M)."""
+    if len(month) and month.min() >= -1 and month.max() < 100_000:
+        present = np.bincount(month + 1) > 0
+        return np.flatnonzero(present) - 1, (np.cumsum(present) - 1)[month + 1]
+    return np.unique(month, return_inverse=True)
+
+
+def severity_drift_codes(
+    *,
+    unit: np.ndarray,
+    grader: np.ndarray,
+    month: np.ndarray,
+    score: np.ndarray,
+    grader_labels: np.ndarray,
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """`severity_drift` on codes: `month` = months since 1970-01 of each (total) score."""
+    months, month_code = _month_codes(month)
+    combined = grader.astype(np.int64) * len(months) + month_code
+    rater, rater_combined = _compact(combined, len(grader_labels) * len(months))
+    u, unit_codes = _compact(unit, int(unit.max()) + 1)
+    fit = fit_arrays(u, rater, score, units=unit_codes, raters=rater_combined)
+    sev = severity_from_fit(fit, threshold=threshold, confidence=confidence)
+    which = rater_combined
+    sev["grader_id"] = grader_labels[which // len(months)]
+    month_of = months[which % len(months)]
+    sev["month"] = pd.to_datetime(
+        {"year": month_of // 12 + 1970, "month": month_of % 12 + 1, "day": 1}
+    ).where(month_of >= 0)  # -1: scored_at unknown
+    cols = ["grader_id", "month", "n_scored", "severity", "severity_ci_low", "severity_ci_high"]
+    return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
+
+
+def rating_style_wide(
+    wide: np.ndarray,
+    *,
+    grader: np.ndarray,
+    extreme: np.ndarray,
+    midpoint: np.ndarray,
+    grader_labels: np.ndarray,
+) -> pd.DataFrame:
+    """`rating_style` on codes: one row per human (deliverable, grader), `wide[:, a]` the score
+    on axis a (NaN = none), `extreme` / `midpoint` the same shape."""
+    size, n_axes = len(grader_labels), wide.shape[1]
+    present = ~np.isnan(wide)
+    n = np.bincount(grader, present.sum(axis=1), minlength=size)
+    scored = n > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extremes_share = np.bincount(grader, (extreme & present).sum(axis=1), minlength=size) / n
+        midpoint_share = np.bincount(grader, (midpoint & present).sum(axis=1), minlength=size) / n
+    # SD per grader and axis, then the mean over the grader's axes (NaN SDs skipped)
+    sd_sum, sd_n = np.zeros(size), np.zeros(size)
+    corr_sum, corr_n = np.zeros(size), np.zeros(size)
+
+    def add_halo(corr: np.ndarray, cnt: np.ndarray) -> None:
+        corr = np.where(cnt > 2, corr, np.nan)
+        valid = ~np.isnan(corr)
+        corr_sum[:] += np.where(valid, corr, 0.0)
+        corr_n[:] += valid
+
+    if present.all():
+        # The usual case: every row has every axis, so each axis's grader means and centred
+        # scores serve its SD and all its halo pairs (issue 7: each pair re-derived both
+        # axes' means, 30 bincounts over 470k ratings instead of 14; the same numbers)
+        count = np.bincount(grader, minlength=size).astype(float)
+        centred, squares = [], []
+        for k in range(n_axes):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = _group_sum(grader, wide[:, k], size) / count
+                deviation = wide[:, k] - mean[grader]
+                ss = _group_sum(grader, deviation**2, size)
+                sd = np.where(count > 1, np.sqrt(ss / (count - 1)), np.nan)
+            centred.append(deviation)
+            squares.append(ss)
+            has = ~np.isnan(sd)
+            sd_sum += np.where(has, sd, 0.0)
+            sd_n += has
+        for first in range(n_axes):
+            for second in range(first + 1, n_axes):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cross = _group_sum(grader, centred[first] * centred[second], size)
+                    add_halo(cross / np.sqrt(squares[first] * squares[second]), count)
+    else:
+        for k in range(n_axes):
+            ok = present[:, k]
+            _, _, sd = _mean_sd(grader[ok], wide[ok, k], size)
+            has = ~np.isnan(sd)
+            sd_sum += np.where(has, sd, 0.0)
+            sd_n += has
+        # halo: per grader, the correlation of its scores on two axes of the same deliverable
+        for first in range(n_axes):
+            for second in range(first + 1, n_axes):
+                ok = present[:, first] & present[:, second]
+                g, x, y = grader[ok], wide[ok, first], wide[ok, second]
+                cnt = np.bincount(g, minlength=size).astype(float)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    dx = x - (_group_sum(g, x, size) / cnt)[g]
+                    dy = y - (_group_sum(g, y, size) / cnt)[g]
+                    corr = _group_sum(g, dx * dy, size) / np.sqrt(
+                        _group_sum(g, dx * dx, size) * _group_sum(g, dy * dy, size)
+                    )
+                add_halo(corr, cnt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_mean = np.where(sd_n > 0, sd_sum / sd_n, np.nan)
+        halo = np.where(corr_n > 0, corr_sum / corr_n, np.nan)
+    return pd.DataFrame(
+        {
+            "grader_id": grader_labels[scored],
+            "n_scored": n[scored].astype(np.int64),
+            "sd": sd_mean[scored],
+            "extremes_share": extremes_share[scored],
+            "midpoint_share": midpoint_share[scored],
+            "halo": halo[scored],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _BiasLayout:
+    """Which ratings count in an attribute's grader x group cells, and their cell keys: the same
+    at every step of the step-down (the refits change the scores, not who rated what; issue 7:
+    recomputing them was half of each step at 1M)."""
+
+    ok: np.ndarray  # ratings on a double-scored deliverable with a group on this attribute
+    key: np.ndarray  # grader * n_groups + group, per rating kept
+    n: np.ndarray  # ratings per cell (float)
+    n_groups: int
+
+
+def _bias_layouts(
+    fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]
+) -> list[_BiasLayout]:
+    keep = fit.n_per_unit[fit.unit_code] >= 2
+    layouts = []
+    for a, labels in enumerate(group_labels):
+        codes = groups[a][fit.unit_code]
+        ok = keep & (codes >= 0)
+        key = fit.rater_code[ok] * len(labels) + codes[ok]
+        n = np.bincount(key, minlength=len(fit.raters) * len(labels)).astype(float)
+        layouts.append(_BiasLayout(ok, key, n, len(labels)))
+    return layouts
+
+
+def _bias_cells_codes(
+    fit: CrossedFit,
+    layouts: list[_BiasLayout],
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+    min_cell_size: int,
+) -> tuple[pd.DataFrame, list[tuple[np.ndarray, ...]]]:
+    """Cells of `_bias_cells` from a fit and its `_bias_layouts`."""
+    m = fit.n_per_unit[fit.unit_code].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        residual = fit.residual * m / (m - 1)
+    frames, per_attribute = [], []
+    for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
+        n_groups, key, n = layout.n_groups, layout.key, layout.n
+        values = residual[layout.ok]
+        _, mean, sd = _mean_sd(key, values, len(n), n)
+        per_attribute.append((layout.ok, key, values, n_groups))
+        cells = np.flatnonzero(n > 0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "grader_id": fit.raters[cells // n_groups],
+                    "attribute": attribute,
+                    "group": group_labels[a][cells % n_groups],
+                    "n": n[cells].astype(np.int64),
+                    "bias_points": mean[cells],
+                    "se": sd[cells] / np.sqrt(n[cells]),
+                }
+            )
+        )
+    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(cells):
+        cells = cells.sort_values(["grader_id", "attribute", "group"], ignore_index=True)
+        tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
+        t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
+        cells["p_value"] = np.where(
+            tested, 2 * stats.t.sf(np.abs(t), (cells["n"] - 1).clip(lower=1)), np.nan
+        )
+    return cells, per_attribute
+
+
+def grader_bias_codes(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    *,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+    threshold: float = 0.25,
+    min_cell_size: int = 5,
+    alpha: float = 0.05,
+    max_steps: int = 10,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`grader_bias` on codes: `groups[a, i]` is the group code (in `group_labels[a]`, -1 = none)
+    of attribute `attributes[a]` for the fit's unit i. Same method and outputs."""
+    key = ["grader_id", "attribute", "group"]
+    columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
+    omnibus_columns = ["attribute", "f_stat", "df1", "df2", "p_value"]
+    rater_index = {label: i for i, label in enumerate(fit.raters)}
+    confirmed: pd.DataFrame | None = None
+    current = fit
+    first_pass = None
+    layouts = _bias_layouts(fit, groups, group_labels)
+    for _ in range(max_steps + 1):
+        cells, per_attribute = _bias_cells_codes(
+            current, layouts, attributes, group_labels, min_cell_size
+        )
+        if first_pass is None:
+            first_pass = per_attribute
+        if cells.empty:
+            return pd.DataFrame(columns=columns), pd.DataFrame(columns=omnibus_columns)
+        cells = cells.set_index(key)
+        cells, best = _next_confirmed(cells, confirmed, alpha=alpha, threshold=threshold)
+        if best is None:
+            break
+        confirmed = best if confirmed is None else pd.concat([confirmed, best])
+        # remove the found bias from that grader's scores of that group, then refit
+        grader, attribute, group = best.index[0]
+        a = int(np.flatnonzero(attributes == attribute)[0])
+        g = int(np.flatnonzero(group_labels[a] == group)[0])
+        hit = (current.rater_code == rater_index[grader]) & (groups[a][current.unit_code] == g)
+        current = fit_arrays(
+            current.unit_code,
+            current.rater_code,
+            current.y - np.where(hit, best["bias_points"].iloc[0], 0.0),
+            units=current.units,
+            raters=current.raters,
+            design=current.design,  # the same ratings: only the scores change
+        )
+    cells = cells.reset_index()
+    cells["flagged"] = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
+
+    omnibus_rows = []
+    n_raters = len(fit.raters)
+    for attribute, (ok, cell_key, residual, n_groups) in zip(
+        attributes, first_pass or [], strict=True
+    ):
+        if not ok.any():
+            continue
+        rater = cell_key // n_groups
+        size = n_raters * n_groups
+        cell_n = np.bincount(cell_key, minlength=size)
+        cell_mean = np.bincount(cell_key, residual, minlength=size) / np.maximum(cell_n, 1)
+        rater_n = np.bincount(rater, minlength=n_raters)
+        rater_mean = np.bincount(rater, residual, minlength=n_raters) / np.maximum(rater_n, 1)
+        n_cells = int((cell_n > 0).sum())
+        n_graders = int((rater_n > 0).sum())
+        df1, df2 = n_cells - n_graders, len(residual) - n_cells
+        between = float(((cell_mean[cell_key] - rater_mean[rater]) ** 2).sum())
+        within = float(((residual - cell_mean[cell_key]) ** 2).sum())
+        if df1 > 0 and df2 > 0 and within > 0:
+            f_stat = (between / df1) / (within / df2)
+            p = float(stats.f.sf(f_stat, df1, df2))
+        else:
+            f_stat, p = math.nan, math.nan
+        omnibus_rows.append(
+            {"attribute": attribute, "f_stat": f_stat, "df1": df1, "df2": df2, "p_value": p}
+        )
+    return cells[columns], pd.DataFrame(omnibus_rows, columns=omnibus_columns)
