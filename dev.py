@@ -67,6 +67,8 @@ def ensure_chromium() -> None:
 def lint() -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
+    # The layers import downward only (contracts in pyproject.toml; also tests/test_layers.py).
+    run(BIN / "lint-imports", "--no-cache")
 
 
 def main(argv: list[str]) -> None:

@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="validate, pseudonymize and load exports into the warehouse")
     load.add_argument("paths", nargs="+", help="folders or files (CSV, CSV.gz, Parquet)")
     load.add_argument(
-        "--db", help="warehouse file (default data/warehouse.duckdb or SIGNALBOARD_DB)"
+        "--db", help="warehouse file (default SIGNALBOARD_DB or the per-user data folder)"
     )
     load.add_argument(
         "--as-of", help="timestamp the exports were taken (default: latest in the data)"

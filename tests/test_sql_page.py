@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.figures.sql import result_figure
 from signalboard.analysis.sql_library import (
     UNDECLARED,
     add_to_history,
@@ -25,7 +26,6 @@ from signalboard.analysis.sql_library import (
     initial_values,
     library_index,
     mentions_demographics,
-    result_figure,
     schema_frame,
 )
 from signalboard.queries import QueryError, load_query

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import ui
+from dashboard.figures.sql import result_figure
 from signalboard.analysis.sql_library import (
     CHART_KINDS,
     HistoryEntry,
@@ -25,7 +26,6 @@ from signalboard.analysis.sql_library import (
     mentions_demographics,
     numeric_columns,
     parquet_bytes,
-    result_figure,
     schema_frame,
 )
 from signalboard.queries import Param, Query, QueryError, list_queries
