@@ -62,15 +62,23 @@ from etl.privacy import (
     shown_column_name,
     value_screen_sql,
 )
-from etl.pseudonym import PseudonymKeyError, key_params, load_or_create_key, pseudonym_sql
+from etl.pseudonym import (
+    PseudonymKey,
+    PseudonymKeyError,
+    key_params,
+    load_or_create_key,
+    pseudonym_sql,
+)
 from etl.read import (
     LINE,
+    MAX_LINE_BYTES,
     RawFile,
     ReadError,
     WrongEncoding,
     close_raw,
     file_format,
     finish_raw,
+    first_long_line,
     ident,
     open_raw,
 )
@@ -907,6 +915,7 @@ def _load_file(
     dropped: list[tuple[str, str]] = []
     spec = TABLES_BY_NAME[planned.table]
     file_name = planned.path.name
+    _check_line_sizes(planned)
     table_mapping = mapping.for_table(spec.name)
     checked = f"__checked_{index}"
     key_names = ", ".join(spec.key)
@@ -1112,6 +1121,20 @@ def _load_file(
     return result
 
 
+def _check_line_sizes(planned: _Planned) -> None:
+    """Refuse a CSV with a record over `MAX_LINE_BYTES` before DuckDB reads it (see there)."""
+    fmt = file_format(planned.path)
+    if planned.converted is not None or fmt not in ("csv", "csv.gz"):
+        return
+    line = first_long_line(planned.path, fmt)
+    if line is not None:
+        raise LoadError(
+            f"{planned.path.name}: line {line} is longer than {MAX_LINE_BYTES >> 20} MiB (a "
+            "quote that never closes, or a field no export holds); the load is refused and the "
+            "warehouse is unchanged"
+        )
+
+
 _VALUES_WITHHELD = frozenset({"demographics"})
 """Tables whose rejected rows keep no text: their columns are self-identified demographics."""
 
@@ -1166,7 +1189,9 @@ def _file_loaded(
         file_format=raw.file_format,
         encoding=raw.encoding,
         delimiter=raw.delimiter,
-        note=planned.converted.note if planned.converted else "",
+        note=planned.converted.note
+        if planned.converted
+        else ("read as Latin-1 (not UTF-8)" if raw.encoding == "latin-1" else ""),
     )
     _run(
         con,
@@ -1317,10 +1342,49 @@ def load_paths(
         key = load_or_create_key(settings.pseudonym_key_file)
     except PseudonymKeyError as error:
         raise LoadError(str(error)) from None
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
         total=len(planned) + 1, disable=not progress, unit="file", file=sys.stderr, leave=False
     )
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        result = _load_locked(
+            db_path,
+            planned,
+            skipped,
+            bar=bar,
+            key=key,
+            vendor=vendor,
+            explicit_as_of=explicit_as_of,
+            strict=strict,
+            started_at=started_at,
+            allowed=allowed_attributes(
+                demographic_attributes, vendor.for_table("demographics").attributes
+            ),
+        )
+    except (OSError, duckdb.IOException) as error:
+        # A full disk or a folder without write permission, while copying, writing or
+        # swapping: the copy is removed and the live file was never opened for writing.
+        why = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        where = getattr(error, "filename", None) or db_path
+        raise LoadError(f"{where}: {why}; the warehouse and the key are unchanged") from None
+    result.seconds = time.perf_counter() - clock
+    return result
+
+
+def _load_locked(
+    db_path: Path,
+    planned: list[_Planned],
+    skipped: list[tuple[Path, str]],
+    *,
+    bar: tqdm,
+    key: PseudonymKey,
+    vendor: Mapping,
+    explicit_as_of: dt.datetime | None,
+    strict: bool,
+    started_at: dt.datetime,
+    allowed: frozenset[str],
+) -> LoadResult:
+    """Steps 1, 2 and 4 of the module docstring around `_load_into` (step 3)."""
     # Hash every file on a worker thread while DuckDB reads them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool, _writer_lock(db_path):
         hashes: dict[Path, Future[str]] = {p.path: pool.submit(_sha256, p.path) for p in planned}
@@ -1344,20 +1408,20 @@ def load_paths(
                 strict=strict,
                 started_at=started_at,
                 bar=bar,
-                allowed=allowed_attributes(
-                    demographic_attributes, vendor.for_table("demographics").attributes
-                ),
+                allowed=allowed,
             )
             result.db_path = db_path
             if result.changed:
                 _fsync(temp)
                 os.replace(temp, db_path)
-                _fsync(db_path.parent)
+                try:
+                    _fsync(db_path.parent)
+                except OSError:
+                    pass  # the swap is done; only its durability across a power cut is unsure
         finally:
             bar.close()
             for leftover in (temp, *(temp.with_name(temp.name + s) for s in (".wal", ".tmp"))):
                 _remove(leftover)
-    result.seconds = time.perf_counter() - clock
     return result
 
 
