@@ -33,9 +33,15 @@ ROW_RULES: dict[str, tuple[str, ...]] = {
         f"and 'Decline to state' become {UNKNOWN}.",
         f"`race_ethnicity`: one of the EEO-1 categories (case-insensitive); blank, 'Decline "
         f"to state' and unrecognised values become {UNKNOWN}.",
-        "Every further column (disability, veteran, age_band, ...) loads as an attribute in "
-        f"`demographic_attributes`; blank and 'Decline to state' become {UNKNOWN}. Columns "
-        "that hold identities (full_name, name, email, phone, address) are never kept.",
+        "A further column loads as an attribute in `demographic_attributes` only when it is "
+        "declared (SIGNALBOARD_DEMOGRAPHIC_ATTRIBUTES, default disability, veteran, age_band; "
+        "or a mapping's `[demographics] attributes`); blank and 'Decline to state' become "
+        f"{UNKNOWN}. Every other column is dropped, and so is a declared one that looks like "
+        "an identifier: by its name (a name, e-mail, phone, date of birth, address, id number, "
+        "free text) or its values (an e-mail, phone or date, over 100 characters, or nearly "
+        "unique: with 20 or more values, more than half occur once). The load summary names "
+        "each dropped column and why, never its values.",
+        "A rejected demographics row keeps its file, line, column and reason, never its text.",
         "Candidates are not checked against applications: self-ID is kept apart.",
     ),
     "scores": (
@@ -80,11 +86,19 @@ The canonical exports signalboard loads. This file is generated from `etl/contra
 Every row is validated: required values present, types (a value that does not cast is
 rejected, never guessed), allowed values, ranges, dates in order and references. A bad row goes
 to the `rejects` table with its file, line (the header is line 1), columns, every reason and its
-text (names and emails removed, ids pseudonymized) and stays out of the analysis tables; every
+text (names and emails removed, ids pseudonymized; none for demographics) and stays out of the
+analysis tables; every
 valid row loads. A key repeated inside one file keeps its last valid row and rejects the
 others. A file that cannot be used at all (missing required column, undetectable delimiter,
 empty) stops the load with a one-line message naming the file, and the warehouse is unchanged.
 `--strict` refuses the load on any rejected row.
+
+Bounds: a CSV record longer than 1 MiB (a quote that never closes, an oversized field) refuses
+the load in one line before the file is parsed. A UTF-8 file with a few bytes that do not
+decode rejects those lines (with their line numbers); a file with no UTF-8 text at all is read
+as Latin-1 and the summary says so. A full disk or a folder without write permission, during
+the load or the pseudonym key's creation, is a one-line error and leaves the warehouse and the
+key as they were. Rows are stored in the order of their pseudonymous key, not the export's.
 
 Personal data: `full_name` and `email` are never read into the warehouse. `application_id` and
 `candidate_id` are stored as keyed pseudonyms (`a_...`, `c_...`: HMAC-SHA256 with a secret kept

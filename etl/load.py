@@ -53,15 +53,32 @@ from etl.contract import (
     TableSpec,
 )
 from etl.mapping import EMPTY, Mapping, MappingError, TableMapping, load_mapping
-from etl.pseudonym import PseudonymKeyError, key_params, load_or_create_key, pseudonym_sql
+from etl.privacy import (
+    DEFAULT_DEMOGRAPHIC_ATTRIBUTES,
+    allowed_attributes,
+    attribute_name,
+    screen_by_name,
+    screen_by_values,
+    shown_column_name,
+    value_screen_sql,
+)
+from etl.pseudonym import (
+    PseudonymKey,
+    PseudonymKeyError,
+    key_params,
+    load_or_create_key,
+    pseudonym_sql,
+)
 from etl.read import (
     LINE,
+    MAX_LINE_BYTES,
     RawFile,
     ReadError,
     WrongEncoding,
     close_raw,
     file_format,
     finish_raw,
+    first_long_line,
     ident,
     open_raw,
 )
@@ -122,6 +139,8 @@ class FileResult:
     delimiter: str | None = None
     previous_load_id: int | None = None
     note: str = ""
+    # Columns the load would not store, as (column name in the file, reason); never values.
+    dropped_columns: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def file_name(self) -> str:
@@ -138,6 +157,9 @@ class FileResult:
             "rows_rejected": self.rows_rejected,
             "rows_replaced": self.rows_replaced,
             "seconds": round(self.seconds, 3),
+            "dropped_columns": [
+                {"column": column, "reason": reason} for column, reason in self.dropped_columns
+            ],
         }
 
 
@@ -193,6 +215,11 @@ class LoadResult:
             cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
             cells += [r[i].rjust(widths[i]) for i in range(2, 6)]
             lines.append(("  ".join(cells) + "  " + r[6]).rstrip())
+        for f in self.files:
+            for column, reason in f.dropped_columns:
+                lines.append(
+                    f"dropped column {shown_column_name(column)} of {f.file_name}: {reason}"
+                )
         for path, reason in self.skipped:
             lines.append(f"skipped {path.name}: {reason}")
         if self.rows_rejected:
@@ -543,13 +570,23 @@ def _normalised_attribute(expr: str) -> str:
 
 
 def _attribute_name(column: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", column.strip().lower()).strip("_")
+    return attribute_name(column)
 
 
 def _resolve_columns(
-    raw: RawFile, spec: TableSpec, table_mapping: TableMapping, file_name: str
+    raw: RawFile,
+    spec: TableSpec,
+    table_mapping: TableMapping,
+    file_name: str,
+    *,
+    allowed: frozenset[str] = frozenset(),
+    dropped: list[tuple[str, str]] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """Contract column -> file column, and (demographics) extra attribute -> file column."""
+    """Contract column -> file column, and (demographics) extra attribute -> file column.
+
+    An extra demographics column is kept only when `allowed` declares it and its name does not
+    say it holds an identifier (etl/privacy.py); the others go to `dropped` as (column, reason).
+    """
     known = {c.name for c in spec.columns}
     resolved: dict[str, str] = {}
     extras: dict[str, str] = {}
@@ -564,8 +601,20 @@ def _resolve_columns(
                     f"{file_name}: columns {resolved[target]!r} and {column!r} both map to {target}"
                 )
             resolved[target] = column
-        elif spec.keeps_extra_columns and target and target not in PERSONAL_COLUMNS:
-            extras.setdefault(target, column)
+        elif spec.keeps_extra_columns and target:
+            reason = (
+                "personal data (never stored)"
+                if target in PERSONAL_COLUMNS
+                else screen_by_name(target, allowed)
+            )
+            if reason is not None:
+                if dropped is not None:
+                    dropped.append((column, reason))
+            elif target in extras:
+                if dropped is not None:
+                    dropped.append((column, f"a second column for attribute {target}"))
+            else:
+                extras[target] = column
     missing = [c for c in spec.required_columns if c not in resolved]
     if missing:
         if len(raw.columns) == 1 and len(spec.required_columns) > 1:
@@ -761,7 +810,14 @@ def _checked_sql(
             if column.name == marker:
                 value = f"case when not __bad then {value} end"
             columns.append(f"{value} as {ident(column.name)}")
-        sql = f"create table {checked} as {with_sql} select {', '.join(columns)} from k"
+        names = [c.name for c in spec.stored_columns]
+        # Key order, not the export's (see the insert in `_load_file`); by position, since `k`
+        # also has the key's raw text under the same name.
+        order = ", ".join(str(names.index(k) + 1) for k in spec.key)
+        sql = (
+            f"create table {checked} as {with_sql} select {', '.join(columns)} from k "
+            f"order by {order}"
+        )
         return sql, {**params, **raw.params}, []
     sql = f"""
         create temp table {checked} as {with_sql}
@@ -797,6 +853,9 @@ def _read_checked(
     checked: str,
     numbered: bool,
     staged: bool = False,
+    *,
+    allowed: frozenset[str] = frozenset(),
+    dropped: list[tuple[str, str]] | None = None,
 ) -> tuple[RawFile, dict[str, str], list[tuple[str, str]]]:
     """Read the file once into temp table `checked` (see `_checked_sql`), as UTF-8 or else
     Latin-1. Returns the raw file, its extra attribute columns and the pseudonymized columns."""
@@ -815,7 +874,11 @@ def _read_checked(
             raise LoadError(f"{file_name}: {error}") from None
         except duckdb.Error as error:
             raise LoadError(f"{file_name}: unreadable ({str(error).splitlines()[0]})") from None
-        resolved, extras = _resolve_columns(raw, spec, table_mapping, file_name)
+        if dropped is not None:
+            dropped.clear()
+        resolved, extras = _resolve_columns(
+            raw, spec, table_mapping, file_name, allowed=allowed, dropped=dropped
+        )
         sql, params, pseudonymized = _checked_sql(
             con, raw, spec, table_mapping, resolved, extras, base_params, checked, staged
         )
@@ -844,10 +907,13 @@ def _load_file(
     base_params: dict[str, Any],
     content_sha256: str,
     index: int,
+    allowed: frozenset[str] = frozenset(),
 ) -> FileResult:
     started = time.perf_counter()
+    dropped: list[tuple[str, str]] = []
     spec = TABLES_BY_NAME[planned.table]
     file_name = planned.path.name
+    _check_line_sizes(planned)
     table_mapping = mapping.for_table(spec.name)
     checked = f"__checked_{index}"
     key_names = ", ".join(spec.key)
@@ -894,13 +960,24 @@ def _load_file(
         numbered = True
     while True:
         raw, extras, pseudonymized = _read_checked(
-            con, planned, spec, table_mapping, base_params, f"__raw_{index}", checked, numbered
+            con,
+            planned,
+            spec,
+            table_mapping,
+            base_params,
+            f"__raw_{index}",
+            checked,
+            numbered,
+            allowed=allowed,
+            dropped=dropped,
         )
         rows_loaded, rows_rejected, distinct_keys = _run(con, count_sql)[0]
         if numbered or not (rows_rejected or raw.malformed or distinct_keys != rows_loaded):
             break
         _run(con, f"drop table {checked}")
         numbered = True
+    if extras:
+        extras = _screen_attribute_values(con, checked, extras, dropped)
     for column, kind in pseudonymized:
         # Every row valid and no key repeating: a column that is the whole key repeats no id.
         unique = spec.key == (column,) and not rows_rejected and distinct_keys == rows_loaded
@@ -936,7 +1013,9 @@ def _load_file(
         )
         rows_loaded, rows_rejected = _run(con, f"select {counts} from {checked}")[0]
 
-    # Rejects: one row per bad line, with every problem it has and its text.
+    # Rejects: one row per bad line, with every problem it has and its text (none for
+    # demographics: a self-identification answer is the data the warehouse keeps apart).
+    withhold = spec.name in _VALUES_WITHHELD
     _run(
         con,
         f"""
@@ -944,11 +1023,17 @@ def _load_file(
         select $load_id, $file_name, $table_name, {LINE},
             array_to_string(list_sort(list_distinct([p.column for p in __problems])), ', '),
             array_to_string([p.reason for p in __problems], '; '),
-            __original
+            -- demographics: file, line, column and reason only, never a value
+            case when $withhold then null else __original end
         from {checked}
         where len(__problems) > 0
         """,
-        {"load_id": load_id, "file_name": file_name, "table_name": spec.name},
+        {
+            "load_id": load_id,
+            "file_name": file_name,
+            "table_name": spec.name,
+            "withhold": withhold,
+        },
     )
     if raw.malformed:
         _run(
@@ -967,7 +1052,11 @@ def _load_file(
                 "file_name": file_name,
                 "table_name": spec.name,
                 "lines": [line for line, _ in raw.malformed],
-                "messages": [message for _, message in raw.malformed],
+                # The reader's message can quote the line's fields: demographics keep its kind.
+                "messages": [
+                    message.split(":", 1)[0] if withhold else message
+                    for _, message in raw.malformed
+                ],
             },
         )
 
@@ -1001,16 +1090,20 @@ def _load_file(
         _run(
             con,
             f"insert into demographic_attributes select candidate_id, unnest($attribute_names), "
-            f"unnest([{', '.join(values)}]) from {valid}",
+            f"unnest([{', '.join(values)}]) from {valid} order by candidate_id",
             {"attribute_names": ["sex", "race_ethnicity", *extras]},
         )
     columns_sql = ", ".join(ident(c.name) for c in spec.stored_columns)
+    # In key order (pseudonyms first), not the export's: with rows in file order, a copy of
+    # the export would pair each pseudonym with its id by position. DuckDB keeps the order of
+    # an INSERT ... ORDER BY (preserve_insertion_order, on by default).
     _run(
         con,
-        f"insert into {spec.name} ({columns_sql}) select {columns_sql} from {valid}",
+        f"insert into {spec.name} ({columns_sql}) select {columns_sql} from {valid} "
+        f"order by {key_list}",
     )
     _run(con, f"drop table {checked}")
-    return _file_loaded(
+    result = _file_loaded(
         con,
         planned,
         spec,
@@ -1022,6 +1115,50 @@ def _load_file(
         rows_rejected,
         rows_replaced,
     )
+    result.dropped_columns = list(dropped)
+    return result
+
+
+def _check_line_sizes(planned: _Planned) -> None:
+    """Refuse a CSV with a record over `MAX_LINE_BYTES` before DuckDB reads it (see there)."""
+    fmt = file_format(planned.path)
+    if planned.converted is not None or fmt not in ("csv", "csv.gz"):
+        return
+    line = first_long_line(planned.path, fmt)
+    if line is not None:
+        raise LoadError(
+            f"{planned.path.name}: line {line} is longer than {MAX_LINE_BYTES >> 20} MiB (a "
+            "quote that never closes, or a field no export holds); the load is refused and the "
+            "warehouse is unchanged"
+        )
+
+
+_VALUES_WITHHELD = frozenset({"demographics"})
+"""Tables whose rejected rows keep no text: their columns are self-identified demographics."""
+
+
+def _screen_attribute_values(
+    con: duckdb.DuckDBPyConnection,
+    checked: str,
+    extras: dict[str, str],
+    dropped: list[tuple[str, str]],
+) -> dict[str, str]:
+    """The extra attributes whose values pass `etl.privacy.screen_by_values`; the others go to
+    `dropped` with their reason. Reads the values from the temp table, never prints them."""
+    names = list(extras)
+    columns = [
+        f"case when {ident('x_' + a)} = {_lit(UNKNOWN)} then null else {ident('x_' + a)} end"
+        for a in names
+    ]
+    counts = _run(con, value_screen_sql(checked, columns))[0]
+    kept: dict[str, str] = {}
+    for attribute, column_counts in zip(names, counts, strict=True):
+        reason = screen_by_values(column_counts)
+        if reason is None:
+            kept[attribute] = extras[attribute]
+        else:
+            dropped.append((extras[attribute], reason))
+    return kept
 
 
 def _file_loaded(
@@ -1050,7 +1187,9 @@ def _file_loaded(
         file_format=raw.file_format,
         encoding=raw.encoding,
         delimiter=raw.delimiter,
-        note=planned.converted.note if planned.converted else "",
+        note=planned.converted.note
+        if planned.converted
+        else ("read as Latin-1 (not UTF-8)" if raw.encoding == "latin-1" else ""),
     )
     _run(
         con,
@@ -1151,6 +1290,7 @@ def load_paths(
     mapping: Path | None = None,
     strict: bool = False,
     progress: bool = True,
+    demographic_attributes: Sequence[str] = DEFAULT_DEMOGRAPHIC_ATTRIBUTES,
 ) -> LoadResult:
     """Validate, pseudonymize and load exports into the warehouse in one atomic step.
 
@@ -1171,6 +1311,10 @@ def load_paths(
         Refuse the whole load (LoadError, warehouse unchanged) if any row is rejected.
     progress
         Show a progress bar on stderr.
+    demographic_attributes
+        Demographics columns kept besides sex and race_ethnicity (with the mapping's
+        `[demographics] attributes`); every other extra column is dropped and reported, and so
+        is a declared one that looks like an identifier (etl/privacy.py).
 
     Returns
     -------
@@ -1196,10 +1340,49 @@ def load_paths(
         key = load_or_create_key(settings.pseudonym_key_file)
     except PseudonymKeyError as error:
         raise LoadError(str(error)) from None
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(
         total=len(planned) + 1, disable=not progress, unit="file", file=sys.stderr, leave=False
     )
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        result = _load_locked(
+            db_path,
+            planned,
+            skipped,
+            bar=bar,
+            key=key,
+            vendor=vendor,
+            explicit_as_of=explicit_as_of,
+            strict=strict,
+            started_at=started_at,
+            allowed=allowed_attributes(
+                demographic_attributes, vendor.for_table("demographics").attributes
+            ),
+        )
+    except (OSError, duckdb.IOException) as error:
+        # A full disk or a folder without write permission, while copying, writing or
+        # swapping: the copy is removed and the live file was never opened for writing.
+        why = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        where = getattr(error, "filename", None) or db_path
+        raise LoadError(f"{where}: {why}; the warehouse and the key are unchanged") from None
+    result.seconds = time.perf_counter() - clock
+    return result
+
+
+def _load_locked(
+    db_path: Path,
+    planned: list[_Planned],
+    skipped: list[tuple[Path, str]],
+    *,
+    bar: tqdm,
+    key: PseudonymKey,
+    vendor: Mapping,
+    explicit_as_of: dt.datetime | None,
+    strict: bool,
+    started_at: dt.datetime,
+    allowed: frozenset[str],
+) -> LoadResult:
+    """Steps 1, 2 and 4 of the module docstring around `_load_into` (step 3)."""
     # Hash every file on a worker thread while DuckDB reads them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool, _writer_lock(db_path):
         hashes: dict[Path, Future[str]] = {p.path: pool.submit(_sha256, p.path) for p in planned}
@@ -1223,17 +1406,20 @@ def load_paths(
                 strict=strict,
                 started_at=started_at,
                 bar=bar,
+                allowed=allowed,
             )
             result.db_path = db_path
             if result.changed:
                 _fsync(temp)
                 os.replace(temp, db_path)
-                _fsync(db_path.parent)
+                try:
+                    _fsync(db_path.parent)
+                except OSError:
+                    pass  # the swap is done; only its durability across a power cut is unsure
         finally:
             bar.close()
             for leftover in (temp, *(temp.with_name(temp.name + s) for s in (".wal", ".tmp"))):
                 _remove(leftover)
-    result.seconds = time.perf_counter() - clock
     return result
 
 
@@ -1249,6 +1435,7 @@ def _load_into(
     strict: bool,
     started_at: dt.datetime,
     bar: tqdm,
+    allowed: frozenset[str] = frozenset(),
 ) -> LoadResult:
     try:
         con = connect_writable(temp)
@@ -1291,6 +1478,7 @@ def _load_into(
                     base_params=key_params_,
                     content_sha256=sha,
                     index=index,
+                    allowed=allowed,
                 )
             result.files.append(file_result)
             tqdm.write(json.dumps(file_result.log_record()), file=sys.stderr)

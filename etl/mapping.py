@@ -38,6 +38,8 @@ class TableMapping:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()
+    # demographics: further attributes to keep (every undeclared column is dropped).
+    attributes: tuple[str, ...] = ()
 
     def matches(self, file_name: str) -> bool:
         name = file_name.lower()
@@ -121,8 +123,13 @@ def load_mapping(path: Path) -> Mapping:
                 )
         files = section.get("files", [])
         ignore = section.get("ignore", [])
-        if not isinstance(files, list) or not isinstance(ignore, list):
-            raise MappingError(f"mapping {path.name}: files and ignore must be lists")
+        attributes = section.get("attributes", [])
+        if not all(isinstance(v, list) for v in (files, ignore, attributes)):
+            raise MappingError(f"mapping {path.name}: files, ignore and attributes must be lists")
+        if attributes and not spec.keeps_extra_columns:
+            raise MappingError(
+                f"mapping {path.name}: [{key}] attributes: only demographics keeps attributes"
+            )
         tables[key] = TableMapping(
             table=key,
             files=tuple(str(f) for f in files),
@@ -130,6 +137,7 @@ def load_mapping(path: Path) -> Mapping:
             values=values,
             formats=formats,
             ignore=tuple(str(i) for i in ignore),
+            attributes=tuple(str(a) for a in attributes),
         )
     return Mapping(
         name=str(data.get("name", path.stem)),

@@ -56,20 +56,20 @@ class PseudonymKey:
 
 
 def load_or_create_key(path: Path) -> PseudonymKey:
-    """Read the secret from `path`, creating it (32 random bytes, hex, mode 0600) on first use."""
+    """Read the secret from `path`, creating it (32 random bytes, hex, mode 0600) on first use.
+
+    The new key is written to a temp file beside `path`, flushed to disk, then linked into place
+    (link fails if the name exists, so two first loads agree on one key): a full disk or a
+    folder without write permission raises PseudonymKeyError and leaves no key at all, never a
+    partial one that would break every later load.
+    """
     path = Path(path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another load created it first; read theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-    text = path.read_text().strip()
+        _create_key(path)
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise PseudonymKeyError(f"cannot read pseudonym key file {path}: {_why(error)}") from None
     try:
         secret = bytes.fromhex(text)
     except ValueError:
@@ -77,6 +77,38 @@ def load_or_create_key(path: Path) -> PseudonymKey:
     if len(secret) < 16:
         raise PseudonymKeyError(f"pseudonym key file {path} holds fewer than 16 bytes")
     return PseudonymKey(secret)
+
+
+def _why(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error).splitlines()[0]
+
+
+def _create_key(path: Path) -> None:
+    temp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            data = (secrets.token_hex(32) + "\n").encode()
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another load created it first; read theirs
+    except OSError as error:
+        raise PseudonymKeyError(
+            f"cannot create pseudonym key file {path}: {_why(error)}; nothing was written"
+        ) from None
+    finally:
+        try:
+            temp.unlink()
+        except OSError:
+            pass
 
 
 def pseudonym_sql(kind: Kind, expr: str) -> str:

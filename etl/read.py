@@ -8,6 +8,7 @@ validates in SQL afterwards and sends what does not cast to `rejects`. Lines Duc
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,8 +203,13 @@ def finish_raw(con: duckdb.DuckDBPyConnection, raw: RawFile, table: str) -> None
                 f"from {ident(raw.temp_tables[0])} group by line order by line"
             ).fetchall()
             errors = [(int(line), str(kind), str(message)) for line, kind, message in rows]
-        if raw.encoding == "utf-8" and any(kind == "INVALID ENCODING" for _, kind, _ in errors):
+        if (
+            raw.encoding == "utf-8"
+            and any(kind == "INVALID ENCODING" for _, kind, _ in errors)
+            and not has_utf8_text(Path(raw.params["raw_path"]), raw.file_format)
+        ):
             # Not UTF-8: spreadsheet exports from Windows are Latin-1 (cp1252's printable subset).
+            # A UTF-8 file with a few damaged bytes stays UTF-8: those lines become rejects.
             raise WrongEncoding("not UTF-8")
         parsed = _count(con, f"select 1 from {ident(table)}", {})
         if parsed == 0 and not errors:
@@ -371,3 +377,73 @@ def _read_converted(con: duckdb.DuckDBPyConnection, converted: ConvertedFile, na
         file_format="converted",
         temp_tables=[name],
     )
+
+
+MAX_LINE_BYTES = 1 << 20
+"""Longest CSV line (a record: quoted newlines included) a load reads: 1 MiB.
+
+DuckDB does not stop at its own max_line_size when a quoted field spans many lines: it gives up
+on the field and reports every physical line inside it as a malformed row, so a 5 MB field with
+a million newlines made two million reject reports and took a load to 7 GB. No export field of
+the contract comes near 1 MiB; a longer record is an unclosed quote or a hostile file.
+"""
+
+_SCAN_CHUNK = 8 << 20
+
+
+def first_long_line(path: Path, fmt: str, *, limit: int = MAX_LINE_BYTES) -> int | None:
+    """The physical line (1-based) on which the first record longer than `limit` bytes starts,
+    or None. Reads the file once in 8 MiB chunks (memory stays bounded whatever its size).
+
+    A newline ends a record unless it is inside quotes: an odd number of quote characters since
+    the file's start (a doubled quote inside a field adds two, so the parity holds).
+    """
+    import numpy as np
+
+    opener = gzip.open if fmt == "csv.gz" else open
+    parity = 0  # quote characters seen so far, mod 2
+    offset = 0  # bytes before this chunk
+    newlines_before = 0  # newlines before this chunk
+    start = 0  # byte offset where the open record starts
+    start_line = 1
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(_SCAN_CHUNK):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            newlines = np.flatnonzero(data == 10)
+            quotes = np.flatnonzero(data == 34)
+            inside = (np.searchsorted(quotes, newlines) + parity) % 2 == 1
+            ends_at = np.flatnonzero(~inside)  # indexes into `newlines`
+            ends = newlines[ends_at] + offset
+            starts = np.concatenate([[start], ends[:-1] + 1])
+            too_long = np.flatnonzero(ends - starts > limit)
+            if too_long.size:
+                first = int(too_long[0])
+                return start_line if first == 0 else newlines_before + int(ends_at[first - 1]) + 2
+            if ends.size:
+                start = int(ends[-1]) + 1
+                start_line = newlines_before + int(ends_at[-1]) + 2
+            offset += len(chunk)
+            newlines_before += len(newlines)
+            parity = (parity + len(quotes)) % 2
+            if offset - start > limit:
+                return start_line
+    return None
+
+
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def has_utf8_text(path: Path, fmt: str) -> bool:
+    """True when the file holds a valid UTF-8 multi-byte character: it is UTF-8, and bytes that
+    do not decode are damage on their lines, not a sign that the whole file is Latin-1 (where
+    such byte pairs, e.g. "Ã©", are practically absent from real text)."""
+    opener = gzip.open if fmt == "csv.gz" else open
+    tail = b""
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(_SCAN_CHUNK):
+            if _UTF8_MULTIBYTE.search(tail + chunk):
+                return True
+            tail = chunk[-3:]
+    return False

@@ -59,6 +59,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             mapping=Path(args.mapping) if args.mapping else None,
             strict=args.strict,
             progress=not args.quiet,
+            demographic_attributes=settings.demographic_attributes,
         )
     except LoadError as error:
         raise CliError(str(error)) from None
@@ -125,7 +126,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"signalboard: building the sample warehouse {settings.db_path} from {settings.sample_dir}"
         )
-        result = load_paths([settings.sample_dir], settings=settings, progress=True)
+        result = load_paths(
+            [settings.sample_dir],
+            settings=settings,
+            progress=True,
+            demographic_attributes=settings.demographic_attributes,
+        )
         print(result.summary_text())
     args.port = getattr(args, "port", None)
     return cmd_serve(args)

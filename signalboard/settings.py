@@ -78,6 +78,8 @@ class Settings:
     sql_timeout_seconds: float = 10.0
     sql_max_rows: int = 100_000
     sql_allow_demographics: bool = False
+    # Demographics columns a load keeps besides sex and race_ethnicity (etl/privacy.py).
+    demographic_attributes: tuple[str, ...] = ("disability", "veteran", "age_band")
     port: int = 8501
     key_file_pinned: bool = field(default=False, repr=False)
 
@@ -133,5 +135,12 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         sql_max_rows=int(text("SIGNALBOARD_SQL_MAX_ROWS", str(defaults.sql_max_rows))),
         sql_allow_demographics=text("SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS", "false").lower()
         in ("1", "true", "yes"),
+        demographic_attributes=tuple(
+            a.strip()
+            for a in text(
+                "SIGNALBOARD_DEMOGRAPHIC_ATTRIBUTES", ",".join(defaults.demographic_attributes)
+            ).split(",")
+            if a.strip()
+        ),
         port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
     )

@@ -197,3 +197,107 @@ def test_also_hide_forces_cells_and_protects_them() -> None:
     )
     assert out["n"].tolist() == ["*", "*", 50, 60]
     assert out["suppressed"].tolist() == [True, True, False, False]
+
+
+# --- nested counts: the difference of two shown cells is a count too ---------------------------
+
+
+def _nested_ranges(n: np.ndarray, s: np.ndarray, hid_n, hid_s, k: int):
+    """Independent attacker on one partition with (n, selected) published: the range of every
+    hidden cell and of every row's n - selected over all assignments matching both column
+    totals, the shown cells, the markers and selected <= n, by linear programming."""
+    rows = len(n)
+    # Variables: n_0..n_{r-1}, s_0..s_{r-1}; shown cells are fixed by their bounds.
+    total = float(n.sum())
+
+    def bound(value: float, hidden: bool) -> tuple[float, float]:
+        if not hidden:
+            return (value, value)
+        return (0, k - 1) if value < k else (k, total)
+
+    bounds = [bound(v, h) for v, h in zip(n, hid_n, strict=True)]
+    bounds += [bound(v, h) for v, h in zip(s, hid_s, strict=True)]
+    a_eq = [np.r_[np.ones(rows), np.zeros(rows)], np.r_[np.zeros(rows), np.ones(rows)]]
+    b_eq = [float(n.sum()), float(s.sum())]
+    a_ub = [np.r_[-np.eye(rows)[i], np.eye(rows)[i]] for i in range(rows)]  # s_i - n_i <= 0
+    b_ub = [0.0] * rows
+
+    def span(c: np.ndarray) -> float:
+        low = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds)
+        high = linprog(-c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds)
+        assert low.status == 0 and high.status == 0
+        return -high.fun - low.fun
+
+    spans = {}
+    for i in range(rows):
+        spans[("difference", i)] = span(np.r_[np.eye(rows)[i], -np.eye(rows)[i]])
+        if hid_n[i]:
+            spans[("n", i)] = span(np.r_[np.eye(rows)[i], np.zeros(rows)])
+        if hid_s[i]:
+            spans[("selected", i)] = span(np.r_[np.zeros(rows), np.eye(rows)[i]])
+    return spans
+
+
+def _suppress_nested(n: list[int], s: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    frame = pd.DataFrame({"group": [f"g{i}" for i in range(len(n))], "n": n, "selected": s})
+    out = suppress_small_cells(
+        frame, count_columns=["n", "selected"], k=k, nested=[("n", "selected")]
+    )
+    return out["n"].map(is_hidden).to_numpy(), out["selected"].map(is_hidden).to_numpy()
+
+
+def test_a_small_difference_between_two_shown_cells_is_hidden() -> None:
+    """42 applied and 40 selected in group g0 print that 2 were not: without `nested` that is
+    recoverable, with it the attacker's range for it is wider than one value."""
+    n, s = [42, 60, 70], [40, 30, 35]
+    frame = pd.DataFrame({"group": ["g0", "g1", "g2"], "n": n, "selected": s})
+    plain = suppress_small_cells(frame, count_columns=["n", "selected"])
+    assert plain["n"][0] - plain["selected"][0] == 2  # the leak the option exists for
+    hid_n, hid_s = _suppress_nested(n, s, 5)
+    assert hid_s[0]
+    assert hid_s.sum() >= 2  # the hidden part brings a complement
+    spans = _nested_ranges(np.array(n, float), np.array(s, float), hid_n, hid_s, 5)
+    assert spans[("difference", 0)] >= 1
+    assert all(width >= 1 - 1e-9 for key, width in spans.items() if key[0] != "difference")
+
+
+def test_a_total_minus_shown_cells_does_not_give_the_difference_back() -> None:
+    """Two groups only: hiding g0's selected alone would leave it as total - g1; the complement
+    is g1's selected, and then selected <= n (42) must not pin either."""
+    n, s = [42, 44], [40, 20]
+    hid_n, hid_s = _suppress_nested(n, s, 5)
+    spans = _nested_ranges(np.array(n, float), np.array(s, float), hid_n, hid_s, 5)
+    assert hid_s.all()
+    assert spans[("difference", 0)] >= 1
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=40)),
+        min_size=2,
+        max_size=6,
+    ),
+    k=st.integers(min_value=2, max_value=6),
+)
+def test_property_no_small_difference_or_hidden_cell_is_recoverable(
+    data: list[tuple[int, int]], k: int
+) -> None:
+    """One partition with n and selected <= n published: an LP attacker using both totals,
+    every shown cell, every marker and selected <= n pins no hidden cell and no small
+    n - selected (unless every cell of a column is hidden: the documented limit)."""
+    n = [a + b for a, b in data]
+    s = [b for _, b in data]
+    hid_n, hid_s = _suppress_nested(n, s, k)
+    arr_n, arr_s = np.array(n, float), np.array(s, float)
+    assert (hid_s >= (arr_s < k)).all() and (hid_n >= (arr_n < k)).all()
+    if hid_n.all() or hid_s.all():
+        return
+    spans = _nested_ranges(arr_n, arr_s, hid_n, hid_s, k)
+    for (what, i), width in spans.items():
+        if what == "difference":
+            difference = n[i] - s[i]
+            if 1 <= difference < k:
+                assert width >= 1 - 1e-9, (n, s, k, i, spans)
+        else:
+            assert width >= 1 - 1e-9, (n, s, k, what, i, spans)

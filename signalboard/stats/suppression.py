@@ -35,12 +35,19 @@ def _bounds(value: float, k: int) -> _Bounds:
     return _Bounds(0.0, float(k - 1)) if value < k else _Bounds(float(k), math.inf)
 
 
-def determined_cells(values: Sequence[float], hidden: Sequence[bool], *, k: int) -> list[bool]:
+def determined_cells(
+    values: Sequence[float],
+    hidden: Sequence[bool],
+    *,
+    k: int,
+    upper: Sequence[float] | None = None,
+) -> list[bool]:
     """Which hidden cells of one line (cells whose total is published) a reader can work out.
 
     The reader knows the line's total and every shown cell, so knows the sum `S` of the hidden
     cells, and from each hidden cell's marker its range (`"<k"`: 0..k-1; complementary: k or
-    more). For a single sum constraint over boxes the exact range of hidden cell i is
+    more; `upper`, when given, caps each cell further: a part is at most its shown whole). For a
+    single sum constraint over boxes the exact range of hidden cell i is
     ``[max(lo_i, S - sum(hi_j, j != i)), min(hi_i, S - sum(lo_j, j != i))]``; the cell is
     recovered when that range is one value.
 
@@ -56,6 +63,8 @@ def determined_cells(values: Sequence[float], hidden: Sequence[bool], *, k: int)
     if not idx:
         return out
     bounds = {i: _bounds(float(values[i]), k) for i in idx}
+    if upper is not None:
+        bounds = {i: _Bounds(b.lo, min(b.hi, float(upper[i]))) for i, b in bounds.items()}
     total_hidden = float(sum(values[i] for i in idx))
     for i in idx:
         b = bounds[i]
@@ -69,7 +78,9 @@ def determined_cells(values: Sequence[float], hidden: Sequence[bool], *, k: int)
     return out
 
 
-def _protect_line(values: np.ndarray, hidden: np.ndarray, members: np.ndarray, k: int) -> bool:
+def _protect_line(
+    values: np.ndarray, hidden: np.ndarray, members: np.ndarray, k: int, upper: np.ndarray
+) -> bool:
     """Hide the smallest shown cells of one line until no hidden cell is recoverable.
 
     Returns True when it changed `hidden`.
@@ -80,7 +91,10 @@ def _protect_line(values: np.ndarray, hidden: np.ndarray, members: np.ndarray, k
         line_hidden = hidden[members]
         if not line_hidden.any():
             return changed
-        if not any(determined_cells(line_vals.tolist(), line_hidden.tolist(), k=k)):
+        determined = determined_cells(
+            line_vals.tolist(), line_hidden.tolist(), k=k, upper=upper[members].tolist()
+        )
+        if not any(determined):
             return changed
         shown = np.flatnonzero(~line_hidden)
         if len(shown) == 0:
@@ -131,6 +145,7 @@ def suppress_small_cells(
     group_columns: Sequence[str] = (),
     cross_columns: Sequence[str] = (),
     also_hide: Mapping[str, Sequence[bool]] | None = None,
+    nested: Sequence[tuple[str, str]] = (),
 ) -> pd.DataFrame:
     """Mask counts below `k`, hide the rates that would reveal them, and protect them from totals.
 
@@ -147,6 +162,12 @@ def suppress_small_cells(
        line is hidden as well and shown as ``"*"``. So one hidden cell always brings a second
        one, and two hidden cells whose sum would give them away (4 + 4 = 8, or 0 + 5 = 5 with
        k=5) bring a third. Lines are repeated until no line changes.
+    Nested counts (`nested`, pairs (whole, part) such as (n, selected)): the difference
+       whole - part counts people too (those not selected), and two shown cells side by side
+       print it. A difference between 1 and k-1 hides the part (which then brings its
+       complements as above), and a hidden part is known to be at most its shown whole, so the
+       reader's range for it is capped there. A difference of 0 (everyone selected) is not
+       hidden: it is a rate of 1, which the report publishes as it publishes a rate of 0.5.
     3. A row with any hidden count gets every `rate_columns` value set to missing (a rate and a
        shown denominator give the numerator back) and ``suppressed=True``.
 
@@ -174,6 +195,8 @@ def suppress_small_cells(
         Per count column, a boolean mask (one per row) of cells to hide whatever their value,
         for a caller whose tables share counts (the same number shown elsewhere is hidden here
         too); they are shown as ``"*"`` (or ``"<k"`` when small) and protected like the others.
+    nested
+        (whole, part) pairs of count columns where part counts a subset of whole's people.
 
     Returns
     -------
@@ -191,24 +214,46 @@ def suppress_small_cells(
     suppressed = np.zeros(len(out), dtype=bool)
     if k > 1 and len(out):
         lines = _lines(out, group_columns, cross_columns)
+        raw = {c: pd.to_numeric(out[c], errors="coerce") for c in count_columns}
+        present = {c: raw[c].notna().to_numpy() for c in count_columns}
+        values = {c: raw[c].fillna(0).to_numpy(dtype=float) for c in count_columns}
+        small = {c: present[c] & (values[c] < k) for c in count_columns}
+        hidden = {c: small[c].copy() for c in count_columns}
         for column in count_columns:
-            raw = pd.to_numeric(out[column], errors="coerce")
-            present = raw.notna().to_numpy()
-            values = raw.fillna(0).to_numpy(dtype=float)
-            small = present & (values < k)
-            hidden = small.copy()
             if also_hide is not None and column in also_hide:
-                hidden |= present & np.asarray(also_hide[column], dtype=bool)
-            changed = True
-            while changed:
-                changed = False
+                hidden[column] |= present[column] & np.asarray(also_hide[column], dtype=bool)
+        # Rows whose whole - part is a small count of people (see 2. above).
+        small_difference = {
+            (whole, part): present[whole]
+            & present[part]
+            & (values[whole] - values[part] >= 1)
+            & (values[whole] - values[part] < k)
+            for whole, part in nested
+        }
+        changed = True
+        while changed:
+            changed = False
+            for (whole, part), exposed in small_difference.items():
+                newly = exposed & ~hidden[whole] & ~hidden[part]
+                if newly.any():
+                    hidden[part] |= newly
+                    changed = True
+            for column in count_columns:
+                upper = np.full(len(out), np.inf)
+                for whole, part in nested:
+                    if part == column:
+                        shown_whole = present[whole] & ~hidden[whole]
+                        upper = np.where(shown_whole, np.minimum(upper, values[whole]), upper)
                 for members in lines:
-                    members = members[present[members]]
-                    if len(members) and _protect_line(values, hidden, members, k):
+                    members = members[present[column][members]]
+                    if len(members) and _protect_line(
+                        values[column], hidden[column], members, k, upper
+                    ):
                         changed = True
+        for column in count_columns:
             shown: list[object] = []
             for value, is_present, is_small, is_hidden in zip(
-                raw.tolist(), present, small, hidden, strict=True
+                raw[column].tolist(), present[column], small[column], hidden[column], strict=True
             ):
                 if not is_present:
                     shown.append(None)
@@ -219,7 +264,7 @@ def suppress_small_cells(
                 else:
                     shown.append(int(value))
             out[column] = pd.Series(shown, index=out.index, dtype=object)
-            suppressed |= hidden
+            suppressed |= hidden[column]
         for column in rate_columns:
             if suppressed.any():
                 out[column] = out[column].astype(object)
