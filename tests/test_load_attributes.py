@@ -14,8 +14,8 @@ import pytest
 
 from etl.load import load_paths
 from etl.privacy import NEARLY_UNIQUE_MIN_ROWS, screen_by_name
-from signalboard.settings import REPO_ROOT
 from tests.load_helpers import EXPORTS, load, settings_for, write_exports
+from tests.paths import REPO_ROOT
 
 HOSTILE_DEMOGRAPHICS = """candidate_id,sex,race_ethnicity,disability,E-mail,Phone Number,Candidate Name,Date of Birth,Home Address,Comments,hobby
 P1,Female,Asian,No,ada@example.com,+1 415 555 0100,Ada Lovelace,1815-12-10,12 St James Sq,likes maths,chess
