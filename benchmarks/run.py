@@ -192,7 +192,7 @@ def bare_ingest_seconds(folder: Path, db_path: Path) -> float:
 
 def _section_modules() -> Iterator[tuple[str, Any]]:
     # Here, not at the top: the CLI imports this module to build its parser, and the report
-    # pulls in pandas (~0.3 s of every `signalboard` start, the load's included).
+    # pulls in pandas, which every `signalboard` start (the load's included) would then pay for.
     from signalboard.report import SECTIONS
 
     yield from SECTIONS

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pandas takes 0.27 s to import; only converters (and their callers) need it
+if TYPE_CHECKING:  # pandas is slow to import; only converters (and their callers) need it
     import pandas as pd
 
 

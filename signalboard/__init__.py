@@ -6,9 +6,8 @@ __version__ = "0.1.0"
 
 # numpy asks the kernel for transparent huge pages on every array of 4 MB or more (madvise).
 # With THP defrag set to "madvise" (this Debian kernel's default), a page fault in such an array
-# compacts memory on the spot when no huge page is free, which is the state right after a load:
-# the first Assessors call at 1M then spent ~0.25 s more in the kernel (sys 0.84-0.92 s against
-# 0.46-0.68 s; wall 1.49-1.57 s against 1.34-1.41 s, issue 7). numpy reads the variable when it
+# compacts memory on the spot when no huge page is free, which is the state right after a load
+# (measured in docs/performance.md). numpy reads the variable when it
 # is first imported (numpy.org, "Global state"), and every signalboard entry point (the CLI, the
 # server it starts, the benchmark's children) imports this package before numpy; a value the user
 # set wins. Set NUMPY_MADVISE_HUGEPAGE=1 to give numpy its default back.

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 if TYPE_CHECKING:
-    # Only for the annotations: importing pandas costs ~0.3 s of every CLI start, and the load
-    # (which opens its connections here) never builds a DataFrame.
+    # Only for the annotations: the CLI imports this module, and importing pandas would slow
+    # every command's start for a type name.
     import pandas as pd
 
 
