@@ -20,7 +20,9 @@ from signalboard.sandbox import SandboxError, SandboxResult, check_statement
 from signalboard.settings import Settings
 from tests.paths import REPO_ROOT
 
-QUERY_FILES = sorted((REPO_ROOT / "queries" / "library").glob("*.sql"))
+LIBRARY_FILES = sorted((REPO_ROOT / "queries" / "library").glob("*.sql"))
+ANALYSIS_FILES = sorted((REPO_ROOT / "queries" / "analysis").glob("*.sql"))
+QUERY_FILES = LIBRARY_FILES + ANALYSIS_FILES
 _HEADER_KEY = re.compile(r"^--\s*(grain|title|description|param):")
 
 # Files of other engineers that fail with their defaults, reported to the lead instead of edited
@@ -38,8 +40,19 @@ def _files(*, run: bool) -> list[object]:
     return params
 
 
+def test_library_and_section_inputs_are_apart() -> None:
+    """Names resolve in the library, then among the sections' inputs: they must not overlap, and
+    `query --list` (the analysts' view) shows only the library."""
+    from signalboard.queries import list_queries
+
+    library = {path.stem for path in LIBRARY_FILES}
+    analysis = {path.stem for path in ANALYSIS_FILES}
+    assert library and analysis and not library & analysis
+    assert {query.name for query in list_queries()} == library
+
+
 def test_the_library_has_the_analyst_queries() -> None:
-    names = {path.stem for path in QUERY_FILES}
+    names = {path.stem for path in LIBRARY_FILES}
     analyst = {
         "funnel_by_source",
         "stage_conversion_by_track",
