@@ -92,6 +92,7 @@ class Mapping:
     path: Path
     sha256: str
     tables: dict[str, TableMapping]
+    date_format: str | None = None
 
     def table_for_file(self, file_name: str) -> str | None:
         tables = self.tables_for_file(file_name)
@@ -102,7 +103,7 @@ class Mapping:
         return [t.table for t in self.tables.values() if t.matches(file_name)]
 
     def for_table(self, table: str) -> TableMapping:
-        return self.tables.get(table, TableMapping(table))
+        return self.tables.get(table, TableMapping(table, date_format=self.date_format))
 
 
 EMPTY = Mapping(name="", path=Path(), sha256="", tables={})
@@ -215,4 +216,5 @@ def load_mapping(path: Path) -> Mapping:
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
         tables=tables,
+        date_format=default_format,
     )
