@@ -163,6 +163,8 @@ def load_mapping(path: Path) -> Mapping:
     default_format = data.get("date_format")
     if default_format is not None and not isinstance(default_format, str):
         raise MappingError(f'mapping {path.name}: date_format must be text like "%d/%m/%Y"')
+    if default_format is not None:
+        _check_format(default_format, path.name)
     for key, section in data.items():
         if key in ("name", "date_format"):
             continue
