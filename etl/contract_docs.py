@@ -88,8 +88,8 @@ valid row loads. A key repeated inside one file keeps its last valid row and rej
 others (but stage events that a mapping merges keep the earliest, see
 [mappings.md](mappings.md)). A file that cannot be used at all (missing required column, undetectable delimiter,
 empty) stops the load with a one-line message naming the file, and the warehouse is unchanged.
-`--strict` refuses the load on any rejected row. A load that would leave `applications` empty
-while bringing scores, events or self-ID, or while skipping unrecognised files, is refused.
+`--strict` refuses the load on any rejected row. A load that would leave `applications` empty is
+refused, unless it brings only public reference data (`cost_of_living`, `fx_rates`).
 
 Personal data: `full_name` and `email` are never read into the warehouse. `application_id` and
 `candidate_id` are stored as keyed pseudonyms (`a_...`, `c_...`: HMAC-SHA256 with a secret kept

@@ -1224,8 +1224,9 @@ def _merge_events(con: duckdb.DuckDBPyConnection, checked: str, spec: TableSpec)
     return int(before - _run(con, f"select count(*) from {checked}")[0][0])
 
 
-DEPENDENT_TABLES = ("demographics", "scores", "stage_events")
-"""Tables that refer to applications: a load that feeds them needs applications."""
+REFERENCE_TABLES = ("cost_of_living", "fx_rates")
+"""Public reference data, loaded on its own schedule: a load of only these may leave
+`applications` empty (docs/stipends.md)."""
 
 
 def _problems(con: duckdb.DuckDBPyConnection, result: LoadResult, *, strict: bool) -> list[str]:
@@ -1244,7 +1245,7 @@ def _problems(con: duckdb.DuckDBPyConnection, result: LoadResult, *, strict: boo
                 )
     applications = _run(con, "select count(*) from (select 1 from applications limit 1)")[0][0]
     fed = [f for f in result.files if f.status == "loaded"]
-    if not applications and (result.skipped or any(f.table in DEPENDENT_TABLES for f in fed)):
+    if not applications and any(f.table not in REFERENCE_TABLES for f in fed):
         skipped = ", ".join(p.name for p, _ in result.skipped[:3])
         hint = (
             f" (not recognised: {skipped}{', ...' if len(result.skipped) > 3 else ''}; "
