@@ -77,7 +77,10 @@ The canonical exports signalboard loads. This file is generated from `etl/contra
   columns are ignored, except in demographics, where they load as further attributes.
 - Values are trimmed; a blank value is missing. Dates are ISO (`2024-06-30`), timestamps ISO
   (`2024-06-30 18:00:00`, `T` allowed); a timestamp with an offset (`+02:00`, `Z`) is converted
-  to UTC. Other formats can be declared per column in a mapping file (below).
+  to UTC. A column with no ISO value whose dates read `a/b/yyyy` is read day first when some
+  `a` is over 12, month first when some `b` is; when every `a` and `b` is 12 or less the load is
+  refused, asking for `date_format` in a mapping file. Never guessed row by row
+  ([mappings.md](mappings.md#dates)).
 - Files of any other name are skipped and listed as skipped, unless a converter in
   `etl/sources.py` recognises them (public price-level tables, for example).
 
@@ -89,9 +92,11 @@ to the `rejects` table with its file, line (the header is line 1), columns, ever
 text (names and emails removed, ids pseudonymized; none for demographics) and stays out of the
 analysis tables; every
 valid row loads. A key repeated inside one file keeps its last valid row and rejects the
-others. A file that cannot be used at all (missing required column, undetectable delimiter,
+others (but stage events that a mapping merges keep the earliest, see
+[mappings.md](mappings.md)). A file that cannot be used at all (missing required column, undetectable delimiter,
 empty) stops the load with a one-line message naming the file, and the warehouse is unchanged.
-`--strict` refuses the load on any rejected row.
+`--strict` refuses the load on any rejected row. A load that would leave `applications` empty is
+refused, unless it brings only public reference data (`cost_of_living`, `fx_rates`).
 
 Bounds: a CSV record longer than 1 MiB (a quote that never closes, an oversized field) refuses
 the load in one line before the file is parsed. A UTF-8 file with a few bytes that do not
@@ -102,13 +107,17 @@ key as they were. Rows are stored in the order of their pseudonymous key, not th
 
 Personal data: `full_name` and `email` are never read into the warehouse. `application_id` and
 `candidate_id` are stored as keyed pseudonyms (`a_...`, `c_...`: HMAC-SHA256 with a secret kept
-in the pseudonym key file, outside the warehouse), the same for the same id on every load.
+in the pseudonym key file, outside the warehouse), the same for the same id on every load. The
+warehouse records the key's fingerprint and refuses a load with another key
+([warehouse.md](warehouse.md#the-pseudonym-key)).
 
 ## Vendor exports
 
 A mapping file (TOML) renames a vendor's columns, values (such as stage names) and date formats
-to the contract, and says which file names hold which table. `etl/mappings/greenhouse.toml` is an
-example: `signalboard load exports/ --mapping etl/mappings/greenhouse.toml`.
+to the contract, and says which file names hold which table; a wide export (one row per
+application, one column per stage) becomes one event per stage. Greenhouse, Lever and Ashby
+mappings ship in `etl/mappings/`, each with an example export; [mappings.md](mappings.md)
+documents the syntax: `signalboard load exports/ --mapping etl/mappings/lever.toml --check`.
 """
 
 

@@ -27,13 +27,13 @@ import datetime as dt
 import fcntl
 import hashlib
 import itertools
-import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +52,7 @@ from etl.contract import (
     Column,
     TableSpec,
 )
+from etl.mapped import FileInspection, MappedError, inspect_file, open_mapped
 from etl.mapping import EMPTY, Mapping, MappingError, TableMapping, load_mapping
 from etl.privacy import (
     DEFAULT_DEMOGRAPHIC_ATTRIBUTES,
@@ -62,13 +63,7 @@ from etl.privacy import (
     shown_column_name,
     value_screen_sql,
 )
-from etl.pseudonym import (
-    PseudonymKey,
-    PseudonymKeyError,
-    key_params,
-    load_or_create_key,
-    pseudonym_sql,
-)
+from etl.pseudonym import PseudonymKeyError, key_layers, key_params, pseudonym_sql, write_key
 from etl.read import (
     LINE,
     MAX_LINE_BYTES,
@@ -80,10 +75,10 @@ from etl.read import (
     finish_raw,
     first_long_line,
     ident,
-    open_raw,
 )
 from etl.sources import ConvertedFile, convert
 from etl.warehouse import LoadTarget, connect_writable, create_schema
+from etl.warehouse_key import KeyMismatchError, LoadKey, bind_key, key_for_load
 
 LOAD_ORDER: tuple[str, ...] = (
     "rubrics",
@@ -141,6 +136,8 @@ class FileResult:
     note: str = ""
     # Columns the load would not store, as (column name in the file, reason); never values.
     dropped_columns: list[tuple[str, str]] = field(default_factory=list)
+    rows_merged: int = 0
+    inspection: FileInspection | None = None
 
     @property
     def file_name(self) -> str:
@@ -156,10 +153,12 @@ class FileResult:
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,
             "rows_replaced": self.rows_replaced,
+            "rows_merged": self.rows_merged,
             "seconds": round(self.seconds, 3),
             "dropped_columns": [
                 {"column": column, "reason": reason} for column, reason in self.dropped_columns
             ],
+            **({"mapping": self.inspection.record()} if self.inspection else {}),
         }
 
 
@@ -174,6 +173,14 @@ class LoadResult:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     changed: bool = True
     seconds: float = 0.0
+    key_created: Path | None = None
+    checked: bool = False
+    # Why the load is refused (--check lists them; a load raises the first).
+    problems: list[str] = field(default_factory=list)
+    # --check: per file, (column, reason, rows, first line) of the rows that would be rejected.
+    rejected_reasons: dict[str, list[tuple[str | None, str, int, int | None]]] = field(
+        default_factory=dict
+    )
 
     @property
     def rows_read(self) -> int:
@@ -186,6 +193,21 @@ class LoadResult:
     @property
     def rows_rejected(self) -> int:
         return sum(f.rows_rejected for f in self.files)
+
+    def mapping_lines(self) -> list[str]:
+        """Per file: events merged by the earliest-event rule, values no mapping rule maps."""
+        lines = []
+        for f in self.files:
+            if f.rows_merged:
+                lines.append(
+                    f"{f.file_name}: {f.rows_merged} events merged into the earliest of the "
+                    "same stage (docs/mappings.md, 'Several stages, one event')"
+                )
+            for column, values in (f.inspection.unmapped if f.inspection else {}).items():
+                shown = ", ".join(f"{v!r} ({n} rows)" for v, n in values[:8])
+                more = f" and {len(values) - 8} more" if len(values) > 8 else ""
+                lines.append(f"{f.file_name}: unmapped {column} values: {shown}{more}")
+        return lines
 
     def summary_text(self) -> str:
         """Read / loaded / rejected per file, the skipped files, and the load's as-of."""
@@ -222,10 +244,16 @@ class LoadResult:
                 )
         for path, reason in self.skipped:
             lines.append(f"skipped {path.name}: {reason}")
+        lines += self.mapping_lines()
         if self.rows_rejected:
             lines.append(
                 f"{self.rows_rejected} rejected rows: see the rejects table "
                 f"(select * from rejects where load_id = {self.load_id})"
+            )
+        if self.key_created is not None:
+            lines.append(
+                f"created a new pseudonym key {self.key_created} for this new warehouse: back it "
+                "up with the warehouse (docs/warehouse.md, 'The pseudonym key')"
             )
         return "\n".join(lines)
 
@@ -272,12 +300,14 @@ def _plan(paths: Sequence[Path], mapping: Mapping) -> tuple[list[_Planned], list
         if resolved in seen:
             continue
         seen.add(resolved)
-        table = mapping.table_for_file(path.name) or table_for_name(path.name)
-        if table is not None:
+        tables = mapping.tables_for_file(path.name) or [
+            t for t in [table_for_name(path.name)] if t is not None
+        ]
+        if tables:
             if file_format(path) is None:
                 skipped.append((path, "not a .csv, .csv.gz or .parquet file"))
             else:
-                planned.append(_Planned(path, table))
+                planned += [_Planned(path, table) for table in tables]
             continue
         try:
             converted = convert(path)
@@ -744,7 +774,7 @@ def _checked_sql(
             alias = f"ps_{column.name}"
             raw_id = f"clean.{ident(column.name)}"
             typed.append(
-                f"coalesce({alias}.pseudonym, {pseudonym_sql(column.privacy, raw_id)}) "
+                f"coalesce({alias}.pseudonym, {pseudonym_sql(column.privacy, raw_id, layers=key_layers(base_params))}) "
                 f"as p_{column.name}"
             )
             typed.append(
@@ -862,10 +892,11 @@ def _read_checked(
     file_name = planned.path.name
     for encoding in ("utf-8", "latin-1"):
         try:
-            raw = open_raw(
+            raw = open_mapped(
                 con,
                 planned.path,
                 name,
+                table_mapping,
                 converted=planned.converted,
                 encoding=encoding,
                 numbered=numbered,
@@ -908,13 +939,14 @@ def _load_file(
     content_sha256: str,
     index: int,
     allowed: frozenset[str] = frozenset(),
+    table_mapping: TableMapping | None = None,
 ) -> FileResult:
     started = time.perf_counter()
     dropped: list[tuple[str, str]] = []
     spec = TABLES_BY_NAME[planned.table]
     file_name = planned.path.name
     _check_line_sizes(planned)
-    table_mapping = mapping.for_table(spec.name)
+    table_mapping = table_mapping or mapping.for_table(spec.name)
     checked = f"__checked_{index}"
     key_names = ", ".join(spec.key)
     key_list = ", ".join(ident(k) for k in spec.key)
@@ -982,6 +1014,11 @@ def _load_file(
         # Every row valid and no key repeating: a column that is the whole key repeats no id.
         unique = spec.key == (column,) and not rows_rejected and distinct_keys == rows_loaded
         _remember_pseudonyms(con, checked, column, kind, unique)
+
+    rows_merged = 0
+    if distinct_keys != rows_loaded and table_mapping.merges_events():
+        rows_merged = _merge_events(con, checked, spec)
+        rows_loaded, rows_rejected, distinct_keys = _run(con, count_sql)[0]
 
     # Duplicate keys inside the file: the last valid row wins, the earlier ones are rejected.
     if distinct_keys != rows_loaded:
@@ -1116,6 +1153,7 @@ def _load_file(
         rows_replaced,
     )
     result.dropped_columns = list(dropped)
+    result.rows_merged = rows_merged
     return result
 
 
@@ -1218,6 +1256,194 @@ def _file_loaded(
 
 
 # --------------------------------------------------------------------------------------------
+# Mappings that tell what they did (etl/mapped.py): formats, unmapped values, merged events
+
+
+def _inspect(
+    con: duckdb.DuckDBPyConnection,
+    planned: _Planned,
+    table_mapping: TableMapping,
+    index: int,
+    *,
+    has_mapping: bool,
+) -> tuple[TableMapping, FileInspection]:
+    """The file's column map, date formats and unmapped values, from one read of its own (a
+    sample when nothing needs the whole file); returns the mapping with its date formats settled.
+    """
+    spec = TABLES_BY_NAME[planned.table]
+    file_name = planned.path.name
+    name = f"__inspect_{index}"
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            raw = open_mapped(
+                con,
+                planned.path,
+                name,
+                table_mapping,
+                converted=planned.converted,
+                encoding=encoding,
+                numbered=False,
+            )
+        except ReadError as error:
+            raise LoadError(f"{file_name}: {error}") from None
+        except duckdb.Error as error:
+            raise LoadError(f"{file_name}: unreadable ({str(error).splitlines()[0]})") from None
+        try:
+            resolved, extras = _resolve_columns(raw, spec, table_mapping, file_name)
+            ignored = {i.strip().lower() for i in table_mapping.ignore}
+            used = {*resolved.values(), *extras.values()}
+            inspection = FileInspection(
+                columns=resolved,
+                extra_columns=extras,
+                ignored=[c for c in raw.columns if c.strip().lower() in ignored],
+                unused=[
+                    c for c in raw.columns if c not in used and c.strip().lower() not in ignored
+                ],
+                stage_columns=[s.column for s in table_mapping.stage_columns],
+            )
+            settled = inspect_file(con, raw, spec, table_mapping, inspection, file_name)
+            csv = raw.file_format in ("csv", "csv.gz")
+            if encoding == "utf-8" and csv and _invalid_utf8(con, raw):
+                continue
+        except MappedError as error:
+            raise LoadError(str(error)) from None
+        except ReadError as error:
+            raise LoadError(f"{file_name}: {error}") from None
+        finally:
+            close_raw(con, raw)
+        if not has_mapping:
+            inspection.unmapped.clear()
+        return settled, inspection
+    raise AssertionError("a Latin-1 read never finds invalid UTF-8")
+
+
+def _invalid_utf8(con: duckdb.DuckDBPyConnection, raw: RawFile) -> bool:
+    exists = _run(
+        con, "select count(*) from duckdb_tables() where table_name = $t", {"t": raw.temp_tables[0]}
+    )[0][0]
+    if not exists:
+        return False  # the inspection did not read the file (no date or mapped column)
+    errors = ident(raw.temp_tables[0])
+    rows = _run(con, f"select count(*) from {errors} where error_type = 'INVALID ENCODING'")
+    return bool(rows[0][0])
+
+
+def _merge_events(con: duckdb.DuckDBPyConnection, checked: str, spec: TableSpec) -> int:
+    """Keep one valid event per application and event: the earliest (then the first line).
+
+    Several vendor stages (or stage columns) mapped to one funnel stage mean the application
+    reached that stage when it entered the first of them, so the earliest time is the stage's.
+    The others are merged, not rejected. Returns how many rows were merged away.
+    """
+    key_list = ", ".join(ident(k) for k in spec.key)
+    before = _run(con, f"select count(*) from {checked}")[0][0]
+    _run(
+        con,
+        f"""
+        create or replace temp table {checked} as
+        select * exclude (__rank) from (
+            select *, case when len(__problems) = 0 then row_number() over (
+                partition by {key_list}, len(__problems) = 0
+                order by occurred_at, {LINE}
+            ) end as __rank
+            from {checked}
+        )
+        where __rank is null or __rank = 1
+        """,
+    )
+    return int(before - _run(con, f"select count(*) from {checked}")[0][0])
+
+
+REFERENCE_TABLES = ("cost_of_living", "fx_rates")
+"""Public reference data, loaded on its own schedule: a load of only these may leave
+`applications` empty (docs/stipends.md)."""
+
+
+def _problems(con: duckdb.DuckDBPyConnection, result: LoadResult, *, strict: bool) -> list[str]:
+    """Why this load must not land, as one-line messages (empty: it may)."""
+    problems: list[str] = []
+    if strict:
+        for f in result.files:
+            if f.inspection is None:
+                continue
+            for column, values in f.inspection.unmapped.items():
+                shown = ", ".join(repr(v) for v, _ in values[:5])
+                problems.append(
+                    f"--strict: {f.file_name}: {len(values)} value{'s' if len(values) > 1 else ''} "
+                    f"of {column} that no rule of the mapping maps ({shown}); add them to "
+                    f"[{f.table}.values.{column}]; the warehouse is unchanged"
+                )
+    applications = _run(con, "select count(*) from (select 1 from applications limit 1)")[0][0]
+    fed = [f for f in result.files if f.status == "loaded"]
+    if not applications and any(f.table not in REFERENCE_TABLES for f in fed):
+        skipped = ", ".join(p.name for p, _ in result.skipped[:3])
+        hint = (
+            f" (not recognised: {skipped}{', ...' if len(result.skipped) > 3 else ''}; "
+            "a vendor export needs --mapping)"
+            if result.skipped
+            else ""
+        )
+        problems.append(
+            f"the load would leave applications empty: no file loaded any application{hint}; "
+            "the warehouse is unchanged"
+        )
+    return problems
+
+
+def _rejected_reasons(
+    con: duckdb.DuckDBPyConnection, load_id: int
+) -> dict[str, list[tuple[str | None, str, int, int | None]]]:
+    """Per file, the rows a load would reject grouped by column and reason (values cut off)."""
+    rows = _run(
+        con,
+        """
+        select file_name, column_name, regexp_replace(reason, ': .*$', '') as why,
+            count(*) as n, min(line)
+        from rejects where load_id = $id
+        group by all order by file_name, n desc, why
+        """,
+        {"id": load_id},
+    )
+    reasons: dict[str, list[tuple[str | None, str, int, int | None]]] = {}
+    for file_name, column, why, n, line in rows:
+        reasons.setdefault(file_name, []).append((column, why, int(n), line))
+    return reasons
+
+
+# --------------------------------------------------------------------------------------------
+# The pseudonym key, bound to the warehouse (etl/warehouse_key.py)
+
+
+def _key_for_load(key_file: Path) -> LoadKey:
+    try:
+        return key_for_load(key_file)
+    except (KeyMismatchError, PseudonymKeyError) as error:
+        raise LoadError(str(error)) from None
+
+
+def _bind_key(con: duckdb.DuckDBPyConnection, load_key: LoadKey) -> None:
+    try:
+        bind_key(con, load_key)
+    except KeyMismatchError as error:
+        raise LoadError(str(error)) from None
+
+
+def _write_new_key(load_key: LoadKey) -> None:
+    """Write a key this load created, just before its warehouse is swapped in: a load that fails
+    leaves no key behind, and a warehouse never lands without its key."""
+    if not load_key.created:
+        return
+    try:
+        write_key(load_key.path, load_key.key, replace=False)
+    except (OSError, PseudonymKeyError) as error:
+        why = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        raise LoadError(
+            f"cannot create pseudonym key file {load_key.path}: {why}; nothing was written "
+            "and the warehouse is unchanged"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
 # The atomic swap
 
 
@@ -1291,6 +1517,8 @@ def load_paths(
     strict: bool = False,
     progress: bool = True,
     demographic_attributes: Sequence[str] = DEFAULT_DEMOGRAPHIC_ATTRIBUTES,
+    check: bool = False,
+    on_file: Callable[[FileResult], None] | None = None,
 ) -> LoadResult:
     """Validate, pseudonymize and load exports into the warehouse in one atomic step.
 
@@ -1308,13 +1536,21 @@ def load_paths(
     mapping
         A vendor mapping TOML (etl/mappings/greenhouse.toml is an example).
     strict
-        Refuse the whole load (LoadError, warehouse unchanged) if any row is rejected.
+        Refuse the whole load (LoadError, warehouse unchanged) if any row is rejected or any
+        value of a mapped column is one no rule of the mapping maps.
     progress
         Show a progress bar on stderr.
     demographic_attributes
         Demographics columns kept besides sex and race_ethnicity (with the mapping's
         `[demographics] attributes`); every other extra column is dropped and reported, and so
         is a declared one that looks like an identifier (etl/privacy.py).
+    check
+        A dry run: every file is read, mapped and validated in a copy that is then thrown away;
+        the warehouse and the key file are not touched (a new warehouse's key is never written).
+        `LoadResult.problems` says why the load would be refused, `rejected_reasons` what it
+        would reject.
+    on_file
+        Called with each file's result as soon as the file is done.
 
     Returns
     -------
@@ -1336,29 +1572,32 @@ def load_paths(
             f"no recognised exports in {where}: expected files named like applications.csv, "
             "scores.csv.gz or stage_events.parquet (see docs/data-contract.md)"
         )
-    try:
-        key = load_or_create_key(settings.pseudonym_key_file)
-    except PseudonymKeyError as error:
-        raise LoadError(str(error)) from None
+    load_key = _key_for_load(settings.pseudonym_key_file)
     bar = tqdm(
         total=len(planned) + 1, disable=not progress, unit="file", file=sys.stderr, leave=False
     )
+    options: dict[str, Any] = {
+        "load_key": load_key,
+        "mapping": vendor,
+        "explicit_as_of": explicit_as_of,
+        "strict": strict,
+        "started_at": started_at,
+        "bar": bar,
+        "on_file": on_file,
+        "allowed": allowed_attributes(
+            demographic_attributes, vendor.for_table("demographics").attributes
+        ),
+    }
+    if check:
+        try:
+            result = _check_paths(db_path, planned, skipped, **options)
+        finally:
+            bar.close()
+        result.seconds = time.perf_counter() - clock
+        return result
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        result = _load_locked(
-            db_path,
-            planned,
-            skipped,
-            bar=bar,
-            key=key,
-            vendor=vendor,
-            explicit_as_of=explicit_as_of,
-            strict=strict,
-            started_at=started_at,
-            allowed=allowed_attributes(
-                demographic_attributes, vendor.for_table("demographics").attributes
-            ),
-        )
+        result = _load_locked(db_path, planned, skipped, **options)
     except (OSError, duckdb.IOException) as error:
         # A full disk or a folder without write permission, while copying, writing or
         # swapping: the copy is removed and the live file was never opened for writing.
@@ -1373,16 +1612,11 @@ def _load_locked(
     db_path: Path,
     planned: list[_Planned],
     skipped: list[tuple[Path, str]],
-    *,
-    bar: tqdm,
-    key: PseudonymKey,
-    vendor: Mapping,
-    explicit_as_of: dt.datetime | None,
-    strict: bool,
-    started_at: dt.datetime,
-    allowed: frozenset[str],
+    **options: Any,
 ) -> LoadResult:
     """Steps 1, 2 and 4 of the module docstring around `_load_into` (step 3)."""
+    load_key: LoadKey = options["load_key"]
+    bar: tqdm = options["bar"]
     # Hash every file on a worker thread while DuckDB reads them (hashlib releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as pool, _writer_lock(db_path):
         hashes: dict[Path, Future[str]] = {p.path: pool.submit(_sha256, p.path) for p in planned}
@@ -1395,23 +1629,14 @@ def _load_locked(
                 wal = db_path.with_name(db_path.name + ".wal")
                 if wal.exists():
                     shutil.copyfile(wal, temp.with_name(temp.name + ".wal"))
-            result = _load_into(
-                temp,
-                planned,
-                skipped,
-                hashes=hashes,
-                key_params_=key_params(key),
-                mapping=vendor,
-                explicit_as_of=explicit_as_of,
-                strict=strict,
-                started_at=started_at,
-                bar=bar,
-                allowed=allowed,
-            )
+            result = _load_into(temp, planned, skipped, hashes=hashes, **options)
             result.db_path = db_path
             if result.changed:
                 _fsync(temp)
+                _write_new_key(load_key)
                 os.replace(temp, db_path)
+                if load_key.created:
+                    result.key_created = load_key.path
                 try:
                     _fsync(db_path.parent)
                 except OSError:
@@ -1423,19 +1648,46 @@ def _load_locked(
     return result
 
 
+def _check_paths(
+    db_path: Path, planned: list[_Planned], skipped: list[tuple[Path, str]], **options: Any
+) -> LoadResult:
+    """--check: the load into a throwaway copy in a temp folder, rolled back; no lock is taken
+    and nothing beside the warehouse is written (a copy of a file that is only ever replaced by
+    rename is a consistent snapshot)."""
+    with tempfile.TemporaryDirectory(prefix="signalboard-check-") as folder:
+        temp = Path(folder) / db_path.name
+        if db_path.exists():
+            shutil.copyfile(db_path, temp)
+            wal = db_path.with_name(db_path.name + ".wal")
+            if wal.exists():
+                shutil.copyfile(wal, temp.with_name(temp.name + ".wal"))
+        hashes: dict[Path, Future[str]] = {}
+        for item in planned:
+            future: Future[str] = Future()
+            future.set_result(_sha256(item.path))
+            hashes[item.path] = future
+        result = _load_into(temp, planned, skipped, hashes=hashes, check=True, **options)
+    result.db_path = db_path
+    result.checked = True
+    result.changed = False
+    return result
+
+
 def _load_into(
     temp: Path,
     planned: list[_Planned],
     skipped: list[tuple[Path, str]],
     *,
     hashes: dict[Path, Future[str]],
-    key_params_: dict[str, bytes],
+    load_key: LoadKey,
     mapping: Mapping,
     explicit_as_of: dt.datetime | None,
     strict: bool,
     started_at: dt.datetime,
     bar: tqdm,
     allowed: frozenset[str] = frozenset(),
+    check: bool = False,
+    on_file: Callable[[FileResult], None] | None = None,
 ) -> LoadResult:
     try:
         con = connect_writable(temp)
@@ -1450,6 +1702,8 @@ def _load_into(
         con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
         create_schema(con)
         con.execute("begin transaction")
+        _bind_key(con, load_key)
+        key_params_ = key_params(load_key.key)
         load_id = int(_run(con, "select coalesce(max(load_id), 0) + 1 from loads")[0][0])
         previous_as_of = _run(con, "select max(as_of) from loads")[0][0]
         result = LoadResult(db_path=temp, load_id=load_id, as_of=None, skipped=list(skipped))
@@ -1470,6 +1724,13 @@ def _load_into(
                     previous_load_id=int(previous),
                 )
             else:
+                table_mapping, inspection = _inspect(
+                    con,
+                    item,
+                    mapping.for_table(item.table),
+                    index,
+                    has_mapping=bool(mapping.sha256),
+                )
                 file_result = _load_file(
                     con,
                     item,
@@ -1479,11 +1740,21 @@ def _load_into(
                     content_sha256=sha,
                     index=index,
                     allowed=allowed,
+                    table_mapping=table_mapping,
                 )
+                file_result.inspection = inspection
             result.files.append(file_result)
-            tqdm.write(json.dumps(file_result.log_record()), file=sys.stderr)
+            if on_file is not None:
+                on_file(file_result)
             bar.update(1)
         loaded = [f for f in result.files if f.status == "loaded"]
+        result.problems = _problems(con, result, strict=strict)
+        if check:
+            result.rejected_reasons = _rejected_reasons(con, load_id)
+            con.execute("rollback")
+            return result
+        if result.problems:
+            raise LoadError(result.problems[0])
         if strict and result.rows_rejected:
             first = _run(
                 con,

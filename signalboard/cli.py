@@ -48,9 +48,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from etl.load import LoadError, load_paths
+    from etl.load import FileResult, LoadError, load_paths
+    from signalboard.load_output import file_line, print_result
 
     settings = _settings(args)
+
+    def on_file(result: FileResult) -> None:
+        print(file_line(result), flush=True)
+
     try:
         result = load_paths(
             [Path(p) for p in args.paths],
@@ -58,12 +63,58 @@ def cmd_load(args: argparse.Namespace) -> int:
             as_of=args.as_of,
             mapping=Path(args.mapping) if args.mapping else None,
             strict=args.strict,
-            progress=not args.quiet,
+            # The bar only on a terminal: in a pipe or a log it is noise between the lines.
+            progress=not args.quiet and sys.stderr.isatty(),
+            check=args.check,
+            on_file=on_file if args.json else None,
             demographic_attributes=settings.demographic_attributes,
         )
     except LoadError as error:
         raise CliError(str(error)) from None
-    print(result.summary_text())
+    print_result(result, as_json=args.json, out=sys.stdout)
+    return 1 if result.problems else 0
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    from etl.load import LoadError
+    from etl.pseudonym import PseudonymKeyError, read_key
+    from etl.rotate import rotate_key
+    from etl.warehouse_key import recorded_fingerprint
+
+    settings = _settings(args)
+    key_file = Path(args.key_file) if args.key_file else settings.pseudonym_key_file
+    if args.key_command == "rotate":
+        try:
+            rotation = rotate_key(db_path=settings.db_path, key_file=key_file)
+        except LoadError as error:
+            raise CliError(str(error)) from None
+        print(
+            f"re-keyed {rotation.values} pseudonyms in {rotation.db_path}; key {key_file} now has "
+            f"fingerprint {rotation.new_fingerprint} (was {rotation.old_fingerprint}): back it up "
+            "again, the old backup no longer matches the warehouse"
+        )
+        return 0
+    try:
+        fingerprint = read_key(key_file).fingerprint
+    except PseudonymKeyError as error:
+        raise CliError(str(error)) from None
+    print(f"key {key_file}: fingerprint {fingerprint}")
+    if settings.db_path.exists():
+        import duckdb
+
+        con = duckdb.connect(str(settings.db_path), read_only=True)
+        try:
+            recorded = recorded_fingerprint(con)
+        finally:
+            con.close()
+        verdict = (
+            "no fingerprint recorded yet (the next load records this key's)"
+            if recorded is None
+            else ("matches" if recorded == fingerprint else "does NOT match this key")
+        )
+        print(f"warehouse {settings.db_path}: fingerprint {recorded or '-'}, {verdict}")
+        if recorded is not None and recorded != fingerprint:
+            return 1
     return 0
 
 
@@ -190,8 +241,31 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--strict", action="store_true", help="refuse the whole load on any rejected row"
     )
+    load.add_argument(
+        "--check",
+        action="store_true",
+        help="dry run: per file the table, column map, date formats, unmapped values and rows "
+        "that would be rejected; writes nothing (not even a new key)",
+    )
+    load.add_argument(
+        "--json", action="store_true", help="JSON lines: one per file, then one for the load"
+    )
     load.add_argument("--quiet", action="store_true", help="no progress bar")
     load.set_defaults(handler=cmd_load)
+
+    key = sub.add_parser("key", help="the pseudonym key: fingerprint, rotation")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    for name, text in (
+        ("fingerprint", "print the key's fingerprint and whether the warehouse was built with it"),
+        ("rotate", "re-key every pseudonym in the warehouse with a new secret, atomically"),
+    ):
+        command = key_sub.add_parser(name, help=text)
+        command.add_argument("--db", help="warehouse file")
+        command.add_argument(
+            "--key-file",
+            help="key file (default data/pseudonym.key or SIGNALBOARD_PSEUDONYM_KEY_FILE)",
+        )
+        command.set_defaults(handler=cmd_key)
 
     rep = sub.add_parser("report", help="write every analysis table as CSV plus report.html")
     rep.add_argument("--db", help="warehouse file")

@@ -534,9 +534,18 @@ def test_timestamps_with_offsets_are_stored_in_utc(
     assert got["occurred_at"].tolist() == [pd.Timestamp(stored)]
 
 
-def test_one_json_log_line_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    load([write_exports(tmp_path / "in")], settings_for(tmp_path))
-    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+def test_one_json_log_line_per_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(tmp_path)
+    monkeypatch.setenv("SIGNALBOARD_PSEUDONYM_KEY_FILE", str(settings.pseudonym_key_file))
+    folder = write_exports(tmp_path / "in")
+    assert cli_main(["load", str(folder), "--db", str(settings.db_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no progress bar off a terminal, nothing between the lines
+    *records, total = [json.loads(line) for line in captured.out.splitlines()]
+    assert total["event"] == "load" and total["rows_loaded"] == 30
+    assert total["key_created"] == str(settings.pseudonym_key_file)
     assert [r["table"] for r in records] == [
         "rubrics",
         "cohorts",

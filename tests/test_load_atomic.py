@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -30,7 +31,7 @@ def load_command(settings: Settings, folder: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, SIGNALBOARD_PSEUDONYM_KEY_FILE=str(settings.pseudonym_key_file))
     return subprocess.Popen(
         [sys.executable, "-m", "signalboard.cli", "load", str(folder)]
-        + ["--db", str(settings.db_path), "--quiet"],
+        + ["--db", str(settings.db_path), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -87,10 +88,10 @@ def test_killed_load_leaves_the_previous_warehouse_intact(tmp_path: Path) -> Non
     big = big_exports(tmp_path / "big", applications=300_000)
 
     process = load_command(settings, big)
-    assert process.stderr is not None
+    assert process.stdout is not None
     # Each finished file logs one JSON line; after the first one the load is writing its copy
     # and the big files are still ahead of it.
-    first_log = process.stderr.readline()
+    first_log = process.stdout.readline()
     assert '"event": "load_file"' in first_log, first_log
     temps = list(tmp_path.glob("warehouse.duckdb.loading-*"))
     process.send_signal(signal.SIGKILL)
@@ -127,7 +128,7 @@ def test_reader_keeps_the_old_state_during_a_load_and_sees_the_new_after_reopeni
         process = load_command(settings, update)
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-        assert "load 2 into" in stdout
+        assert json.loads(stdout.splitlines()[-1])["load_id"] == 2
         # The reader holds the old file (inode) and its state, undisturbed.
         assert reader.execute("select count(*) from fx_rates").fetchall() == [(2,)]
         assert reader.execute("select count(*) from loads").fetchall() == [(1,)]
