@@ -8,6 +8,12 @@ the sandbox
 - parses the text first and runs exactly one statement, and only a SELECT (which includes
   `with ...`, `from ...`, `values`, `describe`, `show` and `summarize`), so a refusal names the
   problem before anything reaches the warehouse;
+- denies by default what the statement may read: every operator of its bound (unoptimized)
+  logical plan must be a relational operator or one of `ALLOWED_TABLE_FUNCTIONS` (table scans,
+  `range`, `unnest`, the catalog listings), so file readers (`read_duckdb`, `read_blob`,
+  `read_text`, `glob`, ...), `duckdb_databases()` and `duckdb_settings()` (paths),
+  `pragma_storage_info` (per-segment min/max) and any function DuckDB adds later are refused;
+  scalar functions named in `DENIED_FUNCTIONS` are refused from the parsed statement;
 - interrupts the statement from a timer thread after `settings.sql_timeout_seconds`;
 - stops reading after `settings.sql_max_rows` rows and says the result was capped.
 
@@ -20,7 +26,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +55,7 @@ RefusalReason = Literal[
     "missing_warehouse",
     "sql_error",
     "demographics",
+    "function",
 ]
 
 # Self-identification tables: ad-hoc results leave the system unsuppressed (screen, CSV,
@@ -56,6 +63,74 @@ RefusalReason = Literal[
 # SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS=true. The Fairness, Funnel, Assessors and Stipends pages
 # show them as suppressed aggregates.
 PROTECTED_TABLES: frozenset[str] = frozenset({"demographics", "demographic_attributes"})
+
+# Table functions ad-hoc SQL may read from, by the name DuckDB gives their logical-plan operator
+# (LogicalGet is named after its function, upper-cased; a table scan is `seq_scan`). None reads a
+# file, names a path or exposes storage internals. Everything else is refused, including what a
+# later DuckDB adds.
+ALLOWED_TABLE_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "seq_scan",
+        "range",
+        "generate_series",
+        "unnest",
+        "repeat",
+        "repeat_row",
+        # The catalog listings behind `show tables`, `describe` and information_schema views.
+        "duckdb_tables",
+        "duckdb_columns",
+        "duckdb_views",
+        "duckdb_schemas",
+        "duckdb_constraints",
+        "duckdb_indexes",
+        "duckdb_types",
+        "duckdb_functions",
+        "duckdb_keywords",
+    }
+)
+
+# The relational operators of a bound logical plan, as DuckDB's EXPLAIN (FORMAT JSON) names them
+# (LogicalOperatorType without the LOGICAL_ prefix, plus REC_CTE, CTE and CTE_SCAN). No table
+# function has one of these names except `unnest`, which is allowed anyway.
+_RELATIONAL_OPERATORS: frozenset[str] = frozenset(
+    {
+        "PROJECTION",
+        "FILTER",
+        "AGGREGATE",
+        "WINDOW",
+        "UNNEST",
+        "LIMIT",
+        "ORDER_BY",
+        "TOP_N",
+        "DISTINCT",
+        "SAMPLE",
+        "PIVOT",
+        "COMPARISON_JOIN",
+        "ANY_JOIN",
+        "CROSS_PRODUCT",
+        "POSITIONAL_JOIN",
+        "ASOF_JOIN",
+        "DEPENDENT_JOIN",
+        "DELIM_JOIN",
+        "UNION",
+        "EXCEPT",
+        "INTERSECT",
+        "REC_CTE",
+        "CTE",
+        "CTE_SCAN",
+        "CHUNK_GET",
+        "DELIM_GET",
+        "EXPRESSION_GET",
+        "DUMMY_SCAN",
+        "EMPTY_RESULT",
+    }
+)
+
+# Functions refused wherever they appear in the parsed statement. `current_setting` discloses
+# paths: DuckDB lists the attached warehouse and its WAL in `allowed_paths` and refuses to change
+# that setting once external access is off. `query` runs SQL from a string, which the parsed
+# statement cannot see into (the bound plan still can: table functions inside it are checked).
+DENIED_FUNCTIONS: frozenset[str] = frozenset({"current_setting", "query"})
 
 # Why each refused statement type is refused, in words an analyst can act on.
 _TYPE_REASONS: dict[str, str] = {
@@ -203,34 +278,126 @@ def _translate(error: duckdb.Error, *, settings: Settings) -> SandboxError:
     return SandboxError("sql_error", f"SQL error: {detail}")
 
 
-def _tables_in_plan(node: Any) -> set[str]:
-    found: set[str] = set()
+def _plan_nodes(node: Any) -> Iterator[dict[str, Any]]:
     if isinstance(node, list):
         for child in node:
-            found |= _tables_in_plan(child)
+            yield from _plan_nodes(child)
     elif isinstance(node, dict):
+        yield node
+        yield from _plan_nodes(node.get("children", []))
+
+
+def _logical_plan(
+    con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The statement's unoptimized logical plan (the connection sets `explain_output = 'all'`).
+
+    The plan is bound, so it sees through CTEs, subqueries, views, qualified names, `query(...)`
+    and `query_table('demo' || 'graphics')`; the unoptimized plan keeps scans that the optimizer
+    would prune (a filter that statistics prove empty).
+    """
+    rows = con.execute("explain (format json) " + query, dict(params or {})).fetchall()
+    nodes: list[dict[str, Any]] = []
+    found = False
+    for kind, plan in rows:
+        if kind == "logical_plan":
+            found = True
+            nodes.extend(_plan_nodes(json.loads(plan)))
+    if not found:
+        raise SandboxError("function", "Refused: the sandbox could not read the statement's plan.")
+    return nodes
+
+
+def _tables(nodes: list[dict[str, Any]]) -> set[str]:
+    tables: set[str] = set()
+    for node in nodes:
         table = (node.get("extra_info") or {}).get("Table")
         if isinstance(table, str) and table:
-            found.add(table.rsplit(".", 1)[-1].lower())
-        found |= _tables_in_plan(node.get("children", []))
-    return found
+            tables.add(table.rsplit(".", 1)[-1].lower())
+    return tables
 
 
 def referenced_tables(
     con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, Any] | None
 ) -> set[str]:
-    """Every table a statement scans, read from its unoptimized logical plan.
+    """Every table a statement scans, read from its bound, unoptimized logical plan."""
+    return _tables(_logical_plan(con, query, params))
 
-    The plan is bound, so it sees through CTEs, subqueries, qualified names and
-    `query_table('demo' || 'graphics')`; the unoptimized plan keeps scans that the optimizer
-    would prune (a filter that statistics prove empty).
+
+def _function_names(node: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for child in node:
+            yield from _function_names(child)
+    elif isinstance(node, dict):
+        if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
+            yield node["function_name"].lower()
+        for value in node.values():
+            if isinstance(value, dict | list):
+                yield from _function_names(value)
+
+
+def _check_functions(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Refuse a statement that calls one of DENIED_FUNCTIONS anywhere (parsed, not bound).
+
+    Scalar calls do not show reliably in EXPLAIN's text (filters and join conditions print no
+    expressions), so they are read from the parse tree that `json_serialize_sql` returns.
     """
-    rows = con.execute("explain (format json) " + query, dict(params or {})).fetchall()
-    tables: set[str] = set()
-    for kind, plan in rows:
-        if kind == "logical_plan":
-            tables |= _tables_in_plan(json.loads(plan))
-    return tables
+    serialized = con.execute("select json_serialize_sql($sql)", {"sql": query}).fetchone()
+    tree = json.loads(serialized[0]) if serialized else {"error": True}
+    if tree.get("error"):
+        raise SandboxError(
+            "statement_type",
+            "Refused: the sandbox cannot inspect this statement form "
+            f"({tree.get('error_message', 'not serializable')}); write it as a plain SELECT.",
+        )
+    denied = sorted(set(_function_names(tree.get("statements", []))) & DENIED_FUNCTIONS)
+    if denied:
+        raise SandboxError(
+            "function",
+            f"Refused: {', '.join(f'{name}()' for name in denied)} is not available in ad-hoc SQL "
+            "(it discloses server paths or runs SQL from a string).",
+        )
+
+
+def check_plan(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Mapping[str, Any] | None,
+    *,
+    allow_demographics: bool,
+) -> None:
+    """Refuse a statement that reads anything but allowed tables through allowed functions.
+
+    Raises SandboxError ("function" for a table function or operator off the allow-list,
+    "file_access" for a file reader, "demographics" for a protected table).
+    """
+    _check_functions(con, query)
+    nodes = _logical_plan(con, query, params)
+    for node in nodes:
+        name = str(node.get("name", ""))
+        if name in _RELATIONAL_OPERATORS or name.lower() in ALLOWED_TABLE_FUNCTIONS:
+            continue
+        function = name.lower()
+        if function.startswith(("read_", "parquet_", "sniff_")) or function == "glob":
+            raise SandboxError(
+                "file_access",
+                f"Refused: {function}() reads files; the sandbox has no access to files, other "
+                "databases or extensions.",
+            )
+        raise SandboxError(
+            "function",
+            f"Refused: {function}() is not one of the table functions ad-hoc SQL may use "
+            f"({', '.join(sorted(ALLOWED_TABLE_FUNCTIONS - {'seq_scan'}))}, and tables).",
+        )
+    protected = _tables(nodes) & PROTECTED_TABLES
+    if protected and not allow_demographics:
+        raise SandboxError(
+            "demographics",
+            f"Refused: {', '.join(sorted(protected))} holds row-level self-identification, "
+            "which ad-hoc SQL does not read (results leave the system unsuppressed). Use the "
+            "Fairness page for suppressed aggregates, or ask an administrator to set "
+            "SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS=true.",
+        )
 
 
 def run_sandboxed(
@@ -276,21 +443,14 @@ def run_sandboxed(
         )
     except WarehouseMissingError as error:
         raise SandboxError("missing_warehouse", str(error)) from None
-    if not settings.sql_allow_demographics:
-        try:
-            protected = referenced_tables(con, statement.query, bound) & PROTECTED_TABLES
-        except duckdb.Error as error:
-            con.close()
-            raise _translate(error, settings=settings) from None
-        if protected:
-            con.close()
-            raise SandboxError(
-                "demographics",
-                f"Refused: {', '.join(sorted(protected))} holds row-level self-identification, "
-                "which ad-hoc SQL does not read (results leave the system unsuppressed). Use the "
-                "Fairness page for suppressed aggregates, or ask an administrator to set "
-                "SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS=true.",
-            )
+    try:
+        check_plan(con, statement.query, bound, allow_demographics=settings.sql_allow_demographics)
+    except duckdb.Error as error:
+        con.close()
+        raise _translate(error, settings=settings) from None
+    except SandboxError:
+        con.close()
+        raise
     timer = threading.Timer(settings.sql_timeout_seconds, con.interrupt)
     timer.daemon = True
     started = time.perf_counter()
