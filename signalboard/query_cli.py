@@ -29,7 +29,7 @@ from signalboard.settings import Settings
 FORMATS = ("table", "csv", "json", "parquet")
 
 # Refusals and parameter problems are the user's to fix (2); the rest failed while running (1).
-_RUNTIME_REASONS = {"timeout", "memory", "sql_error", "missing_warehouse"}
+_RUNTIME_REASONS = {"timeout", "memory", "sql_error", "missing_warehouse", "worker"}
 
 _ANY_HEADER = re.compile(r"^--\s*(grain|title|description|param):")
 
@@ -87,9 +87,17 @@ def load_target(target: str, *, settings: Settings) -> Query:
     if not path.is_file():
         raise QueryError(f"no such file: {path}")
     try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise QueryError(
+            f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise QueryError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
         return parse_query_file(path)
     except QueryError:
-        text = path.read_text(encoding="utf-8")
         if any(_ANY_HEADER.match(line) for line in text.splitlines()):
             raise  # a header was meant but is incomplete: say what is missing
         # A plain ad-hoc file: no declared parameters, so it may use none.

@@ -14,8 +14,15 @@ the sandbox
   `read_text`, `glob`, ...), `duckdb_databases()` and `duckdb_settings()` (paths),
   `pragma_storage_info` (per-segment min/max) and any function DuckDB adds later are refused;
   scalar functions named in `DENIED_FUNCTIONS` are refused from the parsed statement;
-- interrupts the statement from a timer thread after `settings.sql_timeout_seconds`;
-- stops reading after `settings.sql_max_rows` rows and says the result was capped.
+- runs the statement in a worker process (forked from a clean fork server, so it is cheap and
+  shares nothing with the caller's threads): a timer thread in the worker interrupts DuckDB at
+  `settings.sql_timeout_seconds`, and the caller kills the worker shortly after that deadline for
+  work DuckDB does not interrupt (one long `levenshtein` call, for example);
+- stops reading after `settings.sql_max_rows` rows or `settings.sql_max_bytes` bytes of Arrow
+  data, whichever comes first, and says which cap cut the result.
+
+Every failure, the worker's included, reaches the caller as a SandboxError with a one-line
+message.
 
 Library queries (queries/*.sql) and ad-hoc text go through `run_sandboxed` alike.
 """
@@ -24,6 +31,8 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import multiprocessing.context
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -33,6 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import duckdb
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     # Imported where results are built: the CLI builds its parser from this module, and pandas
     # and pyarrow cost ~0.4 s of every `signalboard` start (the load's included).
     import pandas as pd
@@ -56,6 +67,7 @@ RefusalReason = Literal[
     "sql_error",
     "demographics",
     "function",
+    "worker",
 ]
 
 # Self-identification tables: ad-hoc results leave the system unsuppressed (screen, CSV,
@@ -163,8 +175,14 @@ _TYPE_REASONS: dict[str, str] = {
 
 _ALLOWED = (duckdb.StatementType.SELECT,)
 
-# Batches read from the result stream; small enough that the row cap stops reading promptly.
-_BATCH_ROWS = 8192
+# Batches read from the result stream; small enough that the caps stop reading promptly.
+_BATCH_ROWS = 2048
+
+# How long the caller waits past the deadline for the worker's own interrupt to report, before
+# it kills the worker.
+_KILL_GRACE_SECONDS = 0.5
+
+CapKind = Literal["rows", "bytes"]
 
 
 class SandboxError(Exception):
@@ -184,15 +202,21 @@ class SandboxResult:
     capped: bool
     max_rows: int
     elapsed_seconds: float
+    capped_by: CapKind | None = None
+    max_bytes: int = 0
 
     @property
     def notice(self) -> str | None:
-        """A sentence to show with the result when it was cut at the row cap, else None."""
+        """A sentence to show with the result when it was cut at a cap (naming which), else None."""
         if not self.capped:
             return None
+        if self.capped_by == "bytes":
+            limit = f"{self.max_bytes / 1e6:,.1f} MB of data (SIGNALBOARD_SQL_MAX_BYTES)"
+        else:
+            limit = f"{self.max_rows:,} rows (SIGNALBOARD_SQL_MAX_ROWS)"
         return (
-            f"Result capped at {self.max_rows:,} rows (SIGNALBOARD_SQL_MAX_ROWS); the query "
-            "returns more. Aggregate, filter or add a limit to see all of it."
+            f"Result capped at {limit}; the query returns more. Aggregate, filter, select fewer "
+            "columns or add a limit to see all of it."
         )
 
     def to_parquet_bytes(self) -> bytes:
@@ -400,6 +424,130 @@ def check_plan(
         )
 
 
+def _timeout_error(settings: Settings) -> SandboxError:
+    return SandboxError(
+        "timeout",
+        f"Stopped: the query ran longer than the {settings.sql_timeout_seconds:g} s limit "
+        "(SIGNALBOARD_SQL_TIMEOUT_SECONDS). Filter earlier or aggregate before joining.",
+    )
+
+
+def _execute(
+    query: str, bound: dict[str, Any], *, settings: Settings, deadline: float
+) -> tuple[bytes, CapKind | None]:
+    """Check and run the statement; the result as an Arrow IPC stream, and the cap that cut it.
+
+    Runs in the worker process. `deadline` is a `time.monotonic()` value (one clock for every
+    process on the machine).
+    """
+    import pyarrow as pa
+
+    try:
+        con = connect_sandbox(
+            settings.db_path, memory_limit=settings.sql_memory_limit, threads=settings.sql_threads
+        )
+    except WarehouseMissingError as error:
+        raise SandboxError("missing_warehouse", str(error)) from None
+    interrupted = threading.Event()
+
+    def interrupt() -> None:
+        interrupted.set()
+        con.interrupt()
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        check_plan(con, query, bound, allow_demographics=settings.sql_allow_demographics)
+        relation = con.sql(query, params=bound or None)
+        if relation is None:  # only statements that return nothing; SELECT always returns rows
+            raise SandboxError("statement_type", "Refused: the statement returns no rows.")
+        reader = relation.to_arrow_reader(_BATCH_ROWS)
+        batches: list[pa.RecordBatch] = []
+        rows = size = 0
+        capped_by: CapKind | None = None
+        for batch in reader:
+            keep = min(batch.num_rows, settings.sql_max_rows - rows)
+            if keep < batch.num_rows:
+                capped_by = "rows"
+            if keep and size + batch.slice(0, keep).nbytes > settings.sql_max_bytes:
+                # The most rows that fit, in bytes as Arrow counts them (a slice counts only its
+                # own rows): a binary search over slices, which copy nothing.
+                low, high = 0, keep - 1
+                while low < high:
+                    middle = (low + high + 1) // 2
+                    if size + batch.slice(0, middle).nbytes <= settings.sql_max_bytes:
+                        low = middle
+                    else:
+                        high = middle - 1
+                keep = low
+                capped_by = "bytes"
+            if keep:
+                piece = batch.slice(0, keep)
+                batches.append(piece)
+                rows += keep
+                size += piece.nbytes
+            if capped_by is not None:
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes(), capped_by
+    except duckdb.Error as error:
+        if interrupted.is_set():
+            raise _timeout_error(settings) from None
+        raise _translate(error, settings=settings) from None
+    except (OSError, pa.ArrowException) as error:
+        # An interrupt while the Arrow stream is read surfaces from pyarrow as an OSError.
+        if interrupted.is_set():
+            raise _timeout_error(settings) from None
+        raise SandboxError("sql_error", f"SQL error: {_first_line(error)}") from None
+    finally:
+        timer.cancel()
+        con.close()
+
+
+def _worker(
+    conn: Connection, query: str, bound: dict[str, Any], settings: Settings, deadline: float
+) -> None:
+    """The worker process's body: run the statement and send one outcome back."""
+    outcome: tuple[Any, ...]
+    try:
+        data, capped_by = _execute(query, bound, settings=settings, deadline=deadline)
+        outcome = ("ok", data, capped_by)
+    except SandboxError as error:
+        outcome = ("error", error.reason, str(error))
+    except MemoryError:
+        outcome = ("error", "memory", "Stopped: the result does not fit in the worker's memory.")
+    except Exception as error:  # noqa: BLE001 - the caller shows one line, never a traceback
+        outcome = ("error", "sql_error", f"SQL error: {_first_line(error)}")
+    try:
+        conn.send(outcome)
+    except OSError:
+        pass  # the caller has stopped waiting (it killed us or gave up)
+    finally:
+        conn.close()
+
+
+_CONTEXT: multiprocessing.context.BaseContext | None = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """A fork-server context whose server has imported DuckDB, pyarrow and this module.
+
+    `fork` would copy the caller's threads' locks (the dashboard serves from many threads) and
+    `spawn` re-imports DuckDB and pyarrow for every query; forking from a single-threaded server
+    that has them imported costs milliseconds (docs/performance.md has the numbers).
+    """
+    global _CONTEXT
+    if _CONTEXT is None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["signalboard.sandbox", "pyarrow", "pyarrow.ipc"])
+        _CONTEXT = context
+    return _CONTEXT
+
+
 def run_sandboxed(
     sql: str,
     params: Mapping[str, Any] | None = None,
@@ -417,17 +565,18 @@ def run_sandboxed(
         is refused.
     settings
         Warehouse path and the limits: `sql_memory_limit`, `sql_threads`, `sql_timeout_seconds`,
-        `sql_max_rows`.
+        `sql_max_rows`, `sql_max_bytes`.
 
     Returns
     -------
     SandboxResult
-        At most `sql_max_rows` rows, with `capped` set when the query returned more.
+        At most `sql_max_rows` rows and `sql_max_bytes` bytes, with `capped` and `capped_by`
+        set when the query returned more.
 
     Raises
     ------
     SandboxError
-        With a one-line message, for every refusal, timeout and SQL error.
+        With a one-line message, for every refusal, timeout, SQL error and worker failure.
 
     Examples
     --------
@@ -437,52 +586,60 @@ def run_sandboxed(
     """
     statement = check_statement(sql)
     bound = _bind(statement, params)
+    started = time.monotonic()
+    deadline = started + settings.sql_timeout_seconds
+    context = _context()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_worker,
+        args=(sender, statement.query, bound, settings, deadline),
+        name="signalboard-sandbox",
+        daemon=True,
+    )
+    outcome: tuple[Any, ...] | None = None
+    exitcode: int | None = None
     try:
-        con = connect_sandbox(
-            settings.db_path, memory_limit=settings.sql_memory_limit, threads=settings.sql_threads
-        )
-    except WarehouseMissingError as error:
-        raise SandboxError("missing_warehouse", str(error)) from None
+        process.start()
+    except (OSError, RuntimeError) as error:
+        receiver.close()
+        sender.close()
+        raise SandboxError(
+            "worker", f"Stopped: the query's worker process did not start ({_first_line(error)})."
+        ) from None
     try:
-        check_plan(con, statement.query, bound, allow_demographics=settings.sql_allow_demographics)
-    except duckdb.Error as error:
-        con.close()
-        raise _translate(error, settings=settings) from None
-    except SandboxError:
-        con.close()
-        raise
-    timer = threading.Timer(settings.sql_timeout_seconds, con.interrupt)
-    timer.daemon = True
-    started = time.perf_counter()
-    timer.start()
-    try:
-        relation = con.sql(statement.query, params=bound or None)
-        if relation is None:  # only statements that return nothing; SELECT always returns rows
-            raise SandboxError("statement_type", "Refused: the statement returns no rows.")
-        import pyarrow as pa
-
-        reader = relation.to_arrow_reader(_BATCH_ROWS)
-        batches: list[pa.RecordBatch] = []
-        rows = 0
-        capped = False
-        for batch in reader:
-            if rows + batch.num_rows > settings.sql_max_rows:
-                batches.append(batch.slice(0, settings.sql_max_rows - rows))
-                capped = True
-                break
-            batches.append(batch)
-            rows += batch.num_rows
-        table = pa.Table.from_batches(batches, schema=reader.schema)
-    except duckdb.Error as error:
-        raise _translate(error, settings=settings) from None
+        sender.close()
+        if receiver.poll(max(0.0, deadline + _KILL_GRACE_SECONDS - time.monotonic())):
+            outcome = receiver.recv()
+    except (EOFError, OSError):
+        outcome = None  # the worker died without an answer
     finally:
-        timer.cancel()
-        con.close()
-    elapsed = time.perf_counter() - started
+        receiver.close()
+        process.join(timeout=_KILL_GRACE_SECONDS if outcome is not None else 0)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        exitcode = process.exitcode
+        process.close()
+    if outcome is None:
+        if time.monotonic() >= deadline:
+            raise _timeout_error(settings)
+        raise SandboxError(
+            "worker",
+            "Stopped: the query's worker process ended without a result "
+            f"(exit status {exitcode}); it may have run out of memory.",
+        )
+    if outcome[0] == "error":
+        raise SandboxError(outcome[1], outcome[2])
+    import pyarrow as pa
+
+    _, data, capped_by = outcome
+    table = pa.ipc.open_stream(data).read_all()
     return SandboxResult(
         frame=table.to_pandas(),
         arrow=table,
-        capped=capped,
+        capped=capped_by is not None,
         max_rows=settings.sql_max_rows,
-        elapsed_seconds=elapsed,
+        elapsed_seconds=time.monotonic() - started,
+        capped_by=capped_by,
+        max_bytes=settings.sql_max_bytes,
     )

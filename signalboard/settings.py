@@ -7,6 +7,7 @@ instead of reading `os.environ`, so a test can build a `Settings` with other val
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,27 @@ def _path(value: str) -> Path:
     path = Path(value).expanduser()
     # Relative paths are relative to the repository, so `signalboard` behaves the same from any folder.
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+}
+
+
+def parse_size(value: str) -> int:
+    """A byte count from `123`, `64MB` or `1GiB` (DuckDB's convention: MB = 1000^2, MiB = 1024^2)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMG]I?B|B)?", value.strip().upper())
+    if match is None:
+        raise ValueError(f"not a size: {value!r} (expected e.g. 64MB or 67108864)")
+    digits, unit = match.group(1), match.group(2) or ""
+    return int(float(digits) * _SIZE_UNITS[unit])
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,7 @@ class Settings:
     sql_threads: int = 1
     sql_timeout_seconds: float = 10.0
     sql_max_rows: int = 100_000
+    sql_max_bytes: int = 64_000_000
     sql_allow_demographics: bool = False
     port: int = 8501
 
@@ -78,6 +101,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
             text("SIGNALBOARD_SQL_TIMEOUT_SECONDS", str(defaults.sql_timeout_seconds))
         ),
         sql_max_rows=int(text("SIGNALBOARD_SQL_MAX_ROWS", str(defaults.sql_max_rows))),
+        sql_max_bytes=parse_size(text("SIGNALBOARD_SQL_MAX_BYTES", str(defaults.sql_max_bytes))),
         sql_allow_demographics=text("SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS", "false").lower()
         in ("1", "true", "yes"),
         port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
