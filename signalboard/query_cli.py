@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from signalboard.csv_safety import to_csv_bytes
 from signalboard.queries import Query, QueryError, list_queries, load_query, parse_query_file
 from signalboard.sandbox import SandboxError, SandboxResult, run_sandboxed
 from signalboard.settings import Settings
@@ -132,7 +133,8 @@ def render(result: SandboxResult, fmt: str) -> bytes:
     if fmt == "parquet":
         return result.to_parquet_bytes()
     if fmt == "csv":
-        return result.frame.to_csv(index=False).encode("utf-8")
+        # Formula-like text is prefixed with ' (OWASP CSV injection rule); numbers stay exact.
+        return to_csv_bytes(result.frame)
     if fmt == "json":
         # Through Arrow's Python values, so dates stay dates ("2024-01-31"), not midnight times.
         rows = result.arrow.to_pylist()
