@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import (
     WAREHOUSE_ALIAS,
     WarehouseVersion,
@@ -377,7 +378,8 @@ def download_csv(frame: pd.DataFrame, file_name: str, *, key: str | None = None)
     """A download button for a table as CSV (every table on every page gets one)."""
     st.download_button(
         f"Download {file_name}.csv",
-        data=frame.to_csv(index=False).encode("utf-8"),
+        # Formula-like text is prefixed with ' (OWASP CSV injection rule); numbers stay exact.
+        data=to_csv_bytes(frame),
         file_name=f"{file_name}.csv",
         mime="text/csv",
         key=key or f"download_{file_name}",

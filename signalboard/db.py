@@ -92,6 +92,15 @@ def connect_sandbox(
     or writes, no further ATTACH, COPY, INSTALL or LOAD), extension autoloading is off so a
     function name cannot pull one in, and the configuration is locked last so neither `SET` nor
     `PRAGMA` can turn any of it back on.
+
+    DuckDB adds every attached file (and its WAL) to `allowed_paths` when external access goes
+    off, and refuses to change `allowed_paths` from then on, so `read_blob`, `read_duckdb` or
+    `read_text` on the warehouse's own path would still read it. The second wall is
+    `disabled_filesystems = 'LocalFileSystem'`, set after ATTACH: the attached warehouse keeps
+    reading through the handle it already holds, and every new open of a local path (the warehouse
+    by name, its WAL, `glob`, a temp folder) fails. With no file system there is nowhere to spill,
+    so `temp_directory` is emptied too (an oversized query stops at the memory limit instead), and
+    Python replacement scans are off so a name in the SQL cannot read a DataFrame of the caller.
     """
     path = Path(path)
     if not path.exists():
@@ -115,7 +124,12 @@ def connect_sandbox(
         # EXPLAIN then also prints the unoptimized logical plan, whose scans name every table a
         # statement reads (the sandbox checks them for demographic tables before running it).
         con.execute("set explain_output = 'all'")
+        con.execute("set python_enable_replacements = false")
+        con.execute("set temp_directory = ''")
         con.execute("set enable_external_access = false")
+        # Only after external access is off: DuckDB refuses to turn it off once the local file
+        # system is gone (it re-lists the attached files then).
+        con.execute("set disabled_filesystems = 'LocalFileSystem'")
         con.execute("set lock_configuration = true")
     except BaseException:
         con.close()

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from signalboard.csv_safety import to_csv_bytes
 from signalboard.queries import Query, QueryError, list_queries, load_query, parse_query_file
 from signalboard.sandbox import SandboxError, SandboxResult, run_sandboxed
 from signalboard.settings import Settings
@@ -29,7 +30,7 @@ from signalboard.settings import Settings
 FORMATS = ("table", "csv", "json", "parquet")
 
 # Refusals and parameter problems are the user's to fix (2); the rest failed while running (1).
-_RUNTIME_REASONS = {"timeout", "memory", "sql_error", "missing_warehouse"}
+_RUNTIME_REASONS = {"timeout", "memory", "sql_error", "missing_warehouse", "worker"}
 
 _ANY_HEADER = re.compile(r"^--\s*(grain|title|description|param):")
 
@@ -87,9 +88,17 @@ def load_target(target: str, *, settings: Settings) -> Query:
     if not path.is_file():
         raise QueryError(f"no such file: {path}")
     try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise QueryError(
+            f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+    except OSError as error:
+        raise QueryError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
         return parse_query_file(path)
     except QueryError:
-        text = path.read_text(encoding="utf-8")
         if any(_ANY_HEADER.match(line) for line in text.splitlines()):
             raise  # a header was meant but is incomplete: say what is missing
         # A plain ad-hoc file: no declared parameters, so it may use none.
@@ -124,7 +133,8 @@ def render(result: SandboxResult, fmt: str) -> bytes:
     if fmt == "parquet":
         return result.to_parquet_bytes()
     if fmt == "csv":
-        return result.frame.to_csv(index=False).encode("utf-8")
+        # Formula-like text is prefixed with ' (OWASP CSV injection rule); numbers stay exact.
+        return to_csv_bytes(result.frame)
     if fmt == "json":
         # Through Arrow's Python values, so dates stay dates ("2024-01-31"), not midnight times.
         rows = result.arrow.to_pylist()

@@ -21,6 +21,7 @@ import pandas as pd
 
 from signalboard.analysis import assessors, data_health, fairness, funnel, stipends, time_to_hire
 from signalboard.analysis.tables import ReportTable
+from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import readonly
 from signalboard.settings import Settings
 
@@ -115,7 +116,8 @@ def write_report(*, settings: Settings, out_dir: Path) -> list[Path]:
     for _, tables in sections:
         for table in tables:
             path = out_dir / f"{table.name}.csv"
-            table.frame.to_csv(path, index=False)
+            # Formula-like text is prefixed with ' (OWASP CSV injection rule); numbers stay exact.
+            path.write_bytes(to_csv_bytes(table.frame))
             written.append(path)
     report = out_dir / "report.html"
     report.write_text(render_html(sections, generated_at=dt.datetime.now(dt.UTC)), encoding="utf-8")

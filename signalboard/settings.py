@@ -12,6 +12,7 @@ folder, or beside a warehouse the user names, never inside the installation.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
@@ -57,6 +58,27 @@ def _path(value: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+}
+
+
+def parse_size(value: str) -> int:
+    """A byte count from `123`, `64MB` or `1GiB` (DuckDB's convention: MB = 1000^2, MiB = 1024^2)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMG]I?B|B)?", value.strip().upper())
+    if match is None:
+        raise ValueError(f"not a size: {value!r} (expected e.g. 64MB or 67108864)")
+    digits, unit = match.group(1), match.group(2) or ""
+    return int(float(digits) * _SIZE_UNITS[unit])
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings; see `.env.example` for what each one means.
@@ -77,6 +99,7 @@ class Settings:
     sql_threads: int = 1
     sql_timeout_seconds: float = 10.0
     sql_max_rows: int = 100_000
+    sql_max_bytes: int = 64_000_000
     sql_allow_demographics: bool = False
     # Demographics columns a load keeps besides sex and race_ethnicity (etl/privacy.py).
     demographic_attributes: tuple[str, ...] = ("disability", "veteran", "age_band")
@@ -133,6 +156,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
             text("SIGNALBOARD_SQL_TIMEOUT_SECONDS", str(defaults.sql_timeout_seconds))
         ),
         sql_max_rows=int(text("SIGNALBOARD_SQL_MAX_ROWS", str(defaults.sql_max_rows))),
+        sql_max_bytes=parse_size(text("SIGNALBOARD_SQL_MAX_BYTES", str(defaults.sql_max_bytes))),
         sql_allow_demographics=text("SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS", "false").lower()
         in ("1", "true", "yes"),
         demographic_attributes=tuple(

@@ -91,10 +91,141 @@ ESCAPES = [
     ("delete", "delete from applications", "statement_type", "DELETE"),
     ("update", "update applications set role = 'x'", "statement_type", "UPDATE"),
     ("macro", "create macro f(x) as x", "statement_type", "CREATE"),
-    ("query()", "select * from query('drop table applications')", "sql_error", "SELECT"),
+    ("query()", "select * from query('drop table applications')", "function", "query()"),
     ("syntax", "selec * from applications", "syntax", "syntax error"),
     ("nothing", "  ;  ", "empty", "No SQL"),
 ]
+
+
+# Reads of the warehouse file, its WAL, the temp folder and the server's paths: each was possible
+# through DuckDB's own functions (the attached file is in `allowed_paths`). {db} is the warehouse.
+LEAKS = [
+    (
+        "read_duckdb the warehouse",
+        "select * from read_duckdb('{db}', table_name='demographics')",
+        "file_access",
+        "files",
+    ),
+    ("read_blob the warehouse", "select * from read_blob('{db}')", "file_access", "files"),
+    ("read_text the WAL", "select * from read_text('{db}.wal')", "file_access", "files"),
+    ("read_text the warehouse", "select content from read_text('{db}')", "file_access", "files"),
+    ("glob the temp folder", "select * from glob('.tmp/*')", "file_access", "files"),
+    ("glob the warehouse folder", "select * from glob('{dir}/*')", "file_access", "files"),
+    ("read_csv the warehouse", "select * from read_csv('{db}')", "file_access", "files"),
+    ("read_parquet", "select * from read_parquet('{db}')", "file_access", "files"),
+    ("database paths", "select path from duckdb_databases()", "function", "duckdb_databases()"),
+    ("show databases", "show databases", "function", "duckdb_databases()"),
+    ("settings", "select * from duckdb_settings()", "function", "duckdb_settings()"),
+    ("profiling settings", "from duckdb_profiling_settings()", "function", "duckdb_settings()"),
+    (
+        "storage min/max",
+        "select stats from pragma_storage_info('demographics')",
+        "function",
+        "pragma_storage_info()",
+    ),
+    ("storage of others", "from pragma_storage_info('applications')", "function", "pragma_"),
+    ("database size", "from pragma_database_size()", "function", "pragma_database_size()"),
+    ("temp files", "from duckdb_temporary_files()", "function", "duckdb_temporary_files()"),
+    ("extensions", "from duckdb_extensions()", "function", "duckdb_extensions()"),
+    ("secrets", "from duckdb_secrets()", "function", "duckdb_secrets()"),
+    ("setting", "select current_setting('allowed_paths')", "function", "current_setting()"),
+    (
+        "setting in a join condition",
+        "select count(*) from applications a join cohorts c "
+        "on length(current_setting('allowed_paths')::varchar) > 0",
+        "function",
+        "current_setting()",
+    ),
+    (
+        "setting in a table function argument",
+        "select * from range(length(current_setting('temp_directory')))",
+        "function",
+        "current_setting()",
+    ),
+    ("hidden in query()", "select * from query('from duckdb_databases()')", "function", "query()"),
+    (
+        "a view over a file reader",
+        "with t as (select * from read_blob('{db}')) select count(*) from t",
+        "file_access",
+        "files",
+    ),
+    (
+        "in a subquery",
+        "select (select count(*) from duckdb_databases()) as n",
+        "function",
+        "duckdb_databases()",
+    ),
+    (
+        "sql from json",
+        "from json_execute_serialized_sql(json_serialize_sql('select 1'))",
+        "function",
+        "json_execute_serialized_sql()",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "sql", "reason", "words"), LEAKS, ids=[r[0] for r in LEAKS])
+def test_warehouse_file_and_paths_are_out_of_reach(
+    settings: Settings, what: str, sql: str, reason: str, words: str
+) -> None:
+    """Nothing of the warehouse file, its folder or the server's paths comes back."""
+    text = sql.format(db=settings.db_path, dir=settings.db_path.parent)
+    with pytest.raises(SandboxError) as caught:
+        run_sandboxed(text, settings=settings)
+    message = str(caught.value)
+    assert caught.value.reason == reason, message
+    assert words in message
+    assert "\n" not in message
+    if str(settings.db_path.parent) not in text:
+        assert str(settings.db_path.parent) not in message, "the message discloses a path"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from read_duckdb('{db}', table_name='demographics')",
+        "select octet_length(content) from read_blob('{db}')",
+        "select * from read_text('{db}.wal')",
+        "select * from glob('{dir}/*')",
+    ],
+)
+def test_the_connection_itself_cannot_open_local_files(
+    settings: Settings, raw_sandbox: duckdb.DuckDBPyConnection, sql: str
+) -> None:
+    """Second wall: even past the plan check, DuckDB opens no local path (the warehouse's own
+    path included, although DuckDB keeps it in allowed_paths)."""
+    with pytest.raises(duckdb.PermissionException, match="LocalFileSystem has been disabled"):
+        raw_sandbox.execute(sql.format(db=settings.db_path, dir=settings.db_path.parent))
+    # The attached warehouse still reads through the handle it holds.
+    assert raw_sandbox.execute("select count(*) from applications").fetchall() == [(50,)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from range(3)",
+        "select * from generate_series(1, 3)",
+        "select unnest([1, 2, 3]) as x",
+        "select * from unnest([1, 2, 3])",
+        "select * from repeat(1, 3)",
+        "show tables",
+        "describe applications",
+        "summarize cohorts",
+        "select table_name from information_schema.tables",
+        "select column_name from information_schema.columns where table_name = 'cohorts'",
+        "select table_name from duckdb_tables()",
+        "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) "
+        "select * from r",
+        "select * from query_table('cohorts')",
+        "select a.role, count(*) over () from applications a "
+        "asof join cohorts c on a.applied_at >= c.starts_on",
+        "select role from applications except select role from cohorts",
+        "select * from applications using sample 10%",
+        "select current_database(), version()",
+    ],
+)
+def test_allowed_forms_still_run(settings: Settings, sql: str) -> None:
+    run_sandboxed(sql, settings=settings)
 
 
 @pytest.mark.parametrize(

