@@ -16,7 +16,7 @@ if str(_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import ui  # noqa: E402
+from dashboard import auth, ui  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 
@@ -54,12 +54,12 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
 def main() -> None:
     """Set up the page, draw the navigation and the global filters, then run the chosen page."""
     st.set_page_config(page_title="signalboard", page_icon=":material/insights:", layout="wide")
-    pages = [
-        st.Page(str(spec.path), title=spec.title, icon=spec.icon, default=index == 0)
-        for index, spec in enumerate(PAGE_SPECS)
-    ]
-    page = st.navigation(pages)
-    ui.sidebar_filters()
+    # Who is asking decides which pages exist for this session (dashboard/auth.py).
+    viewer = auth.current_viewer()
+    page = auth.navigation(PAGE_SPECS)
+    auth.account_sidebar()
+    if viewer.roles:
+        ui.sidebar_filters()
     page.run()
 
 

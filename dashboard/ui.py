@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from signalboard.db import (
     WAREHOUSE_ALIAS,
     WarehouseVersion,
@@ -375,7 +376,7 @@ def empty_selection_message(what: str = "applications") -> None:
 
 def download_csv(frame: pd.DataFrame, file_name: str, *, key: str | None = None) -> None:
     """A download button for a table as CSV (every table on every page gets one)."""
-    st.download_button(
+    auth.download_button(
         f"Download {file_name}.csv",
         data=frame.to_csv(index=False).encode("utf-8"),
         file_name=f"{file_name}.csv",
