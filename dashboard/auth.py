@@ -10,7 +10,6 @@ from the `[auth]` section that `signalboard serve` hands to Streamlit as its sec
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from signalboard.access import (
     Role,
     audit_path,
     capabilities_for,
+    is_loopback,
     load_config,
     pages_for,
     read_audit,
@@ -59,7 +59,7 @@ class Viewer:
 
 def _config() -> AccessConfig:
     try:
-        return load_config(os.environ.get("SIGNALBOARD_CONFIG"))
+        return load_config(get_settings().config_path)
     except ConfigError as error:
         st.error(f"signalboard cannot start: {error}")
         st.stop()
@@ -79,8 +79,10 @@ def current_viewer() -> Viewer:
     settings = get_settings()
     if config.local:
         # Local single-user mode trusts whoever reaches the server, so it answers only this
-        # machine: Streamlit reports no address for loopback clients (st.context.ip_address).
-        if st.context.ip_address is not None:
+        # machine: Streamlit reports no address for loopback clients (st.context.ip_address),
+        # and a test harness's session has no network address (not a str) at all.
+        address = st.context.ip_address
+        if isinstance(address, str) and not is_loopback(address):
             st.error(
                 "This signalboard runs in local single-user mode and only answers on this "
                 "computer. Ask its owner to configure sign-in (docs/deploying.md)."

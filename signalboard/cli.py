@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from signalboard.access import ConfigError, is_loopback, load_config
 
     settings = _settings(args)
-    config_path = getattr(args, "config", None) or os.environ.get("SIGNALBOARD_CONFIG") or None
+    config_path = getattr(args, "config", None) or settings.config_path
     try:
         config = load_config(config_path)
     except ConfigError as error:

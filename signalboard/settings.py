@@ -36,6 +36,7 @@ class Settings:
     sql_max_rows: int = 100_000
     sql_allow_demographics: bool = False
     port: int = 8501
+    config_path: Path | None = None
 
     def with_db(self, db_path: str | Path | None) -> Settings:
         """The same settings pointed at another warehouse file (a `--db` option).
@@ -81,4 +82,8 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         sql_allow_demographics=text("SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS", "false").lower()
         in ("1", "true", "yes"),
         port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
+        # The sign-in config; unset or empty means local single-user mode (signalboard.access).
+        config_path=Path(text("SIGNALBOARD_CONFIG", "")).expanduser().resolve()
+        if text("SIGNALBOARD_CONFIG", "")
+        else None,
     )
