@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 
 # Not `pages/`: Streamlit treats a `pages/` folder beside the entry script as a v1 multipage app
 # and serves a deep link such as /data_health from it, bypassing st.navigation and the sidebar's
@@ -51,12 +51,12 @@ PAGE_SPECS: tuple[PageSpec, ...] = (
 def main() -> None:
     """Set up the page, draw the navigation and the global filters, then run the chosen page."""
     st.set_page_config(page_title="signalboard", page_icon=":material/insights:", layout="wide")
-    pages = [
-        st.Page(str(spec.path), title=spec.title, icon=spec.icon, default=index == 0)
-        for index, spec in enumerate(PAGE_SPECS)
-    ]
-    page = st.navigation(pages)
-    ui.sidebar_filters()
+    # Who is asking decides which pages exist for this session (dashboard/auth.py).
+    viewer = auth.current_viewer()
+    page = auth.navigation(PAGE_SPECS)
+    auth.account_sidebar()
+    if viewer.roles:
+        ui.sidebar_filters()
     page.run()
 
 

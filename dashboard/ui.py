@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import (
     WAREHOUSE_ALIAS,
@@ -376,7 +377,7 @@ def empty_selection_message(what: str = "applications") -> None:
 
 def download_csv(frame: pd.DataFrame, file_name: str, *, key: str | None = None) -> None:
     """A download button for a table as CSV (every table on every page gets one)."""
-    st.download_button(
+    auth.download_button(
         f"Download {file_name}.csv",
         # Formula-like text is prefixed with ' (OWASP CSV injection rule); numbers stay exact.
         data=to_csv_bytes(frame),

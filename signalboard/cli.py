@@ -10,7 +10,6 @@ import argparse
 import importlib
 import importlib.util
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,8 +143,10 @@ def app_script() -> Path:
     return Path(spec.origin)
 
 
-def _streamlit_command(settings: Settings, port: int | None) -> list[str]:
-    return [
+def _streamlit_command(
+    settings: Settings, port: int | None, *, address: str, secrets_file: Path | None
+) -> list[str]:
+    command = [
         sys.executable,
         "-m",
         "streamlit",
@@ -153,20 +154,56 @@ def _streamlit_command(settings: Settings, port: int | None) -> list[str]:
         str(app_script()),
         "--server.port",
         str(port or settings.port),
+        "--server.address",
+        address,
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # Viewers get no Deploy button and no developer menu.
+        "--client.toolbarMode",
+        "viewer",
+        "--server.enableXsrfProtection",
+        "true",
     ]
+    if secrets_file is not None:
+        # Streamlit's st.login reads [auth] from its secrets; the config file is laid out the
+        # way it expects, so it is handed over as is, and the secrets exist in one file only.
+        command += ["--secrets.files", str(secrets_file)]
+    return command
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from signalboard.access import ConfigError, is_loopback, load_config
+
     settings = _settings(args)
+    config_path = getattr(args, "config", None) or settings.config_path
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        raise CliError(str(error)) from None
+    address = getattr(args, "address", None) or "127.0.0.1"
+    if config.local and not is_loopback(address):
+        raise CliError(
+            f"--address {address} without sign-in would show everyone who reaches it the data; "
+            "add an [auth] section to the config (docs/deploying.md) or serve on 127.0.0.1"
+        )
     env = dict(os.environ, SIGNALBOARD_DB=str(settings.db_path))
-    print(
-        f"signalboard: serving {settings.db_path} on http://localhost:{args.port or settings.port}"
+    env.pop("SIGNALBOARD_CONFIG", None)
+    if config.path is not None:
+        env["SIGNALBOARD_CONFIG"] = str(config.path)
+    port = args.port or settings.port
+    mode = "local single-user mode" if config.local else f"sign-in through {config.path}"
+    print(f"signalboard: serving {settings.db_path} on http://{address}:{port} ({mode})")
+    sys.stdout.flush()
+    command = _streamlit_command(
+        settings, args.port, address=address, secrets_file=None if config.local else config.path
     )
-    return subprocess.call(_streamlit_command(settings, args.port), env=env)
+    # Become the server instead of running it as a child: every signal sent to `serve`
+    # (SIGTERM from a process manager, SIGINT, SIGHUP) then reaches Streamlit itself, and no
+    # server can outlive the process that was asked to stop.
+    os.execve(sys.executable, command, env)
+    return 0  # not reached: execve replaces this process
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -275,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", help="warehouse file")
     serve.add_argument("--port", type=int, help="port (default 8501 or SIGNALBOARD_PORT)")
+    serve.add_argument(
+        "--config",
+        help="TOML with [auth] (OpenID Connect sign-in) and [roles] (default SIGNALBOARD_CONFIG; "
+        "none: local single-user mode on 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--address",
+        help="address to listen on (default 127.0.0.1; another one needs [auth] in the config)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     demo = sub.add_parser("demo", help="build the sample warehouse if missing and serve it")

@@ -104,6 +104,7 @@ class Settings:
     # Demographics columns a load keeps besides sex and race_ethnicity (etl/privacy.py).
     demographic_attributes: tuple[str, ...] = ("disability", "veteran", "age_band")
     port: int = 8501
+    config_path: Path | None = None
     key_file_pinned: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -167,4 +168,8 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
             if a.strip()
         ),
         port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
+        # The sign-in config; unset or empty means local single-user mode (signalboard.access).
+        config_path=Path(text("SIGNALBOARD_CONFIG", "")).expanduser().resolve()
+        if text("SIGNALBOARD_CONFIG", "")
+        else None,
     )

@@ -18,7 +18,7 @@ TIMEOUT = 120  # per run; two CPUs are shared by the whole test run
 def open_app_page(
     page: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, *, timeout: float = TIMEOUT
 ) -> AppTest:
-    """The app on the warehouse `db_path`, switched to `page` (a file in dashboard/pages)."""
+    """The app on the warehouse `db_path`, switched to `page` (a file in dashboard/views)."""
     monkeypatch.setenv("SIGNALBOARD_DB", str(db_path))
     at = AppTest.from_file(str(ENTRY), default_timeout=timeout).run()
     return at.switch_page(str(page)).run()

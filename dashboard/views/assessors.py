@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 from dashboard.figures.assessors import d_study_figure, drift_figure, severity_figure
 from signalboard.analysis import assessors
 
@@ -40,7 +40,7 @@ def show(
     # A long table's CSV is written when the button is clicked, not on every rerun (~60 ms for
     # the 10,000 decision flips at a million applications); same label, key and file name as
     # ui.download_csv.
-    st.download_button(
+    auth.download_button(
         f"Download {name}.csv",
         data=lambda: full.to_csv(index=False).encode("utf-8"),
         file_name=f"{name}.csv",
@@ -49,6 +49,8 @@ def show(
     )
 
 
+# Built on self-identification data: checked here as well as in the navigation.
+auth.require("demographics", "the Assessors page")
 st.title("Assessors")
 st.caption(
     "For reviewers auditing graders. Each deliverable is scored by a few of many human graders "

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 from etl.contract import TABLES
 from signalboard.analysis import data_health
+from signalboard.sandbox import PROTECTED_TABLES
 
 st.title("Data health")
 st.caption(
@@ -76,6 +77,10 @@ else:
         st.subheader("The rows")
         max_rows = 1000
         rows = ui.query("data_health_rejects", {**params, "max_rows": max_rows})
+        if not auth.can("demographics"):
+            # A rejected self-ID row's original text is a person's demographic answer.
+            hidden = rows["table_name"].isin(PROTECTED_TABLES)
+            rows["original_text"] = rows["original_text"].mask(hidden, "(hidden: self-ID data)")
         if len(rows) == max_rows:
             st.caption(
                 f"The first {max_rows:,} rejected rows; narrow by file or reason, or query the "

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 from dashboard.figures.fairness import impact_ratio_figure
 from signalboard.analysis import fairness
 from signalboard.stats.adverse_impact import STATUS_TEXT
 from signalboard.stats.suppression import for_display
 
+# Built on self-identification data: checked here as well as in the navigation.
+auth.require("demographics", "the Fairness page")
 st.title("Fairness")
 st.caption(
     "Adverse impact at every step of the funnel by sex, race/ethnicity, their intersection and "
@@ -116,7 +118,7 @@ for name, label in (
     part = ll144[(ll144["mode"] == mode) & (ll144["table"] == name)]
     ui.table(for_display(part), f"ll144_{mode}_{name}", key=f"dl_fair_ll144_{name}")
 ui.download_csv(for_display(ll144), "ll144_triage", key="dl_fair_ll144")
-st.download_button(
+auth.download_button(
     "Download the one-page LL144 summary (HTML)",
     data=tables.ll144_summary_html.encode("utf-8"),
     file_name="ll144_summary.html",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 from dashboard.figures import funnel as figures
 from etl.contract import STAGES
 from signalboard.analysis import funnel
@@ -55,7 +55,12 @@ if summary["applications"] == 0:
     ui.empty_selection_message()
     st.stop()
 
-attributes = ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
+# Self-ID breakdowns only for roles that may see demographics; others are not offered them.
+attributes = (
+    ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
+    if auth.can("demographics")
+    else []
+)
 
 
 def window_inputs() -> dict[str, dict[str, float | str]]:
@@ -104,6 +109,9 @@ by = st.multiselect(
     key="funnel_by",
 )
 
+if any(d not in funnel.DIMENSIONS for d in by):
+    # A demographic breakdown asked for some other way (a crafted session state) is refused.
+    auth.require("demographics", "a demographic breakdown of the funnel")
 table = ui.cached_on_warehouse(
     funnel.funnel_table_sql, by=tuple(by), params=params, windows=windows, k=settings.min_cell_size
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 from dashboard.figures.sql import result_figure
 from signalboard.analysis.sql_library import (
     CHART_KINDS,
@@ -41,7 +41,9 @@ group by role, track
 order by applications desc
 """
 
-settings = ui.settings()
+auth.require("sql", "the SQL page")
+# Row-level demographics only for admins, and only when SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS allows.
+settings = auth.sql_settings(ui.settings())
 
 st.title("SQL")
 st.caption(
@@ -121,7 +123,7 @@ def show_result(result: SandboxResult, *, file_name: str, key: str) -> None:
         if data is None:
             st.caption("Parquet is not available for this result's column types.")
         else:
-            st.download_button(
+            auth.download_button(
                 f"Download {file_name}.parquet",
                 data=data,
                 file_name=f"{file_name}.parquet",
@@ -155,6 +157,13 @@ def show_outcome(slot: str, *, file_name: str) -> None:
         st.error(str(outcome))
         return
     show_result(outcome, file_name=file_name, key=slot)
+
+
+def _audit_outcome(outcome: object) -> dict[str, Any]:
+    """What the audit trail keeps of a run: its row count, or the one-line refusal."""
+    if isinstance(outcome, Exception):
+        return {"status": "error", "error": str(outcome).splitlines()[0] if str(outcome) else ""}
+    return {"status": "ok", "rows": len(outcome.frame)}
 
 
 if not ui.warehouse_ready():
@@ -217,6 +226,8 @@ with library_tab:
                     )
                 )
             st.session_state["sql_library_outcome_name"] = name
+            outcome = st.session_state["sql_library_outcome"]
+            auth.audit("library_query", name, {"params": values, **_audit_outcome(outcome)})
         if st.session_state.get("sql_library_outcome_name") == name:
             show_outcome("sql_library_outcome", file_name=name)
 
@@ -267,7 +278,9 @@ with adhoc_tab:
                     adhoc_values[param.name] = param_widget(
                         adhoc, param, param.default, adhoc_options
                     )
+        st.session_state["sql_adhoc_ran"] = False
         if st.button("Run SQL", key="sql_run_adhoc", type="primary", disabled=adhoc is None):
+            st.session_state["sql_adhoc_ran"] = True
             try:
                 bound = adhoc.bind(adhoc_values) if adhoc is not None else {}
                 result = run_sandboxed(sql or "", bound, settings=settings)
@@ -293,6 +306,9 @@ with adhoc_tab:
                         result=result,
                     )
                 )
+        if "sql_adhoc_outcome" in st.session_state and st.session_state.get("sql_adhoc_ran"):
+            outcome = st.session_state["sql_adhoc_outcome"]
+            auth.audit("sql", sql or "", {"params": adhoc_values, **_audit_outcome(outcome)})
     show_outcome("sql_adhoc_outcome", file_name="adhoc_query")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import ui
+from dashboard import auth, ui
 from dashboard.figures.stipends import gap_figure
 from signalboard.analysis import stipends
 from signalboard.stats.suppression import for_display
@@ -16,6 +16,8 @@ LATEST_VINTAGE = "Latest of each place"
 TIER_COLUMNS = ("cohort_id", "tier", "min_usd", "max_usd")
 DISPLAY_ROWS = 1_000
 
+# Built on self-identification data: checked here as well as in the navigation.
+auth.require("demographics", "the Stipends page")
 st.title("Stipends")
 st.caption(
     "Stipend equity adjusted for cost of living: real stipends (US dollars / (price level / 100)), "
@@ -106,7 +108,7 @@ def long_table(frame: pd.DataFrame, file_name: str, *, key: str) -> None:
     if len(frame) > DISPLAY_ROWS:
         st.caption(f"The first {DISPLAY_ROWS:,} of {len(frame):,} rows; the download has all.")
     st.dataframe(frame.head(DISPLAY_ROWS), hide_index=True, width="stretch")
-    st.download_button(
+    auth.download_button(
         f"Download {file_name}.csv",
         data=lambda: frame.to_csv(index=False).encode("utf-8"),
         file_name=f"{file_name}.csv",
