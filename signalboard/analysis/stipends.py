@@ -1,4 +1,4 @@
-"""Stipend equity adjusted for cost of living (issue 6).
+"""Stipend equity adjusted for cost of living: fetch, compute, publish.
 
 Per application (queries/stipend_applications.sql, joins in SQL): the stipend in US dollars at
 the market rate, the real stipend ``usd / (price_level / 100)`` with the price level of the most
@@ -75,7 +75,7 @@ STIPEND_COLUMNS: tuple[str, ...] = (
     "adjusted_gap_pct_with_location",
     "method",
 )
-"""The columns stipends.csv has at least (issue 6), in this order; more follow them."""
+"""The columns stipends.csv has at least, in this order; more follow them."""
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -117,8 +117,8 @@ ANALYSIS_COLUMNS: tuple[str, ...] = (
     "col_vintage", "stipend_usd", "real_stipend_usd", "hourly_usd",
 )  # fmt: skip
 """The columns of queries/stipend_applications.sql that the analysis reads (controls, flags,
-vintage warnings): the report and the page fetch only these (at a million applications the
-other nine, candidate ids among them, cost ~0.1 s of DuckDB CPU to compute, sort and export)."""
+vintage warnings): the report and the page fetch only these (DuckDB pushes the projection
+into the query, so the others, candidate ids among them, are neither computed nor sorted)."""
 
 
 def _warehouse_analysis(
@@ -132,14 +132,13 @@ def _warehouse_analysis(
     tiers: pd.DataFrame | None = None,
     k: int = 5,
 ) -> StipendAnalysis:
-    """`analyze(*load_frames(con, params, vintage=vintage), ...)`: the same numbers, and the
-    applications frame has the `ANALYSIS_COLUMNS` only.
+    """The stipend analysis of the warehouse under `params` (the oracle
+    `tests/oracles/stipends.analyze(*load_frames(...))` gives the same numbers; the applications
+    frame has the `ANALYSIS_COLUMNS` only).
 
     The answers query runs on a worker thread while this one converts the stipends and computes
-    everything no group enters (DuckDB releases the GIL while it runs a query): at a million
-    applications the answers join 4.65M demographic rows (~0.5 s of CPU, ~0.25 s on both cores)
-    and the group-free part takes ~0.25 s of Python. `con` is not used here while the worker
-    has it.
+    everything no group enters: DuckDB releases the GIL while it runs a query. `con` is not used
+    here while the worker has it.
     """
     params = dict(params or {})
     stipends = _arrow(
@@ -189,11 +188,9 @@ def _to_pandas(
 ) -> pd.DataFrame:
     """The table as a DataFrame whose text columns, except `text`, are categoricals.
 
-    Dictionary-encoded in Arrow: one Python string per distinct value instead of one per row (a
-    million-application warehouse has 338k stipend rows with ten text columns each, and 1.7M
-    attribute rows). Dates come back as datetime64 as from `run_query`. The `text` columns
-    become object arrays through numpy (the same strings; pandas' own conversion of 338k ids
-    took 0.08 s, numpy's 0.02 s).
+    Dictionary-encoded in Arrow: one Python string per distinct value instead of one per row .
+    Dates come back as datetime64 as from `run_query`. The `text` columns become object arrays
+    through numpy (the same strings as pandas' own conversion, without its per-value overhead).
     """
     columns = {}
     plain: dict[str, np.ndarray] = {}
@@ -212,7 +209,7 @@ def _to_pandas(
             column = column.cast(pa.timestamp("us"))
         columns[field_.name] = column
     frame = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=range(table.num_rows))
-    # in place, in the query's column order (frame[order] copied every column: 0.05 s at 1M)
+    # in place, in the query's column order (frame[order] would copy every column)
     for name, values in sorted(plain.items(), key=lambda item: order.index(item[0])):
         frame.insert(order.index(name), name, values)
     return frame
@@ -477,8 +474,7 @@ def _with_groups(
 
     The reference groups come first; then a worker thread computes the raw gaps and the EU/UK
     view while this one fits the adjusted gaps, before and after the raises (numpy's and
-    LAPACK's loops release the GIL; at a million applications each side is ~0.2 s of the
-    ~0.45 s this took on one thread).
+    LAPACK's loops release the GIL).
     """
     rows = pay.rows
     applications = rows.applications

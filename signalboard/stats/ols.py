@@ -18,8 +18,8 @@ def _blas_controller() -> ThreadpoolController:
 
 
 def single_threaded_blas() -> Any:
-    # Many small regressions: BLAS threads only add contention (a 1000 x 40 SVD took 0.75 s with
-    # OpenBLAS threads on 2 busy cores, 3 ms with one).
+    # Many small regressions: BLAS threads only add contention on small matrices (measured in
+    # docs/performance.md).
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
@@ -93,11 +93,12 @@ def ols_hc3_arrays(
 
 
 def independent_indices(values: np.ndarray, *, weights: np.ndarray | None = None) -> list[int]:
-    """The columns `_independent_columns` keeps."""
+    """The columns of `values` that are not linear combinations of earlier ones, left to right
+    (Gram-Schmidt; with `weights`, judged on the rows scaled by sqrt(weight))."""
     if weights is not None:
         values = values * np.sqrt(np.asarray(weights, dtype=float))[:, None]
-    # the orthonormal basis grows in place, column by column (np.column_stack copied it for
-    # every kept column: 0.04 s for the ~17k x 45 designs of the intersection at 1M)
+    # the orthonormal basis grows in place, column by column (np.column_stack would copy it
+    # for every kept column)
     space = np.empty(values.shape, order="F")
     kept: list[int] = []
     for j in range(values.shape[1]):

@@ -214,10 +214,9 @@ def mean_ratio_ci(
 
 EXACT_BOOTSTRAP_ROWS = 5_000
 """Up to this many stipend rows in the analysis the median bootstrap draws every resample
-(`rng.integers`, as it always did: the sample and the tests keep their intervals); above, it
+(`rng.integers`); above, it
 draws each resample's median from its exact distribution (`resampling.sampled_medians`): the same
-bootstrap without n_boot x n random numbers (at a million applications, 400 x 170,000 per group
-took minutes)."""
+bootstrap without n_boot x n random numbers per group."""
 
 
 def median_ratio_ci(
@@ -275,8 +274,7 @@ class OrderStatistics:
     sorts that window only, kept for the reads that follow. The medians and the bootstrap
     medians read positions near the middle (a resample median's rank has an SD of about
     sqrt(n) / 2), so the window spans the middle +- 8 sqrt(n) and one partition serves a
-    group's median and all its resamples. At a million applications this replaced an argsort of
-    each stipend column and a sort per group (~0.12 s).
+    group's median and all its resamples.
     """
 
     def __init__(self, values: np.ndarray) -> None:
@@ -394,7 +392,7 @@ def _present(values: np.ndarray) -> np.ndarray:
 
 def _small_codes(grouping: Grouping) -> np.ndarray:
     """The group codes as int16 when they fit: numpy's stable sort of 16-bit integers is a radix
-    sort (2.5 ms for 338k rows, 11 ms as int64), and it orders them alike."""
+    sort, and it orders them alike."""
     if len(grouping.labels) < np.iinfo(np.int16).max:
         return grouping.codes.astype(np.int16)
     return grouping.codes
@@ -425,8 +423,7 @@ def col_tier(price_level: pd.Series) -> pd.Series:
 @dataclass(frozen=True)
 class CellColumns:
     """What `_cell_design` reads of each control cell, computed once per analysis instead of
-    once per fit (pd.to_numeric, pd.cut and np.unique of the texts: ~7 ms a fit, 20 fits at a
-    million applications). Texts as codes into their sorted distinct values, so the levels a fit
+    once per fit. Texts as codes into their sorted distinct values, so the levels a fit
     sees sort as np.unique sorts the texts."""
 
     role: np.ndarray
@@ -682,8 +679,8 @@ def _fit_gaps(
             with_location=with_location,
             indicators={name: (g == code).astype(float) for code, name in names.items()},
         )
-        # the fit's own (X'WX)^+ gives the leverages (no second inverse, ~8 ms a fit of the
-        # intersection at 1M): a fit without leverage-1 cells is the final one
+        # the fit's own (X'WX)^+ gives the leverages (no second inverse): a fit without
+        # leverage-1 cells is the final one
         solved = solve_cells(X, w, mean[keep])
         exact = solved[2] > 1 - 1e-9
         if not exact.any():
@@ -804,7 +801,7 @@ def group_neutral_predictions(
         sd = math.sqrt(max(centred, 0.0) / (n_fit - p))
     else:
         sd = 0.0
-    # predictions for every row with a price level, from the targets' own design (as before)
+    # predictions for every row with a price level, from the targets' own design
     target_weight = np.bincount(controls.cell[has_level], minlength=n_cells).astype(float)
     targeted = target_weight > 0
     all_columns, all_values = cell_design_arrays(

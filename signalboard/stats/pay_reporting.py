@@ -33,8 +33,7 @@ def quartile_bands(values: np.ndarray, sex_code: np.ndarray) -> np.ndarray:
     The full ranking orders people by pay, then by their place in the tie (see above), then by
     sex, then by position. Only a tie that a band boundary cuts needs that order: every other tie
     lies inside one band whatever its order. So one sort by pay gives every band, and the rule
-    is applied to the (at most three) cut ties alone (a lexsort of 306k people on four keys took
-    0.09 s at a million applications).
+    is applied to the (at most three) cut ties alone.
     """
     n = len(values)
     sizes = [len(a) for a in np.array_split(np.arange(n), 4)]
