@@ -45,12 +45,19 @@ def rowwise_gaps(frame: pd.DataFrame, *, reference: str, with_location: bool) ->
             break
         part = part[~exact]
     fit = sm.OLS(np.log(part["real_stipend_usd"]), X).fit(cov_type="HC3")
-    intervals = fit.conf_int()
-    return {
-        g: (fit.params[n], *intervals.loc[n], fit.pvalues[n])
-        for n, g in zip(names, groups, strict=True)
-        if n in X
-    }
+    n_reference = int((part["group"] == reference).sum())
+    out = {}
+    for n, g in zip(names, groups, strict=True):
+        if n not in X:
+            continue
+        # t reference on the smaller group's df (the product's small-sample correction)
+        df = max(
+            min(int((part["group"] == g).sum()), n_reference, len(part) - X.shape[1] + 1) - 1, 1
+        )
+        beta, se = fit.params[n], fit.bse[n]
+        half = stats.t.ppf(0.975, df) * se
+        out[g] = (beta, beta - half, beta + half, 2 * stats.t.sf(abs(beta / se), df))
+    return out
 
 
 def awkward_frame(seed: int) -> pd.DataFrame:
@@ -480,12 +487,36 @@ def test_policy_flags_sorted_by_reason_then_id(ids: list[str]) -> None:
     ]  # fmt: skip
 
 
-def test_a_reference_that_is_no_group_leaves_the_attribute_out() -> None:
-    """References are chosen before the gap table: a given one that names no group of its
-    attribute leaves that attribute out (no fallback to the highest-paid group)."""
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("Nobody", "not a group"), ("Unknown", "Unknown"), ("Female / Unknown", "Unknown")],
+)
+def test_an_ineligible_given_reference_falls_back_with_a_warning(given: str, problem: str) -> None:
+    """A given reference that is no group, Unknown or contains Unknown is not used: the
+    attribute gets its largest known group and the analysis says why."""
     apps, attrs = synthetic(600, seed=2, female_gap=-0.1)
-    analysis = oracle.analyze(apps, attrs, reference={"sex": "Nobody", "race_ethnicity": "White"})
-    assert "sex" not in set(analysis.gaps["attribute"])
+    attrs = attrs[~((attrs["attribute"] == "sex") & (attrs.index % 9 == 0))]  # some Unknown
+    attribute = "sex / race_ethnicity" if "/" in given else "sex"
+    analysis = oracle.analyze(apps, attrs, reference={attribute: given, "race_ethnicity": "Asian"})
+    part = analysis.gaps[analysis.gaps["attribute"] == attribute]
+    frame = oracle._with_group(apps, oracle.attribute_groups(attrs)[attribute])
+    assert set(part["reference_group"]) == {oracle.default_reference(frame)}
+    assert any(given in w and problem in w for w in analysis.warnings), analysis.warnings
     race = analysis.gaps[analysis.gaps["attribute"] == "race_ethnicity"]
-    assert set(race["reference_group"]) == {"White"}
-    assert "sex" not in set(analysis.remediation_effect["attribute"])
+    assert set(race["reference_group"]) == {"Asian"}
+
+
+def test_default_reference_is_the_largest_known_group_not_the_best_paid() -> None:
+    """The default reference depends on group sizes only: paying one group far more does not
+    make it the reference; intersections never take one with an Unknown part."""
+    apps, attrs = synthetic(600, seed=5)
+    groups = oracle.attribute_groups(attrs)
+    for attribute, series in groups.items():
+        frame = oracle._with_group(apps, series)
+        largest = oracle.default_reference(frame)
+        richer = apps.copy()
+        small = frame["group"] != largest
+        richer.loc[small, ["stipend_usd", "real_stipend_usd"]] *= 3
+        analysis = oracle.analyze(richer, attrs, n_boot=0)
+        refs = set(analysis.gaps.loc[analysis.gaps["attribute"] == attribute, "reference_group"])
+        assert refs == {largest} and "Unknown" not in largest

@@ -25,10 +25,11 @@ women over men: positive when women are paid less).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,14 +46,17 @@ from signalboard.stats.pay_gap import (
     Controls,
     GapEstimate,
     Grouping,
-    _default_reference,
     adjusted_gap_estimates,
     adjusted_gap_fits,
     answer_groupings,
     cohort_view,
+    default_reference,
     group_neutral_predictions,
+    group_sizes,
+    is_unknown,
     log_modelable,
     raw_gap_table,
+    reference_problem,
 )
 from signalboard.stats.pay_policy import policy_flags, remediation_plan
 from signalboard.stats.pay_reporting import pay_gap_reporting
@@ -336,7 +340,7 @@ def _gap_table(
     value = "real_stipend_usd" if (~np.isnan(rows.real)).any() else "stipend_usd"
     tables, cohort_tables = [], []
     for attribute, grouping in groupings.items():
-        ref = reference.get(attribute) or _default_reference(rows.usd, grouping, k=k)
+        ref = reference.get(attribute) or default_reference(rows.usd, grouping)
         if ref is None or ref not in set(grouping.labels):
             continue
         if raw_tables is not None and attribute in raw_tables:
@@ -352,9 +356,22 @@ def _gap_table(
         adjusted = []
         for group in raw["group"]:
             if group == ref:
-                adjusted.append({"group": group, "method": "reference"})
+                others = _versus_others(rows, grouping, group)
+                adjusted.append(
+                    {
+                        "group": group,
+                        "method": "reference",
+                        "adjusted_status": "reference",
+                        "vs_others_gap_pct": others.estimate_pct,
+                        "vs_others_ci_low": others.ci_low,
+                        "vs_others_ci_high": others.ci_high,
+                        "vs_others_p_value": others.p_value,
+                        "vs_others_status": adjusted_status(others),
+                    }
+                )
                 continue
             plain, located = plain_all[group], located_all[group]
+            others = _versus_others(rows, grouping, group)
             adjusted.append(
                 {
                     "group": group,
@@ -368,6 +385,12 @@ def _gap_table(
                     "adjusted_p_value_with_location": located.p_value,
                     "model_n": plain.n,
                     "method": plain.method,
+                    "adjusted_status": adjusted_status(plain),
+                    "vs_others_gap_pct": others.estimate_pct,
+                    "vs_others_ci_low": others.ci_low,
+                    "vs_others_ci_high": others.ci_high,
+                    "vs_others_p_value": others.p_value,
+                    "vs_others_status": adjusted_status(others),
                 }
             )
             if plain.method == "too_few_to_model":
@@ -391,9 +414,14 @@ def _gap_table(
         "median_gap_pct_nominal_ci_high", "median_gap_pct_real", "median_gap_pct_real_ci_low",
         "median_gap_pct_real_ci_high", "adjusted_ci_low_with_location",
         "adjusted_ci_high_with_location", "adjusted_p_value_with_location", "model_n", "note",
+        "adjusted_status", "vs_others_gap_pct", "vs_others_ci_low", "vs_others_ci_high",
+        "vs_others_p_value", "vs_others_status",
     ]  # fmt: skip
     columns = list(STIPEND_COLUMNS) + extra
-    text = ("attribute", "group", "reference_group", "method", "note")
+    text = (
+        "attribute", "group", "reference_group", "method", "note", "adjusted_status",
+        "vs_others_status",
+    )  # fmt: skip
     # Same columns and dtypes in every part, so concatenating all-NA columns is well defined.
     tables = [
         t.reindex(columns=columns).astype({c: float for c in columns if c not in text})
@@ -478,7 +506,7 @@ def _with_groups(
     """
     rows = pay.rows
     applications = rows.applications
-    references = _references(rows, groupings, dict(reference or {}), k=k)
+    references, reference_warnings = _references(rows, groupings, dict(reference or {}))
     sex = groupings.get("sex")
     sexed = pd.DataFrame(
         {
@@ -522,7 +550,7 @@ def _with_groups(
         eu_uk_quartiles=quartiles,
         eu_uk_categories=categories,
         applications=applications,
-        warnings=pay.warnings,
+        warnings=pay.warnings + reference_warnings,
     )
 
 
@@ -544,17 +572,91 @@ def _raw_gap_tables(
     }
 
 
+MIN_TELL_N = 10
+"""Below this many people in the group, an adjusted gap's status is "too_few_to_tell": with
+fewer than 10 people the 95% interval of a gap spans tens of percent at the generator's
+spread (docs/stipends.md, "Small groups"), so the estimate is shown but not read as a finding."""
+
+AdjustedStatus = Literal[
+    "reference", "lower", "higher", "no_clear_gap", "too_few_to_tell", "too_few_to_model",
+    "not_identifiable",
+]  # fmt: skip
+
+
+def adjusted_status(estimate: GapEstimate, *, alpha: float = 0.05) -> AdjustedStatus:
+    """How to read an adjusted gap: ``lower``/``higher`` when p < `alpha` (the 95% interval
+    excludes 0), ``no_clear_gap`` otherwise, ``too_few_to_tell`` when the group has fewer than
+    `MIN_TELL_N` people, or the method when nothing was modelled."""
+    if estimate.method != "ols_hc3":
+        return estimate.method
+    if estimate.n_group < MIN_TELL_N:
+        return "too_few_to_tell"
+    if not estimate.p_value < alpha:
+        return "no_clear_gap"
+    return "lower" if estimate.estimate_pct < 0 else "higher"
+
+
+def _versus_others(rows: _Rows, grouping: Grouping, group: str) -> GapEstimate:
+    """The adjusted gap (no location) of `group` vs all other known groups of the attribute
+    together (Unknown and groups with an Unknown part left out): the same model as against the
+    reference, with the others as the baseline."""
+    code = grouping.code(group)
+    known = np.array([not is_unknown(label) for label in grouping.labels], dtype=bool)
+    codes = np.where(
+        grouping.codes == code, 0, np.where((grouping.codes >= 0) & known[grouping.codes], 1, -1)
+    )
+    pair = Grouping(codes.astype(np.int64), np.array([group, "all others"], dtype=object))
+    return adjusted_gap_estimates(rows.y, pair, rows.controls, reference="all others").get(
+        group,
+        GapEstimate(np.nan, np.nan, np.nan, np.nan, 0, 0, 0, "too_few_to_model", False),
+    )
+
+
 def _references(
-    rows: _Rows, groupings: Mapping[str, Grouping], reference: Mapping[str, str], *, k: int
-) -> dict[str, str]:
-    """The reference group of each attribute (the given one, else the highest-paid), as
-    `_gap_table` chooses it; attributes without one are left out. A given reference that is not
-    a group of the attribute stays: `_gap_table` then leaves the attribute out."""
-    out = {}
+    rows: _Rows, groupings: Mapping[str, Grouping], reference: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The reference group of each attribute and the warnings about given ones not used.
+
+    A given reference (`reference`, e.g. from SIGNALBOARD_STIPEND_REFERENCE) is used when it
+    is a group of the attribute that may be a reference (`reference_problem`); otherwise the
+    attribute falls back to `default_reference`, with a warning. Attributes without any
+    eligible group are left out."""
+    out, warnings = {}, []
     for attribute, grouping in groupings.items():
-        ref = reference.get(attribute) or _default_reference(rows.usd, grouping, k=k)
+        ref = reference.get(attribute)
+        if ref is not None:
+            sizes = dict(zip(grouping.labels, group_sizes(rows.usd, grouping), strict=True))
+            problem = (
+                "it is not a group of the attribute"
+                if ref not in sizes
+                else reference_problem(ref, int(sizes[ref]))
+            )
+            if problem is not None:
+                warnings.append(
+                    f"Reference {ref!r} for {attribute} not used: {problem}; "
+                    "the largest known group is the reference instead."
+                )
+                ref = None
+        ref = ref or default_reference(rows.usd, grouping)
         if ref is not None:
             out[attribute] = ref
+    return out, tuple(warnings)
+
+
+def reference_setting(text: str | None) -> dict[str, str]:
+    """The reference groups of SIGNALBOARD_STIPEND_REFERENCE: ``attribute=value,...`` (e.g.
+    ``sex=Male,race_ethnicity=White``); blank: none. A malformed entry is a ValueError that
+    names it."""
+    out = {}
+    for entry in (text or "").split(","):
+        if not entry.strip():
+            continue
+        attribute, sep, value = entry.partition("=")
+        if not sep or not attribute.strip() or not value.strip():
+            raise ValueError(
+                f"SIGNALBOARD_STIPEND_REFERENCE: {entry.strip()!r} is not attribute=value"
+            )
+        out[attribute.strip()] = value.strip()
     return out
 
 
@@ -759,8 +861,14 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
 
 def report_tables(con: Any, *, settings: Any) -> list[ReportTable]:
     """The stipend tables of `signalboard report` (suppressed; vintage warnings as notes)."""
+    configured = getattr(settings, "stipend_reference", None)
+    if configured is None:
+        configured = reference_setting(os.environ.get("SIGNALBOARD_STIPEND_REFERENCE"))
     analysis = _warehouse_analysis(
-        con, pay_floor_per_hour=settings.pay_floor_per_hour, k=settings.min_cell_size
+        con,
+        reference=configured,
+        pay_floor_per_hour=settings.pay_floor_per_hour,
+        k=settings.min_cell_size,
     )
     tables = public_tables(analysis, k=settings.min_cell_size)
     notes = analysis.warnings + (

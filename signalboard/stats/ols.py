@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,24 +72,36 @@ def ols_hc3_arrays(
     spread: np.ndarray,
     *,
     solved: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    df: Mapping[str, float] | None = None,
 ) -> dict[str, tuple[float, float, float, float]]:
     """`ols_hc3` of the design's values and column names (`solved`: `solve_cells` of them,
-    when computed already)."""
+    when computed already).
+
+    `df`: degrees of freedom of a Student t reference per column (columns not named: the
+    normal reference). A group indicator's HC3 error is estimated from that group's own few
+    residuals, so with a small group a normal reference rejects far too often; a t reference
+    on the smaller group's df is the Welch-type small-sample correction (Imbens & Kolesar 2016,
+    "Robust standard errors in small samples", sec. 3)."""
     beta, inverse, leverage = solved if solved is not None else solve_cells(values, weight, mean)
     fit = values @ beta
     squares = spread + weight * (mean - fit) ** 2
     meat = values.T @ ((squares / (1 - leverage) ** 2)[:, None] * values)
     se = np.sqrt(np.diag(inverse @ meat @ inverse))
-    p_values = 2 * stats.norm.sf(np.abs(beta / se))
-    return {
-        name: (
+    out = {}
+    for j, name in enumerate(columns):
+        dof = (df or {}).get(name)
+        z = abs(beta[j] / se[j])
+        if dof is None:
+            quantile, p_value = Z_975, 2 * stats.norm.sf(z)
+        else:
+            quantile, p_value = stats.t.ppf(0.975, dof), 2 * stats.t.sf(z, dof)
+        out[name] = (
             float(beta[j]),
-            float(beta[j] - Z_975 * se[j]),
-            float(beta[j] + Z_975 * se[j]),
-            float(p_values[j]),
+            float(beta[j] - quantile * se[j]),
+            float(beta[j] + quantile * se[j]),
+            float(p_value),
         )
-        for j, name in enumerate(columns)
-    }
+    return out
 
 
 def independent_indices(values: np.ndarray, *, weights: np.ndarray | None = None) -> list[int]:

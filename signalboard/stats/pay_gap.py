@@ -166,30 +166,42 @@ def relabelled(codes: np.ndarray, labels: np.ndarray) -> Grouping:
     return Grouping(lookup[codes], texts.astype(object))
 
 
-def _default_reference(usd: np.ndarray, grouping: Grouping, *, k: int) -> str | None:
-    g = len(grouping.labels)
-    if g == 0:
-        return None
+def is_unknown(label: str) -> bool:
+    """Unknown, or an intersection with an Unknown part ("Male / Unknown")."""
+    return UNKNOWN in str(label).split(INTERSECTION_SEPARATOR)
+
+
+def group_sizes(usd: np.ndarray, grouping: Grouping) -> np.ndarray:
+    """The people with a stipend in US dollars in each group of `grouping`."""
     ok = (grouping.codes >= 0) & ~np.isnan(usd)
-    sizes = np.bincount(grouping.codes[ok], minlength=g)
-    sums = np.bincount(grouping.codes[ok], weights=usd[ok], minlength=g)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        means = pd.Series(sums / sizes, index=grouping.labels)
-    return _highest_mean(means, pd.Series(sizes, index=grouping.labels), k=k)
+    return np.bincount(grouping.codes[ok], minlength=len(grouping.labels))
 
 
-def _highest_mean(means: pd.Series, sizes: pd.Series, *, k: int) -> str | None:
-    """The group with the highest mean among those of at least `MIN_MODEL_N` people (else `k`,
-    else any), Unknown excluded; None when no group qualifies."""
-    known = means.index != UNKNOWN
-    eligible = means[(sizes >= MIN_MODEL_N) & known]
-    if eligible.empty:
-        eligible = means[(sizes >= k) & known]
-    if eligible.empty:
-        eligible = means[known].dropna()
-    if eligible.empty:
-        return None
-    return str(eligible.idxmax())
+def reference_problem(label: str, size: int, *, min_n: int = MIN_MODEL_N) -> str | None:
+    """Why `label` (of `size` people) cannot be a reference group, or None when it can: a
+    reference is a known group (no Unknown part) of at least `min_n` people, so every gap is
+    measured against a baseline that is neither an unknown mix nor noise."""
+    if is_unknown(label):
+        return "it is or contains Unknown"
+    if size < min_n:
+        return f"it has {size} people, under the modelling minimum of {min_n}"
+    return None
+
+
+def default_reference(
+    usd: np.ndarray, grouping: Grouping, *, min_n: int = MIN_MODEL_N
+) -> str | None:
+    """The pre-specified reference group: the largest known group (most people with a stipend;
+    a tie goes to the first label in text order), never chosen from the outcome, never Unknown
+    or containing Unknown, never under `min_n` people. None when no group qualifies."""
+    sizes = group_sizes(usd, grouping)
+    best = None
+    for code, label in enumerate(grouping.labels):
+        if reference_problem(label, int(sizes[code]), min_n=min_n) is None and (
+            best is None or sizes[code] > sizes[best]
+        ):
+            best = code
+    return None if best is None else str(grouping.labels[best])
 
 
 def mean_ratio_ci(
@@ -693,12 +705,17 @@ def _fit_gaps(
         combo_group[keep], weights=weight[keep], minlength=len(grouping.labels)
     )
     present = [name for name in names.values() if name in columns]
+    n_reference = int(part_counts[ref_code])
+    # t reference on the smaller side's df (see ols_hc3_arrays), never above the residual df
+    df = {
+        name: max(min(int(part_counts[code]), n_reference, n_rows - X.shape[1] + 1) - 1, 1)
+        for code, name in names.items()
+    }
     fitted = (
-        ols_hc3_arrays(X, columns, weight[keep], mean[keep], spread[keep], solved=solved)
+        ols_hc3_arrays(X, columns, weight[keep], mean[keep], spread[keep], solved=solved, df=df)
         if present and n_rows > X.shape[1]
         else None
     )
-    n_reference = int(part_counts[ref_code])
     for code, name in names.items():
         group = grouping.labels[code]
         n_group = int(part_counts[code])

@@ -32,7 +32,6 @@ from signalboard.stats.pay_gap import (
     Controls,
     GapEstimate,
     Grouping,
-    _highest_mean,
     adjusted_gap_estimates,
     answer_groupings,
     cell_design_arrays,
@@ -153,13 +152,15 @@ def aligned_groups(
     )
 
 
-def default_reference(frame: pd.DataFrame, *, k: int = 5) -> str | None:
-    """The highest-paid group: the highest mean stipend in US dollars (what the employer pays)
-    among groups big enough to model (`MIN_MODEL_N` people; else `k`; else any), Unknown
-    excluded."""
+def default_reference(frame: pd.DataFrame) -> str | None:
+    """The largest known group (ties: first in text order) of at least `MIN_MODEL_N` people
+    with a stipend, no Unknown part; counted with pandas, independently of the product."""
     sizes = frame.groupby("group")["stipend_usd"].count()
-    means = frame.groupby("group")["stipend_usd"].mean()
-    return _highest_mean(means, sizes, k=k)
+    known = np.array([not pg.is_unknown(g) for g in sizes.index], dtype=bool)
+    sizes = sizes[known & (sizes >= MIN_MODEL_N).to_numpy()]
+    if sizes.empty:
+        return None
+    return str(sizes.sort_index(kind="stable").idxmax())
 
 
 def raw_gaps(
