@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from signalboard.analysis import stipends
 from signalboard.db import readonly
+from tests.oracles import stipends as oracle
 from tests.page_helpers import frame_by_download, open_app_page
 from tests.paths import REPO_ROOT
 
@@ -25,7 +26,7 @@ def open_stipends(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def test_stipends_page_on_the_sample(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with readonly(sample_db) as con:
-        analysis = stipends.analyze(*stipends.load_frames(con))
+        analysis = oracle.analyze(*oracle.load_frames(con))
     at = open_stipends(sample_db, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Stipends"

@@ -22,6 +22,8 @@ from scipy import stats
 
 from signalboard.analysis import stipends as sa
 from signalboard.queries import run_query
+from signalboard.stats import ols, pay_gap, pay_policy, pay_reporting
+from tests.oracles import stipends as oracle
 from tests.test_stipends import synthetic
 
 
@@ -36,24 +38,31 @@ def rowwise_gaps(frame: pd.DataFrame, *, reference: str, with_location: bool) ->
         design = part.assign(
             **{n: (part["group"] == g).astype(float) for n, g in zip(names, groups, strict=True)}
         )
-        X = sa.design_matrix(design, with_location=with_location, indicators=names)
+        X = oracle.design_matrix(design, with_location=with_location, indicators=names)
         values = X.to_numpy(float)
         exact = ((values @ np.linalg.pinv(values.T @ values)) * values).sum(axis=1) > 1 - 1e-9
         if not exact.any():
             break
         part = part[~exact]
     fit = sm.OLS(np.log(part["real_stipend_usd"]), X).fit(cov_type="HC3")
-    intervals = fit.conf_int()
-    return {
-        g: (fit.params[n], *intervals.loc[n], fit.pvalues[n])
-        for n, g in zip(names, groups, strict=True)
-        if n in X
-    }
+    n_reference = int((part["group"] == reference).sum())
+    out = {}
+    for n, g in zip(names, groups, strict=True):
+        if n not in X:
+            continue
+        # t reference on the smaller group's df (the product's small-sample correction)
+        df = max(
+            min(int((part["group"] == g).sum()), n_reference, len(part) - X.shape[1] + 1) - 1, 1
+        )
+        beta, se = fit.params[n], fit.bse[n]
+        half = stats.t.ppf(0.975, df) * se
+        out[g] = (beta, beta - half, beta + half, 2 * stats.t.sf(abs(beta / se), df))
+    return out
 
 
 def awkward_frame(seed: int) -> pd.DataFrame:
     apps, attrs = synthetic(400, seed=seed, female_gap=-0.08)
-    frame = sa._with_group(apps, sa.attribute_groups(attrs)["race_ethnicity"])
+    frame = oracle._with_group(apps, oracle.attribute_groups(attrs)["race_ethnicity"])
     rng = np.random.default_rng(seed)
     # missing estimated hours (filled with the mean), a one-person role (leverage 1), and a
     # price level that is a function of the tier for a block of rows
@@ -68,7 +77,7 @@ def awkward_frame(seed: int) -> pd.DataFrame:
 def test_cell_regressions_equal_rowwise_statsmodels(seed: int, with_location: bool) -> None:
     frame = awkward_frame(seed)
     reference = "White"
-    ours = sa.adjusted_gaps(frame, reference=reference, with_location=with_location)
+    ours = oracle.adjusted_gaps(frame, reference=reference, with_location=with_location)
     theirs = rowwise_gaps(frame, reference=reference, with_location=with_location)
     assert theirs and set(theirs) <= set(ours)
     for group, (beta, low, high, p_value) in theirs.items():
@@ -82,12 +91,12 @@ def test_cell_regressions_equal_rowwise_statsmodels(seed: int, with_location: bo
 
 def test_cell_predictions_equal_rowwise_statsmodels() -> None:
     frame = awkward_frame(5)
-    ours = sa.group_neutral_predictions(frame)
+    ours = oracle.group_neutral_predictions(frame)
     has_level = frame["price_level"].gt(0) & frame["role"].notna()
     fit_rows = frame[has_level & frame["real_stipend_usd"].gt(0)]
-    X_fit = sa.design_matrix(fit_rows, with_location=True)
+    X_fit = oracle.design_matrix(fit_rows, with_location=True)
     result = sm.OLS(np.log(fit_rows["real_stipend_usd"]), X_fit).fit()
-    X_all = sa.design_matrix(frame[has_level], with_location=True).reindex(
+    X_all = oracle.design_matrix(frame[has_level], with_location=True).reindex(
         columns=X_fit.columns, fill_value=0.0
     )
     predicted = np.exp(X_all.to_numpy(float) @ result.params.to_numpy(float))
@@ -105,7 +114,7 @@ def test_bootstrap_median_sampler_matches_the_exact_distribution(n: int) -> None
     rng = np.random.default_rng(n)
     values = np.sort(rng.normal(size=n))
     draws = 40_000
-    medians = sa._bootstrap_medians(values, draws, np.random.default_rng(0))
+    medians = pay_gap._bootstrap_medians(values, draws, np.random.default_rng(0))
     j = np.searchsorted(values, medians) + 1  # which order statistic each median is
     empirical = np.array([(j <= i).mean() for i in range(1, n + 1)])
     exact = stats.binom.sf((n + 1) // 2 - 1, n, np.arange(1, n + 1) / n)
@@ -119,7 +128,7 @@ def test_bootstrap_median_sampler_even_n_matches_resampling() -> None:
     rng = np.random.default_rng(7)
     values = np.sort(rng.integers(0, 30, 60).astype(float))
     draws = 40_000
-    fast = sa._bootstrap_medians(values, draws, np.random.default_rng(1))
+    fast = pay_gap._bootstrap_medians(values, draws, np.random.default_rng(1))
     brute = np.median(values[rng.integers(0, len(values), (draws, len(values)))], axis=1)
     for q in (2.5, 10, 25, 50, 75, 90, 97.5):
         assert np.percentile(fast, q) == pytest.approx(np.percentile(brute, q), abs=0.51)
@@ -130,10 +139,10 @@ def test_raw_gaps_large_path_agrees_with_resampling(monkeypatch: pytest.MonkeyPa
     """The same frame through both bootstrap paths: identical point estimates and means, and
     median CIs within Monte Carlo error of each other."""
     apps, attrs = synthetic(1500, seed=11, female_gap=-0.1)
-    frame = sa._with_group(apps, sa.attribute_groups(attrs)["sex"])
-    exact = sa.raw_gaps(frame, reference="Male").set_index("group")
-    monkeypatch.setattr(sa, "EXACT_BOOTSTRAP_ROWS", 0)
-    fast = sa.raw_gaps(frame, reference="Male").set_index("group")
+    frame = oracle._with_group(apps, oracle.attribute_groups(attrs)["sex"])
+    exact = oracle.raw_gaps(frame, reference="Male").set_index("group")
+    monkeypatch.setattr(pay_gap, "EXACT_BOOTSTRAP_ROWS", 0)
+    fast = oracle.raw_gaps(frame, reference="Male").set_index("group")
     same = [c for c in exact.columns if "median_gap" not in c or not c.endswith(("low", "high"))]
     pd.testing.assert_frame_equal(exact[same], fast[same])
     for column in ("median_gap_pct_nominal_ci_low", "median_gap_pct_nominal_ci_high"):
@@ -143,12 +152,12 @@ def test_raw_gaps_large_path_agrees_with_resampling(monkeypatch: pytest.MonkeyPa
 def test_aligned_groups_equal_attribute_groups_on_the_sample(
     sample_con: duckdb.DuckDBPyConnection,
 ) -> None:
-    applications, attributes = sa.load_frames(sample_con)
-    aligned = sa.aligned_groups(applications, attributes)
-    expected = sa.attribute_groups(attributes)
+    applications, attributes = oracle.load_frames(sample_con)
+    aligned = oracle.aligned_groups(applications, attributes)
+    expected = oracle.attribute_groups(attributes)
     assert list(aligned) == list(expected)
     for name, series in expected.items():
-        want = sa._with_group(applications, series)["group"].to_numpy(dtype=object)
+        want = oracle._with_group(applications, series)["group"].to_numpy(dtype=object)
         got = aligned[name].labels.take(aligned[name].codes)
         assert (got == want).all(), name
 
@@ -158,14 +167,14 @@ def test_recorded_answers_give_the_groups_of_the_full_attribute_query(
 ) -> None:
     """load_frames reads stipend_attribute_answers (recorded answers, no order); the groups equal
     those of stipend_attributes (every application x attribute, Unknown filled in, sorted)."""
-    applications, answers = sa.load_frames(sample_con)
+    applications, answers = oracle.load_frames(sample_con)
     full = run_query(sample_con, "stipend_attributes")
     assert len(answers) <= len(full)
-    expected = sa.attribute_groups(full)
-    aligned = sa.aligned_groups(applications, answers)
+    expected = oracle.attribute_groups(full)
+    aligned = oracle.aligned_groups(applications, answers)
     assert list(aligned) == list(expected)
     for name, series in expected.items():
-        want = sa._with_group(applications, series)["group"].to_numpy(dtype=object)
+        want = oracle._with_group(applications, series)["group"].to_numpy(dtype=object)
         assert (aligned[name].labels.take(aligned[name].codes) == want).all(), name
 
 
@@ -177,34 +186,63 @@ def test_recorded_answers_give_the_groups_of_the_full_attribute_query(
 def test_report_loader_equals_load_frames_then_aligned_groups(
     sample_con: duckdb.DuckDBPyConnection, params: dict
 ) -> None:
-    """The report's loader places answers by stipend_row; the projected frame and every row's
+    """The report's loader joins answers to rows by application_id; the projected frame and every row's
     group equal those of load_frames + aligned_groups (answers matched by application id), and
     the groups those of the full attribute query under the same filters."""
-    frame, attributes = sa.load_frames(sample_con, params)
+    frame, attributes = oracle.load_frames(sample_con, params)
     stipends = sa._arrow(
         sample_con, "stipend_applications", {**params, "vintage": None},
         columns=sa.ANALYSIS_COLUMNS,
     )  # fmt: skip
     applications = sa._to_pandas(stipends, text=("application_id",))
     pd.testing.assert_frame_equal(applications, frame[list(sa.ANALYSIS_COLUMNS)])
-    groupings = sa._fetch_groupings(sample_con, params, len(applications))
-    expected = sa.aligned_groups(frame, attributes)
+    groupings = sa._fetch_groupings(sample_con, params, stipends["application_id"].combine_chunks())
+    expected = oracle.aligned_groups(frame, attributes)
     assert len(applications) and list(groupings) == list(expected)
-    full = sa.attribute_groups(run_query(sample_con, "stipend_attributes", params))
+    full = oracle.attribute_groups(run_query(sample_con, "stipend_attributes", params))
     assert list(full) == list(groupings)
     for name, grouping in groupings.items():
         np.testing.assert_array_equal(grouping.codes, expected[name].codes)
         np.testing.assert_array_equal(grouping.labels, expected[name].labels)
-        want = sa._with_group(frame, full[name])["group"].to_numpy(dtype=object)
+        want = oracle._with_group(frame, full[name])["group"].to_numpy(dtype=object)
         assert (grouping.labels.take(grouping.codes) == want).all(), name
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_answers_join_their_rows_by_key_whatever_either_order(
+    sample_con: duckdb.DuckDBPyConnection, seed: int
+) -> None:
+    """Shuffling the answers, or the stipend rows, changes no row's group: the answers are
+    joined to the rows on application_id, not by position."""
+    ids = sa._arrow(
+        sample_con, "stipend_applications", {"vintage": None}, columns=("application_id",)
+    )["application_id"].combine_chunks()
+    answers = sa._arrow(sample_con, "stipend_attribute_answers", {})
+    expected = sa.answer_groupings_by_key(ids, answers)
+    assert expected and len(ids) > 100
+    rng = np.random.default_rng(seed)
+    shuffled_answers = answers.take(rng.permutation(answers.num_rows))
+    row_order = rng.permutation(len(ids))
+    for got, order in (
+        (sa.answer_groupings_by_key(ids, shuffled_answers), np.arange(len(ids))),
+        (sa.answer_groupings_by_key(ids.take(row_order), answers), row_order),
+    ):
+        assert list(got) == list(expected)
+        for name, grouping in got.items():
+            want = expected[name].values()[order]
+            assert (grouping.values() == want).all(), name
+    # an answer of an application that is not a stipend row is left out, not misplaced
+    fewer = sa.answer_groupings_by_key(ids.slice(1), answers)
+    for name, grouping in fewer.items():
+        assert (grouping.values() == expected[name].values()[1:]).all(), name
 
 
 def test_report_tables_equal_the_public_analysis(
     sample_con: duckdb.DuckDBPyConnection, sample_settings
 ) -> None:
     """report_tables (its own loader and code path) gives the tables of analyze(load_frames)."""
-    analysis = sa.analyze(
-        *sa.load_frames(sample_con),
+    analysis = oracle.analyze(
+        *oracle.load_frames(sample_con),
         pay_floor_per_hour=sample_settings.pay_floor_per_hour,
         k=sample_settings.min_cell_size,
     )
@@ -226,11 +264,11 @@ def test_aligned_groups_unsorted_text_and_missing_people() -> None:
             "value": ["Male", "Asian", "Female", None, "Female", "Yes"],
         }
     )
-    aligned = sa.aligned_groups(applications, attributes)
-    expected = sa.attribute_groups(attributes)
+    aligned = oracle.aligned_groups(applications, attributes)
+    expected = oracle.attribute_groups(attributes)
     assert list(aligned) == list(expected)
     for name, series in expected.items():
-        want = sa._with_group(applications, series)["group"].tolist()
+        want = oracle._with_group(applications, series)["group"].tolist()
         assert aligned[name].labels.take(aligned[name].codes).tolist() == want, name
     intersection = aligned["sex / race_ethnicity"]
     assert intersection.labels.take(intersection.codes).tolist() == [
@@ -240,7 +278,7 @@ def test_aligned_groups_unsorted_text_and_missing_people() -> None:
 
 def test_page_view_matches_the_analysis(sample_con: duckdb.DuckDBPyConnection) -> None:
     """The page's cached result carries the analysis's numbers and the public tables."""
-    analysis = sa.analyze(*sa.load_frames(sample_con))
+    analysis = oracle.analyze(*oracle.load_frames(sample_con))
     view = sa.page_view(sample_con)
     overview = sa.page_overview(sample_con)
     assert view.n_applications == overview.n_applications == len(analysis.applications)
@@ -259,12 +297,12 @@ def test_cell_design_equals_design_matrix(with_location: bool) -> None:
     """The numpy design of the cells equals design_matrix on them (names, values, dropped
     constant and collinear columns), with weights and a missing control."""
     frame = awkward_frame(3)
-    controls = sa._Controls.of(frame)
+    controls = pay_gap.Controls.of(frame)
     weights = np.bincount(controls.cell).astype(float)
     cells = controls.cells
     flag = {"group[x]": (np.arange(len(cells)) % 3 == 0).astype(float)}
-    fast = sa._cell_design(cells, weights, with_location=with_location, indicators=flag)
-    slow = sa.design_matrix(
+    fast = oracle._cell_design(cells, weights, with_location=with_location, indicators=flag)
+    slow = oracle.design_matrix(
         cells.assign(**flag), with_location=with_location, indicators=list(flag), weights=weights
     )
     pd.testing.assert_frame_equal(fast, slow, check_dtype=False, rtol=1e-12, atol=1e-12)
@@ -278,7 +316,7 @@ def test_order_statistics_read_as_from_a_full_sort(seed: int) -> None:
     for n in (1, 2, 3, 10, 2_001, 40_000):
         values = rng.integers(0, 50, n).astype(float) + rng.random(n).round(1)
         expected = np.sort(values)
-        ranked = sa._OrderStatistics(values)
+        ranked = pay_gap.OrderStatistics(values)
         assert len(ranked) == n
         middle = np.clip(n // 2 + rng.integers(-40, 40, 300), 0, n - 1)
         np.testing.assert_array_equal(ranked[middle], expected[middle])
@@ -294,11 +332,11 @@ def test_raw_gaps_large_path_equals_full_sorts(monkeypatch: pytest.MonkeyPatch) 
     """Above EXACT_BOOTSTRAP_ROWS the medians and bootstrap medians read order statistics from
     partitions; the table is the same as with every group fully sorted."""
     apps, attrs = synthetic(6000, seed=4, female_gap=-0.1)
-    frame = sa._with_group(apps, sa.attribute_groups(attrs)["race_ethnicity"])
-    assert len(frame) > sa.EXACT_BOOTSTRAP_ROWS
-    partitioned = sa.raw_gaps(frame, reference="White", n_boot=200)
-    monkeypatch.setattr(sa, "_OrderStatistics", np.sort)
-    sorted_fully = sa.raw_gaps(frame, reference="White", n_boot=200)
+    frame = oracle._with_group(apps, oracle.attribute_groups(attrs)["race_ethnicity"])
+    assert len(frame) > pay_gap.EXACT_BOOTSTRAP_ROWS
+    partitioned = oracle.raw_gaps(frame, reference="White", n_boot=200)
+    monkeypatch.setattr(pay_gap, "OrderStatistics", np.sort)
+    sorted_fully = oracle.raw_gaps(frame, reference="White", n_boot=200)
     pd.testing.assert_frame_equal(partitioned, sorted_fully, check_exact=True)
 
 
@@ -333,11 +371,11 @@ def test_quartile_bands_equal_the_full_lexsort(seed: int) -> None:
     pay[rng.random(n) < 0.1 * (seed % 2)] = np.nan
     sex = pd.Series(rng.choice(["Male", "Female", "Non-binary"], n, p=[0.45, 0.45, 0.1]))
     expected = lexsort_quartile_bands(pd.Series(pay), sex)
-    got = sa.uk_quartile_bands(pd.Series(pay), sex).to_numpy()
+    got = pay_reporting.uk_quartile_bands(pd.Series(pay), sex).to_numpy()
     np.testing.assert_array_equal(got, expected)
     categorical = sex.astype(pd.CategoricalDtype(["Female", "Male", "Non-binary"]))
     np.testing.assert_array_equal(
-        sa.uk_quartile_bands(pd.Series(pay), categorical).to_numpy(), expected
+        pay_reporting.uk_quartile_bands(pd.Series(pay), categorical).to_numpy(), expected
     )
 
 
@@ -357,7 +395,7 @@ def test_pay_gap_reporting_equals_pandas_filters() -> None:
     people = frame[frame["group"].isin(["Male", "Female"]) & frame["hourly_usd"].notna()]
     bands = lexsort_quartile_bands(people["hourly_usd"], people["group"])
     for variant in (frame, frame.astype({"group": "category", "role": "category"})):
-        summary, quartiles, categories = sa.pay_gap_reporting(variant)
+        summary, quartiles, categories = pay_reporting.pay_gap_reporting(variant)
         men = people.loc[people["group"] == "Male", "hourly_usd"]
         women = people.loc[people["group"] == "Female", "hourly_usd"]
         assert summary.loc[0, "n_male"] == len(men) and summary.loc[0, "n_female"] == len(women)
@@ -406,7 +444,7 @@ def test_independent_columns_in_place_basis(seed: int) -> None:
     columns = [np.ones(m), *dummies, x, 2 * x - dummies[1], np.zeros(m), rng.normal(size=m), x]
     values = np.asfortranarray(np.column_stack(columns))
     weights = rng.integers(1, 30, m).astype(float)
-    kept = sa._independent_indices(values, weights=weights)
+    kept = ols.independent_indices(values, weights=weights)
     assert kept == column_stack_independent(values, weights)
     assert kept == [0, 1, 2, 3, 5, 8]
 
@@ -415,10 +453,10 @@ def test_remediation_effect_fitted_beside_the_gap_table_equals_refitting() -> No
     """The analysis fits the after-raise gaps on a worker thread before the gap table exists;
     the table equals the public remediation_effect refitted from the gap table's rows."""
     apps, attrs = synthetic(1200, seed=8, female_gap=-0.12)
-    analysis = sa.analyze(apps, attrs)
+    analysis = oracle.analyze(apps, attrs)
     assert (analysis.gaps["method"] == "ols_hc3").any() and len(analysis.remediation)
-    groups = sa.attribute_groups(attrs)
-    expected = sa.remediation_effect(apps, analysis.remediation, groups, analysis.gaps)
+    groups = oracle.attribute_groups(attrs)
+    expected = oracle.remediation_effect(apps, analysis.remediation, groups, analysis.gaps)
     pd.testing.assert_frame_equal(analysis.remediation_effect, expected, check_exact=True)
 
 
@@ -440,7 +478,7 @@ def test_policy_flags_sorted_by_reason_then_id(ids: list[str]) -> None:
             "cohort_id": ["c1"] * 4,
         }
     )
-    flags = sa.policy_flags(apps)
+    flags = pay_policy.policy_flags(apps)
     expected = flags.sort_values(["reason", "application_id"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(flags, expected)
     assert flags["reason"].tolist() == [
@@ -449,12 +487,36 @@ def test_policy_flags_sorted_by_reason_then_id(ids: list[str]) -> None:
     ]  # fmt: skip
 
 
-def test_a_reference_that_is_no_group_leaves_the_attribute_out() -> None:
-    """References are chosen before the gap table: a given one that names no group of its
-    attribute leaves that attribute out (no fallback to the highest-paid group)."""
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("Nobody", "not a group"), ("Unknown", "Unknown"), ("Female / Unknown", "Unknown")],
+)
+def test_an_ineligible_given_reference_falls_back_with_a_warning(given: str, problem: str) -> None:
+    """A given reference that is no group, Unknown or contains Unknown is not used: the
+    attribute gets its largest known group and the analysis says why."""
     apps, attrs = synthetic(600, seed=2, female_gap=-0.1)
-    analysis = sa.analyze(apps, attrs, reference={"sex": "Nobody", "race_ethnicity": "White"})
-    assert "sex" not in set(analysis.gaps["attribute"])
+    attrs = attrs[~((attrs["attribute"] == "sex") & (attrs.index % 9 == 0))]  # some Unknown
+    attribute = "sex / race_ethnicity" if "/" in given else "sex"
+    analysis = oracle.analyze(apps, attrs, reference={attribute: given, "race_ethnicity": "Asian"})
+    part = analysis.gaps[analysis.gaps["attribute"] == attribute]
+    frame = oracle._with_group(apps, oracle.attribute_groups(attrs)[attribute])
+    assert set(part["reference_group"]) == {oracle.default_reference(frame)}
+    assert any(given in w and problem in w for w in analysis.warnings), analysis.warnings
     race = analysis.gaps[analysis.gaps["attribute"] == "race_ethnicity"]
-    assert set(race["reference_group"]) == {"White"}
-    assert "sex" not in set(analysis.remediation_effect["attribute"])
+    assert set(race["reference_group"]) == {"Asian"}
+
+
+def test_default_reference_is_the_largest_known_group_not_the_best_paid() -> None:
+    """The default reference depends on group sizes only: paying one group far more does not
+    make it the reference; intersections never take one with an Unknown part."""
+    apps, attrs = synthetic(600, seed=5)
+    groups = oracle.attribute_groups(attrs)
+    for attribute, series in groups.items():
+        frame = oracle._with_group(apps, series)
+        largest = oracle.default_reference(frame)
+        richer = apps.copy()
+        small = frame["group"] != largest
+        richer.loc[small, ["stipend_usd", "real_stipend_usd"]] *= 3
+        analysis = oracle.analyze(richer, attrs, n_boot=0)
+        refs = set(analysis.gaps.loc[analysis.gaps["attribute"] == attribute, "reference_group"])
+        assert refs == {largest} and "Unknown" not in largest
