@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from signalboard.analysis.tables import ReportTable
 from signalboard.db import quote_identifier
-from signalboard.queries import load_query, run_query
+from signalboard.queries import load_query
 from signalboard.settings import Settings
 from signalboard.stats import agreement, reliability, severity
 from signalboard.stats.suppression import suppress_small_cells
@@ -115,34 +115,6 @@ class AssessorResults:
     @property
     def empty(self) -> bool:
         return self.graders.empty and self.llm_agreement.empty
-
-
-def totals(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (application, grader): the mean over the rubric's axes ("total").
-
-    A grader who did not score every axis the deliverable was scored on gets no total.
-    """
-    if scores.empty:
-        return scores.assign(axis=pd.Series(dtype=object))
-    axes_per_app = scores.groupby("application_id")["axis"].nunique().rename("axes_expected")
-    grouped = scores.groupby(["application_id", "grader_id", "grader_kind"], as_index=False).agg(
-        score=("score", "mean"),
-        axes=("axis", "nunique"),
-        min_score=("min_score", "mean"),
-        max_score=("max_score", "mean"),
-        pass_mark=("pass_mark", "mean"),
-        scored_at=("scored_at", "max"),
-    )
-    grouped = grouped.merge(axes_per_app, left_on="application_id", right_index=True)
-    complete = grouped[grouped["axes"] == grouped["axes_expected"]]
-    return complete.drop(columns=["axes", "axes_expected"]).assign(axis=TOTAL)
-
-
-def _by_axis(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    axes = sorted(scores["axis"].dropna().unique()) if len(scores) else []
-    parts = [(axis, scores[scores["axis"] == axis]) for axis in axes]
-    parts.append((TOTAL, totals(scores)))
-    return [(axis, part) for axis, part in parts if len(part)]
 
 
 def _rank_within_component(graders: pd.DataFrame) -> pd.Series:
@@ -280,80 +252,6 @@ def _code_scores(
     )
 
 
-def code_frames(scores: pd.DataFrame, groups: pd.DataFrame) -> CodedScores:
-    """The rows of the two library queries as `CodedScores` (the path of `analyze`)."""
-    scores = scores.dropna(subset=["score"])
-    unit, units = pd.factorize(scores["application_id"], sort=True)
-    grader, graders = pd.factorize(scores["grader_id"], sort=True)
-    axes = sorted(a for a in scores["axis"].dropna().unique() if a != TOTAL)
-    axis = pd.Index(axes).get_indexer(scores["axis"]).astype(np.int64)
-    unit = unit.astype(np.int64)
-    scale = np.full((3, len(units), len(axes)), np.nan)
-    for k, column in enumerate(("min_score", "max_score", "pass_mark")):
-        if column in scores:
-            scale[k][unit, axis] = scores[column].to_numpy(dtype=float)
-    attributes = np.array(sorted(groups["attribute"].dropna().unique()) if len(groups) else [])
-    labels, codes = [], np.full((len(attributes), len(units)), -1, dtype=np.int64)
-    for a, attribute in enumerate(attributes):
-        part = groups[groups["attribute"] == attribute]
-        group_code, group_labels = pd.factorize(part["group"], sort=True)
-        where = pd.Index(units).get_indexer(part["application_id"])
-        ok = where >= 0
-        codes[a, where[ok]] = group_code[ok]
-        labels.append(np.asarray(group_labels, dtype=object))
-    return _code_scores(
-        unit=unit,
-        grader=grader.astype(np.int64),
-        axis=axis,
-        human=(scores["grader_kind"] == "human").to_numpy(dtype=bool),
-        score=scores["score"].to_numpy(dtype=float),
-        month=_months(scores["scored_at"]) if len(scores) else np.zeros(0, np.int64),
-        scale=scale,
-        units=units,
-        graders=graders,
-        axes=axes,
-        attributes=attributes,
-        group_labels=tuple(labels),
-        groups=codes,
-    )
-
-
-def analyze(
-    scores: pd.DataFrame,
-    groups: pd.DataFrame,
-    *,
-    threshold: float = 0.25,
-    min_cell_size: int = 5,
-    n_boot: int = 200,
-    seed: int = 0,
-) -> AssessorResults:
-    """All assessor analyses for the scores of queries/assessor_scores.sql.
-
-    Parameters
-    ----------
-    scores
-        application_id, grader_id, grader_kind, axis, score, min_score, max_score, pass_mark,
-        scored_at (one row per score).
-    groups
-        application_id, attribute, group (queries/assessor_candidate_groups.sql).
-    threshold
-        Practical severity / bias threshold in rubric points (settings.severity_threshold).
-    min_cell_size
-        Suppression size k (settings.min_cell_size) for every demographic breakdown.
-    n_boot
-        Bootstrap replicates for the alpha intervals.
-    seed
-        Seed of the bootstrap.
-    """
-    return analyze_coded(
-        code_frames(scores, groups),
-        threshold=threshold,
-        min_cell_size=min_cell_size,
-        n_boot=n_boot,
-        seed=seed,
-    )
-
-
 def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes of the values present, in label order: (new code per row, old code per new)."""
     present = np.bincount(codes, minlength=size) > 0
@@ -362,7 +260,7 @@ def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _agreement(data: CodedScores) -> list[pd.DataFrame]:
     """LLM-vs-human agreement on every axis (the pairs are the same on every axis: formed once)."""
-    return agreement.llm_agreement_wide(
+    return agreement.llm_agreement(
         data.wide,
         pair_unit=data.pair_unit,
         pair_grader=data.pair_grader,
@@ -389,7 +287,7 @@ def _style(data: CodedScores) -> pd.DataFrame:
         mid = (low + high) / 2
         midpoint = np.abs(scores - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
         extreme = (scores <= low) | (scores >= high)
-    return severity.rating_style_wide(
+    return severity.rating_style(
         scores,
         grader=data.pair_grader[human],
         extreme=extreme,
@@ -516,12 +414,12 @@ def _axis_tables(
         "graders_for_phi_80": needed,
     }
     out["design"] = reliability.design_summary(fit).assign(axis=axis)
-    sev = severity.severity_from_fit(fit, threshold=threshold).assign(grader_kind="human")
+    sev = severity.grader_severity(fit, threshold=threshold).assign(grader_kind="human")
     llm = np.flatnonzero(present & ~data.pair_human)
     if len(llm):
         local = np.full(n_units, -1, dtype=np.int64)
         local[unit_codes] = np.arange(len(unit_codes))
-        ext = severity.external_severity_codes(
+        ext = severity.external_severity(
             fit,
             unit=local[data.pair_unit[llm]],
             grader=data.pair_grader[llm],
@@ -537,7 +435,7 @@ def _axis_tables(
     out["overlap"] = reliability.grader_overlap(fit)
     severity_by_grader = np.full(n_graders, np.nan)
     severity_by_grader[grader_codes] = sev["severity"].to_numpy()[: len(grader_codes)]
-    out["flips"] = severity.decision_flips_codes(
+    out["flips"] = severity.decision_flips(
         unit=unit_h,
         grader=grader_h,
         score=y,
@@ -545,7 +443,7 @@ def _axis_tables(
         pass_mark=data.pass_mark,
         unit_labels=data.units,
     )
-    out["drift"] = severity.severity_drift_codes(
+    out["drift"] = severity.severity_drift(
         unit=unit_h,
         grader=grader_h,
         month=data.month[h],
@@ -554,7 +452,7 @@ def _axis_tables(
         threshold=threshold,
     )
     if len(data.attributes):
-        bias, out["omnibus"] = severity.grader_bias_codes(
+        bias, out["omnibus"] = severity.grader_bias(
             fit,
             data.groups[:, unit_codes],
             attributes=data.attributes,
@@ -642,16 +540,6 @@ def _assemble(
         grader_bias=bias,
         bias_omnibus=omnibus,
         llm_agreement=llm_table,
-    )
-
-
-def load(
-    con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The scores and candidate groups (the two library queries) for the filters `params`."""
-    return (
-        run_query(con, "assessor_scores", params),
-        run_query(con, "assessor_candidate_groups", params),
     )
 
 

@@ -82,29 +82,6 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     }
 
 
-def machine_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
-    """application_id, machine, human, human_grader for every LLM x human pair on a deliverable.
-
-    `scores`: application_id, grader_id, grader_kind ('llm' or 'human'), score (one axis).
-    """
-    llm = scores.loc[scores["grader_kind"] == "llm", ["application_id", "score"]]
-    human = scores.loc[scores["grader_kind"] == "human", ["application_id", "grader_id", "score"]]
-    pairs = llm.rename(columns={"score": "machine"}).merge(
-        human.rename(columns={"score": "human", "grader_id": "human_grader"}), on="application_id"
-    )
-    return pairs
-
-
-def human_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
-    """application_id, first, second: every pair of two different human graders' scores."""
-    human = scores.loc[scores["grader_kind"] == "human", ["application_id", "grader_id", "score"]]
-    pairs = human.merge(human, on="application_id", suffixes=("_a", "_b"))
-    pairs = pairs[pairs["grader_id_a"] < pairs["grader_id_b"]]
-    return pairs.rename(columns={"score_a": "first", "score_b": "second"})[
-        ["application_id", "first", "second"]
-    ]
-
-
 def _overall_row(
     axis: object,
     *,
@@ -139,67 +116,6 @@ def _overall_row(
         row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
     )
     return row
-
-
-def llm_agreement(
-    scores: pd.DataFrame, groups: pd.DataFrame | None = None, *, axis: str = "total"
-) -> pd.DataFrame:
-    """LLM vs human agreement on one axis, overall and per demographic group, with the gates.
-
-    Parameters
-    ----------
-    scores
-        application_id, grader_id, grader_kind, score for one axis (or the total).
-    groups
-        application_id, attribute, group (optional).
-    axis
-        Label written in the `axis` column.
-
-    Returns
-    -------
-    pandas.DataFrame
-        axis, attribute, group, n (deliverables), pairs, qwk, pearson_r, exact_agreement,
-        adjacent_agreement, smd, hh_qwk, hh_pearson_r, degradation_qwk, degradation_r,
-        qwk_pass, r_pass, smd_pass, degradation_pass, passes. Overall row: attribute = group =
-        "all", smd = (mean M - mean H) / pooled SD, passes = every gate. Group rows: smd is the
-        difference of standardized means (both scores standardized on all pairs, then
-        mean z_M - mean z_H within the group, as RSMTool's subgroup "DSM"), passes = |smd| <= .10.
-    """
-    pairs = machine_human_pairs(scores)
-    hh = human_human_pairs(scores)
-    overall = pair_stats(pairs["machine"].to_numpy(), pairs["human"].to_numpy())
-    hh_qwk = qwk(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
-    hh_r = _pearson(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
-    row = _overall_row(
-        axis,
-        n=int(pairs["application_id"].nunique()),
-        pairs=len(pairs),
-        overall=overall,
-        hh_qwk=hh_qwk,
-        hh_r=hh_r,
-    )
-    rows = [row]
-    if groups is not None and len(pairs) > 1:
-        zm = (pairs["machine"] - pairs["machine"].mean()) / pairs["machine"].std(ddof=1)
-        zh = (pairs["human"] - pairs["human"].mean()) / pairs["human"].std(ddof=1)
-        scored = pairs.assign(zm=zm, zh=zh).merge(groups, on="application_id")
-        for (attribute, group), part in scored.groupby(["attribute", "group"], sort=True):
-            stats_ = pair_stats(part["machine"].to_numpy(), part["human"].to_numpy())
-            dsm = float(part["zm"].mean() - part["zh"].mean())
-            rows.append(
-                {
-                    "axis": axis,
-                    "attribute": attribute,
-                    "group": group,
-                    "n": int(part["application_id"].nunique()),
-                    "pairs": len(part),
-                    **stats_,
-                    "smd": dsm,
-                    "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                    "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 # --- integer-coded path (issue 7) --------------------------------------------------------------
@@ -242,7 +158,7 @@ def _within_unit_pairs(
     return left, right
 
 
-def llm_agreement_wide(
+def llm_agreement(
     wide: np.ndarray,
     *,
     pair_unit: np.ndarray,

@@ -153,53 +153,12 @@ def single_threaded_blas() -> Any:
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    codes, labels = pd.factorize(values, sort=True)
-    return codes.astype(np.int64), np.asarray(labels)
-
-
 def _pinv_psd(matrix: np.ndarray) -> np.ndarray:
     # C is symmetric positive semi-definite with one zero eigenvalue per connected component.
     values, vectors = np.linalg.eigh(matrix)
     cutoff = max(values.max(initial=0.0), 1.0) * 1e-9
     inv = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
     return (vectors * inv) @ vectors.T
-
-
-def fit_crossed(
-    frame: pd.DataFrame,
-    *,
-    unit: str = "application_id",
-    rater: str = "grader_id",
-    value: str = "score",
-) -> CrossedFit:
-    """Fit score = mu + deliverable + grader + error by fitting constants on a sparse design.
-
-    Parameters
-    ----------
-    frame
-        One row per (unit, rater) with a numeric `value`; a pair that occurs twice is averaged.
-    unit, rater, value
-        Column names.
-
-    Returns
-    -------
-    CrossedFit
-        Effects, residuals, sums of squares and variance components.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"application_id": [1, 1, 2, 2], "grader_id": ["a", "b", "a", "b"],
-    ...                    "score": [3.0, 4.0, 2.0, 3.0]})
-    >>> round(float(fit_crossed(df).grader_effect[1] - fit_crossed(df).grader_effect[0]), 3)
-    1.0
-    """
-    data = frame[[unit, rater, value]].dropna()
-    if data.duplicated([unit, rater]).any():
-        data = data.groupby([unit, rater], as_index=False, sort=False)[value].mean()
-    u, units = _codes(data[unit])
-    r, raters = _codes(data[rater])
-    return fit_arrays(u, r, data[value].to_numpy(dtype=float), units=units, raters=raters)
 
 
 @dataclass(frozen=True)
@@ -645,37 +604,6 @@ def _alpha_ordinal_from(coincidence: np.ndarray) -> float:
     return 1 - (n - 1) * float((o * delta).sum()) / d_e
 
 
-def krippendorff_alpha(units: np.ndarray, values: np.ndarray, *, level: AlphaLevel) -> float:
-    """Krippendorff's alpha = 1 - D_o / D_e from the coincidence matrix of pairable values.
-
-    Parameters
-    ----------
-    units
-        The unit (deliverable) of each value; any hashable labels.
-    values
-        The values (missing allowed). Units with fewer than two values are not pairable.
-    level
-        "interval" (squared difference) or "ordinal" (Krippendorff's rank-based metric over the
-        observed values).
-
-    Examples
-    --------
-    >>> units = [1, 1, 2, 2, 3, 3, 4, 4]
-    >>> values = [1, 1, 2, 3, 3, 3, 4, 5]
-    >>> round(krippendorff_alpha(units, values, level="interval"), 4)
-    0.8704
-    """
-    p = _pairable(np.asarray(units), np.asarray(values, dtype=float))
-    if p.n_units == 0:
-        return math.nan
-    if level == "interval":
-        m, s1, s2, w = _interval_parts(p)
-        return float(_alpha_interval_from(m, s1, s2, w))
-    per_unit, n_cat = _ordinal_parts(p)
-    o = np.asarray(per_unit.sum(axis=0)).reshape(n_cat, n_cat)
-    return float(_alpha_ordinal_from(o))
-
-
 def _unique_counts(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(key, return_counts=True)` for non-negative integer keys; a bincount when they
     are small (a 1-5 axis: below 4^5), instead of sorting one key per deliverable (issue 7:
@@ -723,32 +651,6 @@ def _unit_patterns(
     rows = np.nonzero(finite)[0]
     m = finite.sum(axis=1)
     return _Pairable(rows.astype(np.int64), patterns[finite], m, len(m)), counts
-
-
-def alpha_bootstrap(
-    units: np.ndarray,
-    values: np.ndarray,
-    *,
-    level: AlphaLevel,
-    n_boot: int = 500,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Alpha with a percentile bootstrap CI that resamples deliverables (units), not pairs.
-
-    A resample of n units is a multinomial draw of how often each unit is taken; alpha depends
-    on a unit only through its multiset of values, so the draw is made over the distinct
-    multisets ("patterns") with their counts as weights. That is the same bootstrap
-    distribution as drawing units one by one, at a cost independent of the number of units
-    (issue 7: 200 replicates over 500,000 deliverables in milliseconds instead of seconds).
-
-    Returns
-    -------
-    (alpha, ci_low, ci_high)
-    """
-    return alpha_bootstraps(
-        units, values, levels=(level,), n_boot=n_boot, confidence=confidence, seed=seed
-    )[level]
 
 
 def alpha_bootstraps(
