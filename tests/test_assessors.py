@@ -208,8 +208,8 @@ def test_rating_style_on_codes_equals_the_frame_path(missing):
     coded = severity.rating_style(
         wide,
         grader=grader,
-        extreme=(wide <= 1) | (wide >= 5),
-        midpoint=wide == 3,
+        scale_min=np.ones_like(wide),
+        scale_max=np.full_like(wide, 5.0),
         grader_labels=graders,
     ).set_index("grader_id")
     pd.testing.assert_frame_equal(
@@ -829,3 +829,17 @@ def test_arrow_columns_become_one_numpy_array(chunks, type_, expected):
     values = assessors._numpy(column)
     assert isinstance(values, np.ndarray)
     assert values.tolist() == expected
+
+
+@pytest.mark.parametrize("module", ["reliability", "severity", "agreement"])
+def test_docstring_examples_run(module):
+    """Every Examples block of the Assessors statistics runs and prints what it shows."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(
+        importlib.import_module(f"signalboard.stats.{module}"),
+        extraglobs={"np": np, "pd": pd},
+        optionflags=doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.attempted > 0 and result.failed == 0, result

@@ -1,8 +1,10 @@
-"""Assessors: reliability, severity, grader x group bias and LLM-vs-human agreement (issue 4).
+"""Assessors: reliability, severity, grader x group bias and LLM-vs-human agreement.
 
-`analyze(scores, groups, ...)` turns the rows of queries/assessor_scores.sql and
-queries/assessor_candidate_groups.sql into every table the Assessors page and `signalboard
-report` show; the statistics live in `reliability`, `severity` and `agreement`.
+`compute(con, params)` fetches the filtered scores and self-ID groups from the warehouse as
+integer codes (`load_coded`, queries/analysis/assessor_*.sql) and `analyze_coded` turns them
+into every table the Assessors page and `signalboard report` show. This module fetches and
+assembles; the statistics live in `signalboard.stats` (`reliability`, `severity`,
+`agreement`).
 
 "total" is the grader's mean over the rubric's axes for a deliverable (the scale of the pass
 mark), counted only when the grader scored every axis.
@@ -151,7 +153,7 @@ def _suppress_bias(cells: pd.DataFrame, *, k: int) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CodedScores:
-    """Scores as integer codes (issue 7): what `analyze` needs, without label columns.
+    """Scores as integer codes: what `analyze_coded` needs, without label columns.
 
     One row per (application, grader), sorted by both codes: `wide[p, a]` is that grader's score
     on axis a (NaN = none), the last column the "total" (the mean over the axes, only when the
@@ -201,8 +203,7 @@ def _code_scores(
     """`CodedScores` from one row per score; `scale[k]` (k = min, max, pass mark) is units x
     axes from each unit's rubric."""
     n_units, n_graders, n_axes = len(units), len(graders), len(axes)
-    # int32 keys and positions when they fit (issue 7: each int64 temporary of 3M scores is
-    # 24 MB of fresh memory to fault in on a cold call)
+    # int32 keys and positions when they fit: half the memory of each temporary over every score
     fits = max(n_units * n_graders, (n_axes + 1) * len(unit)) < np.iinfo(np.int32).max
     index = np.int32 if fits else np.int64
     pair, keys = severity._pair_codes(
@@ -211,9 +212,8 @@ def _code_scores(
     )
     n_pairs = len(keys)
     # Fortran order (the transpose of axes x pairs): each axis's column is contiguous, and every
-    # analysis reads the matrix one axis at a time (issue 7: gathers from a 40-byte-strided
-    # column touched a cache line per score; analyze_coded at 1M: CPU ~1.45 -> ~1.25 s). Scores
-    # land through flat positions: half the time of the 2-D scatter.
+    # analysis reads the matrix one axis at a time (a strided column would touch a cache line
+    # per score). Scores land through flat positions rather than a 2-D scatter.
     columns = np.full((n_axes + 1, n_pairs), np.nan)
     columns.reshape(-1)[axis.astype(index, copy=False) * index(n_pairs) + pair] = score
     wide = columns.T
@@ -280,18 +280,11 @@ def _style(data: CodedScores) -> pd.DataFrame:
     if not len(human):
         return _empty([])
     scores = np.asfortranarray(data.wide[human, :total_code])  # read one axis at a time
-    # scale use is looked up for these rows only (issue 7: not for every LLM row, and in this
-    # worker thread rather than while the scores are coded)
-    low, high = data.scale_min[data.pair_unit[human]], data.scale_max[data.pair_unit[human]]
-    with np.errstate(invalid="ignore"):
-        mid = (low + high) / 2
-        midpoint = np.abs(scores - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
-        extreme = (scores <= low) | (scores >= high)
     return severity.rating_style(
         scores,
         grader=data.pair_grader[human],
-        extreme=extreme,
-        midpoint=midpoint,
+        scale_min=data.scale_min[data.pair_unit[human]],
+        scale_max=data.scale_max[data.pair_unit[human]],
         grader_labels=data.graders,
     )
 
@@ -304,11 +297,25 @@ def analyze_coded(
     n_boot: int = 200,
     seed: int = 0,
 ) -> AssessorResults:
-    """`analyze` on integer-coded scores: bincounts and sparse matrices, no label columns."""
+    """Every Assessors table of integer-coded scores.
+
+    Parameters
+    ----------
+    data
+        The scores and groups (`load_coded`).
+    threshold
+        Practical severity / bias threshold in rubric points (settings.severity_threshold).
+    min_cell_size
+        Suppression size k (settings.min_cell_size) for every demographic breakdown.
+    n_boot
+        Bootstrap replicates for the alpha intervals.
+    seed
+        Seed of the bootstrap.
+    """
     total_code = len(data.axes) - 1
     options = {"threshold": threshold, "min_cell_size": min_cell_size, "n_boot": n_boot}
     # The axes' fits, the LLM agreement and the rating style are independent: two worker threads
-    # share them (numpy releases the GIL in its loops, so both cores work; issue 7), the two
+    # share them (numpy releases the GIL in its loops, so both cores work), the two
     # that need no fit first. BLAS stays on one thread throughout, so the fits' own limits
     # (reliability.single_threaded_blas) in either thread set and restore the same value.
     with reliability.single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
@@ -543,29 +550,27 @@ def _assemble(
     )
 
 
-# The warehouse path (issue 7): DuckDB filters and turns every label into an integer code, so
-# only numeric columns reach Python; totals, rubric look-ups and the rest are bincounts.
-# Application codes ("units") follow the sorted application ids (as pandas.factorize(sort=True)
-# numbers them in `analyze`): queries/assessor_units.sql numbers them once and gives each unit's
-# warehouse row id; the score and group rows carry that row id, looked up here (each of the three
-# files restated the numbering and joined 3M scores to it on the text id: ~0.5 s at 1M).
+# --- fetching ------------------------------------------------------------------------------------
+# DuckDB filters and turns every label into an integer code, so only numeric columns reach
+# Python. Application codes ("units") follow the sorted application ids:
+# queries/analysis/assessor_units.sql numbers them once and gives each unit's warehouse row id;
+# the score and group rows carry that row id, looked up here, so no query restates the numbering.
 
 
 def _fetch_numpy(
     con: duckdb.DuckDBPyConnection, name: str, values: dict[str, object]
 ) -> dict[str, np.ndarray]:
     query = load_query(name)
-    # Through Arrow from a relation: a cursor's fetchnumpy (or its Arrow output) first copies
-    # the whole result (issue 7: 3M score rows in 0.19 s and 0.32 s of CPU instead of 0.26 s
-    # and 0.42 s)
+    # Through Arrow from a relation: a cursor's fetchnumpy (or its Arrow output) first
+    # materializes the whole result and then copies it
     table = con.sql(query.sql, params=query.bind(values)).to_arrow_table()
     return {name: _numpy(table[name]) for name in table.column_names}
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:
     """One numpy array of an Arrow column, its chunks joined in memory from the system
-    allocator: pyarrow's default pool (mimalloc) handed the 3M-row joins fresh pages on every
-    call, ~0.15 s of kernel time in a cold Assessors call at 1M (issue 7)."""
+    allocator: pyarrow's default pool (mimalloc) hands large joins fresh pages on every call
+    (measurements in docs/performance.md)."""
     if column.num_chunks < 2:  # nothing to join (an empty result has no chunk)
         return column.to_numpy()
     joined = pa.concat_arrays(column.chunks, memory_pool=pa.system_memory_pool())
@@ -647,15 +652,16 @@ def load_coded(
 ) -> CodedScores:
     """The scores and groups of the filtered applications as `CodedScores`, coded in DuckDB.
 
-    Equals `code_frames(*load(con, params))` (tests/test_assessors.py checks it on the sample).
+    tests/test_assessors.py checks it against coding the label rows of
+    queries/analysis/assessor_scores.sql and assessor_candidate_groups.sql in pandas.
     """
     bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}
     graders = _column(con, "select distinct grader_id from scores order by 1")
     axes = [a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL]
     # Three queries on three cursors, ordered so DuckDB always has work while numpy codes: the
     # score codes (3M rows) start at once beside the units; when the units are in, the group
-    # codes (a join of 4.65M self-ID rows) start while this thread codes the scores (issue 7:
-    # numpy's coding runs on one core, so before it left the other one idle for ~0.2 s).
+    # codes (a join of every self-ID row) start while this thread codes the scores (numpy's
+    # coding runs on one core, so the other one queries meanwhile).
     with ThreadPoolExecutor(max_workers=2) as pool:
         score_job = pool.submit(
             _fetch_closing,
@@ -716,7 +722,7 @@ def compute(
     n_boot: int = 200,
     seed: int = 0,
 ) -> AssessorResults:
-    """`analyze` of the filtered warehouse, coded in DuckDB (the page's and report's path)."""
+    """Every Assessors table of the filtered warehouse (`analyze_coded` of `load_coded`)."""
     return analyze_coded(
         load_coded(con, params),
         threshold=threshold,

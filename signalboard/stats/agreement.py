@@ -54,8 +54,8 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     """QWK, Pearson r, exact agreement (|M - H| < 0.5, i.e. equal on an integer scale), adjacent
     agreement (|M - H| <= 1) and SMD = (mean M - mean H) / sqrt((SD_M^2 + SD_H^2) / 2).
 
-    The centred moments are computed once and shared (issue 7: this runs for every group of
-    every attribute on every axis); QWK as in `qwk`, r as numpy's corrcoef.
+    The centred moments are computed once and shared by every statistic; QWK as in `qwk`, r as
+    numpy's corrcoef.
     """
     m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
     n = len(m)
@@ -118,9 +118,6 @@ def _overall_row(
     return row
 
 
-# --- integer-coded path (issue 7) --------------------------------------------------------------
-
-
 def _sorted_by_unit(unit: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(unit, kind="stable")
     count = np.bincount(unit, minlength=size)
@@ -170,11 +167,40 @@ def llm_agreement(
     attributes: np.ndarray | None = None,
     group_labels: list[np.ndarray] | None = None,
 ) -> list[pd.DataFrame]:
-    """`llm_agreement` for every axis at once on integer codes, from one row per (unit, grader):
-    `wide[p, a]` is grader p's score on axis a (NaN = none); `groups[a, unit]` the group code
-    (-1 = none) of `attributes[a]` in `group_labels[a]`. Which LLM score pairs with which human
-    score does not depend on the axis, so the pairs and the group order are found once, without
-    a merge (issue 7). One frame per axis that has both LLM and human scores."""
+    """LLM vs human agreement per axis, overall and per demographic group, with the gates.
+
+    Every (LLM score, human score) pair on the same deliverable and axis is one observation.
+    Overall row (attribute = group = "all"): QWK, Pearson r, exact and adjacent agreement,
+    smd = (mean M - mean H) / pooled SD, the human-human QWK and r over every pair of two human
+    graders on a deliverable, degradation = machine-human minus human-human, and every gate of
+    `GATES`. Group rows: smd is the difference of standardized means (both scores standardized
+    on all pairs, then mean z_M - mean z_H within the group, as RSMTool's subgroup "DSM"),
+    passes = |smd| <= .10.
+
+    Inputs are one row per (unit, grader): `wide[p, a]` is grader p's score on axis a (NaN =
+    none), `pair_unit` / `pair_grader` its codes, `pair_human` whether the grader is human;
+    `groups[a, unit]` the group code (-1 = none) of `attributes[a]` in `group_labels[a]`.
+    Which LLM score pairs with which human score does not depend on the axis, so the pairs and
+    the group order are found once.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One frame per axis that has both LLM and human scores: axis, attribute, group, n
+        (deliverables), pairs, qwk, pearson_r, exact_agreement, adjacent_agreement, smd,
+        hh_qwk, hh_pearson_r, degradation_qwk, degradation_r, qwk_pass, r_pass, smd_pass,
+        degradation_pass, passes.
+
+    Examples
+    --------
+    >>> wide = np.array([[3.0], [3.0], [4.0], [4.0], [2.0], [2.0]])
+    >>> table = llm_agreement(wide, pair_unit=np.array([0, 0, 1, 1, 2, 2]),
+    ...                       pair_grader=np.array([0, 1] * 3),
+    ...                       pair_human=np.array([True, False] * 3), axes=np.array(["x"]),
+    ...                       n_units=3)[0]
+    >>> table[["pairs", "qwk", "smd", "passes"]].values.tolist()
+    [[3, 1.0, 0.0, True]]
+    """
     llm_rows, human_rows = np.flatnonzero(~pair_human), np.flatnonzero(pair_human)
     h_sorted = _sorted_by_unit(pair_unit[human_rows], n_units)
     li, hi = _within_unit_pairs(
@@ -206,7 +232,7 @@ def llm_agreement(
         if not (present & pair_human).any() or not (present & ~pair_human).any():
             continue
         # every axis's LLM and human score per pair, gathered once from the axis's column; the
-        # groups then gather from these (issue 7: fewer random reads of the 742k-row column)
+        # groups then gather from these
         machine_all, human_all = column[lp], column[hp]
         valid = ~(np.isnan(machine_all) | np.isnan(human_all))
         all_valid = bool(valid.all())

@@ -79,7 +79,7 @@ class CrossedFit:
     def shared_deliverables(self) -> sp.csr_matrix:
         """Raters x raters: deliverables each pair of raters both scored (N'N; the diagonal is
         each rater's ratings). Built once per fit: the design summary, grader design and overlap
-        tables all read it (issue 7: three sparse products of the 470k ratings at 1M before)."""
+        tables all read it."""
         if self.design is not None:
             return self.design.shared_deliverables
         incidence = sp.csr_matrix(
@@ -143,8 +143,8 @@ class CrossedFit:
 
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
-    # threadpool_limits() inspects every loaded library on each call (~2 ms, 7 fits per report
-    # section); a controller inspects them once
+    # threadpool_limits() inspects every loaded library on each call; a controller inspects
+    # them once (threadpoolctl's documentation recommends reusing a ThreadpoolController)
     return ThreadpoolController()
 
 
@@ -164,9 +164,8 @@ def _pinv_psd(matrix: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class CrossedDesign:
     """The parts of a crossed fit that depend on who rated what, not on the scores: the same
-    for every rubric axis of one set of ratings (issue 7: the axes and the total of one grading
-    design were fitted five times over, each building the same sparse matrices and
-    pseudo-inverse). Built by `crossed_design`."""
+    for every rubric axis of one set of ratings, so the axes and the total of one grading design
+    share one set of sparse matrices and one pseudo-inverse. Built by `crossed_design`."""
 
     unit_code: np.ndarray
     rater_code: np.ndarray
@@ -212,9 +211,9 @@ def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int)
     rank = np.empty(n_comp, dtype=np.int64)
     rank[np.argsort(first_unit, kind="stable")] = np.arange(n_comp)
     rater_component = rank[rater_component]
-    # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). Multithreaded
-    # BLAS on such small matrices spins its threads: 0.4 s per eigh of 140 x 140 on the busy
-    # 2-core benchmark machine against 2 ms single-threaded (issue 7).
+    # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). On matrices
+    # this small a multithreaded BLAS spends its time spinning threads, not computing
+    # (OpenBLAS's own advice for small problems; measurements in docs/performance.md).
     with single_threaded_blas():
         c_pinv = _pinv_psd(c_matrix)
         # Centre within each component on the rating-weighted mean (L b), covariance L C^+ L' s_e.
@@ -246,11 +245,19 @@ def fit_arrays(
     raters: np.ndarray,
     design: CrossedDesign | None = None,
 ) -> CrossedFit:
-    """`fit_crossed` on integer-coded data: the path the warehouse analysis takes (issue 7).
+    """Fit score = mu + deliverable + grader + error by fitting constants on a sparse design.
 
-    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used; codes in the
-    order of the sorted labels, as `fit_crossed` makes them) with one finite `y` per (u, r) pair.
+    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used, in the
+    order of the sorted labels `units` and `raters`) with one finite `y` per (u, r) pair.
     `design`: `crossed_design` of these same `u` and `r`, when several fits share it.
+
+    Examples
+    --------
+    >>> fit = fit_arrays(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
+    ...                  np.array([3.0, 4.0, 2.0, 3.0]), units=np.array([1, 2]),
+    ...                  raters=np.array(["a", "b"]))
+    >>> round(float(fit.grader_effect[1] - fit.grader_effect[0]), 3)
+    1.0
     """
     y = np.asarray(y, dtype=float)
     n_obs, n_units, n_raters = len(y), len(units), len(raters)
@@ -340,9 +347,9 @@ def icc_forms(fit: CrossedFit, *, confidence: float = 0.95) -> pd.DataFrame:
     Examples
     --------
     >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    >>> df = pd.DataFrame([(t, j, s) for t, row in enumerate(sf) for j, s in enumerate(row)],
-    ...                   columns=["application_id", "grader_id", "score"])
-    >>> round(float(icc_forms(fit_crossed(df)).set_index("metric").loc["icc_a_1", "value"]), 4)
+    >>> fit = fit_arrays(np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6),
+    ...                  np.ravel(sf).astype(float), units=np.arange(6), raters=np.arange(4))
+    >>> round(float(icc_forms(fit).set_index("metric").loc["icc_a_1", "value"]), 4)
     0.2898
     """
     alpha = 1.0 - confidence
@@ -467,9 +474,9 @@ def d_study(
     Examples
     --------
     >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    >>> df = pd.DataFrame([(t, j, s) for t, row in enumerate(sf) for j, s in enumerate(row)],
-    ...                   columns=["application_id", "grader_id", "score"])
-    >>> d_study(fit_crossed(df))[1]
+    >>> fit = fit_arrays(np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6),
+    ...                  np.ravel(sf).astype(float), units=np.arange(6), raters=np.arange(4))
+    >>> d_study(fit)[1]
     10
     """
     s_d = max(fit.var_unit, 0.0)
@@ -606,8 +613,7 @@ def _alpha_ordinal_from(coincidence: np.ndarray) -> float:
 
 def _unique_counts(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(key, return_counts=True)` for non-negative integer keys; a bincount when they
-    are small (a 1-5 axis: below 4^5), instead of sorting one key per deliverable (issue 7:
-    ~12 ms per axis at 1M)."""
+    are small (a 1-5 axis: below 4^5), instead of sorting one key per deliverable."""
     if len(key) and key.min() >= 0 and key.max() < 1 << 20:
         counts = np.bincount(key)
         keys = np.flatnonzero(counts)

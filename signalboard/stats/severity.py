@@ -2,10 +2,14 @@
 differential rater functioning (grader x group).
 
 All of it rests on one fit of score = mu + deliverable + grader + error
-(`signalboard.stats.reliability.fit_crossed`): the grader effects are estimated from the
+(`signalboard.stats.reliability.fit_arrays`): the grader effects are estimated from the
 differences between graders *on the same deliverables*, so a grader who happened to get weaker
 submissions is not called harsh. The fit absorbs deliverables and solves a graders x graders
-system, never a dense design matrix, so it scales to millions of score rows (issue 7).
+system, never a dense design matrix, so it scales to millions of score rows.
+
+Inputs are integer codes (a code indexes a sorted label array), never label columns: every
+per-grader or per-cell quantity is a bincount. tests/oracles/assessors.py holds label-based
+pandas versions that the tests compare these with.
 """
 
 from __future__ import annotations
@@ -28,7 +32,41 @@ def _z(confidence: float) -> float:
 def grader_severity(
     fit: CrossedFit, *, threshold: float = 0.25, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """`grader_severity` of an existing fit (same columns)."""
+    """Severity of each grader in rubric points: how much lower the grader scores than
+    co-graders on the same deliverables (positive = harsher), shrunk towards 0 by empirical Bayes.
+
+    The least-squares grader effect b_g (centred on the rating-weighted mean grader of its
+    connected component) has standard error se_g from the fit. With tau^2 the grader variance
+    component, the shrunk severity is B * (-b_g) with B = tau^2 / (tau^2 + se_g^2) and its interval
+    is B * (-b_g) +/- z * sqrt(B) * se_g (the normal-normal posterior). A grader is flagged only
+    when that whole interval lies beyond +/- `threshold` points, so a grader with six ratings
+    (large se, strong shrinkage) is not flagged on noise.
+
+    Parameters
+    ----------
+    fit
+        Crossed fit of human scores (`reliability.fit_arrays`).
+    threshold
+        Practical threshold in rubric points (settings.severity_threshold).
+    confidence
+        Level of the interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, n_scored, raw_mean, fair_mean, severity_unshrunk, severity_se, shrinkage,
+        severity, severity_ci_low, severity_ci_high, flagged, component. Severity is missing for a
+        grader whose component has no other grader (nothing to compare with).
+
+    Examples
+    --------
+    >>> from signalboard.stats.reliability import fit_arrays
+    >>> fit = fit_arrays(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1]),
+    ...                  np.array([3.0, 4.0, 2.0, 3.0, 4.0, 4.0]),
+    ...                  units=np.array([1, 2, 3]), raters=np.array(["a", "b"]))
+    >>> round(float(grader_severity(fit)["severity_unshrunk"].iloc[0]), 3)
+    0.333
+    """
     n_j = fit.n_per_rater.astype(float)
     raw_mean = np.bincount(fit.rater_code, fit.y, len(fit.raters)) / n_j
     unshrunk = -fit.grader_effect
@@ -127,13 +165,6 @@ def _next_confirmed(
     return cells, cells[new].sort_values("p_value").iloc[[0]]
 
 
-# --- integer-coded paths (issue 7) -------------------------------------------------------------
-# The warehouse analysis passes integer codes instead of label columns: no string factorizing,
-# merging or grouping over millions of score rows, only bincounts. Each function below computes
-# what its frame-based namesake above computes (tests/test_assessors.py checks them against each
-# other on the sample warehouse).
-
-
 def _group_sum(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(key, values, minlength=size)
 
@@ -162,8 +193,24 @@ def external_severity(
     threshold: float = 0.25,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """`external_severity` on codes: `unit` indexes `fit.units` (-1 = not in the fit), `grader`
-    indexes `grader_labels` (sorted labels)."""
+    """Severity of a scorer outside the human fit (the LLM) against the humans' adjusted scores.
+
+    severity = mean over deliverables of (human adjusted deliverable score - scorer's score);
+    positive = the scorer is harsher than the human graders on the same work. No shrinkage (one
+    scorer, many ratings). Columns as `grader_severity`. `unit` indexes `fit.units` (-1 = not in
+    the fit), `grader` indexes `grader_labels` (sorted labels).
+
+    Examples
+    --------
+    >>> from signalboard.stats.reliability import fit_arrays
+    >>> fit = fit_arrays(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1]),
+    ...                  np.array([3.0, 4.0, 2.0, 3.0, 4.0, 4.0]),
+    ...                  units=np.array([1, 2, 3]), raters=np.array(["a", "b"]))
+    >>> llm = external_severity(fit, unit=np.array([0, 1, 2]), grader=np.array([0, 0, 0]),
+    ...                         score=np.array([3.0, 2.0, 3.5]), grader_labels=np.array(["llm"]))
+    >>> round(float(llm["severity"].iloc[0]), 3)
+    0.5
+    """
     rows = []
     average = float(fit.unit_effect.mean())
     for code in np.unique(grader):
@@ -194,8 +241,27 @@ def decision_flips(
     pass_mark: np.ndarray,
     unit_labels: np.ndarray,
 ) -> pd.DataFrame:
-    """`decision_flips` on codes: `unit` indexes `unit_labels` (sorted) and `pass_mark` (NaN =
-    none), `grader` indexes `severity` (NaN = no severity, counted as 0)."""
+    """Deliverables whose pass/fail changes once grader severity is removed.
+
+    A deliverable's raw score is the mean of its human graders' scores; its fair score is the
+    mean of (score + severity of that grader). It passes when the score is at least its pass
+    mark. `unit` indexes `unit_labels` (sorted) and `pass_mark` (NaN = none), `grader` indexes
+    `severity` (NaN = no severity, counted as 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        application_id, graders, raw_score, fair_score, pass_mark, raw_pass, fair_pass, flips;
+        only deliverables that flip, closest to the pass mark first.
+
+    Examples
+    --------
+    >>> flips = decision_flips(unit=np.array([0, 0]), grader=np.array([0, 1]),
+    ...                        score=np.array([2.5, 3.2]), severity=np.array([0.6, 0.0]),
+    ...                        pass_mark=np.array([3.0]), unit_labels=np.array(["app-1"]))
+    >>> flips["fair_score"].round(2).tolist()
+    [3.15]
+    """
     size = len(unit_labels)
     fair = score + np.nan_to_num(severity[grader], nan=0.0)
     graders = np.bincount(unit, minlength=size)
@@ -243,8 +309,7 @@ def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _month_codes(month: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(month, return_inverse=True)` for months since 1970 (-1 = unknown): a
-    bincount over the few hundred possible values instead of sorting every score (issue 7:
-    argsort of 470k months ~0.04 s at 1M)."""
+    bincount over the few hundred possible values instead of sorting every score."""
     if len(month) and month.min() >= -1 and month.max() < 100_000:
         present = np.bincount(month + 1) > 0
         return np.flatnonzero(present) - 1, (np.cumsum(present) - 1)[month + 1]
@@ -261,7 +326,26 @@ def severity_drift(
     threshold: float = 0.25,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """`severity_drift` on codes: `month` = months since 1970-01 of each (total) score."""
+    """Severity per grader and calendar month of scoring, from one crossed fit in which each
+    grader-month is its own rater, so months are compared on the same deliverables.
+
+    `unit` and `grader` are codes (`grader` indexes `grader_labels`), `month` the months since
+    1970-01 of each score (-1 = unknown).
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, month (first day), n_scored, severity, severity_ci_low, severity_ci_high,
+        flagged (as `grader_severity`).
+
+    Examples
+    --------
+    >>> drift = severity_drift(unit=np.array([0, 0, 1, 1, 2, 2]), grader=np.array([0, 1] * 3),
+    ...                        month=np.array([660] * 6), score=np.array([3.0, 4, 2, 3, 4, 4]),
+    ...                        grader_labels=np.array(["a", "b"]))
+    >>> drift["month"].dt.strftime("%Y-%m").tolist()
+    ['2025-01', '2025-01']
+    """
     months, month_code = _month_codes(month)
     combined = grader.astype(np.int64) * len(months) + month_code
     rater, rater_combined = _compact(combined, len(grader_labels) * len(months))
@@ -282,12 +366,39 @@ def rating_style(
     wide: np.ndarray,
     *,
     grader: np.ndarray,
-    extreme: np.ndarray,
-    midpoint: np.ndarray,
+    scale_min: np.ndarray,
+    scale_max: np.ndarray,
     grader_labels: np.ndarray,
 ) -> pd.DataFrame:
-    """`rating_style` on codes: one row per human (deliverable, grader), `wide[:, a]` the score
-    on axis a (NaN = none), `extreme` / `midpoint` the same shape."""
+    """How each grader uses the scale, and halo.
+
+    sd = the mean over axes of the grader's score SD; extremes_share = the share of the
+    grader's scores at the axis minimum or maximum; midpoint_share = the share at the axis
+    midpoint; halo = the mean over pairs of axes of the correlation between the grader's scores
+    on the two axes of the same deliverable (near 1: the grader gives one impression to every
+    axis; needs three deliverables).
+
+    `wide[p, a]` is one human (deliverable, grader) row's score on axis a (NaN = none),
+    `scale_min` / `scale_max` the same shape (the rubric's scale), `grader` the row's code in
+    `grader_labels`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, n_scored, sd, extremes_share, midpoint_share, halo.
+
+    Examples
+    --------
+    >>> wide = np.array([[1.0, 1.0], [3.0, 4.0], [5.0, 5.0], [2.0, 2.0]])
+    >>> style = rating_style(wide, grader=np.zeros(4, dtype=int), scale_min=np.ones((4, 2)),
+    ...                      scale_max=np.full((4, 2), 5.0), grader_labels=np.array(["a"]))
+    >>> style[["extremes_share", "midpoint_share"]].round(3).values.tolist()
+    [[0.5, 0.125]]
+    """
+    with np.errstate(invalid="ignore"):
+        mid = (scale_min + scale_max) / 2
+        midpoint = np.abs(wide - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
+        extreme = (wide <= scale_min) | (wide >= scale_max)
     size, n_axes = len(grader_labels), wide.shape[1]
     present = ~np.isnan(wide)
     n = np.bincount(grader, present.sum(axis=1), minlength=size)
@@ -307,8 +418,7 @@ def rating_style(
 
     if present.all():
         # The usual case: every row has every axis, so each axis's grader means and centred
-        # scores serve its SD and all its halo pairs (issue 7: each pair re-derived both
-        # axes' means, 30 bincounts over 470k ratings instead of 14; the same numbers)
+        # scores serve its SD and all its halo pairs
         count = np.bincount(grader, minlength=size).astype(float)
         centred, squares = [], []
         for k in range(n_axes):
@@ -365,8 +475,7 @@ def rating_style(
 @dataclass(frozen=True)
 class _BiasLayout:
     """Which ratings count in an attribute's grader x group cells, and their cell keys: the same
-    at every step of the step-down (the refits change the scores, not who rated what; issue 7:
-    recomputing them was half of each step at 1M)."""
+    at every step of the step-down (the refits change the scores, not who rated what)."""
 
     ok: np.ndarray  # ratings on a double-scored deliverable with a group on this attribute
     key: np.ndarray  # grader * n_groups + group, per rating kept
@@ -440,8 +549,44 @@ def grader_bias(
     alpha: float = 0.05,
     max_steps: int = 10,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`grader_bias` on codes: `groups[a, i]` is the group code (in `group_labels[a]`, -1 = none)
-    of attribute `attributes[a]` for the fit's unit i. Same method and outputs."""
+    """Differential rater functioning: each grader's mean residual on each demographic group.
+
+    Per score on a deliverable with m >= 2 graders the leave-one-out residual is the score minus
+    the other graders' severity-adjusted scores on the same deliverable minus the grader's own
+    severity (m / (m - 1) times the fit's residual). bias_points = its mean over the grader's
+    deliverables by candidates of the group: negative = the grader scores this group lower than
+    co-graders on the same work would lead one to expect, given the grader's overall severity.
+    SE = the residuals' SD / sqrt(n), two-sided t test on n - 1 degrees of freedom,
+    Benjamini-Hochberg q over every grader x group test of every attribute; flagged when
+    q < `alpha` and |bias_points| >= `threshold`. Cells with fewer than `min_cell_size` scores
+    are not tested.
+
+    Attribution, step by step: a biased grader also pushes the residuals of its co-graders on the
+    same deliverables the other way. So the most significant flagged cell is taken as real, its
+    bias removed from that grader's scores of that group, the model refitted and the other cells
+    retested, until no new cell is flagged (at most `max_steps` times). A flagged cell keeps the
+    statistics it had when it was found.
+
+    The omnibus test per attribute is the F test of grader x group cell means against grader
+    means of the residuals (one-way ANOVA within grader): does any grader treat groups
+    differently? Limit: the residual is relative to co-graders, so a bias that every grader
+    shares cancels out and does not show here.
+
+    Parameters
+    ----------
+    fit
+        Crossed fit of human scores (one rating per deliverable and grader).
+    groups
+        attributes x units: the group code of `attributes[a]` (in `group_labels[a]`, -1 = none)
+        for the fit's unit i.
+
+    Returns
+    -------
+    (cells, omnibus)
+        cells: grader_id, attribute, group, n, bias_points, se, p_value, q_value, flagged
+        (unsuppressed: the caller suppresses before display);
+        omnibus: attribute, f_stat, df1, df2, p_value.
+    """
     key = ["grader_id", "attribute", "group"]
     columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
     omnibus_columns = ["attribute", "f_stat", "df1", "df2", "p_value"]
