@@ -843,3 +843,36 @@ def test_docstring_examples_run(module):
         optionflags=doctest.NORMALIZE_WHITESPACE,
     )
     assert result.attempted > 0 and result.failed == 0, result
+
+
+@pytest.mark.parametrize(
+    ("shift", "spread", "expected"),
+    [
+        (0.0, 0.05, "pass"),  # interval well inside +/-0.10
+        (0.3, 0.05, "fail"),  # interval entirely above 0.10
+        (-0.3, 0.05, "fail"),  # entirely below -0.10
+        (0.1, 0.05, "inconclusive"),  # straddles 0.10
+        (0.0, 2.0, "inconclusive"),  # too noisy to tell: straddles both bounds
+    ],
+)
+def test_smd_status_reads_the_interval_against_the_threshold(shift, spread, expected):
+    rng = np.random.default_rng(3)
+    unit = np.repeat(np.arange(60), 2)
+    difference = shift + spread * rng.standard_normal(120)
+    low, high, status = agreement.smd_interval(difference, unit, threshold=0.10)
+    assert low < difference.mean() < high
+    assert status == expected
+
+
+def test_smd_interval_counts_deliverables_not_pairs():
+    """Two pairs of one deliverable are one observation when they carry the same difference: the
+    interval is that of the deliverable means (30 of them), not of 60 independent pairs."""
+    rng = np.random.default_rng(5)
+    per_unit = rng.standard_normal(30)
+    low, high, _ = agreement.smd_interval(
+        np.repeat(per_unit, 2), np.repeat(np.arange(30), 2), threshold=0.1
+    )
+    from scipy import stats as st
+
+    half = st.t.ppf(0.975, 29) * per_unit.std(ddof=1) / np.sqrt(30)
+    assert (high - low) / 2 == pytest.approx(half, rel=1e-9)

@@ -78,6 +78,9 @@ AGREEMENT_STAT_COLUMNS = [
     "hh_pearson_r",
     "degradation_qwk",
     "degradation_r",
+    "smd_ci_low",
+    "smd_ci_high",
+    "smd_status",
 ]
 
 SHARED_BIAS_NOTE = (

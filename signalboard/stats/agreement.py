@@ -9,9 +9,11 @@ different human graders on the same deliverable.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 # Williamson, Xi & Breyer (2012), EM:IP 31(1) 2-13, as RSMTool applies them.
 GATES: dict[str, float] = {
@@ -21,6 +23,55 @@ GATES: dict[str, float] = {
     "smd": 0.15,  # |standardized mean difference| <= .15
     "subgroup_smd": 0.10,  # |standardized difference| per subgroup <= .10
 }
+
+
+SmdStatus = Literal["pass", "inconclusive", "fail"]
+
+
+def smd_interval(
+    difference: np.ndarray,
+    unit: np.ndarray,
+    *,
+    threshold: float,
+    confidence: float = 0.95,
+) -> tuple[float, float, SmdStatus]:
+    """Interval of a standardized mean difference and its gate decision.
+
+    The SMD is the mean of the per-pair standardized differences `difference` (for a subgroup
+    z_M - z_H, for the overall row (M - H) / pooled SD, the standardizing SDs taken as known).
+    Pairs of one deliverable share its LLM score, so the standard error is the cluster-robust
+    (CR1) one over deliverables `unit`: with S_u the sum of the differences of deliverable u, n_u
+    its pairs, N = sum n_u and G deliverables, Var = G / (G - 1) * sum_u (S_u - n_u * SMD)^2 / N^2;
+    the interval is SMD +/- t(G - 1) * SE. Status: "pass" when the whole interval lies within
+    +/- `threshold`, "fail" when it lies entirely beyond it, "inconclusive" when it straddles it
+    (or has no width to judge: fewer than two deliverables).
+
+    Examples
+    --------
+    >>> low, high, status = smd_interval(np.array([0.3, 0.1, 0.2, 0.4, 0.25, 0.35]),
+    ...                                  np.array([0, 0, 1, 1, 2, 2]), threshold=0.10)
+    >>> round(low, 3), round(high, 3), status
+    (0.123, 0.41, 'fail')
+    """
+    d = np.asarray(difference, dtype=float)
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan, "inconclusive"
+    _, code = np.unique(unit, return_inverse=True)
+    clusters = int(code.max()) + 1
+    smd = float(d.mean())
+    if clusters < 2:
+        return math.nan, math.nan, "inconclusive"
+    per = np.bincount(code, d) - np.bincount(code) * smd
+    se = math.sqrt(clusters / (clusters - 1) * float((per**2).sum())) / n
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, clusters - 1)) * se
+    low, high = smd - half, smd + half
+    status: SmdStatus = "inconclusive"
+    if -threshold <= low and high <= threshold:
+        status = "pass"
+    elif low > threshold or high < -threshold:
+        status = "fail"
+    return low, high, status
 
 
 def qwk(machine: np.ndarray, human: np.ndarray) -> float:
@@ -189,7 +240,8 @@ def llm_agreement(
         One frame per axis that has both LLM and human scores: axis, attribute, group, n
         (deliverables), pairs, qwk, pearson_r, exact_agreement, adjacent_agreement, smd,
         hh_qwk, hh_pearson_r, degradation_qwk, degradation_r, qwk_pass, r_pass, smd_pass,
-        degradation_pass, passes.
+        degradation_pass, passes, smd_ci_low, smd_ci_high, smd_status (`smd_interval` against
+        .15 overall and .10 per group; smd_pass compares the point value alone, as RSMTool).
 
     Examples
     --------
@@ -254,6 +306,23 @@ def llm_agreement(
             hh_qwk=hh_qwk,
             hh_r=hh_r,
         )
+        paired_units = unit_of_pair if all_valid else unit_of_pair[valid]
+        pooled = (
+            math.sqrt((machine.var(ddof=1) + human_score.var(ddof=1)) / 2)
+            if len(machine) > 1
+            else math.nan
+        )
+        row.update(
+            zip(
+                ("smd_ci_low", "smd_ci_high", "smd_status"),
+                smd_interval(
+                    (machine - human_score) / pooled if pooled > 0 else np.zeros(0),
+                    paired_units,
+                    threshold=GATES["smd"],
+                ),
+                strict=True,
+            )
+        )
         rows = [row]
         if use_groups and len(machine) > 1:
             mean_m, sd_m = machine.mean(), machine.std(ddof=1)
@@ -274,19 +343,24 @@ def llm_agreement(
                 attributes, group_labels or [], group_order, per_group_units, strict=True
             ):
                 machine_g, human_g = machine_all[order], human_all[order]
-                valid_g = valid[order]
+                valid_g, unit_g = valid[order], unit_of_pair[order]
                 for g in range(len(labels)):
                     m_part = machine_g[bounds[g] : bounds[g + 1]]
                     h_part = human_g[bounds[g] : bounds[g + 1]]
+                    u_part = unit_g[bounds[g] : bounds[g + 1]]
                     if not all_valid:
                         keep = valid_g[bounds[g] : bounds[g + 1]]
-                        m_part, h_part = m_part[keep], h_part[keep]
+                        m_part, h_part, u_part = m_part[keep], h_part[keep], u_part[keep]
                     if not len(m_part):
                         continue
                     stats_ = pair_stats(m_part, h_part)
                     # standardized on all pairs, then mean z_M - mean z_H within the group
+                    z_diff = (m_part - mean_m) / sd_m - (h_part - mean_h) / sd_h
                     dsm = float(
                         ((m_part - mean_m) / sd_m).mean() - ((h_part - mean_h) / sd_h).mean()
+                    )
+                    low, high, status = smd_interval(
+                        z_diff, u_part, threshold=GATES["subgroup_smd"]
                     )
                     rows.append(
                         {
@@ -299,6 +373,9 @@ def llm_agreement(
                             "smd": dsm,
                             "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
                             "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                            "smd_ci_low": low,
+                            "smd_ci_high": high,
+                            "smd_status": status,
                         }
                     )
         out.append(pd.DataFrame(rows))

@@ -526,6 +526,10 @@ def llm_agreement(
         hh_qwk=hh_qwk,
         hh_r=hh_r,
     )
+    pooled = math.sqrt((pairs["machine"].var() + pairs["human"].var()) / 2)
+    row.update(
+        _smd_ci((pairs["machine"] - pairs["human"]) / pooled, pairs["application_id"], GATES["smd"])
+    )
     rows = [row]
     if groups is not None and len(pairs) > 1:
         zm = (pairs["machine"] - pairs["machine"].mean()) / pairs["machine"].std(ddof=1)
@@ -545,9 +549,27 @@ def llm_agreement(
                     "smd": dsm,
                     "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
                     "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                    **_smd_ci(
+                        part["zm"] - part["zh"], part["application_id"], GATES["subgroup_smd"]
+                    ),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _smd_ci(difference: pd.Series, application: pd.Series, threshold: float) -> dict:
+    """CR1 cluster-robust t interval of the mean difference, clusters = deliverables."""
+    smd = difference.mean()
+    per = (difference - smd).groupby(application.to_numpy()).sum()
+    g = len(per)
+    if g < 2:
+        return {"smd_ci_low": math.nan, "smd_ci_high": math.nan, "smd_status": "inconclusive"}
+    se = math.sqrt(g / (g - 1) * (per**2).sum()) / len(difference)
+    half = stats.t.ppf(0.975, g - 1) * se
+    low, high = smd - half, smd + half
+    inside, beyond = -threshold <= low and high <= threshold, low > threshold or high < -threshold
+    status = "pass" if inside else "fail" if beyond else "inconclusive"
+    return {"smd_ci_low": low, "smd_ci_high": high, "smd_status": status}
 
 
 # --- the analysis from the library queries' frames ----------------------------------------------
