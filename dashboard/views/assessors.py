@@ -15,7 +15,7 @@ from dashboard.figures.assessors import d_study_figure, drift_figure, severity_f
 from signalboard.analysis import assessors
 
 # Rows drawn for a long table (decision flips: ~10,000 at a million applications); the download
-# has every row (issue 7: keep the warm rerun small).
+# has every row (a rerun redraws every table shown).
 MAX_SHOWN = 1000
 
 
@@ -37,8 +37,8 @@ def show(
     if len(full) <= MAX_SHOWN:
         ui.download_csv(full, name)
         return
-    # A long table's CSV is written when the button is clicked, not on every rerun (~60 ms for
-    # the 10,000 decision flips at a million applications); same label, key and file name as
+    # A long table's CSV is written when the button is clicked, not on every rerun (Streamlit
+    # accepts a callable as download_button data); same label, key and file name as
     # ui.download_csv.
     auth.download_button(
         f"Download {name}.csv",
@@ -66,8 +66,8 @@ if not ui.warehouse_ready():
 def _analysis(
     params: dict[str, object], *, threshold: float, min_cell_size: int
 ) -> assessors.AssessorResults:
-    # DuckDB codes and aggregates the score rows; only the small result is cached (issue 7:
-    # caching the million-row score frame cost seconds of hashing and pickling on every rerun).
+    # DuckDB codes and aggregates the score rows; only the small result is cached (st.cache_data
+    # hashes its arguments and pickles its result on every hit, so a score frame would be costly).
     con = ui.cursor()
     if con is None:  # the file went away after warehouse_ready(); the next rerun says so
         raise RuntimeError("The warehouse could not be opened; reload the page.")
@@ -81,8 +81,8 @@ def _analysis(
 def _cached_figure(
     name: str, _builder: Callable[..., go.Figure], frame: pd.DataFrame, threshold: float | None
 ) -> go.Figure:
-    # Building a plotly figure (validation of every trace) took ~75 ms of a warm rerun for the
-    # three charts; the small input frames are the key. cache_resource: no pickling per hit.
+    # Building a plotly figure validates every trace, so the figures are cached on their small
+    # input frames; cache_resource: no pickling per hit.
     return _builder(frame) if threshold is None else _builder(frame, threshold=threshold)
 
 

@@ -40,8 +40,8 @@ units as (
       )
 ),
 
--- A hash of the label, not its codes: ranking the labels here meant a second pass over all
--- 4.65M self-ID rows and a join to them (issue 7: 0.25 -> 0.17 s, 0.46 -> 0.37 s of CPU at 1M).
+-- A hash of the label, not its codes: ranking the labels here would take a second pass over
+-- every self-ID row and a join to them.
 -- The caller hashes its ~24 labels with the same function and checks they do not collide.
 final as (
     select

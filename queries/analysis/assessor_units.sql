@@ -10,8 +10,8 @@
 with
 
 -- rowid: an integer key of the application that the coded score and group rows carry instead
--- of the 22-character application id (issue 7: joining 3M scores to this numbering on the text
--- id cost ~0.5 s of the section at 1M)
+-- of the 22-character application id (a join of every score to this numbering on the text id
+-- would hash the text ids of all scores)
 applications as (
     select *, rowid::integer as app_row from applications
 ),

@@ -1,8 +1,10 @@
-"""Assessors: reliability, severity, grader x group bias and LLM-vs-human agreement (issue 4).
+"""Assessors: reliability, severity, grader x group bias and LLM-vs-human agreement.
 
-`analyze(scores, groups, ...)` turns the rows of queries/assessor_scores.sql and
-queries/assessor_candidate_groups.sql into every table the Assessors page and `signalboard
-report` show; the statistics live in `reliability`, `severity` and `agreement`.
+`compute(con, params)` fetches the filtered scores and self-ID groups from the warehouse as
+integer codes (`load_coded`, queries/analysis/assessor_*.sql) and `analyze_coded` turns them
+into every table the Assessors page and `signalboard report` show. This module fetches and
+assembles; the statistics live in `signalboard.stats` (`reliability`, `severity`,
+`agreement`).
 
 "total" is the grader's mean over the rubric's axes for a deliverable (the scale of the pass
 mark), counted only when the grader scored every axis.
@@ -22,7 +24,7 @@ import pyarrow as pa
 
 from signalboard.analysis.tables import ReportTable
 from signalboard.db import quote_identifier
-from signalboard.queries import load_query, run_query
+from signalboard.queries import load_query
 from signalboard.settings import Settings
 from signalboard.stats import agreement, reliability, severity
 from signalboard.stats.suppression import suppress_small_cells
@@ -76,6 +78,9 @@ AGREEMENT_STAT_COLUMNS = [
     "hh_pearson_r",
     "degradation_qwk",
     "degradation_r",
+    "smd_ci_low",
+    "smd_ci_high",
+    "smd_status",
 ]
 
 SHARED_BIAS_NOTE = (
@@ -117,34 +122,6 @@ class AssessorResults:
         return self.graders.empty and self.llm_agreement.empty
 
 
-def totals(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (application, grader): the mean over the rubric's axes ("total").
-
-    A grader who did not score every axis the deliverable was scored on gets no total.
-    """
-    if scores.empty:
-        return scores.assign(axis=pd.Series(dtype=object))
-    axes_per_app = scores.groupby("application_id")["axis"].nunique().rename("axes_expected")
-    grouped = scores.groupby(["application_id", "grader_id", "grader_kind"], as_index=False).agg(
-        score=("score", "mean"),
-        axes=("axis", "nunique"),
-        min_score=("min_score", "mean"),
-        max_score=("max_score", "mean"),
-        pass_mark=("pass_mark", "mean"),
-        scored_at=("scored_at", "max"),
-    )
-    grouped = grouped.merge(axes_per_app, left_on="application_id", right_index=True)
-    complete = grouped[grouped["axes"] == grouped["axes_expected"]]
-    return complete.drop(columns=["axes", "axes_expected"]).assign(axis=TOTAL)
-
-
-def _by_axis(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    axes = sorted(scores["axis"].dropna().unique()) if len(scores) else []
-    parts = [(axis, scores[scores["axis"] == axis]) for axis in axes]
-    parts.append((TOTAL, totals(scores)))
-    return [(axis, part) for axis, part in parts if len(part)]
-
-
 def _rank_within_component(graders: pd.DataFrame) -> pd.Series:
     # Ranks only compare graders of one connected component (1 = harshest); never across.
     return (
@@ -179,7 +156,7 @@ def _suppress_bias(cells: pd.DataFrame, *, k: int) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CodedScores:
-    """Scores as integer codes (issue 7): what `analyze` needs, without label columns.
+    """Scores as integer codes: what `analyze_coded` needs, without label columns.
 
     One row per (application, grader), sorted by both codes: `wide[p, a]` is that grader's score
     on axis a (NaN = none), the last column the "total" (the mean over the axes, only when the
@@ -229,8 +206,7 @@ def _code_scores(
     """`CodedScores` from one row per score; `scale[k]` (k = min, max, pass mark) is units x
     axes from each unit's rubric."""
     n_units, n_graders, n_axes = len(units), len(graders), len(axes)
-    # int32 keys and positions when they fit (issue 7: each int64 temporary of 3M scores is
-    # 24 MB of fresh memory to fault in on a cold call)
+    # int32 keys and positions when they fit: half the memory of each temporary over every score
     fits = max(n_units * n_graders, (n_axes + 1) * len(unit)) < np.iinfo(np.int32).max
     index = np.int32 if fits else np.int64
     pair, keys = severity._pair_codes(
@@ -239,9 +215,8 @@ def _code_scores(
     )
     n_pairs = len(keys)
     # Fortran order (the transpose of axes x pairs): each axis's column is contiguous, and every
-    # analysis reads the matrix one axis at a time (issue 7: gathers from a 40-byte-strided
-    # column touched a cache line per score; analyze_coded at 1M: CPU ~1.45 -> ~1.25 s). Scores
-    # land through flat positions: half the time of the 2-D scatter.
+    # analysis reads the matrix one axis at a time (a strided column would touch a cache line
+    # per score). Scores land through flat positions rather than a 2-D scatter.
     columns = np.full((n_axes + 1, n_pairs), np.nan)
     columns.reshape(-1)[axis.astype(index, copy=False) * index(n_pairs) + pair] = score
     wide = columns.T
@@ -280,80 +255,6 @@ def _code_scores(
     )
 
 
-def code_frames(scores: pd.DataFrame, groups: pd.DataFrame) -> CodedScores:
-    """The rows of the two library queries as `CodedScores` (the path of `analyze`)."""
-    scores = scores.dropna(subset=["score"])
-    unit, units = pd.factorize(scores["application_id"], sort=True)
-    grader, graders = pd.factorize(scores["grader_id"], sort=True)
-    axes = sorted(a for a in scores["axis"].dropna().unique() if a != TOTAL)
-    axis = pd.Index(axes).get_indexer(scores["axis"]).astype(np.int64)
-    unit = unit.astype(np.int64)
-    scale = np.full((3, len(units), len(axes)), np.nan)
-    for k, column in enumerate(("min_score", "max_score", "pass_mark")):
-        if column in scores:
-            scale[k][unit, axis] = scores[column].to_numpy(dtype=float)
-    attributes = np.array(sorted(groups["attribute"].dropna().unique()) if len(groups) else [])
-    labels, codes = [], np.full((len(attributes), len(units)), -1, dtype=np.int64)
-    for a, attribute in enumerate(attributes):
-        part = groups[groups["attribute"] == attribute]
-        group_code, group_labels = pd.factorize(part["group"], sort=True)
-        where = pd.Index(units).get_indexer(part["application_id"])
-        ok = where >= 0
-        codes[a, where[ok]] = group_code[ok]
-        labels.append(np.asarray(group_labels, dtype=object))
-    return _code_scores(
-        unit=unit,
-        grader=grader.astype(np.int64),
-        axis=axis,
-        human=(scores["grader_kind"] == "human").to_numpy(dtype=bool),
-        score=scores["score"].to_numpy(dtype=float),
-        month=_months(scores["scored_at"]) if len(scores) else np.zeros(0, np.int64),
-        scale=scale,
-        units=units,
-        graders=graders,
-        axes=axes,
-        attributes=attributes,
-        group_labels=tuple(labels),
-        groups=codes,
-    )
-
-
-def analyze(
-    scores: pd.DataFrame,
-    groups: pd.DataFrame,
-    *,
-    threshold: float = 0.25,
-    min_cell_size: int = 5,
-    n_boot: int = 200,
-    seed: int = 0,
-) -> AssessorResults:
-    """All assessor analyses for the scores of queries/assessor_scores.sql.
-
-    Parameters
-    ----------
-    scores
-        application_id, grader_id, grader_kind, axis, score, min_score, max_score, pass_mark,
-        scored_at (one row per score).
-    groups
-        application_id, attribute, group (queries/assessor_candidate_groups.sql).
-    threshold
-        Practical severity / bias threshold in rubric points (settings.severity_threshold).
-    min_cell_size
-        Suppression size k (settings.min_cell_size) for every demographic breakdown.
-    n_boot
-        Bootstrap replicates for the alpha intervals.
-    seed
-        Seed of the bootstrap.
-    """
-    return analyze_coded(
-        code_frames(scores, groups),
-        threshold=threshold,
-        min_cell_size=min_cell_size,
-        n_boot=n_boot,
-        seed=seed,
-    )
-
-
 def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense codes of the values present, in label order: (new code per row, old code per new)."""
     present = np.bincount(codes, minlength=size) > 0
@@ -362,7 +263,7 @@ def _subset(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _agreement(data: CodedScores) -> list[pd.DataFrame]:
     """LLM-vs-human agreement on every axis (the pairs are the same on every axis: formed once)."""
-    return agreement.llm_agreement_wide(
+    return agreement.llm_agreement(
         data.wide,
         pair_unit=data.pair_unit,
         pair_grader=data.pair_grader,
@@ -382,18 +283,11 @@ def _style(data: CodedScores) -> pd.DataFrame:
     if not len(human):
         return _empty([])
     scores = np.asfortranarray(data.wide[human, :total_code])  # read one axis at a time
-    # scale use is looked up for these rows only (issue 7: not for every LLM row, and in this
-    # worker thread rather than while the scores are coded)
-    low, high = data.scale_min[data.pair_unit[human]], data.scale_max[data.pair_unit[human]]
-    with np.errstate(invalid="ignore"):
-        mid = (low + high) / 2
-        midpoint = np.abs(scores - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
-        extreme = (scores <= low) | (scores >= high)
-    return severity.rating_style_wide(
+    return severity.rating_style(
         scores,
         grader=data.pair_grader[human],
-        extreme=extreme,
-        midpoint=midpoint,
+        scale_min=data.scale_min[data.pair_unit[human]],
+        scale_max=data.scale_max[data.pair_unit[human]],
         grader_labels=data.graders,
     )
 
@@ -406,11 +300,25 @@ def analyze_coded(
     n_boot: int = 200,
     seed: int = 0,
 ) -> AssessorResults:
-    """`analyze` on integer-coded scores: bincounts and sparse matrices, no label columns."""
+    """Every Assessors table of integer-coded scores.
+
+    Parameters
+    ----------
+    data
+        The scores and groups (`load_coded`).
+    threshold
+        Practical severity / bias threshold in rubric points (settings.severity_threshold).
+    min_cell_size
+        Suppression size k (settings.min_cell_size) for every demographic breakdown.
+    n_boot
+        Bootstrap replicates for the alpha intervals.
+    seed
+        Seed of the bootstrap.
+    """
     total_code = len(data.axes) - 1
     options = {"threshold": threshold, "min_cell_size": min_cell_size, "n_boot": n_boot}
     # The axes' fits, the LLM agreement and the rating style are independent: two worker threads
-    # share them (numpy releases the GIL in its loops, so both cores work; issue 7), the two
+    # share them (numpy releases the GIL in its loops, so both cores work), the two
     # that need no fit first. BLAS stays on one thread throughout, so the fits' own limits
     # (reliability.single_threaded_blas) in either thread set and restore the same value.
     with reliability.single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
@@ -516,12 +424,12 @@ def _axis_tables(
         "graders_for_phi_80": needed,
     }
     out["design"] = reliability.design_summary(fit).assign(axis=axis)
-    sev = severity.severity_from_fit(fit, threshold=threshold).assign(grader_kind="human")
+    sev = severity.grader_severity(fit, threshold=threshold).assign(grader_kind="human")
     llm = np.flatnonzero(present & ~data.pair_human)
     if len(llm):
         local = np.full(n_units, -1, dtype=np.int64)
         local[unit_codes] = np.arange(len(unit_codes))
-        ext = severity.external_severity_codes(
+        ext = severity.external_severity(
             fit,
             unit=local[data.pair_unit[llm]],
             grader=data.pair_grader[llm],
@@ -537,7 +445,7 @@ def _axis_tables(
     out["overlap"] = reliability.grader_overlap(fit)
     severity_by_grader = np.full(n_graders, np.nan)
     severity_by_grader[grader_codes] = sev["severity"].to_numpy()[: len(grader_codes)]
-    out["flips"] = severity.decision_flips_codes(
+    out["flips"] = severity.decision_flips(
         unit=unit_h,
         grader=grader_h,
         score=y,
@@ -545,7 +453,7 @@ def _axis_tables(
         pass_mark=data.pass_mark,
         unit_labels=data.units,
     )
-    out["drift"] = severity.severity_drift_codes(
+    out["drift"] = severity.severity_drift(
         unit=unit_h,
         grader=grader_h,
         month=data.month[h],
@@ -554,7 +462,7 @@ def _axis_tables(
         threshold=threshold,
     )
     if len(data.attributes):
-        bias, out["omnibus"] = severity.grader_bias_codes(
+        bias, out["omnibus"] = severity.grader_bias(
             fit,
             data.groups[:, unit_codes],
             attributes=data.attributes,
@@ -645,39 +553,27 @@ def _assemble(
     )
 
 
-def load(
-    con: duckdb.DuckDBPyConnection, params: dict[str, object] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The scores and candidate groups (the two library queries) for the filters `params`."""
-    return (
-        run_query(con, "assessor_scores", params),
-        run_query(con, "assessor_candidate_groups", params),
-    )
-
-
-# The warehouse path (issue 7): DuckDB filters and turns every label into an integer code, so
-# only numeric columns reach Python; totals, rubric look-ups and the rest are bincounts.
-# Application codes ("units") follow the sorted application ids (as pandas.factorize(sort=True)
-# numbers them in `analyze`): queries/assessor_units.sql numbers them once and gives each unit's
-# warehouse row id; the score and group rows carry that row id, looked up here (each of the three
-# files restated the numbering and joined 3M scores to it on the text id: ~0.5 s at 1M).
+# --- fetching ------------------------------------------------------------------------------------
+# DuckDB filters and turns every label into an integer code, so only numeric columns reach
+# Python. Application codes ("units") follow the sorted application ids:
+# queries/analysis/assessor_units.sql numbers them once and gives each unit's warehouse row id;
+# the score and group rows carry that row id, looked up here, so no query restates the numbering.
 
 
 def _fetch_numpy(
     con: duckdb.DuckDBPyConnection, name: str, values: dict[str, object]
 ) -> dict[str, np.ndarray]:
     query = load_query(name)
-    # Through Arrow from a relation: a cursor's fetchnumpy (or its Arrow output) first copies
-    # the whole result (issue 7: 3M score rows in 0.19 s and 0.32 s of CPU instead of 0.26 s
-    # and 0.42 s)
+    # Through Arrow from a relation: a cursor's fetchnumpy (or its Arrow output) first
+    # materializes the whole result and then copies it
     table = con.sql(query.sql, params=query.bind(values)).to_arrow_table()
     return {name: _numpy(table[name]) for name in table.column_names}
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:
     """One numpy array of an Arrow column, its chunks joined in memory from the system
-    allocator: pyarrow's default pool (mimalloc) handed the 3M-row joins fresh pages on every
-    call, ~0.15 s of kernel time in a cold Assessors call at 1M (issue 7)."""
+    allocator: pyarrow's default pool (mimalloc) hands large joins fresh pages on every call
+    (measurements in docs/performance.md)."""
     if column.num_chunks < 2:  # nothing to join (an empty result has no chunk)
         return column.to_numpy()
     joined = pa.concat_arrays(column.chunks, memory_pool=pa.system_memory_pool())
@@ -759,15 +655,16 @@ def load_coded(
 ) -> CodedScores:
     """The scores and groups of the filtered applications as `CodedScores`, coded in DuckDB.
 
-    Equals `code_frames(*load(con, params))` (tests/test_assessors.py checks it on the sample).
+    tests/test_assessors.py checks it against coding the label rows of
+    queries/analysis/assessor_scores.sql and assessor_candidate_groups.sql in pandas.
     """
     bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}
     graders = _column(con, "select distinct grader_id from scores order by 1")
     axes = [a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL]
     # Three queries on three cursors, ordered so DuckDB always has work while numpy codes: the
     # score codes (3M rows) start at once beside the units; when the units are in, the group
-    # codes (a join of 4.65M self-ID rows) start while this thread codes the scores (issue 7:
-    # numpy's coding runs on one core, so before it left the other one idle for ~0.2 s).
+    # codes (a join of every self-ID row) start while this thread codes the scores (numpy's
+    # coding runs on one core, so the other one queries meanwhile).
     with ThreadPoolExecutor(max_workers=2) as pool:
         score_job = pool.submit(
             _fetch_closing,
@@ -828,7 +725,7 @@ def compute(
     n_boot: int = 200,
     seed: int = 0,
 ) -> AssessorResults:
-    """`analyze` of the filtered warehouse, coded in DuckDB (the page's and report's path)."""
+    """Every Assessors table of the filtered warehouse (`analyze_coded` of `load_coded`)."""
     return analyze_coded(
         load_coded(con, params),
         threshold=threshold,

@@ -9,9 +9,11 @@ different human graders on the same deliverable.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 # Williamson, Xi & Breyer (2012), EM:IP 31(1) 2-13, as RSMTool applies them.
 GATES: dict[str, float] = {
@@ -21,6 +23,55 @@ GATES: dict[str, float] = {
     "smd": 0.15,  # |standardized mean difference| <= .15
     "subgroup_smd": 0.10,  # |standardized difference| per subgroup <= .10
 }
+
+
+SmdStatus = Literal["pass", "inconclusive", "fail"]
+
+
+def smd_interval(
+    difference: np.ndarray,
+    unit: np.ndarray,
+    *,
+    threshold: float,
+    confidence: float = 0.95,
+) -> tuple[float, float, SmdStatus]:
+    """Interval of a standardized mean difference and its gate decision.
+
+    The SMD is the mean of the per-pair standardized differences `difference` (for a subgroup
+    z_M - z_H, for the overall row (M - H) / pooled SD, the standardizing SDs taken as known).
+    Pairs of one deliverable share its LLM score, so the standard error is the cluster-robust
+    (CR1) one over deliverables `unit`: with S_u the sum of the differences of deliverable u, n_u
+    its pairs, N = sum n_u and G deliverables, Var = G / (G - 1) * sum_u (S_u - n_u * SMD)^2 / N^2;
+    the interval is SMD +/- t(G - 1) * SE. Status: "pass" when the whole interval lies within
+    +/- `threshold`, "fail" when it lies entirely beyond it, "inconclusive" when it straddles it
+    (or has no width to judge: fewer than two deliverables).
+
+    Examples
+    --------
+    >>> low, high, status = smd_interval(np.array([0.3, 0.1, 0.2, 0.4, 0.25, 0.35]),
+    ...                                  np.array([0, 0, 1, 1, 2, 2]), threshold=0.10)
+    >>> round(low, 3), round(high, 3), status
+    (0.123, 0.41, 'fail')
+    """
+    d = np.asarray(difference, dtype=float)
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan, "inconclusive"
+    _, code = np.unique(unit, return_inverse=True)
+    clusters = int(code.max()) + 1
+    smd = float(d.mean())
+    if clusters < 2:
+        return math.nan, math.nan, "inconclusive"
+    per = np.bincount(code, d) - np.bincount(code) * smd
+    se = math.sqrt(clusters / (clusters - 1) * float((per**2).sum())) / n
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, clusters - 1)) * se
+    low, high = smd - half, smd + half
+    status: SmdStatus = "inconclusive"
+    if -threshold <= low and high <= threshold:
+        status = "pass"
+    elif low > threshold or high < -threshold:
+        status = "fail"
+    return low, high, status
 
 
 def qwk(machine: np.ndarray, human: np.ndarray) -> float:
@@ -54,8 +105,8 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     """QWK, Pearson r, exact agreement (|M - H| < 0.5, i.e. equal on an integer scale), adjacent
     agreement (|M - H| <= 1) and SMD = (mean M - mean H) / sqrt((SD_M^2 + SD_H^2) / 2).
 
-    The centred moments are computed once and shared (issue 7: this runs for every group of
-    every attribute on every axis); QWK as in `qwk`, r as numpy's corrcoef.
+    The centred moments are computed once and shared by every statistic; QWK as in `qwk`, r as
+    numpy's corrcoef.
     """
     m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
     n = len(m)
@@ -80,29 +131,6 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
         "adjacent_agreement": float((diff <= 1 + 1e-9).mean()),
         "smd": float((mean_m - mean_h) / pooled) if pooled and pooled > 0 else math.nan,
     }
-
-
-def machine_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
-    """application_id, machine, human, human_grader for every LLM x human pair on a deliverable.
-
-    `scores`: application_id, grader_id, grader_kind ('llm' or 'human'), score (one axis).
-    """
-    llm = scores.loc[scores["grader_kind"] == "llm", ["application_id", "score"]]
-    human = scores.loc[scores["grader_kind"] == "human", ["application_id", "grader_id", "score"]]
-    pairs = llm.rename(columns={"score": "machine"}).merge(
-        human.rename(columns={"score": "human", "grader_id": "human_grader"}), on="application_id"
-    )
-    return pairs
-
-
-def human_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
-    """application_id, first, second: every pair of two different human graders' scores."""
-    human = scores.loc[scores["grader_kind"] == "human", ["application_id", "grader_id", "score"]]
-    pairs = human.merge(human, on="application_id", suffixes=("_a", "_b"))
-    pairs = pairs[pairs["grader_id_a"] < pairs["grader_id_b"]]
-    return pairs.rename(columns={"score_a": "first", "score_b": "second"})[
-        ["application_id", "first", "second"]
-    ]
 
 
 def _overall_row(
@@ -139,70 +167,6 @@ def _overall_row(
         row["qwk_pass"] and row["r_pass"] and row["smd_pass"] and row["degradation_pass"]
     )
     return row
-
-
-def llm_agreement(
-    scores: pd.DataFrame, groups: pd.DataFrame | None = None, *, axis: str = "total"
-) -> pd.DataFrame:
-    """LLM vs human agreement on one axis, overall and per demographic group, with the gates.
-
-    Parameters
-    ----------
-    scores
-        application_id, grader_id, grader_kind, score for one axis (or the total).
-    groups
-        application_id, attribute, group (optional).
-    axis
-        Label written in the `axis` column.
-
-    Returns
-    -------
-    pandas.DataFrame
-        axis, attribute, group, n (deliverables), pairs, qwk, pearson_r, exact_agreement,
-        adjacent_agreement, smd, hh_qwk, hh_pearson_r, degradation_qwk, degradation_r,
-        qwk_pass, r_pass, smd_pass, degradation_pass, passes. Overall row: attribute = group =
-        "all", smd = (mean M - mean H) / pooled SD, passes = every gate. Group rows: smd is the
-        difference of standardized means (both scores standardized on all pairs, then
-        mean z_M - mean z_H within the group, as RSMTool's subgroup "DSM"), passes = |smd| <= .10.
-    """
-    pairs = machine_human_pairs(scores)
-    hh = human_human_pairs(scores)
-    overall = pair_stats(pairs["machine"].to_numpy(), pairs["human"].to_numpy())
-    hh_qwk = qwk(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
-    hh_r = _pearson(hh["first"].to_numpy(), hh["second"].to_numpy()) if len(hh) else math.nan
-    row = _overall_row(
-        axis,
-        n=int(pairs["application_id"].nunique()),
-        pairs=len(pairs),
-        overall=overall,
-        hh_qwk=hh_qwk,
-        hh_r=hh_r,
-    )
-    rows = [row]
-    if groups is not None and len(pairs) > 1:
-        zm = (pairs["machine"] - pairs["machine"].mean()) / pairs["machine"].std(ddof=1)
-        zh = (pairs["human"] - pairs["human"].mean()) / pairs["human"].std(ddof=1)
-        scored = pairs.assign(zm=zm, zh=zh).merge(groups, on="application_id")
-        for (attribute, group), part in scored.groupby(["attribute", "group"], sort=True):
-            stats_ = pair_stats(part["machine"].to_numpy(), part["human"].to_numpy())
-            dsm = float(part["zm"].mean() - part["zh"].mean())
-            rows.append(
-                {
-                    "axis": axis,
-                    "attribute": attribute,
-                    "group": group,
-                    "n": int(part["application_id"].nunique()),
-                    "pairs": len(part),
-                    **stats_,
-                    "smd": dsm,
-                    "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                    "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-# --- integer-coded path (issue 7) --------------------------------------------------------------
 
 
 def _sorted_by_unit(unit: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -242,7 +206,7 @@ def _within_unit_pairs(
     return left, right
 
 
-def llm_agreement_wide(
+def llm_agreement(
     wide: np.ndarray,
     *,
     pair_unit: np.ndarray,
@@ -254,11 +218,41 @@ def llm_agreement_wide(
     attributes: np.ndarray | None = None,
     group_labels: list[np.ndarray] | None = None,
 ) -> list[pd.DataFrame]:
-    """`llm_agreement` for every axis at once on integer codes, from one row per (unit, grader):
-    `wide[p, a]` is grader p's score on axis a (NaN = none); `groups[a, unit]` the group code
-    (-1 = none) of `attributes[a]` in `group_labels[a]`. Which LLM score pairs with which human
-    score does not depend on the axis, so the pairs and the group order are found once, without
-    a merge (issue 7). One frame per axis that has both LLM and human scores."""
+    """LLM vs human agreement per axis, overall and per demographic group, with the gates.
+
+    Every (LLM score, human score) pair on the same deliverable and axis is one observation.
+    Overall row (attribute = group = "all"): QWK, Pearson r, exact and adjacent agreement,
+    smd = (mean M - mean H) / pooled SD, the human-human QWK and r over every pair of two human
+    graders on a deliverable, degradation = machine-human minus human-human, and every gate of
+    `GATES`. Group rows: smd is the difference of standardized means (both scores standardized
+    on all pairs, then mean z_M - mean z_H within the group, as RSMTool's subgroup "DSM"),
+    passes = |smd| <= .10.
+
+    Inputs are one row per (unit, grader): `wide[p, a]` is grader p's score on axis a (NaN =
+    none), `pair_unit` / `pair_grader` its codes, `pair_human` whether the grader is human;
+    `groups[a, unit]` the group code (-1 = none) of `attributes[a]` in `group_labels[a]`.
+    Which LLM score pairs with which human score does not depend on the axis, so the pairs and
+    the group order are found once.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One frame per axis that has both LLM and human scores: axis, attribute, group, n
+        (deliverables), pairs, qwk, pearson_r, exact_agreement, adjacent_agreement, smd,
+        hh_qwk, hh_pearson_r, degradation_qwk, degradation_r, qwk_pass, r_pass, smd_pass,
+        degradation_pass, passes, smd_ci_low, smd_ci_high, smd_status (`smd_interval` against
+        .15 overall and .10 per group; smd_pass compares the point value alone, as RSMTool).
+
+    Examples
+    --------
+    >>> wide = np.array([[3.0], [3.0], [4.0], [4.0], [2.0], [2.0]])
+    >>> table = llm_agreement(wide, pair_unit=np.array([0, 0, 1, 1, 2, 2]),
+    ...                       pair_grader=np.array([0, 1] * 3),
+    ...                       pair_human=np.array([True, False] * 3), axes=np.array(["x"]),
+    ...                       n_units=3)[0]
+    >>> table[["pairs", "qwk", "smd", "passes"]].values.tolist()
+    [[3, 1.0, 0.0, True]]
+    """
     llm_rows, human_rows = np.flatnonzero(~pair_human), np.flatnonzero(pair_human)
     h_sorted = _sorted_by_unit(pair_unit[human_rows], n_units)
     li, hi = _within_unit_pairs(
@@ -290,7 +284,7 @@ def llm_agreement_wide(
         if not (present & pair_human).any() or not (present & ~pair_human).any():
             continue
         # every axis's LLM and human score per pair, gathered once from the axis's column; the
-        # groups then gather from these (issue 7: fewer random reads of the 742k-row column)
+        # groups then gather from these
         machine_all, human_all = column[lp], column[hp]
         valid = ~(np.isnan(machine_all) | np.isnan(human_all))
         all_valid = bool(valid.all())
@@ -312,6 +306,23 @@ def llm_agreement_wide(
             hh_qwk=hh_qwk,
             hh_r=hh_r,
         )
+        paired_units = unit_of_pair if all_valid else unit_of_pair[valid]
+        pooled = (
+            math.sqrt((machine.var(ddof=1) + human_score.var(ddof=1)) / 2)
+            if len(machine) > 1
+            else math.nan
+        )
+        row.update(
+            zip(
+                ("smd_ci_low", "smd_ci_high", "smd_status"),
+                smd_interval(
+                    (machine - human_score) / pooled if pooled > 0 else np.zeros(0),
+                    paired_units,
+                    threshold=GATES["smd"],
+                ),
+                strict=True,
+            )
+        )
         rows = [row]
         if use_groups and len(machine) > 1:
             mean_m, sd_m = machine.mean(), machine.std(ddof=1)
@@ -332,19 +343,24 @@ def llm_agreement_wide(
                 attributes, group_labels or [], group_order, per_group_units, strict=True
             ):
                 machine_g, human_g = machine_all[order], human_all[order]
-                valid_g = valid[order]
+                valid_g, unit_g = valid[order], unit_of_pair[order]
                 for g in range(len(labels)):
                     m_part = machine_g[bounds[g] : bounds[g + 1]]
                     h_part = human_g[bounds[g] : bounds[g + 1]]
+                    u_part = unit_g[bounds[g] : bounds[g + 1]]
                     if not all_valid:
                         keep = valid_g[bounds[g] : bounds[g + 1]]
-                        m_part, h_part = m_part[keep], h_part[keep]
+                        m_part, h_part, u_part = m_part[keep], h_part[keep], u_part[keep]
                     if not len(m_part):
                         continue
                     stats_ = pair_stats(m_part, h_part)
                     # standardized on all pairs, then mean z_M - mean z_H within the group
+                    z_diff = (m_part - mean_m) / sd_m - (h_part - mean_h) / sd_h
                     dsm = float(
                         ((m_part - mean_m) / sd_m).mean() - ((h_part - mean_h) / sd_h).mean()
+                    )
+                    low, high, status = smd_interval(
+                        z_diff, u_part, threshold=GATES["subgroup_smd"]
                     )
                     rows.append(
                         {
@@ -357,6 +373,9 @@ def llm_agreement_wide(
                             "smd": dsm,
                             "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
                             "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
+                            "smd_ci_low": low,
+                            "smd_ci_high": high,
+                            "smd_status": status,
                         }
                     )
         out.append(pd.DataFrame(rows))

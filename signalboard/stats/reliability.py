@@ -79,7 +79,7 @@ class CrossedFit:
     def shared_deliverables(self) -> sp.csr_matrix:
         """Raters x raters: deliverables each pair of raters both scored (N'N; the diagonal is
         each rater's ratings). Built once per fit: the design summary, grader design and overlap
-        tables all read it (issue 7: three sparse products of the 470k ratings at 1M before)."""
+        tables all read it."""
         if self.design is not None:
             return self.design.shared_deliverables
         incidence = sp.csr_matrix(
@@ -143,19 +143,14 @@ class CrossedFit:
 
 @functools.cache
 def _blas_controller() -> ThreadpoolController:
-    # threadpool_limits() inspects every loaded library on each call (~2 ms, 7 fits per report
-    # section); a controller inspects them once
+    # threadpool_limits() inspects every loaded library on each call; a controller inspects
+    # them once (threadpoolctl's documentation recommends reusing a ThreadpoolController)
     return ThreadpoolController()
 
 
 def single_threaded_blas() -> Any:
     """Context manager: BLAS on one thread (see `fit_arrays` for why)."""
     return _blas_controller().limit(limits=1, user_api="blas")
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    codes, labels = pd.factorize(values, sort=True)
-    return codes.astype(np.int64), np.asarray(labels)
 
 
 def _pinv_psd(matrix: np.ndarray) -> np.ndarray:
@@ -166,48 +161,11 @@ def _pinv_psd(matrix: np.ndarray) -> np.ndarray:
     return (vectors * inv) @ vectors.T
 
 
-def fit_crossed(
-    frame: pd.DataFrame,
-    *,
-    unit: str = "application_id",
-    rater: str = "grader_id",
-    value: str = "score",
-) -> CrossedFit:
-    """Fit score = mu + deliverable + grader + error by fitting constants on a sparse design.
-
-    Parameters
-    ----------
-    frame
-        One row per (unit, rater) with a numeric `value`; a pair that occurs twice is averaged.
-    unit, rater, value
-        Column names.
-
-    Returns
-    -------
-    CrossedFit
-        Effects, residuals, sums of squares and variance components.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"application_id": [1, 1, 2, 2], "grader_id": ["a", "b", "a", "b"],
-    ...                    "score": [3.0, 4.0, 2.0, 3.0]})
-    >>> round(float(fit_crossed(df).grader_effect[1] - fit_crossed(df).grader_effect[0]), 3)
-    1.0
-    """
-    data = frame[[unit, rater, value]].dropna()
-    if data.duplicated([unit, rater]).any():
-        data = data.groupby([unit, rater], as_index=False, sort=False)[value].mean()
-    u, units = _codes(data[unit])
-    r, raters = _codes(data[rater])
-    return fit_arrays(u, r, data[value].to_numpy(dtype=float), units=units, raters=raters)
-
-
 @dataclass(frozen=True)
 class CrossedDesign:
     """The parts of a crossed fit that depend on who rated what, not on the scores: the same
-    for every rubric axis of one set of ratings (issue 7: the axes and the total of one grading
-    design were fitted five times over, each building the same sparse matrices and
-    pseudo-inverse). Built by `crossed_design`."""
+    for every rubric axis of one set of ratings, so the axes and the total of one grading design
+    share one set of sparse matrices and one pseudo-inverse. Built by `crossed_design`."""
 
     unit_code: np.ndarray
     rater_code: np.ndarray
@@ -253,9 +211,9 @@ def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int)
     rank = np.empty(n_comp, dtype=np.int64)
     rank[np.argsort(first_unit, kind="stable")] = np.arange(n_comp)
     rater_component = rank[rater_component]
-    # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). Multithreaded
-    # BLAS on such small matrices spins its threads: 0.4 s per eigh of 140 x 140 on the busy
-    # 2-core benchmark machine against 2 ms single-threaded (issue 7).
+    # The dense algebra is graders x graders (grader-months for drift: ~150 x 150). On matrices
+    # this small a multithreaded BLAS spends its time spinning threads, not computing
+    # (OpenBLAS's own advice for small problems; measurements in docs/performance.md).
     with single_threaded_blas():
         c_pinv = _pinv_psd(c_matrix)
         # Centre within each component on the rating-weighted mean (L b), covariance L C^+ L' s_e.
@@ -287,11 +245,19 @@ def fit_arrays(
     raters: np.ndarray,
     design: CrossedDesign | None = None,
 ) -> CrossedFit:
-    """`fit_crossed` on integer-coded data: the path the warehouse analysis takes (issue 7).
+    """Fit score = mu + deliverable + grader + error by fitting constants on a sparse design.
 
-    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used; codes in the
-    order of the sorted labels, as `fit_crossed` makes them) with one finite `y` per (u, r) pair.
+    `u` and `r` are dense codes (0..len(units)-1, 0..len(raters)-1, every code used, in the
+    order of the sorted labels `units` and `raters`) with one finite `y` per (u, r) pair.
     `design`: `crossed_design` of these same `u` and `r`, when several fits share it.
+
+    Examples
+    --------
+    >>> fit = fit_arrays(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
+    ...                  np.array([3.0, 4.0, 2.0, 3.0]), units=np.array([1, 2]),
+    ...                  raters=np.array(["a", "b"]))
+    >>> round(float(fit.grader_effect[1] - fit.grader_effect[0]), 3)
+    1.0
     """
     y = np.asarray(y, dtype=float)
     n_obs, n_units, n_raters = len(y), len(units), len(raters)
@@ -381,9 +347,9 @@ def icc_forms(fit: CrossedFit, *, confidence: float = 0.95) -> pd.DataFrame:
     Examples
     --------
     >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    >>> df = pd.DataFrame([(t, j, s) for t, row in enumerate(sf) for j, s in enumerate(row)],
-    ...                   columns=["application_id", "grader_id", "score"])
-    >>> round(float(icc_forms(fit_crossed(df)).set_index("metric").loc["icc_a_1", "value"]), 4)
+    >>> fit = fit_arrays(np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6),
+    ...                  np.ravel(sf).astype(float), units=np.arange(6), raters=np.arange(4))
+    >>> round(float(icc_forms(fit).set_index("metric").loc["icc_a_1", "value"]), 4)
     0.2898
     """
     alpha = 1.0 - confidence
@@ -508,9 +474,9 @@ def d_study(
     Examples
     --------
     >>> sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    >>> df = pd.DataFrame([(t, j, s) for t, row in enumerate(sf) for j, s in enumerate(row)],
-    ...                   columns=["application_id", "grader_id", "score"])
-    >>> d_study(fit_crossed(df))[1]
+    >>> fit = fit_arrays(np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6),
+    ...                  np.ravel(sf).astype(float), units=np.arange(6), raters=np.arange(4))
+    >>> d_study(fit)[1]
     10
     """
     s_d = max(fit.var_unit, 0.0)
@@ -645,41 +611,9 @@ def _alpha_ordinal_from(coincidence: np.ndarray) -> float:
     return 1 - (n - 1) * float((o * delta).sum()) / d_e
 
 
-def krippendorff_alpha(units: np.ndarray, values: np.ndarray, *, level: AlphaLevel) -> float:
-    """Krippendorff's alpha = 1 - D_o / D_e from the coincidence matrix of pairable values.
-
-    Parameters
-    ----------
-    units
-        The unit (deliverable) of each value; any hashable labels.
-    values
-        The values (missing allowed). Units with fewer than two values are not pairable.
-    level
-        "interval" (squared difference) or "ordinal" (Krippendorff's rank-based metric over the
-        observed values).
-
-    Examples
-    --------
-    >>> units = [1, 1, 2, 2, 3, 3, 4, 4]
-    >>> values = [1, 1, 2, 3, 3, 3, 4, 5]
-    >>> round(krippendorff_alpha(units, values, level="interval"), 4)
-    0.8704
-    """
-    p = _pairable(np.asarray(units), np.asarray(values, dtype=float))
-    if p.n_units == 0:
-        return math.nan
-    if level == "interval":
-        m, s1, s2, w = _interval_parts(p)
-        return float(_alpha_interval_from(m, s1, s2, w))
-    per_unit, n_cat = _ordinal_parts(p)
-    o = np.asarray(per_unit.sum(axis=0)).reshape(n_cat, n_cat)
-    return float(_alpha_ordinal_from(o))
-
-
 def _unique_counts(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(key, return_counts=True)` for non-negative integer keys; a bincount when they
-    are small (a 1-5 axis: below 4^5), instead of sorting one key per deliverable (issue 7:
-    ~12 ms per axis at 1M)."""
+    are small (a 1-5 axis: below 4^5), instead of sorting one key per deliverable."""
     if len(key) and key.min() >= 0 and key.max() < 1 << 20:
         counts = np.bincount(key)
         keys = np.flatnonzero(counts)
@@ -723,32 +657,6 @@ def _unit_patterns(
     rows = np.nonzero(finite)[0]
     m = finite.sum(axis=1)
     return _Pairable(rows.astype(np.int64), patterns[finite], m, len(m)), counts
-
-
-def alpha_bootstrap(
-    units: np.ndarray,
-    values: np.ndarray,
-    *,
-    level: AlphaLevel,
-    n_boot: int = 500,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Alpha with a percentile bootstrap CI that resamples deliverables (units), not pairs.
-
-    A resample of n units is a multinomial draw of how often each unit is taken; alpha depends
-    on a unit only through its multiset of values, so the draw is made over the distinct
-    multisets ("patterns") with their counts as weights. That is the same bootstrap
-    distribution as drawing units one by one, at a cost independent of the number of units
-    (issue 7: 200 replicates over 500,000 deliverables in milliseconds instead of seconds).
-
-    Returns
-    -------
-    (alpha, ci_low, ci_high)
-    """
-    return alpha_bootstraps(
-        units, values, levels=(level,), n_boot=n_boot, confidence=confidence, seed=seed
-    )[level]
 
 
 def alpha_bootstraps(

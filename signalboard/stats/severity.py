@@ -2,10 +2,14 @@
 differential rater functioning (grader x group).
 
 All of it rests on one fit of score = mu + deliverable + grader + error
-(`signalboard.stats.reliability.fit_crossed`): the grader effects are estimated from the
+(`signalboard.stats.reliability.fit_arrays`): the grader effects are estimated from the
 differences between graders *on the same deliverables*, so a grader who happened to get weaker
 submissions is not called harsh. The fit absorbs deliverables and solves a graders x graders
-system, never a dense design matrix, so it scales to millions of score rows (issue 7).
+system, never a dense design matrix, so it scales to millions of score rows.
+
+Inputs are integer codes (a code indexes a sorted label array), never label columns: every
+per-grader or per-cell quantity is a bincount. tests/oracles/assessors.py holds label-based
+pandas versions that the tests compare these with.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from signalboard.stats.reliability import CrossedFit, fit_arrays, fit_crossed
+from signalboard.stats.reliability import CrossedFit, fit_arrays
 
 
 def _z(confidence: float) -> float:
@@ -26,11 +30,7 @@ def _z(confidence: float) -> float:
 
 
 def grader_severity(
-    frame: pd.DataFrame,
-    *,
-    threshold: float = 0.25,
-    confidence: float = 0.95,
-    fit: CrossedFit | None = None,
+    fit: CrossedFit, *, threshold: float = 0.25, confidence: float = 0.95
 ) -> pd.DataFrame:
     """Severity of each grader in rubric points: how much lower the grader scores than
     co-graders on the same deliverables (positive = harsher), shrunk towards 0 by empirical Bayes.
@@ -44,14 +44,12 @@ def grader_severity(
 
     Parameters
     ----------
-    frame
-        One row per (application_id, grader_id) with `score` (human graders only).
+    fit
+        Crossed fit of human scores (`reliability.fit_arrays`).
     threshold
         Practical threshold in rubric points (settings.severity_threshold).
     confidence
         Level of the interval.
-    fit
-        A fit of `frame` already computed (optional).
 
     Returns
     -------
@@ -62,19 +60,13 @@ def grader_severity(
 
     Examples
     --------
-    >>> df = pd.DataFrame({"application_id": [1, 1, 2, 2, 3, 3],
-    ...                    "grader_id": ["a", "b", "a", "b", "a", "b"],
-    ...                    "score": [3.0, 4.0, 2.0, 3.0, 4.0, 4.0]})
-    >>> round(float(grader_severity(df)["severity_unshrunk"].iloc[0]), 3)
+    >>> from signalboard.stats.reliability import fit_arrays
+    >>> fit = fit_arrays(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1]),
+    ...                  np.array([3.0, 4.0, 2.0, 3.0, 4.0, 4.0]),
+    ...                  units=np.array([1, 2, 3]), raters=np.array(["a", "b"]))
+    >>> round(float(grader_severity(fit)["severity_unshrunk"].iloc[0]), 3)
     0.333
     """
-    return severity_from_fit(fit or fit_crossed(frame), threshold=threshold, confidence=confidence)
-
-
-def severity_from_fit(
-    fit: CrossedFit, *, threshold: float = 0.25, confidence: float = 0.95
-) -> pd.DataFrame:
-    """`grader_severity` of an existing fit (same columns)."""
     n_j = fit.n_per_rater.astype(float)
     raw_mean = np.bincount(fit.rater_code, fit.y, len(fit.raters)) / n_j
     unshrunk = -fit.grader_effect
@@ -118,41 +110,6 @@ def severity_from_fit(
     return out
 
 
-def external_severity(
-    fit: CrossedFit,
-    frame: pd.DataFrame,
-    *,
-    threshold: float = 0.25,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Severity of a scorer outside the human fit (the LLM) against the humans' adjusted scores.
-
-    severity = mean over deliverables of (human adjusted deliverable score - scorer's score);
-    positive = the scorer is harsher than the human graders on the same work. No shrinkage (one
-    scorer, many ratings). Columns as `grader_severity`.
-    """
-    units = pd.Series(np.arange(len(fit.units)), index=fit.units)
-    rows = []
-    for grader_id, scored in frame.groupby("grader_id", sort=True):
-        code = scored["application_id"].map(units)
-        ok = code.notna().to_numpy()
-        diff = (
-            fit.unit_effect[code[ok].astype(np.int64).to_numpy()] - scored["score"].to_numpy()[ok]
-        )
-        rows.append(
-            _external_row(
-                grader_id,
-                diff,
-                n_scored=len(scored),
-                raw_mean=float(scored["score"].mean()),
-                average=float(fit.unit_effect.mean()),
-                threshold=threshold,
-                confidence=confidence,
-            )
-        )
-    return pd.DataFrame(rows)
-
-
 def _external_row(
     grader_id: object,
     diff: np.ndarray,
@@ -184,152 +141,6 @@ def _external_row(
     }
 
 
-def decision_flips(
-    frame: pd.DataFrame, severity: pd.DataFrame, *, pass_mark: pd.Series
-) -> pd.DataFrame:
-    """Deliverables whose pass/fail changes once grader severity is removed.
-
-    A deliverable's raw score is the mean of its human graders' scores; its fair score is the
-    mean of (score + severity of that grader). It passes when the score is at least its pass mark.
-
-    Parameters
-    ----------
-    frame
-        One row per (application_id, grader_id) with `score` (human totals).
-    severity
-        `grader_severity` output (grader_id, severity).
-    pass_mark
-        Pass mark per application_id (index).
-
-    Returns
-    -------
-    pandas.DataFrame
-        application_id, graders, raw_score, fair_score, pass_mark, raw_pass, fair_pass, flips;
-        only deliverables that flip, closest to the pass mark first.
-
-    Examples
-    --------
-    >>> scores = pd.DataFrame({"application_id": [1, 1], "grader_id": ["a", "b"],
-    ...                        "score": [2.5, 3.2]})
-    >>> sev = pd.DataFrame({"grader_id": ["a", "b"], "severity": [0.6, 0.0]})
-    >>> decision_flips(scores, sev, pass_mark=pd.Series({1: 3.0}))["fair_score"].round(2).tolist()
-    [3.15]
-    """
-    merged = frame.merge(severity[["grader_id", "severity"]], on="grader_id", how="left")
-    merged["fair"] = merged["score"] + merged["severity"].fillna(0.0)
-    per = merged.groupby("application_id").agg(
-        graders=("grader_id", "size"), raw_score=("score", "mean"), fair_score=("fair", "mean")
-    )
-    per["pass_mark"] = pass_mark.reindex(per.index)
-    per = per.dropna(subset=["pass_mark"])
-    per["raw_pass"] = per["raw_score"] >= per["pass_mark"]
-    per["fair_pass"] = per["fair_score"] >= per["pass_mark"]
-    per["flips"] = per["raw_pass"] != per["fair_pass"]
-    out = per[per["flips"]].reset_index()
-    order = (out["raw_score"] - out["pass_mark"]).abs().argsort(kind="stable")
-    return out.iloc[order].reset_index(drop=True)
-
-
-def severity_drift(
-    frame: pd.DataFrame, *, threshold: float = 0.25, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Severity per grader and calendar month of scoring (`scored_at`), from one crossed fit in
-    which each grader-month is its own rater, so months are compared on the same deliverables.
-
-    Returns
-    -------
-    pandas.DataFrame
-        grader_id, month (first day), n_scored, severity, severity_ci_low, severity_ci_high, flagged.
-    """
-    data = frame.copy()
-    month = pd.to_datetime(data["scored_at"]).dt.to_period("M").dt.start_time
-    data["rater"] = data["grader_id"].astype(str) + "|" + month.dt.strftime("%Y-%m-%d")
-    fit = fit_crossed(data, rater="rater")
-    sev = grader_severity(data, threshold=threshold, confidence=confidence, fit=fit)
-    parts = sev["grader_id"].str.rsplit("|", n=1, expand=True)
-    sev = sev.assign(grader_id=parts[0], month=pd.to_datetime(parts[1]))
-    cols = ["grader_id", "month", "n_scored", "severity", "severity_ci_low", "severity_ci_high"]
-    return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
-
-
-def rating_style(scores: pd.DataFrame) -> pd.DataFrame:
-    """How each grader uses the scale, and halo.
-
-    Parameters
-    ----------
-    scores
-        Long human scores: application_id, grader_id, axis, score, min_score, max_score.
-
-    Returns
-    -------
-    pandas.DataFrame
-        grader_id, n_scored, sd (mean over axes of the grader's score SD), extremes_share (share
-        at the axis minimum or maximum), midpoint_share (share at the axis midpoint), halo (mean
-        correlation between the grader's scores on two axes of the same deliverable; near 1 = the
-        grader gives one impression to every axis).
-    """
-    data = scores.copy()
-    data["extreme"] = (data["score"] <= data["min_score"]) | (data["score"] >= data["max_score"])
-    data["midpoint"] = np.isclose(data["score"], (data["min_score"] + data["max_score"]) / 2)
-    sd = data.groupby(["grader_id", "axis"])["score"].std(ddof=1).groupby("grader_id").mean()
-    base = data.groupby("grader_id").agg(
-        n_scored=("score", "size"),
-        extremes_share=("extreme", "mean"),
-        midpoint_share=("midpoint", "mean"),
-    )
-    base["sd"] = sd
-    wide = data.pivot_table(
-        index=["grader_id", "application_id"], columns="axis", values="score", aggfunc="mean"
-    )
-    axes = list(wide.columns)
-    corrs = []
-    for i, first in enumerate(axes):
-        for second in axes[i + 1 :]:
-            pair = wide[[first, second]].dropna()
-            corr = pair.groupby(level="grader_id").apply(
-                lambda g: g.iloc[:, 0].corr(g.iloc[:, 1]) if len(g) > 2 else np.nan
-            )
-            corrs.append(corr.rename(f"{first}|{second}"))
-    base["halo"] = pd.concat(corrs, axis=1).mean(axis=1) if corrs else np.nan
-    cols = ["n_scored", "sd", "extremes_share", "midpoint_share", "halo"]
-    return base[cols].reset_index()
-
-
-def leave_one_out_residuals(fit: CrossedFit) -> pd.DataFrame:
-    """Per score on a deliverable with at least two graders: the score minus the other graders'
-    severity-adjusted scores on the same deliverable minus the grader's own effect.
-
-    For a deliverable with m graders this is m / (m - 1) times the ordinary residual, so it is
-    "relative to co-graders on the same work" and not diluted by the grader's own score.
-    """
-    m = fit.n_per_unit[fit.unit_code].astype(float)
-    keep = m >= 2
-    return pd.DataFrame(
-        {
-            "application_id": fit.units[fit.unit_code[keep]],
-            "grader_id": fit.raters[fit.rater_code[keep]],
-            "residual": fit.residual[keep] * m[keep] / (m[keep] - 1),
-        }
-    )
-
-
-def _bias_cells(frame: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
-    fit = fit_crossed(frame)
-    data = leave_one_out_residuals(fit).merge(groups, on="application_id", how="inner")
-    cells = (
-        data.groupby(["grader_id", "attribute", "group"], sort=True)["residual"]
-        .agg(n="size", bias_points="mean", sd="std")
-        .reset_index()
-    )
-    cells["se"] = cells["sd"] / np.sqrt(cells["n"])
-    tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
-    t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
-    cells["p_value"] = np.where(
-        tested, 2 * stats.t.sf(np.abs(t), (cells["n"] - 1).clip(lower=1)), np.nan
-    )
-    return cells.drop(columns="sd")
-
-
 def _bh(p: pd.Series, alpha: float) -> pd.Series:
     q = pd.Series(np.nan, index=p.index)
     tested = p.notna()
@@ -354,114 +165,6 @@ def _next_confirmed(
     return cells, cells[new].sort_values("p_value").iloc[[0]]
 
 
-def grader_bias(
-    fit: CrossedFit,
-    groups: pd.DataFrame,
-    *,
-    threshold: float = 0.25,
-    min_cell_size: int = 5,
-    alpha: float = 0.05,
-    max_steps: int = 10,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Differential rater functioning: each grader's mean residual on each demographic group.
-
-    Per score on a deliverable with m >= 2 graders the leave-one-out residual is the score minus
-    the other graders' severity-adjusted scores on the same deliverable minus the grader's own
-    severity (`leave_one_out_residuals`). bias_points = its mean over the grader's deliverables
-    by candidates of the group: negative = the grader scores this group lower than co-graders on
-    the same work would lead one to expect, given the grader's overall severity. SE = the
-    residuals' SD / sqrt(n), two-sided t test on n - 1 degrees of freedom (robust to graders
-    differing in noise and to small groups), Benjamini-Hochberg q over every grader x group test
-    of every attribute; flagged when q < `alpha` and |bias_points| >= `threshold`. Cells with
-    fewer than `min_cell_size` scores are not tested.
-
-    Attribution, step by step: a biased grader also pushes the residuals of its co-graders on the
-    same deliverables the other way. So the most significant flagged cell is taken as real, its
-    bias removed from that grader's scores of that group, the model refitted and the other cells
-    retested, until no new cell is flagged (at most `max_steps` times). A flagged cell keeps the
-    statistics it had when it was found.
-
-    The omnibus test per attribute is the F test of grader x group cell means against grader
-    means of the residuals (one-way ANOVA within grader): does any grader treat groups
-    differently?
-
-    Limit: the residual is relative to co-graders, so a bias that every grader shares cancels
-    out and does not show here (the Fairness page's outcome rates are where it shows).
-
-    Parameters
-    ----------
-    fit
-        Crossed fit of human scores (one row per deliverable and grader).
-    groups
-        application_id, attribute, group (one row per application and attribute).
-
-    Returns
-    -------
-    (cells, omnibus)
-        cells: grader_id, attribute, group, n, bias_points, se, p_value, q_value, flagged
-        (unsuppressed: the caller suppresses before display);
-        omnibus: attribute, f_stat, df1, df2, p_value.
-    """
-    groups = groups[["application_id", "attribute", "group"]]
-    frame = pd.DataFrame(
-        {
-            "application_id": fit.units[fit.unit_code],
-            "grader_id": fit.raters[fit.rater_code],
-            "score": fit.y,
-        }
-    )
-    key = ["grader_id", "attribute", "group"]
-    confirmed: pd.DataFrame | None = None
-    adjusted = frame
-    for _ in range(max_steps + 1):
-        cells = _bias_cells(adjusted, groups, min_cell_size).set_index(key)
-        cells, best = _next_confirmed(cells, confirmed, alpha=alpha, threshold=threshold)
-        if best is None:
-            break
-        confirmed = best if confirmed is None else pd.concat([confirmed, best])
-        # remove the found bias from that grader's scores of that group, then refit
-        grader, attribute, group = best.index[0]
-        members = groups.loc[
-            (groups["attribute"] == attribute) & (groups["group"] == group), "application_id"
-        ]
-        hit = (adjusted["grader_id"] == grader) & adjusted["application_id"].isin(members)
-        adjusted = adjusted.assign(
-            score=adjusted["score"] - np.where(hit, best["bias_points"].iloc[0], 0.0)
-        )
-    cells = cells.reset_index()
-    cells["flagged"] = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
-
-    data = leave_one_out_residuals(fit).merge(groups, on="application_id", how="inner")
-    omnibus_rows = []
-    for attribute, part in data.groupby("attribute", sort=True):
-        cell_mean = part.groupby(["grader_id", "group"])["residual"].transform("mean")
-        grader_mean = part.groupby("grader_id")["residual"].transform("mean")
-        n_cells = part.groupby(["grader_id", "group"]).ngroups
-        n_graders = part["grader_id"].nunique()
-        df1, df2 = n_cells - n_graders, len(part) - n_cells
-        between = float(((cell_mean - grader_mean) ** 2).sum())
-        within = float(((part["residual"] - cell_mean) ** 2).sum())
-        if df1 > 0 and df2 > 0 and within > 0:
-            f_stat = (between / df1) / (within / df2)
-            p = float(stats.f.sf(f_stat, df1, df2))
-        else:
-            f_stat, p = math.nan, math.nan
-        omnibus_rows.append(
-            {"attribute": attribute, "f_stat": f_stat, "df1": df1, "df2": df2, "p_value": p}
-        )
-    columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
-    return cells[columns], pd.DataFrame(
-        omnibus_rows, columns=["attribute", "f_stat", "df1", "df2", "p_value"]
-    )
-
-
-# --- integer-coded paths (issue 7) -------------------------------------------------------------
-# The warehouse analysis passes integer codes instead of label columns: no string factorizing,
-# merging or grouping over millions of score rows, only bincounts. Each function below computes
-# what its frame-based namesake above computes (tests/test_assessors.py checks them against each
-# other on the sample warehouse).
-
-
 def _group_sum(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(key, values, minlength=size)
 
@@ -480,7 +183,7 @@ def _mean_sd(
     return n, mean, sd
 
 
-def external_severity_codes(
+def external_severity(
     fit: CrossedFit,
     *,
     unit: np.ndarray,
@@ -490,8 +193,24 @@ def external_severity_codes(
     threshold: float = 0.25,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """`external_severity` on codes: `unit` indexes `fit.units` (-1 = not in the fit), `grader`
-    indexes `grader_labels` (sorted labels)."""
+    """Severity of a scorer outside the human fit (the LLM) against the humans' adjusted scores.
+
+    severity = mean over deliverables of (human adjusted deliverable score - scorer's score);
+    positive = the scorer is harsher than the human graders on the same work. No shrinkage (one
+    scorer, many ratings). Columns as `grader_severity`. `unit` indexes `fit.units` (-1 = not in
+    the fit), `grader` indexes `grader_labels` (sorted labels).
+
+    Examples
+    --------
+    >>> from signalboard.stats.reliability import fit_arrays
+    >>> fit = fit_arrays(np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 1]),
+    ...                  np.array([3.0, 4.0, 2.0, 3.0, 4.0, 4.0]),
+    ...                  units=np.array([1, 2, 3]), raters=np.array(["a", "b"]))
+    >>> llm = external_severity(fit, unit=np.array([0, 1, 2]), grader=np.array([0, 0, 0]),
+    ...                         score=np.array([3.0, 2.0, 3.5]), grader_labels=np.array(["llm"]))
+    >>> round(float(llm["severity"].iloc[0]), 3)
+    0.5
+    """
     rows = []
     average = float(fit.unit_effect.mean())
     for code in np.unique(grader):
@@ -513,7 +232,7 @@ def external_severity_codes(
     return pd.DataFrame(rows)
 
 
-def decision_flips_codes(
+def decision_flips(
     *,
     unit: np.ndarray,
     grader: np.ndarray,
@@ -522,8 +241,27 @@ def decision_flips_codes(
     pass_mark: np.ndarray,
     unit_labels: np.ndarray,
 ) -> pd.DataFrame:
-    """`decision_flips` on codes: `unit` indexes `unit_labels` (sorted) and `pass_mark` (NaN =
-    none), `grader` indexes `severity` (NaN = no severity, counted as 0)."""
+    """Deliverables whose pass/fail changes once grader severity is removed.
+
+    A deliverable's raw score is the mean of its human graders' scores; its fair score is the
+    mean of (score + severity of that grader). It passes when the score is at least its pass
+    mark. `unit` indexes `unit_labels` (sorted) and `pass_mark` (NaN = none), `grader` indexes
+    `severity` (NaN = no severity, counted as 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        application_id, graders, raw_score, fair_score, pass_mark, raw_pass, fair_pass, flips;
+        only deliverables that flip, closest to the pass mark first.
+
+    Examples
+    --------
+    >>> flips = decision_flips(unit=np.array([0, 0]), grader=np.array([0, 1]),
+    ...                        score=np.array([2.5, 3.2]), severity=np.array([0.6, 0.0]),
+    ...                        pass_mark=np.array([3.0]), unit_labels=np.array(["app-1"]))
+    >>> flips["fair_score"].round(2).tolist()
+    [3.15]
+    """
     size = len(unit_labels)
     fair = score + np.nan_to_num(severity[grader], nan=0.0)
     graders = np.bincount(unit, minlength=size)
@@ -571,15 +309,14 @@ def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _month_codes(month: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(month, return_inverse=True)` for months since 1970 (-1 = unknown): a
-    bincount over the few hundred possible values instead of sorting every score (issue 7:
-    argsort of 470k months ~0.04 s at 1M)."""
+    bincount over the few hundred possible values instead of sorting every score."""
     if len(month) and month.min() >= -1 and month.max() < 100_000:
         present = np.bincount(month + 1) > 0
         return np.flatnonzero(present) - 1, (np.cumsum(present) - 1)[month + 1]
     return np.unique(month, return_inverse=True)
 
 
-def severity_drift_codes(
+def severity_drift(
     *,
     unit: np.ndarray,
     grader: np.ndarray,
@@ -589,13 +326,32 @@ def severity_drift_codes(
     threshold: float = 0.25,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """`severity_drift` on codes: `month` = months since 1970-01 of each (total) score."""
+    """Severity per grader and calendar month of scoring, from one crossed fit in which each
+    grader-month is its own rater, so months are compared on the same deliverables.
+
+    `unit` and `grader` are codes (`grader` indexes `grader_labels`), `month` the months since
+    1970-01 of each score (-1 = unknown).
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, month (first day), n_scored, severity, severity_ci_low, severity_ci_high,
+        flagged (as `grader_severity`).
+
+    Examples
+    --------
+    >>> drift = severity_drift(unit=np.array([0, 0, 1, 1, 2, 2]), grader=np.array([0, 1] * 3),
+    ...                        month=np.array([660] * 6), score=np.array([3.0, 4, 2, 3, 4, 4]),
+    ...                        grader_labels=np.array(["a", "b"]))
+    >>> drift["month"].dt.strftime("%Y-%m").tolist()
+    ['2025-01', '2025-01']
+    """
     months, month_code = _month_codes(month)
     combined = grader.astype(np.int64) * len(months) + month_code
     rater, rater_combined = _compact(combined, len(grader_labels) * len(months))
     u, unit_codes = _compact(unit, int(unit.max()) + 1)
     fit = fit_arrays(u, rater, score, units=unit_codes, raters=rater_combined)
-    sev = severity_from_fit(fit, threshold=threshold, confidence=confidence)
+    sev = grader_severity(fit, threshold=threshold, confidence=confidence)
     which = rater_combined
     sev["grader_id"] = grader_labels[which // len(months)]
     month_of = months[which % len(months)]
@@ -606,16 +362,43 @@ def severity_drift_codes(
     return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
 
 
-def rating_style_wide(
+def rating_style(
     wide: np.ndarray,
     *,
     grader: np.ndarray,
-    extreme: np.ndarray,
-    midpoint: np.ndarray,
+    scale_min: np.ndarray,
+    scale_max: np.ndarray,
     grader_labels: np.ndarray,
 ) -> pd.DataFrame:
-    """`rating_style` on codes: one row per human (deliverable, grader), `wide[:, a]` the score
-    on axis a (NaN = none), `extreme` / `midpoint` the same shape."""
+    """How each grader uses the scale, and halo.
+
+    sd = the mean over axes of the grader's score SD; extremes_share = the share of the
+    grader's scores at the axis minimum or maximum; midpoint_share = the share at the axis
+    midpoint; halo = the mean over pairs of axes of the correlation between the grader's scores
+    on the two axes of the same deliverable (near 1: the grader gives one impression to every
+    axis; needs three deliverables).
+
+    `wide[p, a]` is one human (deliverable, grader) row's score on axis a (NaN = none),
+    `scale_min` / `scale_max` the same shape (the rubric's scale), `grader` the row's code in
+    `grader_labels`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        grader_id, n_scored, sd, extremes_share, midpoint_share, halo.
+
+    Examples
+    --------
+    >>> wide = np.array([[1.0, 1.0], [3.0, 4.0], [5.0, 5.0], [2.0, 2.0]])
+    >>> style = rating_style(wide, grader=np.zeros(4, dtype=int), scale_min=np.ones((4, 2)),
+    ...                      scale_max=np.full((4, 2), 5.0), grader_labels=np.array(["a"]))
+    >>> style[["extremes_share", "midpoint_share"]].round(3).values.tolist()
+    [[0.5, 0.125]]
+    """
+    with np.errstate(invalid="ignore"):
+        mid = (scale_min + scale_max) / 2
+        midpoint = np.abs(wide - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
+        extreme = (wide <= scale_min) | (wide >= scale_max)
     size, n_axes = len(grader_labels), wide.shape[1]
     present = ~np.isnan(wide)
     n = np.bincount(grader, present.sum(axis=1), minlength=size)
@@ -635,8 +418,7 @@ def rating_style_wide(
 
     if present.all():
         # The usual case: every row has every axis, so each axis's grader means and centred
-        # scores serve its SD and all its halo pairs (issue 7: each pair re-derived both
-        # axes' means, 30 bincounts over 470k ratings instead of 14; the same numbers)
+        # scores serve its SD and all its halo pairs
         count = np.bincount(grader, minlength=size).astype(float)
         centred, squares = [], []
         for k in range(n_axes):
@@ -693,8 +475,7 @@ def rating_style_wide(
 @dataclass(frozen=True)
 class _BiasLayout:
     """Which ratings count in an attribute's grader x group cells, and their cell keys: the same
-    at every step of the step-down (the refits change the scores, not who rated what; issue 7:
-    recomputing them was half of each step at 1M)."""
+    at every step of the step-down (the refits change the scores, not who rated what)."""
 
     ok: np.ndarray  # ratings on a double-scored deliverable with a group on this attribute
     key: np.ndarray  # grader * n_groups + group, per rating kept
@@ -757,7 +538,7 @@ def _bias_cells_codes(
     return cells, per_attribute
 
 
-def grader_bias_codes(
+def grader_bias(
     fit: CrossedFit,
     groups: np.ndarray,
     *,
@@ -768,8 +549,44 @@ def grader_bias_codes(
     alpha: float = 0.05,
     max_steps: int = 10,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`grader_bias` on codes: `groups[a, i]` is the group code (in `group_labels[a]`, -1 = none)
-    of attribute `attributes[a]` for the fit's unit i. Same method and outputs."""
+    """Differential rater functioning: each grader's mean residual on each demographic group.
+
+    Per score on a deliverable with m >= 2 graders the leave-one-out residual is the score minus
+    the other graders' severity-adjusted scores on the same deliverable minus the grader's own
+    severity (m / (m - 1) times the fit's residual). bias_points = its mean over the grader's
+    deliverables by candidates of the group: negative = the grader scores this group lower than
+    co-graders on the same work would lead one to expect, given the grader's overall severity.
+    SE = the residuals' SD / sqrt(n), two-sided t test on n - 1 degrees of freedom,
+    Benjamini-Hochberg q over every grader x group test of every attribute; flagged when
+    q < `alpha` and |bias_points| >= `threshold`. Cells with fewer than `min_cell_size` scores
+    are not tested.
+
+    Attribution, step by step: a biased grader also pushes the residuals of its co-graders on the
+    same deliverables the other way. So the most significant flagged cell is taken as real, its
+    bias removed from that grader's scores of that group, the model refitted and the other cells
+    retested, until no new cell is flagged (at most `max_steps` times). A flagged cell keeps the
+    statistics it had when it was found.
+
+    The omnibus test per attribute is the F test of grader x group cell means against grader
+    means of the residuals (one-way ANOVA within grader): does any grader treat groups
+    differently? Limit: the residual is relative to co-graders, so a bias that every grader
+    shares cancels out and does not show here.
+
+    Parameters
+    ----------
+    fit
+        Crossed fit of human scores (one rating per deliverable and grader).
+    groups
+        attributes x units: the group code of `attributes[a]` (in `group_labels[a]`, -1 = none)
+        for the fit's unit i.
+
+    Returns
+    -------
+    (cells, omnibus)
+        cells: grader_id, attribute, group, n, bias_points, se, p_value, q_value, flagged
+        (unsuppressed: the caller suppresses before display);
+        omnibus: attribute, f_stat, df1, df2, p_value.
+    """
     key = ["grader_id", "attribute", "group"]
     columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
     omnibus_columns = ["attribute", "f_stat", "df1", "df2", "p_value"]
