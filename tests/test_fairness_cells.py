@@ -16,7 +16,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from etl.contract import STAGES
-from etl.warehouse import connect_writable, create_schema
+from etl.warehouse import build_derived, connect_writable, create_schema
 from signalboard.analysis import fairness
 from signalboard.db import query_df, readonly
 from signalboard.queries import run_query
@@ -119,6 +119,7 @@ def test_too_many_values_fall_back_to_the_rows(tmp_path: Path) -> None:
         "insert into demographic_attributes values ('c0', 'sex', 'Female'), "
         "('c1', 'sex', 'Male'), ('c0', 'race_ethnicity', 'White')"
     )
+    build_derived(con)
     con.close()
     settings = Settings(db_path=path, pseudonym_key_file=tmp_path / "key")
     with readonly(path) as con:
