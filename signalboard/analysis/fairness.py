@@ -490,7 +490,10 @@ def fairness_tables_from_cells(
     """`fairness_tables` from `queries/fairness_cells.sql` rows (or `cells_from_frames`)."""
     result = audit_from_counts(step_counts_from_cells(cells), min_share=min_share, alpha=alpha)
     triage = ll144.ll144_from_cells(cells, min_share=min_share)
-    published, unknowns, triage_published = suppress_jointly(result, triage, k=k)
+    # The LL144 tables are published in full (ll144.publish_ll144: the rule requires every
+    # category's figures), so there is nothing of theirs for the audit's suppression to follow.
+    published, unknowns = suppress_audit(result, k=k)
+    triage_published = ll144.publish_ll144(triage.table)
     return FairnessTables(
         adverse_impact=published,
         unknowns=unknowns,
@@ -604,7 +607,9 @@ def publish_tables(tables: FairnessTables) -> list[ReportTable]:
             description=(
                 "Selection rate (triage pass) and scoring rate (LLM score above the median of the "
                 "full sample) by sex, race/ethnicity and the 14 intersectional categories, with "
-                "impact ratios; the Unknown rows are left out of each table and counted."
+                "impact ratios; the Unknown rows are left out of each table and counted. Published "
+                "in full as 6 RCNY 5-303 requires (no small-cell suppression); ir_note says why a "
+                "category under 2% has no impact ratio."
             ),
             notes=tables.ll144_notes,
         ),
