@@ -14,7 +14,8 @@ How a load runs (docs/warehouse.md explains it for users):
    A CSV is read unnumbered first (on every core) and again numbered only if a row needs its
    line; into an empty table (but applications and demographics) that first read writes a table
    shaped like the target, which replaces it when every row is valid.
-4. Record the load in `loads` / `load_files`, commit, CHECKPOINT, close, fsync, and os.replace()
+4. Record the load in `loads` / `load_files`, rebuild the derived tables (etl/derived/, e.g. the
+   application journeys every analysis reads) from the rows now there, commit, CHECKPOINT, close, fsync, and os.replace()
    the copy over the live file. A load killed before the rename leaves the live file untouched.
 
 A file whose content hash was already loaded into the same table is skipped ("unchanged"), so
@@ -77,7 +78,13 @@ from etl.read import (
     ident,
 )
 from etl.sources import ConvertedFile, convert
-from etl.warehouse import LoadTarget, connect_writable, create_schema
+from etl.warehouse import (
+    LoadTarget,
+    build_derived,
+    connect_writable,
+    create_schema,
+    missing_derived,
+)
 from etl.warehouse_key import KeyMismatchError, LoadKey, bind_key, key_for_load
 
 LOAD_ORDER: tuple[str, ...] = (
@@ -1700,6 +1707,9 @@ def _load_into(
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
+        # a warehouse written before a derived table existed gets it now, even from a load
+        # that changes nothing else
+        upgraded = bool(missing_derived(con))
         create_schema(con)
         con.execute("begin transaction")
         _bind_key(con, load_key)
@@ -1769,7 +1779,11 @@ def _load_into(
                 f"--strict: {result.rows_rejected} rows rejected ({per_file}); first: "
                 f"{first[0]} line {first[1]}: {first[2]}; the warehouse is unchanged"
             )
-        if not loaded and (explicit_as_of is None or explicit_as_of == previous_as_of):
+        if (
+            not loaded
+            and not upgraded
+            and (explicit_as_of is None or explicit_as_of == previous_as_of)
+        ):
             con.execute("rollback")
             result.changed = False
             result.load_id = None
@@ -1807,6 +1821,7 @@ def _load_into(
                 "version": _version(),
             },
         )
+        build_derived(con)
         con.execute("commit")
         con.execute("checkpoint")
         bar.update(1)

@@ -97,9 +97,50 @@ def table_ddl(spec: TableSpec) -> str:
     return f"create table if not exists {spec.name} (\n    " + ",\n    ".join(columns) + "\n)"
 
 
+# Derived tables: built from the contract's tables by one SQL file each in etl/derived/, after
+# every load that lands, so every reader sees them consistent with the data. The macros beside
+# them are the single spelling of rules every query shares (the dashboard's global filter).
+DERIVED_DIR = Path(__file__).resolve().parent / "derived"
+DERIVED_TABLES: tuple[str, ...] = ("application_journeys",)
+DERIVED_MACROS: tuple[str, ...] = ("filtered_journeys",)
+
+
+def derived_sql(name: str) -> str:
+    """The SQL that builds the derived table or macro `name` (a file in etl/derived/)."""
+    return (DERIVED_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def missing_derived(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The derived tables this warehouse lacks (a warehouse written before they existed)."""
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    return [name for name in DERIVED_TABLES if name not in present]
+
+
+def build_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build every derived table and macro from the warehouse's current rows.
+
+    The load calls this last, inside its transaction, so the derived tables land with the data
+    they are derived from or not at all.
+    """
+    for name in (*DERIVED_TABLES, *DERIVED_MACROS):
+        con.execute(derived_sql(name))
+
+
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every warehouse table that does not exist yet (idempotent)."""
+    """Create every warehouse table and macro that does not exist yet (idempotent).
+
+    A derived table that does not exist is built from the rows there are (none, in a new file).
+    """
     for spec in TABLES:
         con.execute(table_ddl(spec))
     for ddl in META_DDL:
         con.execute(ddl)
+    for name in missing_derived(con):
+        con.execute(derived_sql(name))
+    for name in DERIVED_MACROS:
+        con.execute(derived_sql(name))

@@ -5,7 +5,8 @@ Each analysis area is a section module in `SECTIONS` exposing
     def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]
 
 and optionally `report_files(con, *, settings) -> dict[str, str]` (extra files, such as
-ll144_summary.html).
+ll144_summary.html). A section that computes once for both exposes
+`report(con, *, settings) -> SectionReport` instead, and the report calls only that.
 
 The report reads through one read-only connection, so it can run while the dashboard serves.
 """
@@ -20,7 +21,7 @@ from types import ModuleType
 import pandas as pd
 
 from signalboard.analysis import assessors, data_health, fairness, funnel, stipends, time_to_hire
-from signalboard.analysis.tables import ReportTable
+from signalboard.analysis.tables import ReportTable, SectionReport
 from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import readonly
 from signalboard.settings import Settings
@@ -102,12 +103,23 @@ def render_html(sections: list[tuple[str, list[ReportTable]]], *, generated_at: 
     return "\n".join(parts)
 
 
+def section_report(module: ModuleType, con, *, settings: Settings) -> SectionReport:
+    """One section's tables and files: its `report` hook, else `report_tables`/`report_files`."""
+    if hasattr(module, "report"):
+        return module.report(con, settings=settings)
+    files = module.report_files(con, settings=settings) if hasattr(module, "report_files") else {}
+    return SectionReport(tables=list(module.report_tables(con, settings=settings)), files=files)
+
+
 def write_report(*, settings: Settings, out_dir: Path) -> list[Path]:
     """Write `<table>.csv` for every analysis table and `report.html`; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with readonly(settings.db_path) as con:
-        sections = collect_tables(con, settings=settings)
-        files = collect_files(con, settings=settings)
+        reports = [
+            (title, section_report(module, con, settings=settings)) for title, module in SECTIONS
+        ]
+    sections = [(title, list(r.tables)) for title, r in reports]
+    files = {name: text for _, r in reports for name, text in r.files.items()}
     written: list[Path] = []
     for name, text in files.items():
         path = out_dir / name

@@ -145,7 +145,6 @@ def test_no_small_count_leaves_the_report(sample_tables) -> None:
     """Every shown count is k (5) or more; every masked row has its rates hidden."""
     for name, columns, rates in (
         ("adverse_impact", ["n", "selected"], ["selection_rate", "impact_ratio", "shortfall"]),
-        ("ll144_triage", ["n", "count"], ["rate", "impact_ratio"]),
         ("unknowns", ["unknown_n"], ["unknown_share"]),
     ):
         frame = sample_tables[name]
@@ -221,27 +220,25 @@ def test_report_writes_the_ll144_summary(sample_settings: Settings) -> None:
     assert "Hispanic or Latino, Female" in page
 
 
-def test_triage_counts_hidden_alike_in_both_files(sample_tables) -> None:
-    """The LL144 selection table repeats the audit's triage step: a count hidden in one file is
-    hidden in the other, so neither file's complement gives the other's small cell away."""
-    audit = sample_tables["adverse_impact"]
-    triage = audit[audit["step"] == fairness.TRIAGE_STEP]
+def test_ll144_tables_show_every_required_figure(sample_tables) -> None:
+    """6 RCNY 5-303: n, rate and impact ratio of every category are published, small ones
+    included; only a category under 2% lacks a ratio, and its row says why and keeps n and rate."""
     ll144 = sample_tables["ll144_triage"]
-    selection = ll144[ll144["mode"] == "selection"]
-    names = {
-        "sex": "sex",
-        "race_ethnicity": "race_ethnicity",
-        "intersectional": fairness.INTERSECTION,
-    }
-    pairs = triage.merge(
-        selection.assign(attribute=selection["table"].map(names)),
-        left_on=["attribute", "group"],
-        right_on=["attribute", "category"],
-        suffixes=("_a", "_l"),
-    )
-    assert len(pairs) >= 20
-    assert (pairs["n_a"].map(is_hidden) == pairs["n_l"].map(is_hidden)).all()
-    assert (pairs["selected"].map(is_hidden) == pairs["count"].map(is_hidden)).all()
+    assert not ll144["suppressed"].any()
+    for column in ("n", "count"):
+        assert not ll144[column].map(is_hidden).any(), column
+    known = ll144[ll144["category"] != "Unknown"]
+    n = known["n"].astype(int)
+    assert known.loc[n > 0, "rate"].notna().all()  # a category nobody is in has no rate
+    assert ((n > 0) & (n < 5)).any()  # the sample has categories under 5: shown all the same
+    ranked = known[~known["excluded_from_ir"] & (known["n"].astype(int) > 0)]
+    assert ranked["impact_ratio"].notna().all()
+    assert (ranked["ir_note"] == "").all()
+    assert ll144.loc[ll144["category"] == "Unknown", "ir_note"].str.startswith("unknown").all()
+    excluded = known[known["excluded_from_ir"]]
+    assert len(excluded) > 0
+    assert excluded["impact_ratio"].isna().all()
+    assert excluded["ir_note"].str.contains("under 2%").all()
 
 
 def test_report_tables_on_an_empty_warehouse(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from etl.contract import STAGES
-from etl.warehouse import connect_writable, create_schema
+from etl.warehouse import build_derived, connect_writable, create_schema
 from signalboard.analysis import fairness
 from signalboard.db import query_df, readonly
 from signalboard.queries import run_query
@@ -119,6 +119,7 @@ def test_too_many_values_fall_back_to_the_rows(tmp_path: Path) -> None:
         "insert into demographic_attributes values ('c0', 'sex', 'Female'), "
         "('c1', 'sex', 'Male'), ('c0', 'race_ethnicity', 'White')"
     )
+    build_derived(con)
     con.close()
     settings = Settings(db_path=path, pseudonym_key_file=tmp_path / "key")
     with readonly(path) as con:
@@ -131,32 +132,24 @@ def test_too_many_values_fall_back_to_the_rows(tmp_path: Path) -> None:
     assert sex.to_dict() == {"Female": 1, "Male": 1, "Unknown": 1}
 
 
-def test_report_reuses_its_tables_only_for_the_same_warehouse(
+def test_report_publishes_tables_and_files_from_one_computation(
     sample_settings: Settings, tmp_path: Path
 ) -> None:
-    """report_files reuses what report_tables computed for the same file and loads; a file
-    swapped in at the same path (as a load does) is counted anew, never served stale."""
-    import os
-    import shutil
+    """`fairness.report` gives the same tables and summary as the two single hooks, and
+    `signalboard report` writes exactly those (one computation, published twice)."""
+    from signalboard.report import write_report
 
-    path = tmp_path / "w.duckdb"
-    shutil.copy(sample_settings.db_path, path)
-    settings = Settings(db_path=path, pseudonym_key_file=tmp_path / "key")
-    with readonly(path) as con:
-        first = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
-        again = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
-    assert len(first["adverse_impact"]) > 100
-    assert_frame_equal(first["adverse_impact"], again["adverse_impact"])
-    again["adverse_impact"].loc[0, "group"] = "edited"  # a caller's edit stays its own
-    with readonly(path) as con:
-        third = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
-    assert_frame_equal(first["adverse_impact"], third["adverse_impact"])
-
-    empty = tmp_path / "empty.duckdb"
-    con = connect_writable(empty)
-    create_schema(con)
-    con.close()
-    os.replace(empty, path)
-    with readonly(path) as con:
-        swapped = {t.name: t.frame for t in fairness.report_tables(con, settings=settings)}
-    assert len(swapped["adverse_impact"]) == 0
+    with readonly(sample_settings.db_path) as con:
+        section = fairness.report(con, settings=sample_settings)
+        tables = {t.name: t.frame for t in fairness.report_tables(con, settings=sample_settings)}
+        files = fairness.report_files(con, settings=sample_settings)
+    assert [t.name for t in section.tables] == ["adverse_impact", "unknowns", "ll144_triage"]
+    assert len(tables["adverse_impact"]) > 100
+    for table in section.tables:
+        assert_frame_equal(table.frame, tables[table.name])
+    assert section.files == files
+    out = tmp_path / "out"
+    write_report(settings=sample_settings, out_dir=out)
+    assert (out / "ll144_summary.html").read_text(encoding="utf-8") == files["ll144_summary.html"]
+    written = (out / "adverse_impact.csv").read_text(encoding="utf-8")
+    assert written == tables["adverse_impact"].to_csv(index=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl.warehouse import connect_writable, create_schema
+from etl.warehouse import build_derived, connect_writable, create_schema
 from signalboard.analysis import funnel
 from signalboard.db import query_df
 from signalboard.queries import run_query
@@ -121,6 +121,7 @@ def test_pending_at_the_window_edge_matches(tmp_path):
             "0 as rows_rejected",
             {"a": as_of},
         )
+        build_derived(con)
         journeys = run_query(con, "application_journeys")
         expected = funnel.funnel_table(journeys, by=["track"])
         got = funnel.funnel_table_from_counts(funnel.stage_counts(con, by=["track"]), by=["track"])
@@ -224,6 +225,7 @@ def random_warehouse(path, seed: int) -> None:
         "0 as rows_rejected",
         {"a": as_of},
     )
+    build_derived(con)
     con.close()
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from signalboard.analysis import ll144
 from signalboard.analysis.ll144 import (
     LL144_COLUMNS,
     intersectional_categories,
@@ -246,3 +247,128 @@ def test_suppression_and_summary_html() -> None:
     assert "Hispanic or Latino, Male" in page
     assert "&lt;5" in page
     assert "<script" not in page and "http" not in page  # self-contained
+
+
+# 6 RCNY 5-301, examples in (b) (selection rates, example A) and (d) (scoring rates, example B),
+# as the rule prints them: example, table, category, n, selected, rate, impact ratio.
+DCWP_EXAMPLES = """\
+A,sex,Male,1390,667,48%,1.00
+A,sex,Female,1181,555,47%,0.979
+A,race,Hispanic or Latino,408,204,50%,0.97
+A,race,White,797,412,52%,1.00
+A,race,Black or African American,390,170,44%,0.84
+A,race,Native Hawaiian or Pacific Islander,119,52,44%,0.85
+A,race,Asian,616,302,49%,0.95
+A,race,Native American or Alaska Native,41,18,44%,0.85
+A,race,Two or More Races,213,96,45%,0.87
+A,inter,Hispanic or Latino|Male,205,90,43.9%,0.841
+A,inter,Hispanic or Latino|Female,190,82,43.2%,0.827
+A,inter,White|Male,412,215,52.2%,1.000
+A,inter,Black or African American|Male,226,95,42.0%,0.806
+A,inter,Native Hawaiian or Pacific Islander|Male,87,37,42.5%,0.815
+A,inter,Asian|Male,321,167,52.0%,0.997
+A,inter,Native American or Alaska Native|Male,24,11,45.8%,0.878
+A,inter,Two or More Races|Male,115,52,45.2%,0.866
+A,inter,White|Female,385,197,51.2%,0.981
+A,inter,Black or African American|Female,164,75,45.7%,0.876
+A,inter,Native Hawaiian or Pacific Islander|Female,32,15,46.9%,0.898
+A,inter,Asian|Female,295,135,45.8%,0.877
+A,inter,Native American or Alaska Native|Female,17,7,41.2%,0.789
+A,inter,Two or More Races|Female,98,44,44.9%,0.860
+B,sex,Male,92,50,54.3%,1.00
+B,sex,Female,76,34,44.7%,0.82
+B,race,Hispanic or Latino,28,18,64.2%,1.00
+B,race,White,40,15,37.5%,0.58
+B,race,Black or African American,32,16,50.0%,0.78
+B,race,Native Hawaiian or Pacific Islander,8,5,62.5%,0.97
+B,race,Asian,24,10,41.7%,0.65
+B,race,Native American or Alaska Native,16,10,62.5%,0.97
+B,race,Two or More Races,20,10,50.0%,0.78
+B,inter,Hispanic or Latino|Male,16,12,75%,1.00
+B,inter,Hispanic or Latino|Female,12,6,50%,0.67
+B,inter,White|Male,20,7,35%,0.47
+B,inter,Black or African American|Male,20,10,50%,0.67
+B,inter,Native Hawaiian or Pacific Islander|Male,4,3,75%,1.00
+B,inter,Asian|Male,12,7,58.3%,0.78
+B,inter,Native American or Alaska Native|Male,8,5,62.5%,0.83
+B,inter,Two or More Races|Male,12,6,50%,0.67
+B,inter,White|Female,20,8,40%,0.53
+B,inter,Black or African American|Female,12,6,50%,0.67
+B,inter,Native Hawaiian or Pacific Islander|Female,4,2,50%,0.67
+B,inter,Asian|Female,12,3,25%,0.33
+B,inter,Native American or Alaska Native|Female,8,5,62.5%,0.83
+B,inter,Two or More Races|Female,8,4,50%,0.67
+"""
+
+
+def _dcwp_tables() -> list[tuple[str, str, pd.DataFrame]]:
+    rows = [line.split(",") for line in DCWP_EXAMPLES.splitlines()]
+    frame = pd.DataFrame(rows, columns=["example", "table", "category", "n", "count", "rate", "ir"])
+    return [
+        (example, table, part.reset_index(drop=True))
+        for (example, table), part in frame.groupby(["example", "table"], sort=False)
+    ]
+
+
+def _unit(printed: str) -> float:
+    """One unit of the printed value's last digit (the rule rounds or truncates to it)."""
+    digits = printed.rstrip("%").partition(".")[2]
+    return 10.0 ** -len(digits) * (0.01 if printed.endswith("%") else 1.0)
+
+
+def _value(printed: str) -> float:
+    return float(printed.rstrip("%")) / (100.0 if printed.endswith("%") else 1.0)
+
+
+@pytest.mark.parametrize(
+    ("example", "table", "printed"), _dcwp_tables(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_dcwp_worked_examples_reproduce_in_full(example, table, printed) -> None:
+    """6 RCNY 5-301 (adopted 2023-04-06), examples A (5-301(b), selection) and B (5-301(d),
+    scoring): every category's n, rate and impact ratio as the rule prints them, within one unit
+    of the printed last digit (the rule rounds some values and truncates others, e.g. 18/28 as
+    64.2%). The rule's examples rank every category, so min_share=0 reproduces them; example B's
+    worst ratio, Asian female 0.33 (n=12), is among the rows, since LL144 tables are published
+    without suppression."""
+    counts = pd.DataFrame(
+        {
+            "category": printed["category"],
+            "n": printed["n"].astype(int),
+            "count": printed["count"].astype(int),
+        }
+    )
+    out = ll144.rates_table(counts, min_share=0.0)
+    assert out["n"].tolist() == counts["n"].tolist()
+    for row, got in zip(printed.itertuples(index=False), out.itertuples(index=False), strict=True):
+        assert abs(got.rate - _value(row.rate)) <= _unit(row.rate) + 1e-12, row
+        assert abs(got.impact_ratio - _value(row.ir)) <= _unit(row.ir) + 1e-12, row
+    published = ll144.publish_ll144(
+        out.assign(mode="selection", table=table, suppressed=False)[list(ll144.LL144_COLUMNS[:-1])]
+    )
+    assert published["impact_ratio"].notna().all()
+    assert (published["n"] == counts["n"]).all()
+
+
+def test_dcwp_example_a_with_the_two_percent_exclusion() -> None:
+    """Example A's race table with the rule's optional 2% exclusion: Native American or Alaska
+    Native (41 of 2,584, 1.6%) loses its ratio, keeps n=41 and rate 18/41, and says why."""
+    (part,) = [p for e, t, p in _dcwp_tables() if (e, t) == ("A", "race")]
+    counts = pd.DataFrame(
+        {
+            "category": part["category"],
+            "n": part["n"].astype(int),
+            "count": part["count"].astype(int),
+        }
+    )
+    out = ll144.rates_table(counts)
+    published = ll144.publish_ll144(
+        out.assign(mode="selection", table="race_ethnicity", suppressed=False)[
+            list(ll144.LL144_COLUMNS[:-1])
+        ]
+    )
+    row = published[published["category"] == "Native American or Alaska Native"].iloc[0]
+    assert row["excluded_from_ir"] and np.isnan(row["impact_ratio"])
+    assert row["n"] == 41 and row["rate"] == pytest.approx(18 / 41)
+    assert "under 2%" in row["ir_note"]
+    others = published[published["category"] != "Native American or Alaska Native"]
+    assert others["impact_ratio"].notna().all() and (others["ir_note"] == "").all()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from etl.warehouse import connect_writable, create_schema
+from etl.warehouse import build_derived, connect_writable, create_schema
 from signalboard.queries import parse_query_file
 from signalboard.query_cli import run_library_query
 from signalboard.sandbox import SandboxError, SandboxResult, check_statement
@@ -244,6 +244,7 @@ def tiny_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         (1, 'applications.csv', 'applications', 7, 'country', 'not ISO', 'Merica'),
         (2, 'scores.csv', 'scores', 2, 'score', 'out of range', '9')"""
     )
+    build_derived(con)
     con.close()
     return Settings(db_path=path, pseudonym_key_file=folder / "key", sql_timeout_seconds=60.0)
 

@@ -1,20 +1,12 @@
 -- grain: one row per track, set of stages reached, decision state, LLM score, attribute and group
 -- title: Fairness audit cells
--- description: Applications counted by track, the funnel stages they reached (reached_mask: bit i set when stage i of etl.contract.STAGES was reached, i = 1..8), whether the decision is still open (undecided: in progress or withdrawn), the LLM triage score (mean of its axis scores as in ll144_llm_scores.sql; null when the LLM did not score it) and the group in every self-ID attribute, the "sex x race_ethnicity" intersection ("<race>|<sex>") included; no value or "Unknown" is Unknown. Every application is counted once per attribute. first_at and last_at span the application and LLM-scoring times of the scored applications of the row. The adverse-impact audit and the LL144 tables are sums over these rows, so a million applications reach Python as a few thousand rows. Same outcome rules as application_journeys.sql.
+-- description: Applications counted by track, the funnel stages they reached (reached_mask: bit i set when stage i of etl.contract.STAGES was reached, i = 1..8), whether the decision is still open (undecided: in progress or withdrawn), the LLM triage score (mean of its axis scores as in ll144_llm_scores.sql; null when the LLM did not score it) and the group in every self-ID attribute, the "sex x race_ethnicity" intersection ("<race>|<sex>") included; no value or "Unknown" is Unknown. Every application is counted once per attribute. first_at and last_at span the application and LLM-scoring times of the scored applications of the row. The adverse-impact audit and the LL144 tables are sums over these rows, so a million applications reach Python as a few thousand rows. Reads the application_journeys derived table.
 -- param: start_date date = null | applied on or after this day (null: no lower bound)
 -- param: end_date date = null | applied on or before this day (null: no upper bound)
 -- param: roles text[] = null | only these roles (null: all)
 -- param: cohorts text[] = null | only these cohorts (null: all)
 
 with
-
-applications as (
-    select * from applications
-),
-
-stage_events as (
-    select * from stage_events
-),
 
 scores as (
     select * from scores
@@ -27,44 +19,13 @@ demographic_attributes as not materialized (
 
 filtered as (
     select
-        applications.application_id,
-        applications.candidate_id,
-        applications.track,
-        applications.applied_at,
-    from applications
-    -- the global filters, exactly as in application_journeys.sql
-    where ($start_date::date is null or applications.applied_at >= $start_date::date)
-      and ($end_date::date is null or applications.applied_at < $end_date::date + interval 1 day)
-      and ($roles::varchar[] is null or list_contains($roles::varchar[], applications.role))
-      and (
-          $cohorts::varchar[] is null
-          or list_contains($cohorts::varchar[], applications.cohort_id)
-      )
-),
-
--- one row per application: the stages it reached as bits, its first rejection and withdrawal
-events as (
-    select
         application_id,
-        bit_or(
-            case event
-                when 'selected' then 2
-                when 'submitted' then 4
-                when 'triage_passed' then 8
-                when 'rubric_passed' then 16
-                when 'take_home_passed' then 32
-                when 'extension' then 64
-                when 'retainer' then 128
-                when 'hired' then 256
-                else 0
-            end
-        ) filter (where occurred_at is not null) as reached_mask,
-        min(occurred_at) filter (where event = 'rejected') as rejected_at,
-        min(occurred_at) filter (where event = 'withdrew') as withdrew_at,
-    from stage_events
-    -- applied is stage 0, which every application has reached: no bit
-    where event <> 'applied'
-    group by application_id
+        candidate_id,
+        track,
+        applied_at,
+        reached_mask,
+        outcome,
+    from filtered_journeys($start_date::date, $end_date::date, $roles::varchar[], $cohorts::varchar[])
 ),
 
 llm_scores as (
@@ -81,16 +42,8 @@ journeys as (
     select
         filtered.candidate_id,
         filtered.track,
-        coalesce(events.reached_mask, 0) as reached_mask,
-        -- outcome in_progress or withdrew in application_journeys.sql: not hired, and not
-        -- rejected before (or when) withdrawing
-        not (
-            coalesce(events.reached_mask, 0) >= 256
-            or (
-                events.rejected_at is not null
-                and (events.withdrew_at is null or events.rejected_at <= events.withdrew_at)
-            )
-        ) as undecided,
+        filtered.reached_mask,
+        filtered.outcome in ('in_progress', 'withdrew') as undecided,
         llm_scores.llm_score,
         case
             when llm_scores.llm_score is not null
@@ -101,7 +54,6 @@ journeys as (
                 then greatest(filtered.applied_at, llm_scores.llm_scored_at)
         end as last_at,
     from filtered
-    left join events on events.application_id = filtered.application_id
     left join llm_scores on llm_scores.application_id = filtered.application_id
 ),
 

@@ -8,23 +8,15 @@
 
 with
 
-applications as (
-    select * from applications
-),
-
 demographic_attributes as (
     select * from demographic_attributes
 ),
 
 filtered as (
     select
-        applications.application_id,
-        applications.candidate_id,
-    from applications
-    where ($start_date::date is null or applications.applied_at >= $start_date::date)
-      and ($end_date::date is null or applications.applied_at < $end_date::date + interval 1 day)
-      and ($roles is null or list_contains($roles, applications.role))
-      and ($cohorts is null or list_contains($cohorts, applications.cohort_id))
+        application_id,
+        candidate_id,
+    from filtered_journeys($start_date::date, $end_date::date, $roles::varchar[], $cohorts::varchar[])
 ),
 
 attributes as (

@@ -13,7 +13,7 @@ The statistics are in `signalboard.stats.adverse_impact`; the LL144 tables in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,7 @@ import pandas as pd
 
 from etl.contract import STAGES, UNKNOWN
 from signalboard.analysis import ll144
-from signalboard.analysis.tables import ReportTable
-from signalboard.db import query_rows, warehouse_version
+from signalboard.analysis.tables import ReportTable, SectionReport
 from signalboard.queries import run_query
 from signalboard.settings import Settings
 from signalboard.stats.adverse_impact import impact_tables
@@ -491,7 +490,10 @@ def fairness_tables_from_cells(
     """`fairness_tables` from `queries/fairness_cells.sql` rows (or `cells_from_frames`)."""
     result = audit_from_counts(step_counts_from_cells(cells), min_share=min_share, alpha=alpha)
     triage = ll144.ll144_from_cells(cells, min_share=min_share)
-    published, unknowns, triage_published = suppress_jointly(result, triage, k=k)
+    # The LL144 tables are published in full (ll144.publish_ll144: the rule requires every
+    # category's figures), so there is nothing of theirs for the audit's suppression to follow.
+    published, unknowns = suppress_audit(result, k=k)
+    triage_published = ll144.publish_ll144(triage.table)
     return FairnessTables(
         adverse_impact=published,
         unknowns=unknowns,
@@ -501,6 +503,14 @@ def fairness_tables_from_cells(
         k=k,
     )
 
+
+ADVERSE_IMPACT_DESCRIPTION = (
+    "Per step, track, attribute and group: selection rate, impact ratio against the "
+    "highest-rate group, four-fifths flag (exact integer comparison), z-test (n >= 30) "
+    "or Fisher's exact test of the group against the rest of its table, "
+    "Benjamini-Hochberg q over every test in this table, shortfall, flip-flop and "
+    "status."
+)
 
 TOO_MANY_BITS = "need more than 127 bits"
 """Part of the error `queries/fairness_cells.sql` raises when the self-ID values do not fit."""
@@ -562,63 +572,22 @@ def load_inputs(
     return journeys, demographics, llm
 
 
-_REPORT_MEMO: list[tuple[tuple, FairnessTables]] = []
-"""The last report computation, so `report_files` (and a second report of the same warehouse)
-reuse what `report_tables` computed instead of counting a million applications again."""
+def compute(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> FairnessTables:
+    """The section's one computation for the report: `fairness_tables_from_db` of the whole
+    warehouse, suppressed at `settings.min_cell_size`. `report`, `report_tables` and
+    `report_files` publish from it."""
+    return fairness_tables_from_db(con, k=settings.min_cell_size, queries_dir=settings.queries_dir)
 
 
-def _warehouse_state(con: duckdb.DuckDBPyConnection) -> tuple | None:
-    """The file behind `con` (path, inode, mtime, size) and its loads; None when unknown."""
-    try:
-        rows = query_rows(
-            con, "select path from duckdb_databases() where database_name = current_database()"
-        )
-        version = warehouse_version(rows[0][0]) if rows and rows[0][0] else None
-        if version is None:
-            return None
-        loads = query_rows(con, "select count(*), max(load_id), max(finished_at) from loads")
-    except duckdb.Error:
-        return None
-    return (version, tuple(loads[0]))
-
-
-def _report_fairness_tables(
-    con: duckdb.DuckDBPyConnection, *, settings: Settings
-) -> FairnessTables:
-    state = _warehouse_state(con)
-    key = (state, settings.min_cell_size, str(settings.queries_dir))
-    if state is not None and _REPORT_MEMO and _REPORT_MEMO[0][0] == key:
-        tables = _REPORT_MEMO[0][1]
-    else:
-        tables = fairness_tables_from_db(
-            con, k=settings.min_cell_size, queries_dir=settings.queries_dir
-        )
-        _REPORT_MEMO[:] = [(key, tables)] if state is not None else []
-    # Copies: a caller that edits its frames must not edit the memo.
-    return replace(
-        tables,
-        adverse_impact=tables.adverse_impact.copy(),
-        unknowns=tables.unknowns.copy(),
-        ll144_triage=tables.ll144_triage.copy(),
-    )
-
-
-def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
-    """adverse_impact.csv, unknowns.csv and ll144_triage.csv, suppressed at settings.min_cell_size."""
-    k = settings.min_cell_size
-    tables = _report_fairness_tables(con, settings=settings)
+def publish_tables(tables: FairnessTables) -> list[ReportTable]:
+    """adverse_impact.csv, unknowns.csv and ll144_triage.csv of one computation."""
+    k = tables.k
     return [
         ReportTable(
             name="adverse_impact",
             title="Adverse impact across the funnel",
             frame=tables.adverse_impact,
-            description=(
-                "Per step, track, attribute and group: selection rate, impact ratio against the "
-                "highest-rate group, four-fifths flag (exact integer comparison), z-test (n >= 30) "
-                "or Fisher's exact test of the group against the rest of its table, "
-                "Benjamini-Hochberg q over every test in this table, shortfall, flip-flop and "
-                "status."
-            ),
+            description=ADVERSE_IMPACT_DESCRIPTION,
             notes=(
                 "Groups under 2% of a table are shown but not ranked (excluded_from_ir).",
                 f"Counts under {k} are shown as <{k}; * marks a count hidden so that a small "
@@ -638,14 +607,31 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             description=(
                 "Selection rate (triage pass) and scoring rate (LLM score above the median of the "
                 "full sample) by sex, race/ethnicity and the 14 intersectional categories, with "
-                "impact ratios; the Unknown rows are left out of each table and counted."
+                "impact ratios; the Unknown rows are left out of each table and counted. Published "
+                "in full as 6 RCNY 5-303 requires (no small-cell suppression); ir_note says why a "
+                "category under 2% has no impact ratio."
             ),
             notes=tables.ll144_notes,
         ),
     ]
 
 
-def report_files(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> dict[str, str]:
-    """ll144_summary.html: the one-page LL144 bias-audit summary, written beside report.html."""
-    tables = _report_fairness_tables(con, settings=settings)
+def publish_files(tables: FairnessTables) -> dict[str, str]:
+    """ll144_summary.html of one computation: the one-page LL144 bias-audit summary."""
     return {"ll144_summary.html": tables.ll144_summary_html}
+
+
+def report(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> SectionReport:
+    """The section's tables and files from one computation (what `signalboard report` calls)."""
+    tables = compute(con, settings=settings)
+    return SectionReport(tables=publish_tables(tables), files=publish_files(tables))
+
+
+def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
+    """adverse_impact.csv, unknowns.csv and ll144_triage.csv, suppressed at settings.min_cell_size."""
+    return publish_tables(compute(con, settings=settings))
+
+
+def report_files(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> dict[str, str]:
+    """ll144_summary.html, written beside report.html."""
+    return publish_files(compute(con, settings=settings))

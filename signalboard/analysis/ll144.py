@@ -42,7 +42,23 @@ LL144_COLUMNS: tuple[str, ...] = (
     "impact_ratio",
     "excluded_from_ir",
     "suppressed",
+    "ir_note",
 )
+EXCLUSION_NOTE = (
+    "excluded from the impact ratios: under 2% of the individuals assessed "
+    "(6 RCNY 5-301(b) and (d) allow leaving such a category out)"
+)
+"""Why a category has no impact ratio: the only reason the rule allows (`ir_note`)."""
+UNKNOWN_NOTE = "unknown sex or race/ethnicity: counted, not a category of the impact ratios"
+
+
+def _ir_notes(table: pd.DataFrame) -> np.ndarray:
+    """`ir_note` of each row: why it has no impact ratio, empty when it has one."""
+    unknown = (table["category"] == UNKNOWN).to_numpy()
+    excluded = table["excluded_from_ir"].to_numpy(dtype=bool)
+    return np.where(unknown, UNKNOWN_NOTE, np.where(excluded, EXCLUSION_NOTE, ""))
+
+
 TIE_RULE = (
     "Scoring rate: share of the category whose LLM score (mean over the rubric axes) is strictly "
     "above the median of every scored individual, unknowns included; a score equal to the median "
@@ -230,6 +246,7 @@ def ll144_from_cells(cells: pd.DataFrame, *, min_share: float = 0.02) -> LL144Re
 
     table = pd.concat(sel_rows + score_rows, ignore_index=True)
     table["suppressed"] = False
+    table["ir_note"] = _ir_notes(table)
     people = scored[is_sex]
     first = pd.to_datetime(people["first_at"]).min()
     last = pd.to_datetime(people["last_at"]).max()
@@ -306,6 +323,23 @@ def suppress_ll144(
         cross_columns=["mode", "category"],
         also_hide=also,
     )
+    return out[list(LL144_COLUMNS)]
+
+
+def publish_ll144(table: pd.DataFrame) -> pd.DataFrame:
+    """The LL144 tables as the rule requires them published: every category's n, count, rate
+    and impact ratio, and the number of unknowns, without small-cell suppression.
+
+    6 RCNY 5-303 requires the number of individuals, the rate and the impact ratio of every
+    category in the published summary (its example B shows a category of 4 people); the only
+    figure it lets an auditor leave out is the impact ratio of a category under 2% of the
+    individuals assessed, and then the summary must say so (`ir_note`) and still give the
+    category's n and rate. So these tables are a legal disclosure and are not suppressed at k.
+    """
+    out = table.copy()
+    out["suppressed"] = False
+    if "ir_note" not in out.columns:
+        out["ir_note"] = _ir_notes(out)
     return out[list(LL144_COLUMNS)]
 
 
@@ -415,7 +449,9 @@ def render_summary_html(
             for row in rows.itertuples(index=False):
                 category = html.escape(str(row.category).replace("|", ", "))
                 ratio = (
-                    "excluded (&lt;2%)" if row.excluded_from_ir else _fmt_ratio(row.impact_ratio)
+                    "excluded: under 2% of individuals assessed"
+                    if row.excluded_from_ir
+                    else _fmt_ratio(row.impact_ratio)
                 )
                 parts.append(
                     f"<tr><td>{category}</td><td>{_fmt_count(row.n)}</td>"
@@ -423,11 +459,14 @@ def render_summary_html(
                     f"<td>{ratio}</td></tr>"
                 )
             parts.append("</table>")
+    excluded = published[published["excluded_from_ir"].astype(bool)]
     parts.append(
         "<p>Impact ratio: a category's rate divided by the highest category rate, from the "
-        "counts. Categories under 2% of the individuals assessed are excluded from the impact "
-        f"ratios. Counts under {k} are shown as &lt;{k}, and * marks a count hidden so that a "
-        "small one cannot be worked out from the totals.</p></body></html>"
+        "counts. A category under 2% of the individuals assessed has no impact ratio (6 RCNY "
+        "5-301 allows leaving it out of the calculation); its number of applicants and rate are "
+        f"shown all the same ({len(excluded)} such rows here). Every figure the rule requires is "
+        "shown in full, small categories included: this summary is a legal disclosure and is "
+        "not subject to the report's small-cell suppression.</p></body></html>"
     )
     return "\n".join(parts)
 

@@ -20,3 +20,15 @@ class ReportTable:
     frame: pd.DataFrame
     description: str = ""
     notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SectionReport:
+    """What one section publishes in a report: its tables and any extra files (name -> text).
+
+    A section that computes once for both exposes `report(con, *, settings) -> SectionReport`;
+    `signalboard report` then calls it once instead of `report_tables` and `report_files`.
+    """
+
+    tables: list[ReportTable]
+    files: dict[str, str] = field(default_factory=dict)
