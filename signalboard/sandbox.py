@@ -508,10 +508,19 @@ def _execute(
         con.close()
 
 
-def _worker(
-    conn: Connection, query: str, bound: dict[str, Any], settings: Settings, deadline: float
-) -> None:
-    """The worker process's body: run the statement and send one outcome back."""
+def _worker(conn: Connection, query: str, bound: dict[str, Any], settings: Settings) -> None:
+    """The worker process's body: say when the clock starts, run the statement, send one outcome.
+
+    The time limit is the statement's: it starts here, once the worker runs, so a slow process
+    start on a busy server does not eat into it (time.monotonic is one system-wide clock on
+    Linux, CLOCK_MONOTONIC, so the caller can wait for the same deadline).
+    """
+    deadline = time.monotonic() + settings.sql_timeout_seconds
+    try:
+        conn.send(("started", deadline))
+    except OSError:
+        conn.close()
+        return
     outcome: tuple[Any, ...]
     try:
         data, capped_by = _execute(query, bound, settings=settings, deadline=deadline)
@@ -531,6 +540,9 @@ def _worker(
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
+
+# How long a worker may take to start (a fork from the preloaded server; longer on a busy box).
+_WORKER_START_SECONDS = 60.0
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -587,12 +599,11 @@ def run_sandboxed(
     statement = check_statement(sql)
     bound = _bind(statement, params)
     started = time.monotonic()
-    deadline = started + settings.sql_timeout_seconds
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_worker,
-        args=(sender, statement.query, bound, settings, deadline),
+        args=(sender, statement.query, bound, settings),
         name="signalboard-sandbox",
         daemon=True,
     )
@@ -606,10 +617,18 @@ def run_sandboxed(
         raise SandboxError(
             "worker", f"Stopped: the query's worker process did not start ({_first_line(error)})."
         ) from None
+    # Until the worker reports in, the statement's clock has not started.
+    deadline = started + _WORKER_START_SECONDS + settings.sql_timeout_seconds
     try:
         sender.close()
-        if receiver.poll(max(0.0, deadline + _KILL_GRACE_SECONDS - time.monotonic())):
-            outcome = receiver.recv()
+        if receiver.poll(_WORKER_START_SECONDS):
+            first = receiver.recv()
+            if first[0] == "started":
+                deadline = first[1]
+                if receiver.poll(max(0.0, deadline + _KILL_GRACE_SECONDS - time.monotonic())):
+                    outcome = receiver.recv()
+            else:
+                outcome = first
     except (EOFError, OSError):
         outcome = None  # the worker died without an answer
     finally:

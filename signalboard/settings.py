@@ -103,6 +103,8 @@ class Settings:
     sql_allow_demographics: bool = False
     # Demographics columns a load keeps besides sex and race_ethnicity (etl/privacy.py).
     demographic_attributes: tuple[str, ...] = ("disability", "veteran", "age_band")
+    # Pre-specified stipend reference groups, `attribute=value,...` (signalboard.analysis.stipends).
+    stipend_reference: str = ""
     port: int = 8501
     config_path: Path | None = None
     key_file_pinned: bool = field(default=False, repr=False)
@@ -167,6 +169,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
             ).split(",")
             if a.strip()
         ),
+        stipend_reference=env.get("SIGNALBOARD_STIPEND_REFERENCE", "").strip(),
         port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
         # The sign-in config; unset or empty means local single-user mode (signalboard.access).
         config_path=Path(text("SIGNALBOARD_CONFIG", "")).expanduser().resolve()

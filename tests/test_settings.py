@@ -75,3 +75,14 @@ def test_cli_processes_start_numpy_without_huge_page_advice() -> None:
         text=True,
     )
     assert on.stdout.strip() == "True", on.stderr
+
+
+def test_stipend_reference_is_read_here_and_parsed_by_the_section() -> None:
+    from signalboard.analysis.stipends import reference_setting
+
+    settings = get_settings({"SIGNALBOARD_STIPEND_REFERENCE": " sex=Male, race_ethnicity=White "})
+    assert reference_setting(settings.stipend_reference) == {
+        "sex": "Male",
+        "race_ethnicity": "White",
+    }
+    assert reference_setting(get_settings({}).stipend_reference) == {}

@@ -1,6 +1,6 @@
 -- grain: one row per warehouse table
 -- title: Warehouse row counts
--- description: Rows in every warehouse table (the data contract's tables and the load's bookkeeping), with what the latest load that touched the table read, loaded, rejected and replaced for it.
+-- description: Rows in every warehouse table (the data contract's tables, the derived tables and the load's bookkeeping), with what the latest load that touched the table read, loaded, rejected and replaced for it.
 
 with
 
@@ -40,6 +40,10 @@ fx_rates as (
     select * from fx_rates
 ),
 
+application_journeys as (
+    select * from application_journeys
+),
+
 loads as (
     select * from loads
 ),
@@ -63,9 +67,10 @@ counts as (
     union all select 7, 'cost_of_living', 'contract', count(*) from cost_of_living
     union all select 8, 'fx_rates', 'contract', count(*) from fx_rates
     union all select 9, 'demographic_attributes', 'derived', count(*) from demographic_attributes
-    union all select 10, 'loads', 'bookkeeping', count(*) from loads
-    union all select 11, 'load_files', 'bookkeeping', count(*) from load_files
-    union all select 12, 'rejects', 'bookkeeping', count(*) from rejects
+    union all select 10, 'application_journeys', 'derived', count(*) from application_journeys
+    union all select 11, 'loads', 'bookkeeping', count(*) from loads
+    union all select 12, 'load_files', 'bookkeeping', count(*) from load_files
+    union all select 13, 'rejects', 'bookkeeping', count(*) from rejects
 ),
 
 -- the latest load that brought a file for each table

@@ -25,7 +25,6 @@ women over men: positive when women are paid less).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -861,9 +860,7 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
 
 def report_tables(con: Any, *, settings: Any) -> list[ReportTable]:
     """The stipend tables of `signalboard report` (suppressed; vintage warnings as notes)."""
-    configured = getattr(settings, "stipend_reference", None)
-    if configured is None:
-        configured = reference_setting(os.environ.get("SIGNALBOARD_STIPEND_REFERENCE"))
+    configured = reference_setting(settings.stipend_reference)
     analysis = _warehouse_analysis(
         con,
         reference=configured,
