@@ -62,6 +62,21 @@ def _processes_in_group(group: int) -> list[int]:
     return found
 
 
+def _assert_xsrf_protected(port: int) -> None:
+    """A write without the XSRF cookie and header is refused (403) before Streamlit looks at the
+    session; with protection off the same request reaches the session check (400)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/_stcore/upload_file/no-session/no-file",
+        data=b"--b\r\nContent-Disposition: form-data; name=file; filename=x\r\n\r\nx\r\n--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        method="PUT",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 403
+
+
 @pytest.mark.parametrize(
     ("args", "config", "message"),
     [
@@ -119,6 +134,8 @@ def test_a_signal_to_serve_stops_the_server(sig: signal.Signals, sample_db: Path
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.5)
+        if sig == signal.SIGTERM:
+            _assert_xsrf_protected(port)
         # Signal serve alone, as a process manager does, not its process group.
         os.kill(process.pid, sig)
         process.wait(timeout=STOP_SECONDS)
