@@ -333,6 +333,12 @@ def format_value(value: Any, kind: Kind) -> str:
             return value.isoformat()
         return str(value)
     number = _number(value)
+    if number is None and isinstance(value, str) and kind != "text":
+        # Suppressed columns hold numbers as text beside "<k" and "*" marks (for_display).
+        try:
+            number = float(value.replace(",", ""))
+        except ValueError:
+            return value
     if number is None:
         return str(value)
     if math.isinf(number):

@@ -49,6 +49,8 @@ from signalboard.present import column_for, format_value, html_table, humanize
         (pd.NaT, "date", ""),
         (np.nan, "text", ""),
         ("<5", "count", "<5"),
+        ("1213", "count", "1,213"),
+        ("0.4321", "ratio", "0.43"),
         ("*", "rate", "*"),
         ('=HYPERLINK("x")', "text", '=HYPERLINK("x")'),
         (float("inf"), "ratio", "∞"),
