@@ -64,6 +64,24 @@ def ensure_chromium() -> None:
         )
 
 
+def ensure_pango() -> None:
+    """`signalboard report --pdf` prints with WeasyPrint, which needs the system's Pango and
+    HarfBuzz (doc.courtbouillon.org/weasyprint, "Installation"); install them when missing."""
+    import ctypes.util
+
+    if ctypes.util.find_library("pango-1.0") and ctypes.util.find_library("pangoft2-1.0"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        print("dev.py: Pango is missing and apt-get is not available; PDF tests will fail.")
+        return
+    prefix: list[str] = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    packages = ["libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0"]
+    if run(*prefix, apt, "update", "-qq", check=False, env=env) == 0:
+        run(*prefix, apt, "install", "-y", "-qq", *packages, check=False, env=env)
+
+
 def lint() -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
@@ -76,10 +94,12 @@ def main(argv: list[str]) -> None:
     rest = argv[1:]
     if task == "demo":
         setup()
+        ensure_pango()
         os.execv(str(BIN / "signalboard"), [str(BIN / "signalboard"), "demo", *rest])
     elif task == "test":
         setup("dev")
         ensure_chromium()
+        ensure_pango()
         lint()
         run(PY, "-m", "pytest", *rest)
     elif task == "lint":

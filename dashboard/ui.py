@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth
+from signalboard.analysis.findings import Finding
 from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import (
     WAREHOUSE_ALIAS,
@@ -25,6 +26,7 @@ from signalboard.db import (
     table_exists,
     warehouse_version,
 )
+from signalboard.present import humanize
 from signalboard.queries import run_query
 from signalboard.settings import Settings, get_settings
 
@@ -393,10 +395,40 @@ def table(
     *,
     key: str | None = None,
     height: Literal["auto", "content"] | int = "auto",
+    max_rows: int | None = None,
+    pinned: tuple[str, ...] = (),
 ) -> None:
-    """Show a table with its CSV download button.
+    """The one table-with-download of every page: the table for people (human labels, units,
+    formats, key columns first; every cell text, never markup) and a CSV download that keeps
+    the machine column names and full precision.
 
-    `height="content"` shows every row of a short table (the default shows at most ten).
+    `height="content"` shows every row of a short table (the default shows at most ten);
+    `max_rows` draws the first rows only (the download has all, written when clicked).
     """
-    st.dataframe(frame, hide_index=True, width="stretch", height=height)
-    download_csv(frame, file_name, key=key)
+    shown = frame.head(max_rows) if max_rows else frame
+    if max_rows and len(frame) > max_rows:
+        st.caption(f"The first {max_rows:,} of {len(frame):,} rows; the download has all.")
+    st.dataframe(humanize(shown, pinned=pinned), hide_index=True, width="stretch", height=height)
+    if max_rows and len(frame) > max_rows:
+        st.download_button(
+            f"Download {file_name}.csv",
+            data=lambda: frame.to_csv(index=False).encode("utf-8"),
+            file_name=f"{file_name}.csv",
+            mime="text/csv",
+            key=key or f"download_{file_name}",
+        )
+    else:
+        download_csv(frame, file_name, key=key)
+
+
+def findings_block(findings: list[Finding], *, title: str = "Findings") -> None:
+    """A page's findings in plain sentences, before its detail. Sentences hold data strings
+    (cohort ids, group names), so they are drawn as text, never markdown."""
+    st.subheader(title)
+    if not findings:
+        st.text("Nothing to report for this selection.")
+    labels = {"flag": "Flag", "ok": "OK", "too_few": "Too few to tell"}
+    with st.container(border=True, key="findings"):
+        for finding in findings:
+            detail = f" (detail: {finding.table} below)" if finding.table else ""
+            st.text(f"{labels[finding.severity]}: {finding.text}{detail}")

@@ -119,12 +119,12 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from signalboard.db import WarehouseMissingError
-    from signalboard.report import write_report
+    from signalboard.report import ReportError, write_report
 
     settings = _settings(args)
     try:
-        written = write_report(settings=settings, out_dir=Path(args.out))
-    except WarehouseMissingError as error:
+        written = write_report(settings=settings, out_dir=Path(args.out), pdf=args.pdf)
+    except (WarehouseMissingError, ReportError) as error:
         raise CliError(str(error)) from None
     for path in written:
         print(path)
@@ -307,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write every analysis table as CSV plus report.html")
     rep.add_argument("--db", help="warehouse file")
     rep.add_argument("--out", required=True, help="folder for the CSV files and report.html")
+    rep.add_argument(
+        "--pdf", action="store_true", help="also write report.pdf of the same document"
+    )
     rep.set_defaults(handler=cmd_report)
 
     serve = sub.add_parser("serve", help="start the dashboard")

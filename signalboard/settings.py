@@ -95,6 +95,9 @@ class Settings:
     min_cell_size: int = 5
     severity_threshold: float = 0.25
     pay_floor_per_hour: float = 20.0
+    # The claimed time-to-hire reduction of micro-internships ("40% shorter"), set against the
+    # measured one on the Time to hire page and in the report.
+    claimed_time_reduction: float = 0.40
     sql_memory_limit: str = "512MB"
     sql_threads: int = 1
     sql_timeout_seconds: float = 10.0
@@ -152,6 +155,9 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         pay_floor_per_hour=float(
             text("SIGNALBOARD_PAY_FLOOR_PER_HOUR", str(defaults.pay_floor_per_hour))
+        ),
+        claimed_time_reduction=float(
+            text("SIGNALBOARD_CLAIMED_TIME_REDUCTION", str(defaults.claimed_time_reduction))
         ),
         sql_memory_limit=text("SIGNALBOARD_SQL_MEMORY_LIMIT", defaults.sql_memory_limit),
         sql_threads=int(text("SIGNALBOARD_SQL_THREADS", str(defaults.sql_threads))),

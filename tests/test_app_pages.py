@@ -188,10 +188,11 @@ def test_data_health_shows_the_sample_row_counts(
 ) -> None:
     at = open_page(start_app(sample_db, monkeypatch), DATA_HEALTH)
     assert_rendered(at, DATA_HEALTH)
-    shown = _frame_with(at, "rows_in_warehouse").set_index("table_name")["rows_in_warehouse"]
+    # Tables for people: human labels and thousands separators (the download keeps machine names).
+    shown = _frame_with(at, "Rows in warehouse").set_index("Table")["Rows in warehouse"]
     for table in ("applications", "scores", "stage_events", "cohorts", "loads", "rejects"):
         expected = query_scalar(sample_con, f"select count(*) from {table}")
-        assert shown[table] == expected, table
+        assert shown[table] == f"{expected:,}", table
     applications = query_scalar(sample_con, "select count(*) from applications")
     assert applications > 0
     metrics = {m.label: m.value for m in at.metric}
@@ -211,18 +212,18 @@ def test_data_health_filters_rejects_by_reason(
     make_warehouse(path, applications=4, rejects=9)
     at = open_page(start_app(path, monkeypatch), DATA_HEALTH)
     assert_rendered(at, DATA_HEALTH)
-    summary = _frame_with(at, "rejected_rows")
-    assert summary.set_index("reason")["rejected_rows"].to_dict() == {
-        "not an ISO 3166-1 code": 6,
-        "not a timestamp": 3,
+    summary = _frame_with(at, "Rejected rows")
+    assert summary.set_index("Reason")["Rejected rows"].to_dict() == {
+        "not an ISO 3166-1 code": "6",
+        "not a timestamp": "3",
     }
     at.multiselect(key="dh_reasons").set_value(["not a timestamp"]).run()
     assert not at.exception
-    summary = _frame_with(at, "rejected_rows")
-    assert summary["reason"].tolist() == ["not a timestamp"]
-    rows = _frame_with(at, "original_text")
-    assert rows["line"].tolist() == [2, 5, 8]
-    assert rows["column_name"].unique().tolist() == ["applied_at"]
+    summary = _frame_with(at, "Rejected rows")
+    assert summary["Reason"].tolist() == ["not a timestamp"]
+    rows = _frame_with(at, "Original text")
+    assert rows["Line"].tolist() == ["2", "5", "8"]
+    assert rows["Column name"].unique().tolist() == ["applied_at"]
 
 
 def test_a_load_that_swaps_the_file_is_picked_up(

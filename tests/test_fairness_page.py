@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from signalboard.analysis import fairness
 from signalboard.db import readonly
+from signalboard.present import humanize
 from signalboard.settings import Settings
 from tests.page_helpers import frame_by_download, open_app_page
 from tests.paths import REPO_ROOT
@@ -39,10 +40,16 @@ def test_fairness_page_on_the_sample(
     shown = frame_by_download(at, "adverse_impact")
     assert len(shown) == len(expected.adverse_impact)
     # suppressed values reach the page as "<5" / "*", never the small number
+    # Shown for people (labels, formats), the download keeps the machine names.
     assert "<5" in set(shown["n"])
-    assert shown["n"].tolist() == [str(v) for v in expected.adverse_impact["n"]]
+    assert shown["n"].tolist() == humanize(expected.adverse_impact)["n"].tolist()
+    assert "Impact ratio" in shown.columns and "impact_ratio" not in shown.columns
     sex = frame_by_download(at, "ll144_selection_sex")
-    assert sex["category"].tolist()[:2] == ["Male", "Female"]
+    assert sex["Category"].tolist()[:2] == ["Male", "Female"]
+    # The findings block opens the page and names the planted triage disparity.
+    findings_text = " ".join(t.value for t in at.text)
+    assert "Hispanic or Latino applicants (race/ethnicity)" in findings_text
+    assert "below four-fifths and significant" in findings_text
     labels = [b.label for b in at.get("download_button")]
     assert "Download the one-page LL144 summary (HTML)" in labels
 
@@ -53,8 +60,9 @@ def test_fairness_page_switches_table(sample_db: Path, monkeypatch: pytest.Monke
     at.selectbox(key="fair_attribute").set_value("race_ethnicity").run()
     assert not at.exception, [e.value for e in at.exception]
     view = frame_by_download(at, "adverse_impact_view")
-    row = view[view["group"] == "Hispanic or Latino"].iloc[0]
-    assert row["status"] == "below_four_fifths_significant"
+    row = view[view["Group"] == "Hispanic or Latino"].iloc[0]
+    assert row["Status"] == "below_four_fifths_significant"
+    assert float(row["Impact ratio"]) < 0.8
 
 
 def test_fairness_page_without_a_warehouse(tmp_path: Path, monkeypatch) -> None:

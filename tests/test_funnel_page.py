@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from signalboard.analysis import funnel
 from signalboard.db import connect_readonly
+from signalboard.present import humanize
 from signalboard.queries import run_query
 from tests.page_helpers import frame_by_download, open_app_page
 from tests.paths import REPO_ROOT
@@ -45,13 +46,18 @@ def test_funnel_page_shows_the_sample_funnel(sample_db, expected, monkeypatch):
     assert metrics["Applications"] == f"{len(journeys):,}"
     assert metrics["Hired"] == f"{int(table['reached'].iloc[-1]):,}"
     shown = frame_by_download(at, "funnel")
-    assert shown["reached"].tolist() == table["reached"].tolist()
-    assert shown["pending"].tolist() == table["pending"].tolist()
+    people = humanize(table)
+    assert shown["Reached"].tolist() == people["Reached"].tolist()
+    assert shown["Pending"].tolist() == people["Pending"].tolist()
+    assert "Step conversion" in shown.columns and "step_conversion" not in shown.columns
     # The alerts are the analysis's (on the sample, seed 7: the planted leak) and are announced.
     alerts = frame_by_download(at, "funnel_alerts")
     expected_alerts = funnel.funnel_alerts(funnel.cohort_trends(journeys))
-    assert alerts["cohort_id"].tolist() == expected_alerts["cohort_id"].tolist()
-    assert alerts["flagged"].tolist() == expected_alerts["flagged"].tolist()
+    assert alerts["Cohort"].tolist() == expected_alerts["cohort_id"].tolist()
+    assert alerts["Flagged"].tolist() == humanize(expected_alerts)["Flagged"].tolist()
+    # The findings block names the planted submission leak (docs/generator.md, seed 7).
+    findings_text = " ".join(t.value for t in at.text)
+    assert "Cohort DA-2025-11-24" in findings_text and "reached submitted" in findings_text
     alert_boxes = [w for w in at.warning if "alert(s):" in w.value]
     assert not at.error  # findings are warnings; error boxes are for failures
     if expected_alerts["flagged"].any():
@@ -65,15 +71,15 @@ def test_funnel_breakdowns_suppression_and_drill_through(sample_db, monkeypatch)
     at.multiselect(key="funnel_by").set_value(["track", "sex"]).run()
     assert not at.exception, [e.value for e in at.exception]
     shown = frame_by_download(at, "funnel")
-    assert set(shown["segment_type"]) == {"track x sex"}
-    assert "suppressed" in shown and shown["suppressed"].any()
-    assert shown["reached"].map(lambda v: isinstance(v, str) and v.startswith("<")).any()
+    assert set(shown["Breakdown"]) == {"track x sex"}
+    assert "Suppressed" in shown and (shown["Suppressed"] == "Yes").any()
+    assert shown["Reached"].map(lambda v: isinstance(v, str) and v.startswith("<")).any()
     # Drill through: the traditional applications that reached 'selected'.
     at.selectbox(key="drill_track").set_value("traditional").run()
     rows = frame_by_download(at, "funnel_drill_through")
     assert len(rows) > 0
-    assert set(rows["track"]) == {"traditional"}
-    assert set(rows["furthest_stage"]) <= set(funnel.STAGES[1:])
+    assert set(rows["Track"]) == {"traditional"}
+    assert set(rows["Furthest stage"]) <= set(funnel.STAGES[1:])
 
 
 def test_funnel_role_filter_and_empty_selection(sample_db, expected, monkeypatch):

@@ -58,8 +58,8 @@ def test_browse_and_run_a_library_query(
 ) -> None:
     at = open_sql_page(sample_db, monkeypatch)
     # Browse: the index lists every query of the library with its description.
-    index = next(df.value for df in at.dataframe if "description" in df.value.columns)
-    assert "funnel_by_source" in set(index["name"])
+    index = next(df.value for df in at.dataframe if "Description" in df.value.columns)
+    assert "funnel_by_source" in set(index["Name"])
     assert len(index) == len(list((REPO_ROOT / "queries" / "library").glob("*.sql")))
 
     at.selectbox(key="sql_query_name").set_value("outcomes_by_furthest_stage").run()
@@ -128,9 +128,9 @@ def test_adhoc_query_schema_and_history(
     assert "Download adhoc_query.parquet" in [b.proto.label for b in at.get("download_button")]
 
     # History: the run is listed, and reopening puts its SQL back in the editor.
-    history = next(df.value for df in at.dataframe if "status" in df.value.columns)
-    assert history["status"].tolist() == ["ok"]
-    assert history["rows"].tolist() == [expected]
+    history = next(df.value for df in at.dataframe if "Status" in df.value.columns)
+    assert history["Status"].tolist() == ["ok"]
+    assert history["Rows"].tolist() == [f"{expected:,}"]
     at.text_area(key="sql_adhoc_text").input("select 1").run()
     at.button(key="sql_history_open").click().run()
     assert at.text_area(key="sql_adhoc_text").value.startswith("select cohort_id")
@@ -158,9 +158,9 @@ def test_adhoc_parameters_get_widgets_and_bind(
     ).fetchall()[0][0]
     shown = next(df.value for df in at.dataframe if list(df.value.columns) == ["n"])
     assert shown["n"].tolist() == [expected]
-    history = next(df.value for df in at.dataframe if "status" in df.value.columns)
-    assert history["status"].tolist() == ["ok"]
-    assert role in history["params"].iloc[0] and "2025-06-01" in history["params"].iloc[0]
+    history = next(df.value for df in at.dataframe if "Status" in df.value.columns)
+    assert history["Status"].tolist() == ["ok"]
+    assert role in history["Params"].iloc[0] and "2025-06-01" in history["Params"].iloc[0]
 
     # Left empty, an undeclared parameter is NULL: the statement runs and matches nothing.
     at.text_input(key="sqlp___adhoc_role").input("").run()
@@ -186,8 +186,8 @@ def test_refused_query_shows_its_message(
     at.button(key="sql_run_adhoc").click().run()
     assert not at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
-    history = next(df.value for df in at.dataframe if "status" in df.value.columns)
-    assert history["status"].tolist() == ["refused"]
+    history = next(df.value for df in at.dataframe if "Status" in df.value.columns)
+    assert history["Status"].tolist() == ["refused"]
     assert sample_con.execute("select count(*) from applications").fetchall() == before
 
 

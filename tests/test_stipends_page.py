@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from signalboard.analysis import stipends
 from signalboard.db import readonly
+from signalboard.present import column_for
 from tests.oracles import stipends as oracle
 from tests.page_helpers import frame_by_download, open_app_page
 from tests.paths import REPO_ROOT
@@ -34,11 +35,12 @@ def test_stipends_page_on_the_sample(sample_db: Path, monkeypatch: pytest.Monkey
     assert metrics["Applications with a stipend"] == str(len(analysis.applications))
     assert metrics["Remediation cost (USD)"] == f"{analysis.remediation_cost_usd:,.0f}"
     shown = frame_by_download(at, "stipends")
-    assert list(shown.columns[: len(stipends.STIPEND_COLUMNS)]) == list(stipends.STIPEND_COLUMNS)
-    female = shown[(shown["attribute"] == "sex") & (shown["group"] == "Female")].iloc[0]
+    # Shown for people: every published column under its label, gaps as percent.
+    assert {column_for(c).label for c in stipends.STIPEND_COLUMNS} <= set(shown.columns)
+    female = shown[(shown["Attribute"] == "sex") & (shown["Group"] == "Female")].iloc[0]
     expected = analysis.gaps.set_index(["attribute", "group"]).loc[("sex", "Female")]
-    assert float(female["adjusted_gap_pct"]) == pytest.approx(expected["adjusted_gap_pct"])
-    assert female["reference_group"] == expected["reference_group"]
+    assert female["Adjusted gap"] == f"{expected['adjusted_gap_pct']:.1f}%"
+    assert female["Reference group"] == expected["reference_group"]
     flags = frame_by_download(at, "stipend_flags")
     assert len(flags) == len(analysis.flags)
     assert len(frame_by_download(at, "remediation")) == len(analysis.remediation)
@@ -55,7 +57,7 @@ def test_stipends_page_reference_group_is_selectable(
     at.selectbox(key="stip_reference_sex").set_value("Female").run()
     assert not at.exception, [e.value for e in at.exception]
     view = frame_by_download(at, "stipends_view")
-    assert set(view["reference_group"]) == {"Female"}
+    assert set(view["Reference group"]) == {"Female"}
 
 
 def test_stipends_page_without_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

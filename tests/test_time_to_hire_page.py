@@ -40,20 +40,21 @@ def test_time_to_hire_page_shows_the_measured_ratio(sample_db, journeys, monkeyp
     expected = tth.track_comparison(journeys)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Measured ratio (micro / traditional)"] == f"{expected.ratio:.2f}"
-    assert metrics["Seed claim"] == "0.60"
+    assert metrics["Claimed reduction"] == "40% shorter"
     summary = frame_by_download(at, "time_to_hire")
     first = summary.iloc[0]
-    assert (first["clock"], first["track"], first["segment"]) == ("applied_to_hired", "all", "all")
-    assert first["n"] == len(journeys)
-    assert first["hired"] == int(journeys["reached_hired_at"].notna().sum())
+    # Shown for people: labels and thousands separators (the download keeps machine names).
+    assert (first["Clock"], first["Track"], first["Segment"]) == ("applied_to_hired", "all", "all")
+    assert first["n"] == f"{len(journeys):,}"
+    assert first["Hired"] == f"{int(journeys['reached_hired_at'].notna().sum()):,}"
     durations = frame_by_download(at, "stage_durations")
-    assert list(durations.columns[:3]) == ["stage", "track", "n"]
+    assert list(durations.columns[:3]) == ["Track", "Stage", "n"]
     # Switching the clock and the grouping redraws without errors.
     at.radio(key="tth_clock").set_value("applied_to_selected")
     at.radio(key="tth_by").set_value("role").run()
     assert not at.exception, [e.value for e in at.exception]
     roles = frame_by_download(at, "time_to_hire_roles")
-    assert sorted(roles["group_a"]) == sorted(journeys["role"].unique())
+    assert sorted(roles["Group a"]) == sorted(journeys["role"].unique())
 
 
 def test_time_to_hire_role_filter_and_empty_selection(sample_db, journeys, monkeypatch):
@@ -62,7 +63,7 @@ def test_time_to_hire_role_filter_and_empty_selection(sample_db, journeys, monke
     at.sidebar.multiselect(key="f_roles").set_value([role]).run()
     assert not at.exception, [e.value for e in at.exception]
     summary = frame_by_download(at, "time_to_hire")
-    assert summary.iloc[0]["n"] == int((journeys["role"] == role).sum())
+    assert summary.iloc[0]["n"] == f"{int((journeys['role'] == role).sum()):,}"
     at.sidebar.date_input(key="f_start").set_value(dt.date(2027, 1, 1))
     at.sidebar.date_input(key="f_end").set_value(dt.date(2027, 1, 31)).run()
     assert not at.exception, [e.value for e in at.exception]

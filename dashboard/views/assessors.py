@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import auth, ui
 from dashboard.figures.assessors import d_study_figure, drift_figure, severity_figure
-from signalboard.analysis import assessors
+from signalboard.analysis import assessors, findings
 
 # Rows drawn for a long table (decision flips: ~10,000 at a million applications); the download
 # has every row (a rerun redraws every table shown).
@@ -111,6 +111,8 @@ if res.reliability.empty:
         "bias compare graders on the same deliverables. Widen the filters in the sidebar."
     )
     st.stop()
+
+ui.findings_block(findings.assessor_findings(res.graders, res.grader_bias, res.llm_agreement))
 
 axes = [assessors.TOTAL] + sorted(a for a in res.reliability["axis"].unique() if a != "total")
 axis = st.selectbox("Rubric axis", axes, key="assessor_axis")

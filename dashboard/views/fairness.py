@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import auth, ui
 from dashboard.figures.fairness import impact_ratio_figure
-from signalboard.analysis import fairness
+from signalboard.analysis import fairness, findings
 from signalboard.stats.adverse_impact import STATUS_TEXT
 from signalboard.stats.suppression import for_display
 
@@ -34,6 +34,8 @@ audit = tables.adverse_impact
 if audit.empty:
     ui.empty_selection_message()
     st.stop()
+
+ui.findings_block(findings.fairness_findings(audit, tables.ll144_triage))
 
 counts = audit["status"].value_counts()
 flagged, fragile, significant, tested = st.columns(4)

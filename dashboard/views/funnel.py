@@ -1,6 +1,6 @@
-"""Funnel page: conversion by stage with pending apart, breakdowns, cohort trends with alerts,
-and the applications behind any number. All numbers come from signalboard.analysis.funnel.
-"""
+# Funnel page: conversion by stage with pending apart, breakdowns, cohort trends with alerts,
+# and the applications behind any number. All numbers come from signalboard.analysis.funnel.
+# (A comment, not a docstring: Streamlit's magic would draw a page's docstring above its title.)
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import auth, ui
 from dashboard.figures import funnel as figures
 from etl.contract import STAGES
-from signalboard.analysis import funnel
+from signalboard.analysis import findings, funnel
 
 DRILL_LIMIT = 1000
 """Drill-through rows shown (and downloadable) at once; the caption gives the full count."""
@@ -19,6 +19,8 @@ st.caption(
     "How applications move from applied to hired: how many reached each stage, how many are "
     "still in progress, and which entry cohorts converted worse than the cohorts before them."
 )
+
+findings_slot = st.container()
 
 with st.expander("Glossary"):
     st.markdown(
@@ -154,6 +156,8 @@ else:
         key="funnel_trend",
     )
     alerts = funnel.funnel_alerts(trends)
+    with findings_slot:
+        ui.findings_block(findings.funnel_findings(alerts))
     flagged = alerts.loc[alerts["flagged"]]
     if len(flagged):
         # A finding, not a failure: red error boxes are kept for things that went wrong.

@@ -139,7 +139,10 @@ def show_result(result: SandboxResult, *, file_name: str, key: str) -> None:
         kind = kind_column.selectbox("Chart", CHART_KINDS, key=f"{key}_kind")
         default_x = next((c for c in columns if c not in numbers), columns[0])
         x = x_column.selectbox("x", columns, index=columns.index(default_x), key=f"{key}_x")
-        y_choices = [c for c in numbers if c != x] or numbers
+        # Position and key columns (stage_index, load_id) are numbers but not measures: offer
+        # the measures first so the default chart plots one.
+        measures = [c for c in numbers if c != x and not c.endswith(("_index", "_id", "_order"))]
+        y_choices = measures + [c for c in numbers if c != x and c not in measures] or numbers
         y = y_column.selectbox("y", y_choices, key=f"{key}_y")
         colour = colour_column.selectbox(
             "Colour", [None, *colour_columns(frame)], key=f"{key}_colour"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import auth, ui
 from dashboard.figures.stipends import gap_figure
-from signalboard.analysis import stipends
+from signalboard.analysis import findings, stipends
 from signalboard.stats.suppression import for_display
 
 DEFAULT_REFERENCE = "Highest paid (default)"
@@ -89,6 +89,8 @@ result = ui.cached_on_warehouse(
     k=k,
 )
 tables = result.tables
+
+ui.findings_block(findings.stipend_findings(tables["stipends"]))
 
 for warning in result.warnings:
     st.warning(warning)
