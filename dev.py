@@ -94,7 +94,6 @@ def main(argv: list[str]) -> None:
     rest = argv[1:]
     if task == "demo":
         setup()
-        ensure_pango()
         os.execv(str(BIN / "signalboard"), [str(BIN / "signalboard"), "demo", *rest])
     elif task == "test":
         setup("dev")
