@@ -184,7 +184,7 @@ def cached_on_warehouse(function: Callable[..., T], *args: Any, **kwargs: Any) -
 
     For analysis functions that aggregate in DuckDB and return a small result: the cache keeps
     that result (cheap to unpickle on every rerun) instead of the rows behind it, and the key is
-    the warehouse state and the plain arguments, never a large frame to hash (issue 7).
+    the warehouse state and the plain arguments, never a large frame to hash.
     """
     name = f"{function.__module__}.{function.__qualname__}"
     return _cached_on_warehouse(

@@ -49,7 +49,7 @@ if not ui.warehouse_ready():
 
 params = ui.filters().as_params()
 settings = ui.settings()
-# Everything below is counted in DuckDB and cached as small results (issue 7): no page rerun
+# Everything below is counted in DuckDB and cached as small results: no page rerun
 # fetches, hashes or unpickles a row per application.
 overall_counts = ui.cached_on_warehouse(funnel.stage_counts, params=params)
 summary = funnel.funnel_summary(overall_counts)

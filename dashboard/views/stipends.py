@@ -1,4 +1,4 @@
-"""Stipends page: pay equity adjusted for cost of living (issue 6). docs/stipends.md defines
+"""Stipends page: pay equity adjusted for cost of living. docs/stipends.md defines
 every column. Demographic numbers are suppressed below SIGNALBOARD_MIN_CELL_SIZE."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ if not ui.warehouse_ready():
 chosen = ui.filters()
 params = chosen.as_params()
 # Small results only: counts and vintages first, then the analysis, each cached on the warehouse
-# state and plain arguments (issue 7: caching the per-application frames cost seconds of
-# hashing and unpickling on every rerun at a million applications).
+# state and plain arguments: caching the per-application frames would cost seconds of hashing
+# and unpickling on every rerun at a million applications.
 overview = ui.cached_on_warehouse(stipends.page_overview, params)
 if overview.n_applications == 0:
     ui.empty_selection_message("applications with a stipend")

@@ -51,7 +51,7 @@ STEP_WINDOWS_DAYS: dict[str, float | str] = {
 }
 """Micro-internship conversion window of each step, keyed by the stage the step leads to, in days.
 
-Issue 3's defaults: selection 14, submission = the cohort's length (counted from the later of
+The program's defaults: selection 14, submission = the cohort's length (counted from the later of
 selection and the cohort's first day), take-home 14, extension 30, retainer 90. Triage and rubric
 scoring follow a submission like the take-home (14); the hire decision after a retainer gets the
 retainer's 90. Without a cohort a cohort-length window falls back to 14 days.
