@@ -79,6 +79,26 @@ def parse_size(value: str) -> int:
     return int(float(digits) * _SIZE_UNITS[unit])
 
 
+LL144_MIN_SHARE = 0.02
+"""6 RCNY 5-301: a category under 2% of the data may be left out of the impact ratios."""
+
+
+def _share(value: str) -> float:
+    """SIGNALBOARD_MIN_COMPARATOR_SHARE as a fraction between the LL144 rule's 2% and 1."""
+    try:
+        share = float(value)
+    except ValueError:
+        raise ValueError(
+            f"SIGNALBOARD_MIN_COMPARATOR_SHARE must be a number such as 0.05, not {value!r}"
+        ) from None
+    if not LL144_MIN_SHARE <= share <= 1:
+        raise ValueError(
+            f"SIGNALBOARD_MIN_COMPARATOR_SHARE must be between 0.02 (the LL144 rule's 2%) and 1, "
+            f"not {value}"
+        )
+    return share
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings; see `.env.example` for what each one means.
@@ -93,6 +113,9 @@ class Settings:
     analysis_queries_dir: Path = field(default_factory=lambda: queries_root() / "analysis")
     sample_dir: Path = field(default_factory=sample_dir)
     min_cell_size: int = 5
+    # Smallest share of an adverse-impact table's applicants the comparator group may hold; never
+    # under the 2% that NYC's LL144 rule (6 RCNY 5-301) lets an auditor leave out.
+    min_comparator_share: float = 0.05
     severity_threshold: float = 0.25
     pay_floor_per_hour: float = 20.0
     # The claimed time-to-hire reduction of micro-internships ("40% shorter"), set against the
@@ -150,6 +173,9 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         pseudonym_key_file=_path(key) if key else None,
         queries_dir=_path(queries) if queries else defaults.queries_dir,
         min_cell_size=int(text("SIGNALBOARD_MIN_CELL_SIZE", str(defaults.min_cell_size))),
+        min_comparator_share=_share(
+            text("SIGNALBOARD_MIN_COMPARATOR_SHARE", str(defaults.min_comparator_share))
+        ),
         severity_threshold=float(
             text("SIGNALBOARD_SEVERITY_THRESHOLD", str(defaults.severity_threshold))
         ),

@@ -195,8 +195,11 @@ def test_planted_triage_bias_is_flagged(seed: int, tmp_path: Path) -> None:
 
 
 def test_null_data_stays_quiet(tmp_path: Path) -> None:
-    """No planted effect: under the global null BH keeps P(any flag) <= 0.05, so over 5 seeds at
-    most one seed may show a significant row (measured: 0 of 30 seeds)."""
+    """No planted effect: BH runs per funnel step, so the nominal rate is at most 5% of
+    (dataset, step) families with any significant row; over 5 seeds (about 50 families) at most
+    5 may have one (P(X > 5) is about 4% at the nominal rate). benchmarks/calibration_fairness.py
+    measures the rate over many datasets (docs/fairness.md)."""
+    families = 0
     flagged = 0
     for seed in range(5):
         table, _ = _audit_for(
@@ -204,8 +207,11 @@ def test_null_data_stays_quiet(tmp_path: Path) -> None:
             tmp_path / str(seed),
         )
         assert table["p_value"].notna().sum() > 100  # the tests really ran
-        flagged += int((table["q_value"] < 0.05).any())
-    assert flagged <= 1
+        per_step = table.assign(hit=table["q_value"] < 0.05).groupby("step")["hit"].any()
+        families += len(per_step)
+        flagged += int(per_step.sum())
+    assert families >= 40
+    assert flagged <= 5
 
 
 def test_report_writes_the_ll144_summary(sample_settings: Settings) -> None:

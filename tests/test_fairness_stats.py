@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import fisher_exact
 from statsmodels.stats.proportion import confint_proportions_2indep
 
@@ -88,10 +90,21 @@ def test_z_and_fisher_values_from_example_a() -> None:
     assert fisher_exact([[555, 626], [667, 723]]).pvalue == pytest.approx(0.634, abs=5e-4)
 
 
-def test_fisher_below_thirty() -> None:
-    p, test = two_group_p_value(2, 20, 15, 25)
-    assert test == "fisher"
-    assert p == pytest.approx(fisher_exact([[2, 18], [15, 10]]).pvalue)
+@pytest.mark.parametrize(
+    ("s1", "n1", "s2", "n2", "test"),
+    [
+        (1, 8, 15, 25, "fisher"),  # expected selected in the group 8 x 16/33 = 3.9 < 5
+        (2, 20, 15, 25, "z"),  # 20 x 17/45 = 7.6: Cochran's rule holds under 30 applicants
+        (3, 400, 4, 500, "fisher"),  # large groups, rare selection: 400 x 7/900 = 3.1
+        (0, 40, 30, 40, "z"),  # 40 x 30/80 = 15
+    ],
+)
+def test_exact_test_where_an_expected_count_is_under_five(s1, n1, s2, n2, test) -> None:
+    """Cochran's rule (every expected count >= 5) picks the z-test, Fisher's exact otherwise."""
+    p, used = two_group_p_value(s1, n1, s2, n2)
+    assert used == test
+    if test == "fisher":
+        assert p == pytest.approx(fisher_exact([[s1, n1 - s1], [s2, n2 - s2]]).pvalue)
 
 
 def test_passes_four_fifths_yet_significant() -> None:
@@ -130,15 +143,42 @@ def test_small_groups_excluded_from_ranking() -> None:
     assert out.set_index("group").loc["b", "impact_ratio"] == pytest.approx(0.8)
 
 
-def test_katz_ci_matches_statsmodels() -> None:
-    """Independent implementation: statsmodels' log-ratio interval for two proportions."""
+def test_score_ci_matches_statsmodels_koopman() -> None:
+    """Independent implementation: statsmodels' score interval for the ratio of two proportions
+    without the Miettinen-Nurminen variance factor (correction=False: Koopman 1984), on random
+    counts including a zero in the group."""
     rng = np.random.default_rng(3)
-    for _ in range(20):
-        n1, n2 = rng.integers(20, 400, size=2)
-        s1, s2 = rng.integers(1, n1), rng.integers(1, n2)
+    for i in range(30):
+        n1, n2 = rng.integers(5, 400, size=2)
+        s1, s2 = (0 if i < 3 else rng.integers(1, n1)), rng.integers(1, n2)
         ours = impact_ratio_ci(s1, n1, s2, n2)
-        theirs = confint_proportions_2indep(s1, n1, s2, n2, compare="ratio", method="log")
-        assert ours == pytest.approx(tuple(float(x) for x in theirs), rel=1e-9)
+        theirs = confint_proportions_2indep(
+            s1, n1, s2, n2, compare="ratio", method="score", correction=False
+        )
+        assert ours[1] == pytest.approx(float(theirs[1]), rel=1e-8)
+        # statsmodels' root finder stops near 0 when the group has nobody selected
+        assert ours[0] == pytest.approx(float(theirs[0]), rel=1e-8, abs=1e-9)
+
+
+def test_score_test_matches_statsmodels_and_example_a() -> None:
+    """The test the interval inverts: statsmodels' score test of ratio 1 (correction=False), and
+    on example A's Black vs White counts z = -2.623, p = 0.0087 (../shared/oracles/four-fifths.md);
+    the interval then lies below 1."""
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    from signalboard.stats.adverse_impact import ratio_score_test, ratio_score_z
+
+    assert float(ratio_score_z(170, 390, 412, 797, 1.0)) == pytest.approx(-2.623, abs=5e-4)
+    assert float(ratio_score_test(170, 390, 412, 797)) == pytest.approx(0.0087, abs=5e-5)
+    assert impact_ratio_ci(170, 390, 412, 797)[1] < 1
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        n1, n2 = rng.integers(10, 400, size=2)
+        s1, s2 = rng.integers(1, n1), rng.integers(1, n2)
+        theirs = test_proportions_2indep(
+            s1, n1, s2, n2, compare="ratio", method="score", correction=False, value=1
+        )
+        assert float(ratio_score_test(s1, n1, s2, n2)) == pytest.approx(theirs.pvalue, rel=1e-9)
 
 
 def test_shortfall_and_flip_flop() -> None:
@@ -198,24 +238,115 @@ def test_z_test_matches_an_independent_chi_square() -> None:
     rng = np.random.default_rng(11)
     for _ in range(25):
         n1, n2 = rng.integers(30, 500, size=2)
-        s1, s2 = rng.integers(1, n1), rng.integers(1, n2)
+        s1, s2 = rng.integers(n1 // 4, 3 * n1 // 4), rng.integers(n2 // 4, 3 * n2 // 4)
         p, test = two_group_p_value(s1, n1, s2, n2)
         chi = chi2_contingency([[s1, n1 - s1], [s2, n2 - s2]], correction=False)
         assert test == "z"
         assert p == pytest.approx(chi.pvalue, rel=1e-9)
 
 
-def test_comparator_highest_is_the_pairwise_test() -> None:
+def test_interval_and_p_value_are_the_comparison_with_the_comparator() -> None:
+    """Example A's Black vs White: the p-value and the interval both compare the group with the
+    comparator (White): p = 0.0087 and an interval below 1, next to an impact ratio of 0.84."""
     frame = pd.DataFrame(
         {"group": ["White", "Black", "Asian"], "n": [797, 390, 616], "selected": [412, 170, 302]}
     )
-    pairwise = impact_table(frame, comparator="highest").set_index("group")
-    assert pairwise.loc["Black", "p_value"] == pytest.approx(0.0087, abs=5e-5)
-    rest = impact_table(frame).set_index("group")
-    # against the rest (White and Asian pooled)
-    expected, _ = two_group_p_value(170, 390, 412 + 302, 797 + 616)
-    assert rest.loc["Black", "p_value"] == pytest.approx(expected)
-    assert np.isnan(rest.loc["White", "p_value"])  # the reference group is not tested
+    out = impact_table(frame).set_index("group")
+    assert out.loc["Black", "p_value"] == pytest.approx(0.0087, abs=5e-5)
+    assert out.loc["Black", "ir_ci_high"] < 1 < out.loc["Asian", "ir_ci_high"]
+    assert out.loc["Black", "ir_ci_low"] < out.loc["Black", "impact_ratio"]
+    assert np.isnan(out.loc["White", "p_value"])  # the reference group is not tested
+    assert np.isnan(out.loc["White", "ir_ci_low"])
+
+
+def test_a_small_group_cannot_be_the_comparator() -> None:
+    """A 21-person group (2.1%: ranked under the LL144 rule) with the highest rate is compared
+    with the comparator, not made the comparator; at a 2% comparator share it would be."""
+    frame = pd.DataFrame(
+        {"group": ["a", "b", "small"], "n": [600, 379, 21], "selected": [300, 180, 15]}
+    )
+    out = impact_table(frame, min_comparator_share=0.05).set_index("group")
+    assert out["reference"].idxmax() == "a"
+    assert not out.loc["small", "excluded_from_ir"]
+    assert out.loc["small", "impact_ratio"] == pytest.approx((15 / 21) / 0.5)
+    legacy = impact_table(frame, min_comparator_share=0.02).set_index("group")
+    assert legacy["reference"].idxmax() == "small"
+
+
+def test_comparator_share_is_never_under_the_rule() -> None:
+    from signalboard.stats.adverse_impact import check_comparator_share
+
+    with pytest.raises(ValueError, match="2%"):
+        check_comparator_share(0.01)
+    counts = pd.DataFrame({"t": "x", "group": ["a", "b"], "n": [10, 10], "selected": [5, 4]})
+    with pytest.raises(ValueError, match="2%"):
+        impact_tables(counts, table_columns=["t"], min_comparator_share=0.019)
+
+
+def test_too_few_to_test_is_not_a_flag() -> None:
+    """An expected count under 5: Fisher's exact p in p_exact, status too_few_to_test, no q,
+    even with a ratio far below four-fifths."""
+    counts = pd.DataFrame(
+        {"t": "x", "group": ["a", "b", "c"], "n": [500, 400, 8], "selected": [250, 200, 1]}
+    )
+    out = impact_tables(counts, table_columns=["t"], min_share=0).set_index("group")
+    assert out.loc["c", "below_four_fifths"]
+    assert out.loc["c", "test"] == "fisher"
+    assert out.loc["c", "status"] == "too_few_to_test"
+    assert np.isnan(out.loc["c", "q_value"])
+    assert out.loc["c", "p_exact"] == pytest.approx(fisher_exact([[1, 7], [250, 250]]).pvalue)
+    assert np.isnan(out.loc["b", "p_exact"])
+
+
+def test_bh_family_is_every_pair_that_could_be_the_comparison() -> None:
+    """One family per step: the pairs of ranked groups of every table of the step, of which at
+    least one could be the comparator; a row's q is that of its pair with the comparator."""
+    from statsmodels.stats.multitest import multipletests
+
+    from signalboard.stats.adverse_impact import ratio_score_test
+
+    counts = pd.DataFrame(
+        {
+            "step": ["s1"] * 5 + ["s2"] * 2,
+            "attribute": ["sex", "sex", "race", "race", "race", "sex", "sex"],
+            "group": ["F", "M", "A", "B", "C", "F", "M"],
+            "n": [500, 500, 400, 300, 300, 200, 200],
+            "selected": [250, 200, 200, 150, 120, 100, 60],
+        }
+    )
+    out = impact_tables(
+        counts, table_columns=["step", "attribute"], family_columns=["step"], min_share=0
+    )
+    pairs = [(250, 500, 200, 500), (200, 400, 150, 300), (200, 400, 120, 300), (150, 300, 120, 300)]
+    p = [float(ratio_score_test(*pair)) for pair in pairs]
+    q = multipletests(p, method="fdr_bh")[1]
+    got = out.set_index(["step", "group"])["q_value"]
+    assert got[("s1", "M")] == pytest.approx(q[0])
+    assert got[("s1", "B")] == pytest.approx(q[1])
+    assert got[("s1", "C")] == pytest.approx(q[2])
+    # the other step is its own family of one pair
+    assert got[("s2", "M")] == pytest.approx(float(ratio_score_test(60, 200, 100, 200)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 400), st.floats(0, 1)), min_size=2, max_size=8),
+    st.sampled_from([0.02, 0.05, 0.2]),
+)
+def test_interval_below_one_exactly_when_significant_and_lower(groups, share) -> None:
+    """Property over random tables: for every tested row, the interval lies entirely below 1 if
+    and only if p < 0.05 with the group's rate below the comparator's (and above 1 likewise):
+    the interval and the p-value are one comparison."""
+    n = [size for size, _ in groups]
+    selected = [int(round(size * rate)) for size, rate in groups]
+    frame = pd.DataFrame({"group": [str(i) for i in range(len(n))], "n": n, "selected": selected})
+    out = impact_table(frame, min_share=0, min_comparator_share=share)
+    tested = out[out["p_value"].notna()]
+    for row in tested.itertuples():
+        significant = row.p_value < 0.05
+        assert (row.ir_ci_high < 1) == (significant and row.impact_ratio < 1), row
+        assert (row.ir_ci_low > 1) == (significant and row.impact_ratio > 1), row
+        assert row.ir_ci_low <= row.impact_ratio <= row.ir_ci_high, row
 
 
 def test_docstring_examples() -> None:

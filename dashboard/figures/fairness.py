@@ -10,6 +10,7 @@ STATUS_COLORS: dict[str, str] = {
     "below_four_fifths_not_significant": "#e67e22",
     "significant_passes_four_fifths": "#8e44ad",
     "no_evidence": "#7f8c8d",
+    "too_few_to_test": "#95a5a6",
     "reference": "#2c3e50",
     "excluded": "#bdc3c7",
 }

@@ -28,7 +28,10 @@ k = ui.settings().min_cell_size
 # Counted in DuckDB and cached as the small published tables, keyed by the warehouse state and
 # the filters: a rerun unpickles a few hundred rows, never the million applications behind them.
 tables = ui.cached_on_warehouse(
-    fairness.fairness_tables_from_db, params=ui.filters().as_params(), k=k
+    fairness.fairness_tables_from_db,
+    params=ui.filters().as_params(),
+    k=k,
+    min_comparator_share=ui.settings().min_comparator_share,
 )
 audit = tables.adverse_impact
 if audit.empty:
@@ -92,9 +95,13 @@ with st.expander("What the statuses mean"):
         st.markdown(f"- **{key}**: {text}")
     st.markdown(
         "Four-fifths: flagged when 5 x selected x n_max < 4 x selected_max x n (exactly 0.80 "
-        "is not flagged). Tests: the group against the rest of its table, z-test when both "
-        "have 30 or more, else Fisher's exact; Benjamini-Hochberg q over every test on this "
-        f"page. Counts under {k} show as <{k}; * hides a count that would give one away."
+        "is not flagged). Each group is compared with the comparator (the highest-rate group "
+        "holding at least "
+        f"{ui.settings().min_comparator_share:.0%} of the table): the interval and the p-value "
+        "are the same score comparison, so they agree. Where an expected count is under 5 the "
+        "row is too few to test (Fisher's exact p shown). Benjamini-Hochberg q per step, over "
+        "every pair of groups that could have been the comparison. "
+        f"Counts under {k} show as <{k}; * hides a count that would give one away."
     )
 
 st.subheader("Every table")

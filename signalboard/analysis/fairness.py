@@ -26,7 +26,12 @@ from signalboard.analysis import ll144
 from signalboard.analysis.tables import ReportTable, SectionReport
 from signalboard.queries import run_query
 from signalboard.settings import Settings
-from signalboard.stats.adverse_impact import impact_tables
+from signalboard.stats.adverse_impact import (
+    MIN_COMPARATOR_SHARE,
+    MIN_SHARE,
+    check_comparator_share,
+    impact_tables,
+)
 from signalboard.stats.fairness_cells import (
     INTERSECTION,
     attribute_order,
@@ -65,6 +70,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "ir_unknowns_proportional",
     "ir_bound_low",
     "ir_bound_high",
+    "p_exact",
 )
 RATE_COLUMNS: tuple[str, ...] = (
     "selection_rate",
@@ -204,7 +210,8 @@ def audit(
     journeys: pd.DataFrame,
     demographics: pd.DataFrame,
     *,
-    min_share: float = 0.02,
+    min_share: float = MIN_SHARE,
+    min_comparator_share: float = MIN_COMPARATOR_SHARE,
     alpha: float = 0.05,
 ) -> Audit:
     """The adverse-impact audit of every funnel step, before suppression.
@@ -218,8 +225,12 @@ def audit(
         `queries/fairness_demographics.sql` rows (candidate_id, attribute, value).
     min_share
         Groups under this share of a table's applicants are shown but not ranked (default 2%).
+    min_comparator_share
+        Groups under this share cannot be the comparator (default 5%, never under 2%):
+        `SIGNALBOARD_MIN_COMPARATOR_SHARE`.
     alpha
-        Significance level for the BH q-values over every test of the audit.
+        Significance level of the BH q-values, one family per funnel step (see
+        `signalboard.stats.adverse_impact.impact_tables`).
 
     Returns
     -------
@@ -228,11 +239,17 @@ def audit(
         `unknowns`: step, track, attribute, unknown_n, unknown_selected, n_total.
     """
     counts = step_counts(journeys, demographics)
-    return audit_from_counts(counts, min_share=min_share, alpha=alpha)
+    return audit_from_counts(
+        counts, min_share=min_share, min_comparator_share=min_comparator_share, alpha=alpha
+    )
 
 
 def audit_from_counts(
-    counts: pd.DataFrame, *, min_share: float = 0.02, alpha: float = 0.05
+    counts: pd.DataFrame,
+    *,
+    min_share: float = MIN_SHARE,
+    min_comparator_share: float = MIN_COMPARATOR_SHARE,
+    alpha: float = 0.05,
 ) -> Audit:
     """`audit` from the step counts (`step_counts` or `step_counts_from_cells`)."""
     keys = ["step", "track", "attribute"]
@@ -254,7 +271,13 @@ def audit_from_counts(
     # A table with no applicants (a step a track does not have) is no table.
     known = known.merge(unknowns[keys], on=keys, how="inner")
     table = impact_tables(
-        known, table_columns=keys, unknowns=unknowns, min_share=min_share, alpha=alpha
+        known,
+        table_columns=keys,
+        family_columns=["step"],
+        unknowns=unknowns,
+        min_share=min_share,
+        min_comparator_share=check_comparator_share(min_comparator_share),
+        alpha=alpha,
     )
     if len(table) == 0:
         table = pd.DataFrame(columns=list(AUDIT_COLUMNS))
@@ -472,7 +495,8 @@ def fairness_tables(
     llm_scores: pd.DataFrame,
     *,
     k: int = 5,
-    min_share: float = 0.02,
+    min_share: float = MIN_SHARE,
+    min_comparator_share: float = MIN_COMPARATOR_SHARE,
     alpha: float = 0.05,
 ) -> FairnessTables:
     """The audit, the unknowns and the LL144 tables, suppressed at `k`, plus the LL144 summary,
@@ -481,14 +505,26 @@ def fairness_tables(
     the warehouse through `fairness_tables_from_db`, which gives the same tables.
     """
     cells = cells_from_frames(journeys, demographics, llm_scores)
-    return fairness_tables_from_cells(cells, k=k, min_share=min_share, alpha=alpha)
+    return fairness_tables_from_cells(
+        cells, k=k, min_share=min_share, min_comparator_share=min_comparator_share, alpha=alpha
+    )
 
 
 def fairness_tables_from_cells(
-    cells: pd.DataFrame, *, k: int = 5, min_share: float = 0.02, alpha: float = 0.05
+    cells: pd.DataFrame,
+    *,
+    k: int = 5,
+    min_share: float = MIN_SHARE,
+    min_comparator_share: float = MIN_COMPARATOR_SHARE,
+    alpha: float = 0.05,
 ) -> FairnessTables:
     """`fairness_tables` from `queries/fairness_cells.sql` rows (or `cells_from_frames`)."""
-    result = audit_from_counts(step_counts_from_cells(cells), min_share=min_share, alpha=alpha)
+    result = audit_from_counts(
+        step_counts_from_cells(cells),
+        min_share=min_share,
+        min_comparator_share=min_comparator_share,
+        alpha=alpha,
+    )
     triage = ll144.ll144_from_cells(cells, min_share=min_share)
     # The LL144 tables are published in full (ll144.publish_ll144: the rule requires every
     # category's figures), so there is nothing of theirs for the audit's suppression to follow.
@@ -506,10 +542,12 @@ def fairness_tables_from_cells(
 
 ADVERSE_IMPACT_DESCRIPTION = (
     "Per step, track, attribute and group: selection rate, impact ratio against the "
-    "highest-rate group, four-fifths flag (exact integer comparison), z-test (n >= 30) "
-    "or Fisher's exact test of the group against the rest of its table, "
-    "Benjamini-Hochberg q over every test in this table, shortfall, flip-flop and "
-    "status."
+    "comparator (the highest-rate group holding at least the minimum comparator share), "
+    "four-fifths flag (exact integer comparison), and one comparison with the comparator: "
+    "score interval for the ratio and the score (pooled z) test it inverts, so the two agree; "
+    "where an expected count is under 5, Fisher's exact p and the status too_few_to_test. "
+    "Benjamini-Hochberg q per funnel step over every pair of groups that could have been the "
+    "comparison; shortfall, flip-flop and status."
 )
 
 TOO_MANY_BITS = "need more than 127 bits"
@@ -545,7 +583,8 @@ def fairness_tables_from_db(
     params: Mapping[str, Any] | None = None,
     k: int = 5,
     queries_dir: Path | None = None,
-    min_share: float = 0.02,
+    min_share: float = MIN_SHARE,
+    min_comparator_share: float = MIN_COMPARATOR_SHARE,
     alpha: float = 0.05,
 ) -> FairnessTables:
     """`fairness_tables` of the warehouse behind `con` with the global filters `params`
@@ -556,7 +595,9 @@ def fairness_tables_from_db(
     cache (`ui.cached_on_warehouse`).
     """
     cells = load_cells(con, params=params, queries_dir=queries_dir)
-    return fairness_tables_from_cells(cells, k=k, min_share=min_share, alpha=alpha)
+    return fairness_tables_from_cells(
+        cells, k=k, min_share=min_share, min_comparator_share=min_comparator_share, alpha=alpha
+    )
 
 
 def load_inputs(
@@ -576,7 +617,12 @@ def compute(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> FairnessTa
     """The section's one computation for the report: `fairness_tables_from_db` of the whole
     warehouse, suppressed at `settings.min_cell_size`. `report`, `report_tables` and
     `report_files` publish from it."""
-    return fairness_tables_from_db(con, k=settings.min_cell_size, queries_dir=settings.queries_dir)
+    return fairness_tables_from_db(
+        con,
+        k=settings.min_cell_size,
+        queries_dir=settings.queries_dir,
+        min_comparator_share=settings.min_comparator_share,
+    )
 
 
 def publish_tables(tables: FairnessTables) -> list[ReportTable]:
@@ -589,7 +635,8 @@ def publish_tables(tables: FairnessTables) -> list[ReportTable]:
             frame=tables.adverse_impact,
             description=ADVERSE_IMPACT_DESCRIPTION,
             notes=(
-                "Groups under 2% of a table are shown but not ranked (excluded_from_ir).",
+                "Groups under 2% of a table are shown but not ranked (excluded_from_ir); the "
+                "comparator holds at least SIGNALBOARD_MIN_COMPARATOR_SHARE of its table.",
                 f"Counts under {k} are shown as <{k}; * marks a count hidden so that a small "
                 "one cannot be worked out from the totals.",
             ),
