@@ -298,3 +298,21 @@ def test_published_audit_gives_no_hidden_cell_away(sample_settings: Settings) ->
             assert not any(determined_cells(line["n"].tolist(), hidden, k=5))
             checked += 1
     assert checked > 10
+
+
+def test_report_uses_the_minimum_comparator_share(sample_settings: Settings) -> None:
+    """settings.min_comparator_share reaches the report's audit: at 30% only a group holding
+    30% of its table can be the comparator."""
+    from dataclasses import replace
+
+    with readonly(sample_settings.db_path) as con:
+        wide = fairness.compute(con, settings=replace(sample_settings, min_comparator_share=0.3))
+        default = fairness.compute(con, settings=sample_settings)
+    table = wide.adverse_impact
+    n = pd.to_numeric(table["n"], errors="coerce")
+    keys = ["step", "track", "attribute"]
+    total = n.groupby([table[k] for k in keys]).transform("sum")
+    reference = table["reference"].astype(bool)
+    assert reference.any()
+    assert (n[reference] >= 0.3 * total[reference]).all()
+    assert not table["reference"].equals(default.adverse_impact["reference"])

@@ -70,3 +70,19 @@ def test_fairness_page_without_a_warehouse(tmp_path: Path, monkeypatch) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert any("No warehouse yet" in i.value for i in at.info)
     assert not at.dataframe
+
+
+def test_fairness_page_uses_the_minimum_comparator_share(
+    sample_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGNALBOARD_MIN_COMPARATOR_SHARE reaches the page's audit as it does the report's."""
+    monkeypatch.setenv("SIGNALBOARD_MIN_COMPARATOR_SHARE", "0.3")
+    with readonly(sample_db) as con:
+        expected = fairness.fairness_tables_from_db(con, min_comparator_share=0.3)
+        default = fairness.fairness_tables_from_db(con)
+    assert not expected.adverse_impact["status"].equals(default.adverse_impact["status"])
+    at = open_fairness(sample_db, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = frame_by_download(at, "adverse_impact")
+    humanized = humanize(expected.adverse_impact)
+    assert shown["Status"].tolist() == humanized["Status"].tolist()

@@ -86,3 +86,11 @@ def test_stipend_reference_is_read_here_and_parsed_by_the_section() -> None:
         "race_ethnicity": "White",
     }
     assert reference_setting(get_settings({}).stipend_reference) == {}
+
+
+def test_min_comparator_share_is_read_and_never_under_the_ll144_two_percent() -> None:
+    assert get_settings({}).min_comparator_share == 0.05
+    assert get_settings({"SIGNALBOARD_MIN_COMPARATOR_SHARE": "0.1"}).min_comparator_share == 0.1
+    for bad in ("0.01", "1.5", "five"):
+        with pytest.raises(ValueError, match="SIGNALBOARD_MIN_COMPARATOR_SHARE"):
+            get_settings({"SIGNALBOARD_MIN_COMPARATOR_SHARE": bad})
