@@ -42,6 +42,7 @@ def app(
 ) -> dict:
     """One application_journeys row: stages up to `furthest` reached on day 2*i after T0."""
     index = STAGES.index(furthest)
+    has_cohort = bool(cohort) and track == "micro_internship"  # traditional has no cohorts
     days = {s: 2.0 * i for i, s in enumerate(STAGES)} | (stage_days or {})
     row = {
         "application_id": app_id,
@@ -54,8 +55,8 @@ def app(
         "region": "US-CA",
         "metro": None,
         "applied_at": T0,
-        "cohort_starts_on": pd.Timestamp(cohort_start) if cohort_start and cohort else pd.NaT,
-        "cohort_ends_on": pd.Timestamp(cohort_end) if cohort_end and cohort else pd.NaT,
+        "cohort_starts_on": pd.Timestamp(cohort_start) if cohort_start and has_cohort else pd.NaT,
+        "cohort_ends_on": pd.Timestamp(cohort_end) if cohort_end and has_cohort else pd.NaT,
         "furthest_stage_index": index,
         "outcome": outcome,
         "outcome_at": pd.NaT if outcome == "in_progress" else T0 + pd.Timedelta(days=60),
@@ -90,9 +91,13 @@ RESOLVED = (
     app("d", "hired", "hired"),
 )
 # In progress at applied since day 0; as-of day 10 (inside selection's 14 days): pending at
-# 'selected'. In progress at applied, as-of day 20: past 14 days, so drop-off, not pending.
+# 'selected'. In progress at applied without a cohort, as-of day 20: past 14 days, so drop-off,
+# not pending. The same in cohort c1 (running until the end of 2025-01-23): pending, since a
+# running cohort still moves its applications on whatever the window says.
 PENDING_SELECTION = (app("p", "applied", "in_progress", as_of="2025-01-11"),)
-STALLED_SELECTION = (app("s", "applied", "in_progress", as_of="2025-01-21"),)
+STALLED_SELECTION = (app("s", "applied", "in_progress", cohort=None, as_of="2025-01-21"),)
+RUNNING_COHORT = (app("s", "applied", "in_progress", as_of="2025-01-21"),)
+COHORT_OVER = (app("s", "applied", "in_progress", as_of="2025-01-24"),)
 # Selected on day 2 (2025-01-03); cohort 2025-01-10..2025-01-23 is 14 days long, so the
 # submission window runs from 2025-01-10 to 2025-01-24 00:00.
 SUBMISSION_OPEN = (app("q", "selected", "in_progress", as_of="2025-01-23 12:00"),)
@@ -127,6 +132,18 @@ FUNNEL_CASES = [
     (
         "stalled past the window is drop-off",
         RESOLVED + STALLED_SELECTION,
+        None,
+        {"selected": (3, 0, 5, 0.6, 0.6, 2)},
+    ),
+    (
+        "a running cohort makes it pending, window closed or not",
+        RESOLVED + RUNNING_COHORT,
+        None,
+        {"selected": (3, 1, 4, 0.75, 0.6, 1)},
+    ),
+    (
+        "once the cohort is over the closed window makes it drop-off",
+        RESOLVED + COHORT_OVER,
         None,
         {"selected": (3, 0, 5, 0.6, 0.6, 2)},
     ),
@@ -249,7 +266,7 @@ DRILL_CASES = [
     ("submitted", "dropped", None, ["b"]),
     ("hired", "reached", {"role": "analyst"}, ["d"]),
     ("applied", "reached", {"track": "traditional"}, []),
-    ("applied", "reached", {"entry_cohort": "c1"}, ["a", "b", "c", "d", "p", "s"]),
+    ("applied", "reached", {"entry_cohort": "c1"}, ["a", "b", "c", "d", "p"]),
 ]
 
 

@@ -1,6 +1,6 @@
 -- grain: one row per application
 -- title: Funnel application states
--- description: Each application's breakdown dimensions, entry cohort, furthest stage, and whether it is pending: in progress inside the conversion window of the step after its furthest stage (windows in days per track and step; null = the cohort's length, counted from the later of reaching the stage and the cohort's first day, 14 days without a cohort). The funnel aggregates this in SQL into counts per segment and stage instead of fetching a row per application; signalboard/analysis/funnel.py documents the definitions.
+-- description: Each application's breakdown dimensions, entry cohort, furthest stage, and whether it is pending: in progress inside the conversion window of the step after its furthest stage, or in a cohort still running at the as-of date (windows in days per track and step; null = the cohort's length, counted from the later of reaching the stage and the cohort's first day, 14 days without a cohort). The funnel aggregates this in SQL into counts per segment and stage instead of fetching a row per application; signalboard/analysis/funnel.py documents the definitions.
 -- param: start_date date = null | applied on or after this day (null: no lower bound)
 -- param: end_date date = null | applied on or before this day (null: no upper bound)
 -- param: roles text[] = null | only these roles (null: all)
@@ -149,7 +149,17 @@ final as (
         outcome,
         outcome_at,
         in_progress,
-        coalesce(in_progress and as_of < window_closes_at, false) as pending,
+        -- pending: in progress inside the next step's window, or in a cohort still running at
+        -- the as-of (before the end of its last day), which moves it on whatever the window says
+        coalesce(
+            in_progress
+            and furthest_stage_index < 8
+            and (
+                as_of < window_closes_at
+                or as_of < cohort_ends_on::timestamp + interval 1 day
+            ),
+            false
+        ) as pending,
     from closing
 )
 

@@ -5,8 +5,9 @@ Definitions (the Funnel page's glossary repeats them):
 - reached(s): applications whose furthest stage is s or later. An application that reached a
   later stage counts as having passed every earlier one, even without an event for it.
 - pending(s): applications still in progress at the stage before s, inside the step's conversion
-  window (STEP_WINDOWS_DAYS). In-progress is not drop-out: pending is shown apart and left out of
-  the step's denominator.
+  window (STEP_WINDOWS_DAYS) or in a cohort still running at the as-of date. In-progress is not
+  drop-out: pending is shown apart and left out of the step's denominator, and a cohort with
+  anything pending at a step or before it is not complete there, so no alert tests it.
 - step_conversion(s) = reached(s) / (reached(s-1) - pending(s)).
 - overall_conversion(s) = reached(s) / reached(applied).
 - drop_off(s) = reached(s-1) - pending(s) - reached(s): ended (rejected, withdrew) or stalled
@@ -156,8 +157,10 @@ class StageMatrix:
 def stage_matrix(journeys: pd.DataFrame, *, windows: WindowOverrides | None = None) -> StageMatrix:
     """Which stages each application reached and at which step it is pending.
 
-    Pending at step s: in progress, furthest stage is s-1, and the as-of is inside the window that
-    opened when it reached s-1 (for submission: at the later of selection and the cohort start).
+    Pending at step s: in progress, furthest stage is s-1, and either the as-of is inside the
+    window that opened when it reached s-1 (for submission: at the later of selection and the
+    cohort start) or the application's cohort is still running at the as-of (the as-of is before
+    the end of the cohort's last day).
 
     Examples
     --------
@@ -181,6 +184,9 @@ def stage_matrix(journeys: pd.DataFrame, *, windows: WindowOverrides | None = No
     in_progress = (journeys["outcome"] == "in_progress").to_numpy()
     is_traditional = journeys["track"] == "traditional"
     as_of = pd.to_datetime(journeys["as_of"])
+    # A cohort running at the as-of date (its last day not over) still moves its applications
+    # on, whatever the step's window says: pending, not drop-out, until the cohort ends.
+    running = (as_of < pd.to_datetime(journeys["cohort_ends_on"]) + DAY).to_numpy()
     for s in range(1, len(STAGES)):
         stage, previous = STAGES[s], STAGES[s - 1]
         at_previous = in_progress & (furthest == s - 1)
@@ -190,7 +196,7 @@ def stage_matrix(journeys: pd.DataFrame, *, windows: WindowOverrides | None = No
             # Tracks other than traditional (none in the contract today) use the cohort windows.
             rows = is_traditional if track == "traditional" else ~is_traditional
             closes = closes.where(~rows, _closes(journeys, opened, track_windows[stage]))
-        pending[:, s] = at_previous & (as_of < closes).to_numpy()
+        pending[:, s] = at_previous & ((as_of < closes).to_numpy() | running)
     return StageMatrix(reached, pending)
 
 
