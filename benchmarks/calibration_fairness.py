@@ -2,6 +2,7 @@
 and the planted effects still found. Usage:
 
     python -m benchmarks.calibration_fairness [NULL_SIMS] [PLANTED_SIMS] [N_APPLICATIONS] [WORKERS]
+        [FIRST_NULL_SEED]
 
 Each dataset goes the whole way a user's data goes: etl.generate writes the exports
 (`plant_effects=False` for the null ones), etl.load builds a warehouse, and the Fairness audit
@@ -106,11 +107,17 @@ def run(seeds: range, n_applications: int, plant: bool, workers: int) -> list[di
         return list(pool.map(one_dataset, *zip(*args, strict=True)))
 
 
-def main(null_sims: int = 100, planted_sims: int = 20, n: int = 2000, workers: int = 2) -> None:
+def main(
+    null_sims: int = 100,
+    planted_sims: int = 20,
+    n: int = 2000,
+    workers: int = 2,
+    first_seed: int = 1000,
+) -> None:
     start = time.perf_counter()
-    null = run(range(1000, 1000 + null_sims), n, False, workers)
+    null = run(range(first_seed, first_seed + null_sims), n, False, workers)
     total = {key: sum(r[key] for r in null) for key in null[0]}
-    print(f"null datasets: {null_sims} x {n:,} applications")
+    print(f"null datasets: {null_sims} x {n:,} applications, seeds {first_seed}..")
     print(
         "fairness, (dataset, step) families with a q < .05 row: "
         + _rate(total["families_sig"], total["families"])
