@@ -81,8 +81,9 @@ def _audit(n: int, rate: float, p: float, status: str) -> pd.DataFrame:
             "ir_ci_low": [0.2],
             "ir_ci_high": [1.3],
             "p_value": [p],
-            "q_value": [p],
+            "q_value": [None if status == "too_few_to_test" else p],
             "status": [status],
+            "below_four_fifths": [True],
         }
     )
 
@@ -92,6 +93,7 @@ def _audit(n: int, rate: float, p: float, status: str) -> pd.DataFrame:
     [
         ("below_four_fifths_significant", "flag", "Female applicants"),
         ("below_four_fifths_not_significant", "too_few", "too few applicants to tell"),
+        ("too_few_to_test", "too_few", "too few applicants to tell"),
         ("no_evidence", "ok", "No group is below four-fifths"),
     ],
 )

@@ -57,7 +57,11 @@ significant.metric(
     int(counts.get("significant_passes_four_fifths", 0)),
     help=STATUS_TEXT["significant_passes_four_fifths"],
 )
-tested.metric("Groups tested", int(audit["p_value"].notna().sum()))
+tested.metric(
+    "Groups tested",
+    int(audit["q_value"].notna().sum()),
+    help="Compared with the comparator; rows with an expected count under 5 are too few to test.",
+)
 
 st.header("Adverse impact by step")
 steps = list(dict.fromkeys(audit["step"]))

@@ -370,8 +370,11 @@ def fairness_findings(
                 table,
             )
         )
-    noise = int((status == "below_four_fifths_not_significant").sum())
-    tested = int(_numeric(adverse_impact["p_value"]).notna().sum())
+    # Below four-fifths but too few to test (an expected count under 5) is noise as well.
+    too_few = (status == "too_few_to_test") & _true(adverse_impact["below_four_fifths"])
+    noise = int(((status == "below_four_fifths_not_significant") | too_few).sum())
+    # Tested: the rows in a multiple-testing family (too_few_to_test rows have no q-value).
+    tested = int(_numeric(adverse_impact["q_value"]).notna().sum())
     if noise:
         out.append(
             Finding(
