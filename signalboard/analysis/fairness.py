@@ -4,8 +4,9 @@ For every funnel step (applied -> selected, selected -> submitted, ..., retainer
 the bottom line (applied -> hired), overall and per track, and for every self-identification
 attribute (sex, race/ethnicity, their intersection, and any further attribute of
 `demographic_attributes`): applicants, selected, selection rate, impact ratio against the
-highest-rate group, the four-fifths flag, a significance test with Benjamini-Hochberg q over all
-tests of the audit, shortfall, flip-flop, a CI for the impact ratio and bounds from the unknowns.
+comparator (the highest-rate group large enough), the four-fifths flag, a score test and the
+score interval it inverts for the same comparison, Benjamini-Hochberg q per funnel step,
+shortfall, flip-flop and bounds from the unknowns.
 The statistics are in `signalboard.stats.adverse_impact`; the LL144 tables in
 `signalboard.analysis.ll144`.
 """

@@ -7,6 +7,8 @@ the same code serves the funnel audit (`signalboard.analysis.fairness`), the LL1
 Sources: 29 CFR 1607.4(D) (four-fifths rule; "exactly 0.80" is not adverse impact) and the
 EEOC/OFCCP 1979 Questions and Answers (flip-flop rule, Q&A 20-21); NYC DCWP 6 RCNY 5-301 (impact
 ratio against the highest-rate category, categories under 2% may be left out of it).
+Koopman (1984), Biometrics 40(2) 513-517 (score interval for a ratio of two proportions);
+Cochran (1954), Biometrics 10(4) 417-451 (expected counts of at least 5).
 """
 
 from __future__ import annotations
