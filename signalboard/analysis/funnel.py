@@ -34,6 +34,7 @@ from signalboard.analysis.tables import ReportTable
 from signalboard.db import query_df, quote_identifier
 from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
+from signalboard.stats.hypergeometric import hypergeom_cdf
 from signalboard.stats.suppression import suppress_small_cells
 
 COHORT_LENGTH = "cohort_length"
@@ -489,7 +490,8 @@ def cohort_trends(
 
     A cohort's step conversion is compared with the pooled conversion of all earlier complete
     cohorts of the same track (the p-chart centre line): p_value is the one-sided exact test
-    (Fisher's, i.e. the hypergeometric tail P(X <= reached) given both cohorts' totals), adjusted
+    (Fisher's, i.e. the hypergeometric tail P(X <= reached) given both cohorts' totals, computed
+    exactly by `signalboard.stats.hypergeometric.hypergeom_cdf`), adjusted
     for every test in the table with statsmodels' `multipletests` (`correction`). A cohort is
     flagged when it is complete (no application pending at this step or an earlier one) and the
     adjusted p-value is at most `alpha`. lower_limit/upper_limit are the normal-approximation
@@ -674,7 +676,7 @@ def _trends_from_matrices(
     x = long["reached"].to_numpy(dtype=float)
     n = long["n"].to_numpy(dtype=float)
     p_value = np.full(len(long), np.nan)
-    p_value[testable] = stats.hypergeom.cdf(
+    p_value[testable] = hypergeom_cdf(
         x[testable],
         (baseline_n + n)[testable],
         (baseline_x + x)[testable],
