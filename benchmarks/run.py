@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl.contract import DUCKDB_TYPES, TABLES
 from etl.warehouse import connect_writable
@@ -43,6 +43,9 @@ from signalboard.db import (
     quote_identifier,
 )
 from signalboard.settings import Settings
+
+if TYPE_CHECKING:
+    from etl.generate import CohortShape
 
 TARGETS = {
     "load_ratio_to_bare_ingest": 2.0,
@@ -388,6 +391,7 @@ def run_benchmark(
     sizes: list[int],
     workdir: Path,
     seed: int = 7,
+    cohort_shape: CohortShape = "realistic",
     pages: bool = True,
     browser: bool = True,
     command: str = "signalboard benchmark",
@@ -406,7 +410,8 @@ def run_benchmark(
         if exports.exists():
             shutil.rmtree(exports)
         start = time.perf_counter()
-        counts = generate(exports, config=GeneratorConfig(n_applications=size, seed=seed))
+        config = GeneratorConfig(n_applications=size, seed=seed, cohort_shape=cohort_shape)
+        counts = generate(exports, config=config)
         result.add(size, "generate", "generate exports", time.perf_counter() - start, "s")
         bare = bare_ingest_seconds(exports, workdir / f"bare_{size}.duckdb")
         result.add(size, "load", "bare DuckDB ingest (floor)", bare, "s")
@@ -488,6 +493,13 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workdir", help="scratch folder (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--cohort-shape",
+        choices=("few", "realistic"),
+        default="realistic",
+        help="cohorts of the generated exports (default realistic: one per 150 applications, "
+        "docs/generator.md)",
+    )
     parser.add_argument("--no-pages", action="store_true", help="skip the AppTest page timings")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timings")
     parser.add_argument("--out", help="also write the results as Markdown to this file")
@@ -507,6 +519,7 @@ def run_benchmark_command(args: argparse.Namespace, *, settings: Settings) -> in
             sizes=sizes,
             workdir=workdir,
             seed=args.seed,
+            cohort_shape=args.cohort_shape,
             pages=not args.no_pages,
             browser=not args.no_browser,
             command=command.strip(),
