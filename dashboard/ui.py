@@ -410,9 +410,11 @@ def table(
         st.caption(f"The first {max_rows:,} of {len(frame):,} rows; the download has all.")
     st.dataframe(humanize(shown, pinned=pinned), hide_index=True, width="stretch", height=height)
     if max_rows and len(frame) > max_rows:
-        st.download_button(
+        # Written when clicked, not on every rerun: a long table's CSV is megabytes. The same
+        # neutralised CSV and audited button as `download_csv`.
+        auth.download_button(
             f"Download {file_name}.csv",
-            data=lambda: frame.to_csv(index=False).encode("utf-8"),
+            data=lambda: to_csv_bytes(frame),
             file_name=f"{file_name}.csv",
             mime="text/csv",
             key=key or f"download_{file_name}",

@@ -13,6 +13,10 @@ from signalboard.analysis import findings, funnel
 
 DRILL_LIMIT = 1000
 """Drill-through rows shown (and downloadable) at once; the caption gives the full count."""
+TABLE_ROWS = 1000
+"""Rows of the alerts and trends tables drawn in the page (alerts first); the downloads have all.
+With thousands of entry cohorts these tables have tens of thousands of rows, which the browser
+would otherwise receive on every rerun."""
 
 st.title("Funnel")
 st.caption(
@@ -176,9 +180,9 @@ else:
         "Every tested cohort and step, alerts first. p_value: one-sided exact test against the "
         "earlier cohorts; p_adjusted: Holm over all tests; lower_limit: the matching control limit."
     )
-    ui.table(alerts, "funnel_alerts", key="download_funnel_alerts")
+    ui.table(alerts, "funnel_alerts", key="download_funnel_alerts", max_rows=TABLE_ROWS)
     with st.expander("All cohorts and steps, with the change against the previous cohort"):
-        ui.table(trends, "funnel_trends", key="download_funnel_trends")
+        ui.table(trends, "funnel_trends", key="download_funnel_trends", max_rows=TABLE_ROWS)
 
 st.header("Drill through")
 st.caption(
