@@ -73,13 +73,15 @@ def trend_figure(trends: pd.DataFrame, *, track: str, stage: str | None = None) 
     for step, data in rows.groupby("stage_index", sort=True):
         name = STAGES[int(step)]
         figure.add_scatter(
-            x=data["cohort_start"],
-            y=data["rate"],
+            x=data["cohort_start"].to_numpy(),
+            y=data["rate"].to_numpy(dtype=float),
             mode="lines+markers",
             name=name,
-            text=data["cohort_id"],
+            text=data["cohort_id"].to_numpy(dtype=str),
             marker={
-                "symbol": np.where(data["complete"], "circle", "circle-open").tolist(),
+                # Plotly's numeric symbol codes (0 circle, 100 circle-open): an array of names is
+                # validated one string at a time, seconds for thousands of cohorts.
+                "symbol": np.where(data["complete"].to_numpy(dtype=bool), 0, 100),
                 "size": 7,
             },
             hovertemplate="%{text}: %{y:.1%}<extra>" + name + "</extra>",
