@@ -1091,6 +1091,50 @@ def cohort_trends_sql(
     return cohort_trends_from_counts(counts)
 
 
+@dataclass(frozen=True)
+class FunnelOverview:
+    """What the Funnel page shows before any breakdown, from one pass over the applications.
+
+    counts: `stage_counts` without a breakdown; table: `funnel_table_sql` without a breakdown;
+    trends: `cohort_trends_sql`.
+    """
+
+    counts: pd.DataFrame
+    table: pd.DataFrame
+    trends: pd.DataFrame
+
+
+def funnel_overview(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    k: int = 5,
+    queries_dir: Path | None = None,
+) -> FunnelOverview:
+    """The counts, the funnel table and the cohort trends from one `stage_counts` by TREND_KEYS.
+
+    Every application has one track and entry cohort, so the counts per (track, entry cohort,
+    state) summed over track and cohort are the counts without a breakdown: the same numbers as
+    three separate passes (`stage_counts`, `funnel_table_sql`, `cohort_trends_sql`), each of
+    which evaluates the per-application states again.
+    """
+    by_cohort = stage_counts(
+        con, by=TREND_KEYS, params=params, windows=windows, queries_dir=queries_dir
+    )
+    state = ["furthest_stage_index", "pending", "in_progress"]
+    overall = (
+        by_cohort.groupby(state, sort=True)["applications"].sum().reset_index()
+        if len(by_cohort)
+        else pd.DataFrame(columns=[*state, "applications"])
+    )
+    return FunnelOverview(
+        counts=overall,
+        table=funnel_table_from_counts(overall, k=k),
+        trends=cohort_trends_from_counts(by_cohort),
+    )
+
+
 def funnel_summary(counts: pd.DataFrame) -> dict[str, int]:
     """Applications, hired and in progress (no outcome yet) of a `stage_counts` frame."""
     weight = counts["applications"].to_numpy(dtype=np.int64)
