@@ -8,6 +8,7 @@ import pytest
 
 from dashboard.figures import funnel as figures
 from etl.contract import STAGES
+from signalboard import report
 from signalboard.analysis import funnel
 from signalboard.analysis import time_to_hire as tth
 
@@ -148,3 +149,23 @@ def test_stage_duration_figure_groups_median_p75_p90():
     )
     figure = figures.stage_duration_figure(durations)
     assert [(t.name, t.y[0]) for t in figure.data] == [("median", 2.0), ("P75", 4.0), ("P90", 9.0)]
+
+
+@pytest.mark.parametrize("cohorts", [12, 5000])
+def test_report_trend_chart_stays_small_at_thousands_of_cohorts(cohorts: int) -> None:
+    """report.html's trend chart: a line per flagged step over months, the cohort a red cross."""
+    trends = many_cohorts(cohorts)
+    tables = {
+        "funnel_trend_by_month": funnel.monthly_trends(trends),
+        "funnel_alerts": trends.loc[trends["flagged"]],
+    }
+    (chart,) = report.trend_charts(tables)
+    assert chart.count("<polyline") == 1  # the one step with a flagged cohort
+    assert chart.count("<polygon") == 1  # its band
+    assert chart.count("<g stroke='#c0392b'") == 1  # the flagged cohort
+    assert "<title>c00005 triage_passed" in chart
+    months = trends["cohort_start"].dt.to_period("M").nunique()
+    line = chart[chart.index("<polyline points='") :].split("'")[1]
+    assert len(line.split()) == months
+    assert len(chart) < 5_000 + 40 * months
+    assert f"({cohorts:,} cohorts" in chart

@@ -1251,7 +1251,7 @@ def _report_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
-    """funnel.csv and funnel_alerts.csv for `signalboard report`."""
+    """funnel.csv, funnel_trend_by_month.csv and funnel_alerts.csv for `signalboard report`."""
     # Counted in DuckDB (a few rows per segment), not a million journeys fetched into pandas.
     counts = report_counts(con, queries_dir=settings.queries_dir)
     trends = cohort_trends_from_counts(counts["trends"])
@@ -1267,6 +1267,14 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "breakdown. An application that reached a later stage counts as having passed the "
             "earlier ones.",
             notes=(DEMOGRAPHIC_NOTE,),
+        ),
+        ReportTable(
+            name="funnel_trend_by_month",
+            title="Step conversion by entry month",
+            frame=monthly_trends(trends),
+            description="Entry cohorts pooled by the month they start in: reached / n over the "
+            "month's cohorts with its 95% Wilson interval, how many cohorts, and how many of them "
+            "are flagged in funnel_alerts.",
         ),
         ReportTable(
             name="funnel_alerts",
