@@ -11,8 +11,9 @@ from dashboard.figures import funnel as figures
 from etl.contract import STAGES
 from signalboard.analysis import findings, funnel
 
+# Drill-through rows shown (and downloadable) at once; the caption gives the full count.
+# (A comment: a string below an assignment is drawn on the page by Streamlit's magic.)
 DRILL_LIMIT = 1000
-"""Drill-through rows shown (and downloadable) at once; the caption gives the full count."""
 
 st.title("Funnel")
 st.caption(
