@@ -169,3 +169,13 @@ def test_report_trend_chart_stays_small_at_thousands_of_cohorts(cohorts: int) ->
     assert len(line.split()) == months
     assert len(chart) < 5_000 + 40 * months
     assert f"({cohorts:,} cohorts" in chart
+
+
+def test_step_conversion_by_thousands_of_segments_is_one_grey_trace() -> None:
+    few = figures.step_conversion_figure(funnel_frame(("a", "b", "c")))
+    assert len({t.line.color for t in few.data}) == 3  # distinct colours
+    many = figures.step_conversion_figure(funnel_frame(tuple(f"c{i}" for i in range(3000))))
+    (grey,) = many.data
+    assert grey.name == "3,000 segments"
+    assert len(grey.x) == 3000 * len(STAGES)  # the steps and a gap per segment
+    assert grey.text[0] == "c0"

@@ -57,14 +57,44 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
     return figure
 
 
+MAX_SEGMENT_LINES = 10
+"""Beyond this many segments a line each would reuse colours: all go grey in one trace."""
+
+SEGMENT_COLORS = (
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#7f3c8d", "#8c564b",
+    "#bcbd22", "#17becf",
+)  # fmt: skip
+
+
 def step_conversion_figure(funnel: pd.DataFrame) -> go.Figure:
-    """Step conversion by stage, a line per segment (for comparing breakdown segments)."""
+    """Step conversion by stage, a line per segment (for comparing breakdown segments).
+
+    Up to MAX_SEGMENT_LINES segments each get a colour of their own; more (a breakdown by
+    cohort has thousands) are drawn grey in one trace, a gap between segments, each named on
+    hover: one trace however many segments.
+    """
     figure = go.Figure()
-    for segment, rows in funnel.groupby("segment", sort=False):
-        rows = rows.loc[rows["stage"] != "applied"]
+    rows = funnel.loc[funnel["stage"] != "applied"]
+    segments = list(dict.fromkeys(rows["segment"]))
+    if len(segments) <= MAX_SEGMENT_LINES:
+        for index, (segment, part) in enumerate(rows.groupby("segment", sort=False)):
+            figure.add_scatter(
+                x=part["stage"], y=pd.to_numeric(part["step_conversion"], errors="coerce"),
+                mode="lines+markers", name=str(segment),
+                line={"color": SEGMENT_COLORS[index % len(SEGMENT_COLORS)]},
+            )  # fmt: skip
+    else:
+        xs: list = []
+        ys: list = []
+        names: list = []
+        for segment, part in rows.groupby("segment", sort=False):
+            xs += [*part["stage"], None]
+            ys += [*pd.to_numeric(part["step_conversion"], errors="coerce"), None]
+            names += [str(segment)] * len(part) + [None]
         figure.add_scatter(
-            x=rows["stage"], y=rows["step_conversion"].astype(float), mode="lines+markers",
-            name=str(segment),
+            x=xs, y=ys, text=names, mode="lines", name=f"{len(segments):,} segments",
+            line={"color": "rgba(120,130,140,0.35)", "width": 1},
+            hovertemplate="%{text}: %{y:.1%}<extra></extra>",
         )  # fmt: skip
     figure.update_layout(
         yaxis={"title": "step conversion", "tickformat": ".0%", "range": [0, 1.05]},
@@ -177,7 +207,7 @@ def trend_figure(
 def incidence_figure(curves: pd.DataFrame, *, max_days: float | None = None) -> go.Figure:
     """Aalen-Johansen P(event by day t) per group, with the 95% band, as step functions."""
     figure = go.Figure()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    palette = SEGMENT_COLORS
     for index, (group, rows) in enumerate(curves.groupby("group", sort=True)):
         if max_days is not None:
             rows = rows.loc[rows["days"] <= max_days]
