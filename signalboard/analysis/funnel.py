@@ -802,8 +802,9 @@ def monthly_trends(trends: pd.DataFrame, *, confidence: float = 0.95) -> pd.Data
         grouped["reached"].to_numpy(), grouped["n"].to_numpy(), alpha=1 - confidence,
         method="wilson",
     )  # fmt: skip
-    grouped["ci_low"] = np.asarray(low, dtype=float)
-    grouped["ci_high"] = np.asarray(high, dtype=float)
+    # At 0% or 100% the Wilson bound equals the rate; rounding can leave it a hair inside.
+    grouped["ci_low"] = np.minimum(np.asarray(low, dtype=float), grouped["rate"])
+    grouped["ci_high"] = np.maximum(np.asarray(high, dtype=float), grouped["rate"])
     grouped = grouped.sort_values(["track", "stage_index", "month"], kind="stable")
     return grouped[MONTHLY_COLUMNS].reset_index(drop=True)
 
