@@ -46,6 +46,7 @@ def test_pending_bars_stand_out_stacked_on_reached():
     assert pending.marker.color != reached.marker.color
     assert pending.marker.pattern.shape == "/"
     assert pending.opacity is None  # not faded
+    assert pending.text[2] == "+1 pending" and pending.text[0] == ""  # labelled, at any scale
 
 
 def test_funnel_figure_draws_suppressed_counts_as_missing():
@@ -91,19 +92,19 @@ def many_cohorts(cohorts: int, *, per_day: int = 5, seed: int = 0) -> pd.DataFra
 
 @pytest.mark.parametrize("cohorts", [12, 5000])
 def test_trend_figure_stays_small_at_thousands_of_cohorts(cohorts: int) -> None:
-    """A point per month and step, two traces per step: the chart does not grow with cohorts."""
+    """A point per month and step, a trace per step: the chart does not grow with cohorts."""
     trends = many_cohorts(cohorts)
     monthly = funnel.monthly_trends(trends)
     flagged = trends.loc[trends["flagged"]]
     figure = figures.trend_figure(monthly, track="micro_internship", flagged=flagged)
     steps = len(STAGES) - 1
-    assert len(figure.data) == 2 * steps + 1
+    assert len(figure.data) == steps + 1  # a line per step, no band (one step has one)
     months = trends["cohort_start"].dt.to_period("M").nunique()
     assert months <= 34
     lines = [t for t in figure.data if t.mode == "lines+markers"]
     assert [t.name for t in lines] == list(STAGES[1:])
     assert all(len(t.x) == months for t in lines)
-    assert sum(len(t.x) for t in figure.data) <= 2 * steps * 2 * months + len(flagged)
+    assert sum(len(t.x) for t in figure.data) == steps * months + len(flagged)
     # Pooled per month: the rate is reached / n over the month's cohorts.
     first = monthly.iloc[0]
     january = trends.loc[
@@ -130,6 +131,9 @@ def test_trend_figure_one_step_and_one_cohort() -> None:
     )  # fmt: skip
     names = [t.name for t in figure.data]
     assert names == ["triage_passed 95% band", "triage_passed", "flagged cohort", "cohort c00005"]
+    step = monthly.loc[monthly["stage"] == "triage_passed"]
+    band = figure.data[0]
+    assert list(band.y) == [*step["ci_high"], *step["ci_low"][::-1]]
     assert list(figure.data[-1].y) == [
         pytest.approx(cohort.loc[cohort["stage_index"] == 3, "rate"].item())
     ]

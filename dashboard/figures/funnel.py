@@ -46,6 +46,8 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
                 offsetgroup=str(segment), marker={"color": PENDING_COLOR, "line":
                 {"color": "#8a5a00", "width": 1}, "pattern": {"shape": "/", "fgcolor": "#8a5a00"}},
                 hovertemplate="%{x}: %{y:,} pending<extra></extra>",
+                text=[f"+{p:,.0f} pending" if p > 0 else "" for p in pending.fillna(0)],
+                textposition="outside", cliponaxis=False,
             )  # fmt: skip
     figure.update_layout(
         barmode="group",
@@ -123,13 +125,13 @@ def trend_figure(
     flagged: pd.DataFrame | None = None,
     cohort: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Step conversion by entry month, a line per step with its 95% band; flagged cohorts as red
-    crosses; months with a cohort still open hollow.
+    """Step conversion by entry month, a line per step (with its 95% band when one step is
+    shown); flagged cohorts as red crosses; months with a cohort still open hollow.
 
     `monthly` is `signalboard.analysis.funnel.monthly_trends` output, `flagged` the flagged rows
-    of `cohort_trends` and `cohort` the rows of one entry cohort to show apart. The figure has
-    at most two traces per step and two more, whatever the number of cohorts: one point per
-    month, not per cohort.
+    of `cohort_trends` and `cohort` the rows of one entry cohort to show apart. The figure has a
+    trace per step (two for one step) and two more, whatever the number of cohorts: one point
+    per month, not per cohort.
     """
     rows = monthly.loc[monthly["track"] == track]
     if stage is not None:
@@ -139,13 +141,15 @@ def trend_figure(
         name = STAGES[int(step)]
         color = STEP_COLORS.get(name, "#666666")
         months = list(data["month"])
-        # The band as one closed polygon (upper edge, then the lower edge backwards).
-        figure.add_scatter(
-            x=months + months[::-1],
-            y=list(data["ci_high"]) + list(data["ci_low"])[::-1],
-            fill="toself", fillcolor=_transparent(color), line={"width": 0}, hoverinfo="skip",
-            showlegend=False, legendgroup=name, name=f"{name} 95% band",
-        )  # fmt: skip
+        if stage is not None:
+            # The band as one closed polygon (upper edge, then the lower edge backwards); for
+            # one step only: eight overlapping bands hide the lines.
+            figure.add_scatter(
+                x=months + months[::-1],
+                y=list(data["ci_high"]) + list(data["ci_low"])[::-1],
+                fill="toself", fillcolor=_transparent(color), line={"width": 0}, hoverinfo="skip",
+                showlegend=False, legendgroup=name, name=f"{name} 95% band",
+            )  # fmt: skip
         figure.add_scatter(
             x=data["month"],
             y=data["rate"],

@@ -151,7 +151,14 @@ else:
     flagged = alerts.loc[alerts["flagged"]]
     left, middle, right = st.columns(3)
     track = left.radio("Track", tracks, horizontal=True, key="funnel_trend_track")
-    step = middle.selectbox("Step", ["all steps", *STAGES[1:]], key="funnel_trend_step")
+    steps = ["all steps", *STAGES[1:]]
+    # Opens on the step of the first alert, where its band and crosses are read best.
+    step = middle.selectbox(
+        "Step",
+        steps,
+        index=steps.index(flagged["stage"].iloc[0]) if len(flagged) else 0,
+        key="funnel_trend_step",
+    )
     # Flagged cohorts first: the one a reader most likely wants to see apart.
     cohort_choices = list(dict.fromkeys([*flagged["cohort_id"], *trends["cohort_id"]]))
     cohort = right.selectbox(
