@@ -42,7 +42,11 @@ def impact_ratio_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
                     "color": STATUS_COLORS.get(str(status), "#7f8c8d"),
                     # Hatched below 0.8 whatever the status: the rule's line is visible in the
                     # bar itself, not only by where its end falls.
-                    "pattern": {"shape": ["/" if r < FOUR_FIFTHS else "" for r in ratio[idx]]},
+                    "pattern": {
+                        "shape": ["/" if r < FOUR_FIFTHS else "" for r in ratio[idx]],
+                        "fillmode": "overlay",
+                        "fgcolor": "white",
+                    },
                 },
                 text=[f"{r:.2f}" for r in ratio[idx]],
                 textposition="outside",
@@ -92,7 +96,11 @@ def ll144_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
             name="impact ratio",
             marker={
                 "color": [BELOW_COLOR if b else ABOVE_COLOR for b in below],
-                "pattern": {"shape": ["/" if b else "" for b in below]},
+                "pattern": {
+                    "shape": ["/" if b else "" for b in below],
+                    "fillmode": "overlay",
+                    "fgcolor": "white",
+                },
             },
             text=[
                 f"{r:.2f}" + (" below 0.8" if b else "") for r, b in zip(ratio, below, strict=True)

@@ -11,6 +11,7 @@ from etl.contract import STAGES
 ALERT_COLOR = "#c62828"
 REACHED_COLOR = "#4a6fa5"
 PENDING_COLOR = "#f5b041"
+PENDING_EDGE = "#8a5a00"
 PENDING_NAME = "pending (in progress, stacked on reached)"
 
 
@@ -39,16 +40,24 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
         pending = pd.to_numeric(rows["pending"], errors="coerce")
         if pending.fillna(0).sum() > 0 and segment == "all":
             # Stacked on the reached bar of its stage (same offset group, based on reached), in
-            # a colour and hatch of its own: a few hundred pending beside a hundred thousand
-            # reached would otherwise be a sliver beside the bar.
+            # a colour and hatch of its own and labelled: a few hundred pending beside a hundred
+            # thousand reached would otherwise be a sliver on top of the bar.
             figure.add_bar(
-                x=rows["stage"], y=pending, base=reached.fillna(0), name=PENDING_NAME,
-                offsetgroup=str(segment), marker={"color": PENDING_COLOR, "line":
-                {"color": "#8a5a00", "width": 1}, "pattern": {"shape": "/", "fgcolor": "#8a5a00"}},
+                x=rows["stage"],
+                y=pending,
+                base=reached.fillna(0),
+                name=PENDING_NAME,
+                offsetgroup=str(segment),
+                marker={
+                    "color": PENDING_COLOR,
+                    "line": {"color": PENDING_EDGE, "width": 1},
+                    "pattern": {"shape": "/", "fgcolor": PENDING_EDGE, "fillmode": "overlay"},
+                },
                 hovertemplate="%{x}: %{y:,} pending<extra></extra>",
                 text=[f"+{p:,.0f} pending" if p > 0 else "" for p in pending.fillna(0)],
-                textposition="outside", cliponaxis=False,
-            )  # fmt: skip
+                textposition="outside",
+                cliponaxis=False,
+            )
     figure.update_layout(
         barmode="group",
         xaxis={"categoryorder": "array", "categoryarray": list(STAGES), "title": None},
