@@ -95,3 +95,13 @@ def test_broadcasts_and_keeps_the_shape() -> None:
 def test_bad_input_is_one_error(k: float, total: int, good: int, draws: int) -> None:
     with pytest.raises(ValueError, match="hypergeom_cdf"):
         hypergeom_cdf(k, total, good, draws)
+
+
+def test_docstring_examples() -> None:
+    """The numbers printed in hypergeom_cdf's Examples block."""
+    import doctest
+
+    from signalboard.stats import hypergeometric
+
+    failures, tried = doctest.testmod(hypergeometric)
+    assert tried > 0 and failures == 0
