@@ -209,6 +209,26 @@ def _cached_on_warehouse(
         con.close()
 
 
+def cached_figure(builder: Callable[..., Any], frame: pd.DataFrame, **options: Any) -> Any:
+    """`builder(frame, **options)` through the resource cache, keyed by the small input frame.
+
+    Building a plotly figure validates every trace, which costs more than the page's analysis on
+    a warm rerun; cache_resource hands back the same figure without pickling it on every hit.
+    """
+    name = f"{builder.__module__}.{builder.__qualname__}"
+    return _cached_figure(name, builder, frame, tuple(sorted(options.items())))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _cached_figure(
+    name: str,
+    _builder: Callable[..., Any],
+    frame: pd.DataFrame,
+    options: tuple[tuple[str, Any], ...],
+) -> Any:
+    return _builder(frame, **dict(options))
+
+
 # --- global filters -------------------------------------------------------------------------
 
 FILTER_KEYS = ("f_start", "f_end", "f_roles", "f_cohorts")
