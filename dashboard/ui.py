@@ -26,7 +26,7 @@ from signalboard.db import (
     table_exists,
     warehouse_version,
 )
-from signalboard.present import humanize
+from signalboard.present import column_for, humanize
 from signalboard.queries import run_query
 from signalboard.settings import Settings, get_settings
 
@@ -207,6 +207,26 @@ def _cached_on_warehouse(
         return _function(con, *args, **dict(kwargs))
     finally:
         con.close()
+
+
+def cached_figure(builder: Callable[..., Any], frame: pd.DataFrame, **options: Any) -> Any:
+    """`builder(frame, **options)` through the resource cache, keyed by the small input frame.
+
+    Building a plotly figure validates every trace, which costs more than the page's analysis on
+    a warm rerun; cache_resource hands back the same figure without pickling it on every hit.
+    """
+    name = f"{builder.__module__}.{builder.__qualname__}"
+    return _cached_figure(name, builder, frame, tuple(sorted(options.items())))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _cached_figure(
+    name: str,
+    _builder: Callable[..., Any],
+    frame: pd.DataFrame,
+    options: tuple[tuple[str, Any], ...],
+) -> Any:
+    return _builder(frame, **dict(options))
 
 
 # --- global filters -------------------------------------------------------------------------
@@ -397,28 +417,55 @@ def table(
     height: Literal["auto", "content"] | int = "auto",
     max_rows: int | None = None,
     pinned: tuple[str, ...] = (),
+    below: Mapping[str, float] | None = None,
 ) -> None:
     """The one table-with-download of every page: the table for people (human labels, units,
     formats, key columns first; every cell text, never markup) and a CSV download that keeps
     the machine column names and full precision.
 
     `height="content"` shows every row of a short table (the default shows at most ten);
-    `max_rows` draws the first rows only (the download has all, written when clicked).
+    `max_rows` draws the first rows only (the download has all, written when clicked);
+    `below` marks the cells of a column under a limit (impact ratios under 0.8) in red.
     """
     shown = frame.head(max_rows) if max_rows else frame
     if max_rows and len(frame) > max_rows:
         st.caption(f"The first {max_rows:,} of {len(frame):,} rows; the download has all.")
-    st.dataframe(humanize(shown, pinned=pinned), hide_index=True, width="stretch", height=height)
+    people = humanize(shown, pinned=pinned)
+    st.dataframe(
+        marked_below(shown, people, below or {}), hide_index=True, width="stretch", height=height
+    )
     if max_rows and len(frame) > max_rows:
-        st.download_button(
+        # Written when clicked, not on every rerun: a long table's CSV is megabytes. The same
+        # neutralised CSV and audited button as `download_csv`.
+        auth.download_button(
             f"Download {file_name}.csv",
-            data=lambda: frame.to_csv(index=False).encode("utf-8"),
+            data=lambda: to_csv_bytes(frame),
             file_name=f"{file_name}.csv",
             mime="text/csv",
             key=key or f"download_{file_name}",
         )
     else:
         download_csv(frame, file_name, key=key)
+
+
+BELOW_STYLE = "background-color: #f8d7da; color: #8e1c12; font-weight: bold"
+MAX_STYLED_CELLS = 100_000  # pandas' Styler renders every cell; past this the table stays plain
+
+
+def marked_below(
+    frame: pd.DataFrame, people: pd.DataFrame, below: Mapping[str, float]
+) -> pd.DataFrame | Any:
+    """`people` (humanized `frame`) with the cells whose machine value in `frame` is under the
+    limit of its column in `below` styled in red; `people` itself when none is."""
+    styles = pd.DataFrame("", index=people.index, columns=people.columns)
+    for name, limit in below.items():
+        label = column_for(name, frame[name]).label if name in frame.columns else None
+        if label in styles.columns:
+            under = pd.to_numeric(frame[name], errors="coerce").lt(limit).to_numpy()
+            styles.loc[under, label] = BELOW_STYLE
+    if not styles.eq(BELOW_STYLE).any(axis=None) or styles.size > MAX_STYLED_CELLS:
+        return people
+    return people.style.apply(lambda _: styles, axis=None)
 
 
 def findings_block(findings: list[Finding], *, title: str = "Findings") -> None:

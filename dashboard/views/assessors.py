@@ -4,15 +4,13 @@ co-graders on the same work, grader x group bias, and how the LLM scorer agrees 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import auth, ui
 from dashboard.figures.assessors import d_study_figure, drift_figure, severity_figure
 from signalboard.analysis import assessors, findings
+from signalboard.present import humanize
 
 # Rows drawn for a long table (decision flips: ~10,000 at a million applications); the download
 # has every row (a rerun redraws every table shown).
@@ -24,16 +22,12 @@ def show(
 ) -> None:
     """Show the rows of the chosen axis (all rows without one); the download is the whole table.
 
-    Suppressed counts mix numbers and "<k" text, which Arrow cannot hold in one column: such
-    columns are shown as text.
+    Shown for people (signalboard.present); the download keeps machine names and precision.
     """
     shown = full if axis is None or "axis" not in full.columns else full[full["axis"] == axis]
-    shown = shown.head(max_rows).copy() if max_rows else shown.copy()
-    for column in shown.select_dtypes(include="object").columns:
-        kinds = shown[column].dropna().map(lambda v: isinstance(v, str))
-        if kinds.any() and not kinds.all():
-            shown[column] = shown[column].astype("string")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    shown = shown.head(max_rows) if max_rows else shown
+    # For people: labels and formatted text (which also holds "<k" beside numbers).
+    st.dataframe(humanize(shown), hide_index=True, width="stretch")
     if len(full) <= MAX_SHOWN:
         ui.download_csv(full, name)
         return
@@ -63,40 +57,11 @@ if not ui.warehouse_ready():
     st.stop()
 
 
-def _analysis(
-    params: dict[str, object], *, threshold: float, min_cell_size: int
-) -> assessors.AssessorResults:
-    # DuckDB codes and aggregates the score rows; only the small result is cached (st.cache_data
-    # hashes its arguments and pickles its result on every hit, so a score frame would be costly).
-    con = ui.cursor()
-    if con is None:  # the file went away after warehouse_ready(); the next rerun says so
-        raise RuntimeError("The warehouse could not be opened; reload the page.")
-    try:
-        return assessors.compute(con, params, threshold=threshold, min_cell_size=min_cell_size)
-    finally:
-        con.close()
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _cached_figure(
-    name: str, _builder: Callable[..., go.Figure], frame: pd.DataFrame, threshold: float | None
-) -> go.Figure:
-    # Building a plotly figure validates every trace, so the figures are cached on their small
-    # input frames; cache_resource: no pickling per hit.
-    return _builder(frame) if threshold is None else _builder(frame, threshold=threshold)
-
-
-def _figure(
-    builder: Callable[..., go.Figure], frame: pd.DataFrame, *, threshold: float | None = None
-) -> go.Figure:
-    return _cached_figure(builder.__name__, builder, frame, threshold)
-
-
 settings = ui.settings()
 params = ui.filters().as_params()
 with st.spinner("Fitting the deliverable x grader model..."):
-    res = ui.cached(
-        _analysis,
+    res = ui.cached_on_warehouse(
+        assessors.compute,
         params,
         threshold=settings.severity_threshold,
         min_cell_size=settings.min_cell_size,
@@ -142,7 +107,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("D-study")
     curve = res.d_study[res.d_study["axis"] == axis]
-    st.plotly_chart(_figure(d_study_figure, curve), key="assessor_dstudy")
+    st.plotly_chart(ui.cached_figure(d_study_figure, curve), key="assessor_dstudy")
     show(res.variance, "assessor_variance")
 with right:
     st.subheader("Grading design")
@@ -177,7 +142,9 @@ if len(flagged):
     st.warning("Flagged: " + ", ".join(names), icon=":material/flag:")
 else:
     st.success(f"No grader's severity interval lies beyond ±{threshold} points on this axis.")
-st.plotly_chart(_figure(severity_figure, graders, threshold=threshold), key="assessor_severity")
+st.plotly_chart(
+    ui.cached_figure(severity_figure, graders, threshold=threshold), key="assessor_severity"
+)
 show(res.graders, "graders", axis=axis)
 
 st.subheader("Would the decision flip?")
@@ -195,7 +162,9 @@ elif len(res.flips) > MAX_SHOWN:
 show(res.flips, "decision_flips", max_rows=MAX_SHOWN)
 
 st.subheader("Drift: severity by month")
-st.plotly_chart(_figure(drift_figure, res.drift, threshold=threshold), key="assessor_drift")
+st.plotly_chart(
+    ui.cached_figure(drift_figure, res.drift, threshold=threshold), key="assessor_drift"
+)
 show(res.drift, "grader_drift")
 
 st.subheader("Rating style")

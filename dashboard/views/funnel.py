@@ -11,8 +11,13 @@ from dashboard.figures import funnel as figures
 from etl.contract import STAGES
 from signalboard.analysis import findings, funnel
 
+# Drill-through rows shown (and downloadable) at once; the caption gives the full count.
+# (A comment: a string below an assignment is drawn on the page by Streamlit's magic.)
 DRILL_LIMIT = 1000
-"""Drill-through rows shown (and downloadable) at once; the caption gives the full count."""
+# Rows of the alerts and trends tables drawn in the page (alerts first); the downloads have all.
+# With thousands of entry cohorts these tables have tens of thousands of rows, which the browser
+# would otherwise receive on every rerun.
+TABLE_ROWS = 1000
 
 st.title("Funnel")
 st.caption(
@@ -49,20 +54,6 @@ if not ui.warehouse_ready():
 
 params = ui.filters().as_params()
 settings = ui.settings()
-# Everything below is counted in DuckDB and cached as small results: no page rerun
-# fetches, hashes or unpickles a row per application.
-overall_counts = ui.cached_on_warehouse(funnel.stage_counts, params=params)
-summary = funnel.funnel_summary(overall_counts)
-if summary["applications"] == 0:
-    ui.empty_selection_message()
-    st.stop()
-
-# Self-ID breakdowns only for roles that may see demographics; others are not offered them.
-attributes = (
-    ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
-    if auth.can("demographics")
-    else []
-)
 
 
 def window_inputs() -> dict[str, dict[str, float | str]]:
@@ -96,6 +87,25 @@ def window_inputs() -> dict[str, dict[str, float | str]]:
 
 
 windows = window_inputs()
+# Everything below is counted in DuckDB and cached as small results: no page rerun
+# fetches, hashes or unpickles a row per application. One pass over the applications gives the
+# summary, the table without a breakdown and the trends; a breakdown is counted on its own.
+overview = ui.cached_on_warehouse(
+    funnel.funnel_overview, params=params, windows=windows, k=settings.min_cell_size
+)
+summary = funnel.funnel_summary(overview.counts)
+if summary["applications"] == 0:
+    ui.empty_selection_message()
+    st.stop()
+
+# Self-ID breakdowns only for roles that may see demographics; others are not offered them.
+attributes = (
+    ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
+    if auth.can("demographics")
+    else []
+)
+
+
 dimension_labels = {
     "role": "role",
     "cohort_id": "cohort",
@@ -114,8 +124,16 @@ by = st.multiselect(
 if any(d not in funnel.DIMENSIONS for d in by):
     # A demographic breakdown asked for some other way (a crafted session state) is refused.
     auth.require("demographics", "a demographic breakdown of the funnel")
-table = ui.cached_on_warehouse(
-    funnel.funnel_table_sql, by=tuple(by), params=params, windows=windows, k=settings.min_cell_size
+table = (
+    ui.cached_on_warehouse(
+        funnel.funnel_table_sql,
+        by=tuple(by),
+        params=params,
+        windows=windows,
+        k=settings.min_cell_size,
+    )
+    if by
+    else overview.table
 )
 # Applied, hired and in progress do not depend on the windows.
 applied, hired, in_progress = (
@@ -141,24 +159,46 @@ if "suppressed" in table:
 ui.table(table, "funnel", key="download_funnel")
 
 st.header("Trends by entry cohort")
-trends = ui.cached_on_warehouse(funnel.cohort_trends_sql, params=params, windows=windows)
+trends = overview.trends
 if trends.empty or trends["rate"].notna().sum() == 0:
     st.info("No cohort has applications at any step yet.")
 else:
     tracks = sorted(trends["track"].unique())
-    left, right = st.columns(2)
+    alerts = funnel.funnel_alerts(trends)
+    flagged = alerts.loc[alerts["flagged"]]
+    left, middle, right = st.columns(3)
     track = left.radio("Track", tracks, horizontal=True, key="funnel_trend_track")
-    step = right.selectbox(
-        "Step (limits shown for one step)", ["all steps", *STAGES[1:]], key="funnel_trend_step"
+    steps = ["all steps", *STAGES[1:]]
+    # Opens on the step of the first alert, where its band and crosses are read best.
+    step = middle.selectbox(
+        "Step",
+        steps,
+        index=steps.index(flagged["stage"].iloc[0]) if len(flagged) else 0,
+        key="funnel_trend_step",
     )
+    # Flagged cohorts first: the one a reader most likely wants to see apart.
+    cohort_choices = list(dict.fromkeys([*flagged["cohort_id"], *trends["cohort_id"]]))
+    cohort = right.selectbox(
+        "Show one cohort", [None, *cohort_choices], format_func=lambda c: c or "none",
+        key="funnel_trend_cohort",
+    )  # fmt: skip
     st.plotly_chart(
-        figures.trend_figure(trends, track=track, stage=None if step == "all steps" else step),
+        figures.trend_figure(
+            funnel.monthly_trends(trends),
+            track=track,
+            stage=None if step == "all steps" else step,
+            flagged=flagged,
+            cohort=trends.loc[trends["cohort_id"] == cohort] if cohort else None,
+        ),
         key="funnel_trend",
     )
-    alerts = funnel.funnel_alerts(trends)
+    st.caption(
+        "Entry cohorts pooled by the month they start in, with the 95% interval as a band; "
+        "flagged cohorts are red crosses. Hollow: a cohort of that month still has applications "
+        "in progress at the step."
+    )
     with findings_slot:
         ui.findings_block(findings.funnel_findings(alerts))
-    flagged = alerts.loc[alerts["flagged"]]
     if len(flagged):
         # A finding, not a failure: red error boxes are kept for things that went wrong.
         st.warning(
@@ -176,9 +216,9 @@ else:
         "Every tested cohort and step, alerts first. p_value: one-sided exact test against the "
         "earlier cohorts; p_adjusted: Holm over all tests; lower_limit: the matching control limit."
     )
-    ui.table(alerts, "funnel_alerts", key="download_funnel_alerts")
+    ui.table(alerts, "funnel_alerts", key="download_funnel_alerts", max_rows=TABLE_ROWS)
     with st.expander("All cohorts and steps, with the change against the previous cohort"):
-        ui.table(trends, "funnel_trends", key="download_funnel_trends")
+        ui.table(trends, "funnel_trends", key="download_funnel_trends", max_rows=TABLE_ROWS)
 
 st.header("Drill through")
 st.caption(

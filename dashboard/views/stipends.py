@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import auth, ui
 from dashboard.figures.stipends import gap_figure
 from signalboard.analysis import findings, stipends
+from signalboard.present import humanize
 from signalboard.stats.suppression import for_display
 
 DEFAULT_REFERENCE = "Highest paid (default)"
@@ -109,7 +110,7 @@ def long_table(frame: pd.DataFrame, file_name: str, *, key: str) -> None:
     """The first DISPLAY_ROWS rows on screen; the download (made on click) has them all."""
     if len(frame) > DISPLAY_ROWS:
         st.caption(f"The first {DISPLAY_ROWS:,} of {len(frame):,} rows; the download has all.")
-    st.dataframe(frame.head(DISPLAY_ROWS), hide_index=True, width="stretch")
+    st.dataframe(humanize(frame.head(DISPLAY_ROWS)), hide_index=True, width="stretch")
     auth.download_button(
         f"Download {file_name}.csv",
         data=lambda: frame.to_csv(index=False).encode("utf-8"),

@@ -29,12 +29,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 from etl.contract import STAGES
 from signalboard.analysis.tables import ReportTable
 from signalboard.db import query_df, quote_identifier
 from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
+from signalboard.stats.hypergeometric import hypergeom_cdf
 from signalboard.stats.suppression import suppress_small_cells
 
 COHORT_LENGTH = "cohort_length"
@@ -495,7 +497,8 @@ def cohort_trends(
 
     A cohort's step conversion is compared with the pooled conversion of all earlier complete
     cohorts of the same track (the p-chart centre line): p_value is the one-sided exact test
-    (Fisher's, i.e. the hypergeometric tail P(X <= reached) given both cohorts' totals), adjusted
+    (Fisher's, i.e. the hypergeometric tail P(X <= reached) given both cohorts' totals, computed
+    exactly by `signalboard.stats.hypergeometric.hypergeom_cdf`), adjusted
     for every test in the table with statsmodels' `multipletests` (`correction`). A cohort is
     flagged when it is complete (no application pending at this step or an earlier one) and the
     adjusted p-value is at most `alpha`. lower_limit/upper_limit are the normal-approximation
@@ -680,7 +683,7 @@ def _trends_from_matrices(
     x = long["reached"].to_numpy(dtype=float)
     n = long["n"].to_numpy(dtype=float)
     p_value = np.full(len(long), np.nan)
-    p_value[testable] = stats.hypergeom.cdf(
+    p_value[testable] = hypergeom_cdf(
         x[testable],
         (baseline_n + n)[testable],
         (baseline_x + x)[testable],
@@ -727,6 +730,91 @@ def funnel_alerts(trends: pd.DataFrame) -> pd.DataFrame:
     return tested.sort_values(
         ["flagged", "p_value"], ascending=[False, True], kind="stable"
     ).reset_index(drop=True)
+
+
+MONTHLY_COLUMNS = [
+    "track",
+    "month",
+    "stage",
+    "stage_index",
+    "cohorts",
+    "n",
+    "reached",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "complete",
+    "flagged_cohorts",
+]
+
+
+def monthly_trends(trends: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Step conversion per entry month: reached / n pooled over the entry cohorts that start in
+    the month, with its Wilson score interval.
+
+    A program that opens a cohort every few days has thousands of entry cohorts; a chart of one
+    point per cohort and step is a solid block. Pooled by the month a cohort starts in, the rate
+    is what a reader compares across time; the cohorts flagged by `cohort_trends` stay as marked
+    points beside it (`flagged_cohorts` counts them). The interval is statsmodels'
+    `proportion_confint(method="wilson")` (Wilson 1927), which stays inside [0, 1] for rates
+    near 0 or 1 and small n.
+
+    Parameters
+    ----------
+    trends : DataFrame
+        `cohort_trends` output (TREND_COLUMNS).
+    confidence : float
+        Coverage of the interval.
+
+    Returns
+    -------
+    DataFrame
+        One row per (track, month, step) with MONTHLY_COLUMNS: `cohorts` with a rate that
+        month, `complete` when every one of them is complete at the step.
+
+    Examples
+    --------
+    >>> trends = pd.DataFrame({"track": "micro_internship", "cohort_id": ["a", "b", "c"],
+    ...     "cohort_start": pd.to_datetime(["2025-01-03", "2025-01-20", "2025-02-02"]),
+    ...     "stage": "selected", "stage_index": 1, "n": [40, 60, 50], "reached": [20, 30, 10],
+    ...     "complete": True, "flagged": [False, False, True]})
+    >>> monthly = monthly_trends(trends)
+    >>> monthly["rate"].tolist(), monthly["cohorts"].tolist(), monthly["flagged_cohorts"].tolist()
+    ([0.5, 0.2], [2, 1], [0, 1])
+    """
+    rows = trends.loc[pd.to_numeric(trends["n"], errors="coerce") > 0]
+    if rows.empty:
+        return pd.DataFrame(columns=MONTHLY_COLUMNS)
+    month = pd.to_datetime(rows["cohort_start"]).dt.to_period("M").dt.to_timestamp()
+    grouped = (
+        rows.assign(
+            month=month,
+            n=rows["n"].astype(np.int64),
+            reached=rows["reached"].astype(np.int64),
+            complete=rows["complete"].astype(bool),
+            flagged=rows["flagged"].astype(bool).astype(np.int64),
+            cohorts=1,
+        )
+        .groupby(["track", "month", "stage", "stage_index"], sort=True)
+        .agg(
+            cohorts=("cohorts", "sum"),
+            n=("n", "sum"),
+            reached=("reached", "sum"),
+            complete=("complete", "all"),
+            flagged_cohorts=("flagged", "sum"),
+        )
+        .reset_index()
+    )
+    grouped["rate"] = grouped["reached"] / grouped["n"]
+    low, high = proportion_confint(
+        grouped["reached"].to_numpy(), grouped["n"].to_numpy(), alpha=1 - confidence,
+        method="wilson",
+    )  # fmt: skip
+    # At 0% or 100% the Wilson bound equals the rate; rounding can leave it a hair inside.
+    grouped["ci_low"] = np.minimum(np.asarray(low, dtype=float), grouped["rate"])
+    grouped["ci_high"] = np.maximum(np.asarray(high, dtype=float), grouped["rate"])
+    grouped = grouped.sort_values(["track", "stage_index", "month"], kind="stable")
+    return grouped[MONTHLY_COLUMNS].reset_index(drop=True)
 
 
 # --- drill-through --------------------------------------------------------------------------------
@@ -1095,6 +1183,50 @@ def cohort_trends_sql(
     return cohort_trends_from_counts(counts)
 
 
+@dataclass(frozen=True)
+class FunnelOverview:
+    """What the Funnel page shows before any breakdown, from one pass over the applications.
+
+    counts: `stage_counts` without a breakdown; table: `funnel_table_sql` without a breakdown;
+    trends: `cohort_trends_sql`.
+    """
+
+    counts: pd.DataFrame
+    table: pd.DataFrame
+    trends: pd.DataFrame
+
+
+def funnel_overview(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    k: int = 5,
+    queries_dir: Path | None = None,
+) -> FunnelOverview:
+    """The counts, the funnel table and the cohort trends from one `stage_counts` by TREND_KEYS.
+
+    Every application has one track and entry cohort, so the counts per (track, entry cohort,
+    state) summed over track and cohort are the counts without a breakdown: the same numbers as
+    three separate passes (`stage_counts`, `funnel_table_sql`, `cohort_trends_sql`), each of
+    which evaluates the per-application states again.
+    """
+    by_cohort = stage_counts(
+        con, by=TREND_KEYS, params=params, windows=windows, queries_dir=queries_dir
+    )
+    state = ["furthest_stage_index", "pending", "in_progress"]
+    overall = (
+        by_cohort.groupby(state, sort=True)["applications"].sum().reset_index()
+        if len(by_cohort)
+        else pd.DataFrame(columns=[*state, "applications"])
+    )
+    return FunnelOverview(
+        counts=overall,
+        table=funnel_table_from_counts(overall, k=k),
+        trends=cohort_trends_from_counts(by_cohort),
+    )
+
+
 def funnel_summary(counts: pd.DataFrame) -> dict[str, int]:
     """Applications, hired and in progress (no outcome yet) of a `stage_counts` frame."""
     weight = counts["applications"].to_numpy(dtype=np.int64)
@@ -1172,7 +1304,7 @@ def _report_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
-    """funnel.csv and funnel_alerts.csv for `signalboard report`."""
+    """funnel.csv, funnel_trend_by_month.csv and funnel_alerts.csv for `signalboard report`."""
     # Counted in DuckDB (a few rows per segment), not a million journeys fetched into pandas.
     counts = report_counts(con, queries_dir=settings.queries_dir)
     trends = cohort_trends_from_counts(counts["trends"])
@@ -1188,6 +1320,14 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "breakdown. An application that reached a later stage counts as having passed the "
             "earlier ones.",
             notes=(DEMOGRAPHIC_NOTE,),
+        ),
+        ReportTable(
+            name="funnel_trend_by_month",
+            title="Step conversion by entry month",
+            frame=monthly_trends(trends),
+            description="Entry cohorts pooled by the month they start in: reached / n over the "
+            "month's cohorts with its 95% Wilson interval, how many cohorts, and how many of them "
+            "are flagged in funnel_alerts.",
         ),
         ReportTable(
             name="funnel_alerts",
