@@ -179,6 +179,16 @@ class CrossedDesign:
     n_components: int
 
     @functools.cached_property
+    def c_eigenvalues(self) -> np.ndarray:
+        """The non-zero eigenvalues of the reduced normal equations C (those of its generalized
+        inverse, inverted): R(grader | deliverable) is a sum of independent chi-square(1) terms
+        weighted s_e + s_g * eigenvalue (see `icc_forms`)."""
+        with single_threaded_blas():
+            values = np.linalg.eigvalsh(self.c_pinv)
+        cutoff = max(float(np.abs(values).max(initial=0.0)), 1.0) * 1e-9
+        return 1.0 / values[values > cutoff]
+
+    @functools.cached_property
     def shared_deliverables(self) -> sp.csr_matrix:
         """Raters x raters deliverables in common (see `CrossedFit.shared_deliverables`)."""
         incidence = sp.csr_matrix(
@@ -326,12 +336,30 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den != 0 and np.isfinite(den) else math.nan
 
 
+def _grader_df(fit: CrossedFit) -> float:
+    """Satterthwaite degrees of freedom of R(grader | deliverable).
+
+    With grader effects N(0, s_g) and errors N(0, s_e), R = sum_i (s_e + s_g l_i) chi2_1 over the
+    non-zero eigenvalues l_i of the reduced normal equations, so it is s_e + k_g s_g times a
+    chi-square on df_graders only when the l_i are equal (a balanced design). On a sparse design
+    (a rarely used grader, pools that overlap in a ring) they are not, and the weights' effective
+    degrees of freedom (sum w)^2 / sum w^2 (Satterthwaite 1946), from the estimated components,
+    are fewer."""
+    if fit.df_raters <= 0:
+        return float(fit.df_raters)
+    s_g = max(fit.var_rater, 0.0)
+    if fit.design is None or s_g == 0 or not fit.ms_error > 0:
+        return float(fit.df_raters)
+    weights = fit.ms_error + s_g * fit.design.c_eigenvalues
+    return min(float(weights.sum() ** 2 / (weights**2).sum()), float(fit.df_raters))
+
+
 def _within_df(fit: CrossedFit) -> float:
     """Satterthwaite degrees of freedom of the one-way within-deliverable mean square, whose sum
     of squares is SSE + R(grader | deliverable) (see `icc_forms`)."""
     parts = fit.df_error * fit.ms_error**2 if fit.df_error > 0 else 0.0
     if fit.df_raters > 0:
-        parts += fit.df_raters * fit.ms_raters**2
+        parts += fit.r_graders**2 / _grader_df(fit)
     df_within = fit.n - len(fit.units)
     if parts <= 0 or df_within <= 0:
         return float(df_within)
@@ -349,8 +377,10 @@ def _agreement_gci(
     s_e = fit.sse / rng.chisquare(fit.df_error, GCI_DRAWS)
     s_d = np.maximum((fit.r_units / rng.chisquare(fit.df_units, GCI_DRAWS) - s_e) / fit.k_units, 0)
     if fit.df_raters > 0:
-        draw = rng.chisquare(fit.df_raters, GCI_DRAWS)
-        s_g = np.maximum((fit.r_graders / draw - s_e) / fit.k_raters, 0.0)
+        # E[R_g] = df_g s_e + tr(C) s_g, R_g ~ E[R_g] chi2(nu) / nu on `_grader_df`'s nu
+        nu = _grader_df(fit)
+        expected = fit.r_graders * nu / rng.chisquare(nu, GCI_DRAWS)
+        s_g = np.maximum((expected / fit.df_raters - s_e) / fit.k_raters, 0.0)
     else:
         # one grader per component: no severity to separate, agreement = consistency
         s_g = np.zeros(GCI_DRAWS)
@@ -363,7 +393,7 @@ def _agreement_gci(
 
 
 def icc_forms(fit: CrossedFit, *, confidence: float = 0.95) -> pd.DataFrame:
-    """The six intraclass correlations with F-based confidence intervals.
+    """The six intraclass correlations with confidence intervals.
 
     ICC(1,*) is the one-way model (graders ignored: their severity counts as error);
     ICC(A,*) absolute agreement and ICC(C,*) consistency come from the crossed model's variance
@@ -377,20 +407,20 @@ def icc_forms(fit: CrossedFit, *, confidence: float = 0.95) -> pd.DataFrame:
     ICC(1,*) use the one-way F interval with the within-deliverable mean square's degrees of
     freedom replaced by Satterthwaite's (1946): when graders recur across deliverables, SS_within
     is the sum of two independent parts, SSE (df_error, E = s_e) and R(grader | deliverable)
-    (df_graders, E = s_e + k_g s_g), so v = SS_within^2 / (df_e MSE^2 + df_g MS_g^2). With a
-    handful of graders df_g is small and the interval widens: the grader effects are a sample of
-    ~14, however many deliverables there are. When every deliverable has its own graders (Shrout
+    (E = df_g s_e + tr(C) s_g, on nu degrees of freedom: see `_grader_df`), so
+    v = SS_within^2 / (df_e MSE^2 + R_g^2 / nu). With a handful of graders nu is small and the
+    interval widens: the grader effects are a sample of ~14, however many deliverables there are. When every deliverable has its own graders (Shrout
     & Fleiss's Case 1) SSE is empty, v = N - n and this is their interval exactly.
 
     ICC(A,*) use a generalized confidence interval (Weerahandi 1993; for the two-way crossed
     model without interaction, Ionan et al. 2014, BMC Med Res Methodol 14:121): each variance
     component's generalized pivot is its adjusted sum of squares over an independent chi-square
     draw on its degrees of freedom, s_e* = SSE / W_e, s_d* = (R_d / W_d - s_e*) / k_d,
-    s_g* = (R_g / W_g - s_e*) / k_g (negative parts set to 0); the interval is the percentiles of
-    the ICC computed from `GCI_DRAWS` such draws (fixed seed, so a report is reproducible). The
-    F interval with Satterthwaite degrees of freedom (McGraw & Wong's, Fleiss & Shrout 1978)
-    covered 87-92% on sparse designs with grader variance; the simulations are in
-    docs/assessors.md.
+    s_g* = (R_g nu / (df_g W_g) - s_e*) / k_g with W_g on `_grader_df`'s nu (negative parts set
+    to 0); the interval is the percentiles of the ICC computed from `GCI_DRAWS` such draws (fixed
+    seed, so a report is reproducible). On balanced data nu = df_g. The F interval with
+    Satterthwaite degrees of freedom (McGraw & Wong's, after Fleiss & Shrout 1978) under-covered
+    on sparse designs with large grader variance; the simulations are in docs/assessors.md.
 
     Returns
     -------
