@@ -304,3 +304,22 @@ def test_generated_planted_effects_are_still_found():
     measures how often it is found over many seeds."""
     c = generated_flag_counts([1, 2], plant=True)
     assert c["harsh_found"] == c["bias_found"] == c["llm_found"] == 2, c
+
+
+def test_severity_interval_is_not_a_point_when_the_grader_variance_is_estimated_at_zero():
+    """A null design whose grader variance estimate is not positive: every severity shrinks to
+    0, and every interval still has width (Morris's term for estimating tau^2), in rubric points
+    about the size of the unshrunk estimate's spread."""
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        fit, _ = _simulated_fit(rng, 300, sd_grader=0.0, sd_deliverable=0.7, sd_error=0.45)
+        if fit.var_rater <= 0:
+            break
+    else:
+        pytest.fail("no design with a non-positive grader variance estimate")
+    sev = grader_severity(fit)
+    assert (sev["severity"] == 0).all()
+    assert (sev["severity_ci_low"] < 0).all() and (sev["severity_ci_high"] > 0).all()
+    assert not sev["flagged"].any()
+    width = (sev["severity_ci_high"] - sev["severity_ci_low"]).median()
+    assert 0.5 * sev["severity_unshrunk"].std() < width < 4 * sev["severity_unshrunk"].std()

@@ -435,3 +435,24 @@ def test_unique_counts_equal_numpy_unique(keys):
     for g, want in zip(got, np.unique(key, return_counts=True), strict=True):
         np.testing.assert_array_equal(g, want)
         assert g.dtype == want.dtype
+
+
+def test_grader_degrees_of_freedom_from_a_dense_design_matrix():
+    """The effective degrees of freedom of R(grader | deliverable) (Satterthwaite over the
+    eigenvalues of the reduced normal equations) against the same quantity from a dense
+    design: C = X_g' (I - P_d) X_g with P_d the projection on the deliverable dummies. On the
+    balanced Shrout & Fleiss table they equal graders - 1."""
+    from signalboard.stats.reliability import _grader_df
+
+    frame, _ = _sparse_design(3, n_deliverables=120, n_graders=8, sd_grader=0.8)
+    fit = fit_crossed(frame)
+    x_d = pd.get_dummies(frame["application_id"]).to_numpy(dtype=float)
+    x_g = pd.get_dummies(frame["grader_id"]).to_numpy(dtype=float)
+    residual_maker = np.eye(len(frame)) - x_d @ np.linalg.pinv(x_d)
+    eigenvalues = np.linalg.eigvalsh(x_g.T @ residual_maker @ x_g)
+    eigenvalues = eigenvalues[eigenvalues > 1e-8]
+    weights = fit.ms_error + fit.var_rater * eigenvalues
+    assert _grader_df(fit) == pytest.approx(weights.sum() ** 2 / (weights**2).sum(), rel=1e-9)
+    assert _grader_df(fit) < fit.df_raters
+    balanced = fit_crossed(_long(SHROUT_FLEISS))
+    assert _grader_df(balanced) == pytest.approx(3.0, rel=1e-9)
