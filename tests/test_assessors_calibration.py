@@ -167,12 +167,12 @@ def generated_scores(
 
 def generated_flag_counts(
     seeds: range | list[int], *, plant: bool = False, n_applications: int = 3000
-) -> dict[str, int]:
+) -> dict[str, float]:
     """Flags over generated datasets, through the product's `analyze_coded`: severity flags of
     human graders (every axis and the total), grader x group bias flags and tests, LLM subgroup
     rows with `smd_status = fail` and their number; with `plant`, how often each planted effect
     is found (the harsh grader flagged on the total, the biased cell flagged, the LLM's target
-    group failing on the total)."""
+    group failing on the total) and their mean estimated sizes on the total (`mean_*`)."""
     from etl.generate import GeneratorConfig, planted_effects
 
     counts = dict.fromkeys(
@@ -190,6 +190,7 @@ def generated_flag_counts(
         ],
         0,
     )
+    sizes = {"harsh_severity": 0.0, "bias_points": 0.0, "llm_smd": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             frame, groups = generated_scores(
@@ -232,6 +233,11 @@ def generated_flag_counts(
                     & (fail["group"] == truth.llm_bias_group)
                 ]
                 counts["llm_found"] += len(llm_total) > 0
+                sizes["harsh_severity"] += float(harsh["severity"].iloc[0])
+                cells = bias.set_index(["grader_id", "attribute", "group"])
+                sizes["bias_points"] += float(cells.loc[planted["bias"], "bias_points"])
+                rows = res.llm_agreement.set_index(["axis", "attribute", "group"])
+                sizes["llm_smd"] += float(rows.loc[(TOTAL, *planted["llm"]), "smd"])
                 fail = fail[[t != planted["llm"] for t in target]]
                 groups_rows = groups_rows[
                     [
@@ -246,6 +252,8 @@ def generated_flag_counts(
             counts["bias_tests"] += int(bias["p_value"].notna().sum())
             counts["smd_fail"] += len(fail)
             counts["smd_rows"] += len(groups_rows)
+    if plant and counts["datasets"]:
+        counts.update({f"mean_{k}": v / counts["datasets"] for k, v in sizes.items()})
     return counts
 
 
