@@ -2,7 +2,8 @@
 tests/test_assessors_calibration.py runs small versions): interval coverage on generator-like
 sparse designs with and without grader variance, the grader x group bias rate on a null, and
 false-flag rates and power over many generated datasets. Usage:
-python -m benchmarks.calibration_assessors [SCALE] (SCALE 1: about ten minutes on two cores)."""
+python -m benchmarks.calibration_assessors [SCALE] (SCALE 3: about eleven minutes on the
+shared 2-core box; docs/assessors.md has its figures)."""
 
 from __future__ import annotations
 
