@@ -37,10 +37,15 @@ def grader_severity(
 
     The least-squares grader effect b_g (centred on the rating-weighted mean grader of its
     connected component) has standard error se_g from the fit. With tau^2 the grader variance
-    component, the shrunk severity is B * (-b_g) with B = tau^2 / (tau^2 + se_g^2) and its interval
-    is B * (-b_g) +/- z * sqrt(B) * se_g (the normal-normal posterior). A grader is flagged only
-    when that whole interval lies beyond +/- `threshold` points, so a grader with six ratings
-    (large se, strong shrinkage) is not flagged on noise.
+    component, the shrunk severity is B * (-b_g) with B = tau^2 / (tau^2 + se_g^2). Its interval
+    is B * (-b_g) +/- z * s_g with Morris's (1983, JASA 78:47-55) variance, which adds to the
+    normal-normal posterior variance what estimating tau^2 costs: with S = 1 - B the shrinkage
+    towards the mean, k graders compared and r component means,
+    s_g^2 = se_g^2 (1 - (k - r) / k * S) + 2 / (k - r - 2) * S^2 * b_g^2 (the plain posterior
+    when k - r <= 2). Without it a grader variance estimated at 0 gave every grader [0, 0], which
+    covered a small true severity in 89% of simulated designs (docs/assessors.md). A grader is
+    flagged only when that whole interval lies beyond +/- `threshold` points, so a grader with
+    six ratings (large se, strong shrinkage) is not flagged on noise.
 
     Parameters
     ----------
@@ -77,7 +82,18 @@ def grader_severity(
     with np.errstate(divide="ignore", invalid="ignore"):
         shrink = np.where(se > 0, tau2 / (tau2 + se**2), 1.0)
     severity = shrink * unshrunk
-    half = _z(confidence) * np.sqrt(shrink) * se
+    towards_mean = 1.0 - shrink
+    # graders compared (not alone in their component) and the component means they centre on
+    compared = int((~alone).sum())
+    means = len(np.unique(fit.component[~alone]))
+    if compared - means > 2:
+        variance = (
+            se**2 * (1 - (compared - means) / compared * towards_mean)
+            + 2 / (compared - means - 2) * towards_mean**2 * unshrunk**2
+        )
+    else:
+        variance = shrink * se**2
+    half = _z(confidence) * np.sqrt(variance)
     low, high = severity - half, severity + half
     flagged = (low > threshold) | (high < -threshold)
     average_deliverable = float(fit.unit_effect.mean())
