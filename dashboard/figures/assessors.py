@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
 from signalboard.stats.reliability import PHI_TARGET
 
 
@@ -19,7 +20,7 @@ def severity_figure(graders: pd.DataFrame, *, threshold: float) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=data["severity"].astype(float),
-            y=data["grader_id"],
+            y=plotly_values(data["grader_id"]),
             mode="markers",
             marker={"color": colours, "size": 9},
             error_x={
@@ -66,7 +67,12 @@ def drift_figure(drift: pd.DataFrame, *, threshold: float) -> go.Figure:
     fig = go.Figure()
     for grader_id, part in drift.groupby("grader_id", sort=True):
         fig.add_trace(
-            go.Scatter(x=part["month"], y=part["severity"], mode="lines+markers", name=grader_id)
+            go.Scatter(
+                x=part["month"],
+                y=part["severity"],
+                mode="lines+markers",
+                name=plotly_text(grader_id),
+            )
         )
     for y in (-threshold, threshold):
         fig.add_hline(y=y, line_dash="dash", line_color="#888")

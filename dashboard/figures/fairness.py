@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
+
 STATUS_COLORS: dict[str, str] = {
     "below_four_fifths_significant": "#c0392b",
     "below_four_fifths_not_significant": "#e67e22",
@@ -31,7 +33,7 @@ def impact_ratio_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
         fig.add_trace(
             go.Bar(
                 x=ratio[idx],
-                y=part["group"],
+                y=plotly_values(part["group"]),
                 orientation="h",
                 name=str(status).replace("_", " "),
                 marker_color=STATUS_COLORS.get(str(status), "#7f8c8d"),
@@ -45,7 +47,7 @@ def impact_ratio_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
         )
     fig.add_vline(x=0.8, line_dash="dash", annotation_text="four-fifths (0.8)")
     fig.update_layout(
-        title=title,
+        title=plotly_text(title),
         xaxis_title="Impact ratio (rate / highest group's rate)",
         yaxis_title=None,
         height=max(260, 28 * len(shown) + 120),

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
 from etl.contract import STAGES
 
 ALERT_COLOR = "#c62828"
@@ -23,7 +24,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
         figure.add_bar(
             x=rows["stage"],
             y=reached,
-            name=f"{segment}: reached" if segment != "all" else "reached",
+            name=f"{plotly_text(segment)}: reached" if segment != "all" else "reached",
             customdata=np.stack(
                 [rows["step_conversion"].astype(float), rows["overall_conversion"].astype(float)],
                 axis=1,
@@ -51,7 +52,7 @@ def step_conversion_figure(funnel: pd.DataFrame) -> go.Figure:
         rows = rows.loc[rows["stage"] != "applied"]
         figure.add_scatter(
             x=rows["stage"], y=rows["step_conversion"].astype(float), mode="lines+markers",
-            name=str(segment),
+            name=plotly_text(segment),
         )  # fmt: skip
     figure.update_layout(
         yaxis={"title": "step conversion", "tickformat": ".0%", "range": [0, 1.05]},
@@ -77,7 +78,7 @@ def trend_figure(trends: pd.DataFrame, *, track: str, stage: str | None = None) 
             y=data["rate"],
             mode="lines+markers",
             name=name,
-            text=data["cohort_id"],
+            text=plotly_values(data["cohort_id"]),
             marker={
                 "symbol": np.where(data["complete"], "circle", "circle-open").tolist(),
                 "size": 7,
@@ -97,7 +98,7 @@ def trend_figure(trends: pd.DataFrame, *, track: str, stage: str | None = None) 
     if len(flagged):
         figure.add_scatter(
             x=flagged["cohort_start"], y=flagged["rate"], mode="markers", name="alert",
-            text=flagged["cohort_id"] + " " + flagged["stage"],
+            text=plotly_values(flagged["cohort_id"] + " " + flagged["stage"]),
             marker={"symbol": "x", "size": 14, "color": ALERT_COLOR},
             hovertemplate="%{text}: %{y:.1%}<extra>alert</extra>",
         )  # fmt: skip
@@ -119,17 +120,17 @@ def incidence_figure(curves: pd.DataFrame, *, max_days: float | None = None) -> 
         color = palette[index % len(palette)]
         figure.add_scatter(
             x=rows["days"], y=rows["ci_high"], mode="lines", line={"width": 0, "shape": "hv"},
-            showlegend=False, hoverinfo="skip", legendgroup=str(group),
+            showlegend=False, hoverinfo="skip", legendgroup=plotly_text(group),
         )  # fmt: skip
         figure.add_scatter(
             x=rows["days"], y=rows["ci_low"], mode="lines", line={"width": 0, "shape": "hv"},
             fill="tonexty", fillcolor=_transparent(color), showlegend=False, hoverinfo="skip",
-            legendgroup=str(group),
+            legendgroup=plotly_text(group),
         )  # fmt: skip
         figure.add_scatter(
-            x=rows["days"], y=rows["cumulative_incidence"], mode="lines", name=str(group),
-            line={"shape": "hv", "color": color}, legendgroup=str(group),
-            hovertemplate="day %{x:.0f}: %{y:.1%}<extra>" + str(group) + "</extra>",
+            x=rows["days"], y=rows["cumulative_incidence"], mode="lines", name=plotly_text(group),
+            line={"shape": "hv", "color": color}, legendgroup=plotly_text(group),
+            hovertemplate="day %{x:.0f}: %{y:.1%}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     figure.update_layout(
         xaxis_title="days",
