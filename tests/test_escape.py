@@ -23,7 +23,7 @@ HOSTILE = [
     "<img src=http://127.0.0.1:9/beacon-html>",
     "<a href='http://127.0.0.1:9/a'>click</a>",
     "[link](javascript:alert(1))",
-    "=HYPERLINK(\"http://127.0.0.1:9/x\",\"y\")",
+    '=HYPERLINK("http://127.0.0.1:9/x","y")',
     "**bold** _it_ ~~gone~~ `code`",
     "# heading",
     "- item",
