@@ -20,10 +20,12 @@ import pandas as pd
 # raw HTML (`<`), entities (`&`), headings, lists, tables (`|`), GFM autolinks (`www.`, `://`),
 # Streamlit's directives (`:red[...]`, `:small[...]`) and KaTeX math (`$`).
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-# Streamlit turns `:material_NAME:` and emoji shortcodes (`:smile:`, remark-emoji's
-# `:[\w-]+:` and `:+1:`) into icons in text nodes, after escapes are resolved, so a backslash
-# does not stop them: a WORD JOINER (U+2060, invisible, zero width) after such a colon does.
-_ICON_COLON = re.compile(r":(?=[\w+\-])")
+# Some patterns are matched in the text after escapes are resolved, so a backslash does not stop
+# them: Streamlit's `:material_NAME:` icons, remark-emoji's shortcodes (`:[\w-]+:`, `:+1:`) and
+# GFM's literal autolinks (mdast-util-gfm-autolink-literal: `https?://`, `www.`, `a@b.c`). A
+# WORD JOINER (U+2060, invisible, zero width) after the colon, between `www` and the dot and after
+# the `@` breaks each of them.
+_TEXT_PATTERNS = re.compile(r"(?<=:)(?=[\w+\-/])|(?<=www)(?=\.)|(?<=@)(?=[\w\-])", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 # A line break in a label would start a new Markdown block (a list, a heading, code).
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
@@ -32,19 +34,20 @@ _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 def markdown_text(value: Any) -> str:
     r"""`value` as Markdown source that Streamlit renders as exactly its text, nothing more.
 
-    No markup, link, image, HTML, icon or math survives; line breaks become spaces.
+    No markup, link (written or literal: `www.x.org`, `http://x`, `a@b.org`), image, HTML, icon
+    or math survives; line breaks become spaces.
 
     Examples
     --------
-    >>> markdown_text("![x](http://h/b)")
-    '\\!\\[x\\]\\(http\\:\\/\\/h\\/b\\)'
+    >>> markdown_text("![x](b.png)")
+    '\\!\\[x\\]\\(b\\.png\\)'
     >>> markdown_text("$5 *and* <b>")
     '\\$5 \\*and\\* \\<b\\>'
     >>> markdown_text(":material_flag:") == "\\:\u2060material\\_flag\\:"
     True
     """
     text = _LINE_BREAKS.sub(" ", str(value))
-    text = _ICON_COLON.sub(":" + WORD_JOINER, text)
+    text = _TEXT_PATTERNS.sub(WORD_JOINER, text)
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 

@@ -32,7 +32,8 @@ HOSTILE = [
     "| a | b |",
     "$x^2$ and $$y$$",
     ":red[coloured] :small[small] :material/flag: :material_flag: :smile: :+1:",
-    "www.example.com http://example.com <http://example.com>",
+    "www.example.com http://example.com <http://example.com> HTTPS://x.org WWW.x.org",
+    "mail me: someone@example.com mailto:someone@example.com",
     "&lt;b&gt; &amp; &#60;",
     "back\\slash \\*",
     "line one\n\n# line two\r\n- three\tfour",
@@ -73,7 +74,10 @@ def test_markdown_text_leaves_no_streamlit_directive_or_icon(value: str) -> None
     assert not re.search(r"(?<!\\)[:$]", source), source
     # Streamlit's icon (`:material_NAME:`) and emoji (remark-emoji) patterns, on the text that
     # is left once the escapes are resolved.
-    assert not re.search(r":material_\w+:|:[\w-]+:|:\+1:|:-1:", shown_text_keeping_joiners(source))
+    text = shown_text_keeping_joiners(source)
+    assert not re.search(r":material_\w+:|:[\w-]+:|:\+1:|:-1:", text)
+    # GFM literal autolinks (mdast-util-gfm-autolink-literal's patterns), also found after escapes.
+    assert not re.search(r"(?i)https?://|www(?=\.)|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", text)
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
