@@ -223,3 +223,12 @@ def test_sql_result_figure_escapes_values_and_column_names() -> None:
 def test_plotly_values_keeps_numbers_and_missing() -> None:
     out = plotly_values(pd.Series(["<b>", 1.5, None], dtype=object))
     assert out.tolist() == ["&lt;b&gt;", 1.5, None]
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import dashboard.escape
+
+    result = doctest.testmod(dashboard.escape)
+    assert result.attempted > 0 and result.failed == 0
