@@ -27,7 +27,7 @@ from signalboard.db import (
     table_exists,
     warehouse_version,
 )
-from signalboard.present import humanize
+from signalboard.present import column_for, humanize
 from signalboard.queries import run_query
 from signalboard.settings import Settings, get_settings
 
@@ -185,7 +185,7 @@ def cached_on_warehouse(function: Callable[..., T], *args: Any, **kwargs: Any) -
 
     For analysis functions that aggregate in DuckDB and return a small result: the cache keeps
     that result (cheap to unpickle on every rerun) instead of the rows behind it, and the key is
-    the warehouse state and the plain arguments, never a large frame to hash (issue 7).
+    the warehouse state and the plain arguments, never a large frame to hash.
     """
     name = f"{function.__module__}.{function.__qualname__}"
     return _cached_on_warehouse(
@@ -398,18 +398,23 @@ def table(
     height: Literal["auto", "content"] | int = "auto",
     max_rows: int | None = None,
     pinned: tuple[str, ...] = (),
+    below: Mapping[str, float] | None = None,
 ) -> None:
     """The one table-with-download of every page: the table for people (human labels, units,
     formats, key columns first; every cell text, never markup) and a CSV download that keeps
     the machine column names and full precision.
 
     `height="content"` shows every row of a short table (the default shows at most ten);
-    `max_rows` draws the first rows only (the download has all, written when clicked).
+    `max_rows` draws the first rows only (the download has all, written when clicked);
+    `below` marks the cells of a column under a limit (impact ratios under 0.8) in red.
     """
     shown = frame.head(max_rows) if max_rows else frame
     if max_rows and len(frame) > max_rows:
         st.caption(f"The first {max_rows:,} of {len(frame):,} rows; the download has all.")
-    st.dataframe(humanize(shown, pinned=pinned), hide_index=True, width="stretch", height=height)
+    people = humanize(shown, pinned=pinned)
+    st.dataframe(
+        marked_below(shown, people, below or {}), hide_index=True, width="stretch", height=height
+    )
     if max_rows and len(frame) > max_rows:
         st.download_button(
             f"Download {file_name}.csv",
@@ -420,6 +425,26 @@ def table(
         )
     else:
         download_csv(frame, file_name, key=key)
+
+
+BELOW_STYLE = "background-color: #f8d7da; color: #8e1c12; font-weight: bold"
+MAX_STYLED_CELLS = 100_000  # pandas' Styler renders every cell; past this the table stays plain
+
+
+def marked_below(
+    frame: pd.DataFrame, people: pd.DataFrame, below: Mapping[str, float]
+) -> pd.DataFrame | Any:
+    """`people` (humanized `frame`) with the cells whose machine value in `frame` is under the
+    limit of its column in `below` styled in red; `people` itself when none is."""
+    styles = pd.DataFrame("", index=people.index, columns=people.columns)
+    for name, limit in below.items():
+        label = column_for(name, frame[name]).label if name in frame.columns else None
+        if label in styles.columns:
+            under = pd.to_numeric(frame[name], errors="coerce").lt(limit).to_numpy()
+            styles.loc[under, label] = BELOW_STYLE
+    if not styles.eq(BELOW_STYLE).any(axis=None) or styles.size > MAX_STYLED_CELLS:
+        return people
+    return people.style.apply(lambda _: styles, axis=None)
 
 
 def findings_block(findings: list[Finding], *, title: str = "Findings") -> None:

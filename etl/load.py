@@ -102,8 +102,8 @@ LOAD_ORDER: tuple[str, ...] = (
 LOAD_MEMORY_LIMIT = "1500MB"
 """DuckDB's memory cap on the load connection; past it, temp tables spill to `<copy>.tmp`.
 
-With DuckDB's default (80% of RAM) a 1M-application load peaked at 2.1 GB RSS (issue 7's target
-is 2 GB). 1500MB: 1.63 GB peak at the same CPU time; 1GB: 1.2 GB peak but ~1 s more CPU spilling.
+DuckDB's default (80% of RAM) lets a 1M-application load grow past the 2 GB budget; a lower cap
+spills more and costs CPU. docs/performance.md has the measurements behind this value.
 """
 
 DECLINED = ("decline to state", "declined to state", "prefer not to say", "decline", "declined")
@@ -668,9 +668,8 @@ def _resolve_columns(
 
 def _clean_sql(expr: str) -> str:
     """Trimmed text, blank -> NULL. trim() only runs on values with an edge space: trimming every
-    value costs more than the whole CSV read (measured on 300k scores). One test with LIKE
-    prefix/suffix patterns is cheaper than three branches (3M scores, 6 columns: 0.3 s CPU
-    over the bare read instead of 0.5 s)."""
+    value costs more than the whole CSV read. One test with LIKE prefix/suffix patterns is cheaper
+    than three branches (docs/performance.md)."""
     return (
         f"case when {expr} like ' %' or {expr} like '% ' or {expr} = '' "
         f"then nullif(trim({expr}), '') else {expr} end"
@@ -709,7 +708,7 @@ def _remember_pseudonyms(
 ) -> None:
     """Add the ids of `column` that the cache lacked (flag `__new_<column>`) to the cache.
 
-    `unique`: no id repeats in the file, so no grouping (1M application ids: 0.25 -> 0.1 s CPU).
+    `unique`: no id repeats in the file, so no grouping is needed.
     """
     cache = _pseudonym_cache(con, kind)
     raw_id, new = ident(f"__id_{column}"), ident(f"__new_{column}")
@@ -746,8 +745,8 @@ def _checked_sql(
     params = dict(base_params)
 
     # Clean text: trimmed, blank -> NULL, vendor values renamed. Cleaning every value in the one
-    # pass costs about what a separate pass finding the padded columns cost (3M scores: 0.45 s vs
-    # 0.4 s CPU), and saves reading the file twice.
+    # pass costs about what a separate pass finding the padded columns would, and saves reading
+    # the file twice.
     def cleaned(source: str) -> str:
         return _clean_sql(ident(source))
 
@@ -969,16 +968,15 @@ def _load_file(
     )
     # A CSV is read first without line numbers, on both cores; only a file with a row that needs
     # its line (a reject, a repeated key, an unparseable line) is read again numbered, on one
-    # thread (`with ordinality`). 1M applications, 2 cores: the four validation statements
-    # take 4.3 s instead of 7.7 s (busiest thread; the same 8.5 s CPU).
+    # thread (`with ordinality`), which DuckDB cannot run in parallel.
     numbered = file_format(planned.path) not in ("csv", "csv.gz") or planned.converted is not None
     target_empty = not _run(con, f"select count(*) from (select 1 from {spec.name} limit 1)")[0][0]
     marker = _stage_marker(spec)
     if not numbered and target_empty and marker and spec.name not in _STAGED_EXCLUDED:
         # Into an empty table, the unnumbered read writes a warehouse table shaped like the
         # target, which replaces it if every row is valid and no key repeats: the rows are
-        # written once instead of to a temp table and then again (1M applications: scores and
-        # stage_events 1.7 s -> 1.2 s CPU each). Otherwise it is dropped and the file read again.
+        # written once instead of to a temp table and then again. Otherwise it is dropped and
+        # the file read again.
         staged = f"__staged_{index}"
         raw, _, _ = _read_checked(
             con, planned, spec, table_mapping, base_params, f"__raw_{index}", staged, False, True
@@ -1129,8 +1127,7 @@ def _load_file(
         values = ["sex", "race_ethnicity"] + [ident("x_" + a) for a in extras]
         # Each candidate's attributes side by side (one scan, unnested), not one scan per
         # attribute: the five rows of a candidate share its pseudonym, which then compresses as
-        # a dictionary instead of FSST over 4.65M random strings. 1M applications: 1.1 s CPU
-        # instead of 1.9 s, and 48 MB instead of 76 MB on disk.
+        # a dictionary instead of FSST over millions of random strings (less CPU and disk).
         _run(
             con,
             f"insert into demographic_attributes select candidate_id, unnest($attribute_names), "

@@ -101,7 +101,7 @@ def _sniff(
     """The header's column names and the delimiter, from one sniff with the read's own options.
 
     One sniff instead of two (a `describe` of the read, then `sniff_csv` for the delimiter):
-    each reads a sample on one thread, 0.02-0.06 s per file at 1M applications. Tolerating bad
+    each reads a sample on one thread. Tolerating bad
     lines as the read does (store_rejects): otherwise one too-long line in the sample made the
     sniffer answer '|', or fail and abort the load's transaction; a Latin-1 file sniffed as
     UTF-8 does not fail either.
@@ -353,7 +353,7 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> RawF
 
 
 def _read_converted(con: duckdb.DuckDBPyConnection, converted: ConvertedFile, name: str) -> RawFile:
-    import pandas as pd  # here, not at the top: a load of CSV files never needs it (0.27 s)
+    import pandas as pd  # here, not at the top: a load of CSV files never needs its import time
 
     frame = converted.frame.reset_index(drop=True)
     if frame.empty:

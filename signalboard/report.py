@@ -105,6 +105,7 @@ def key_charts(tables: dict[str, pd.DataFrame], *, claimed_reduction: float) -> 
         charts.append(
             svg.hbar_chart(rows, title="Share of applications reaching each stage", fmt=_pct)
         )
+    charts += trend_charts(tables)
     tth_frame = tables.get("time_to_hire")
     if tth_frame is not None and len(tth_frame):
         pick = tth_frame[
@@ -208,6 +209,58 @@ def key_charts(tables: dict[str, pd.DataFrame], *, claimed_reduction: float) -> 
                     fmt=lambda v: f"{v:+.1f}%",
                 )
             )
+    return charts
+
+
+MAX_TREND_STEPS = 3
+
+
+def trend_charts(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Step conversion by entry month per track, with the flagged cohorts as red crosses: the
+    steps that have a flagged cohort (at most MAX_TREND_STEPS), else the first step. Drawn from
+    funnel_trend_by_month and funnel_alerts, so a point per month, never per cohort."""
+    monthly = tables.get("funnel_trend_by_month")
+    alerts = tables.get("funnel_alerts")
+    if monthly is None or monthly.empty:
+        return []
+    flagged = (
+        alerts.loc[alerts["flagged"].astype(bool)]
+        if alerts is not None and len(alerts)
+        else pd.DataFrame(columns=["track", "stage", "cohort_id", "cohort_start", "rate"])
+    )
+    charts = []
+    for track, rows in monthly.groupby("track", sort=True):
+        marked = flagged.loc[flagged["track"] == track]
+        steps = list(dict.fromkeys(marked["stage"]))[:MAX_TREND_STEPS]
+        steps = steps or [str(rows.sort_values("stage_index")["stage"].iloc[0])]
+        series = [
+            svg.Series(
+                label=str(step),
+                dates=[pd.Timestamp(m).date() for m in part["month"]],
+                values=part["rate"].astype(float).tolist(),
+                low=part["ci_low"].astype(float).tolist(),
+                high=part["ci_high"].astype(float).tolist(),
+            )
+            for step in steps
+            for part in [rows.loc[rows["stage"] == step]]
+        ]
+        points = [
+            svg.Point(
+                f"{r.cohort_id} {r.stage} {float(r.rate):.1%}",
+                pd.Timestamp(r.cohort_start).date(),
+                float(r.rate),
+            )
+            for r in marked.loc[marked["stage"].isin(steps)].itertuples(index=False)
+        ]
+        cohorts = int(rows.groupby("month")["cohorts"].max().sum())
+        label = str(track).replace("_", "-")
+        charts.append(
+            svg.time_chart(
+                series,
+                points=points,
+                title=f"{label}: step conversion by entry month ({cohorts:,} cohorts, 95% band)",
+            )
+        )
     return charts
 
 

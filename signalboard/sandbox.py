@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     # Imported where results are built: the CLI builds its parser from this module, and pandas
-    # and pyarrow cost ~0.4 s of every `signalboard` start (the load's included).
+    # and pyarrow would add their import time to every `signalboard` start (the load's included).
     import pandas as pd
     import pyarrow as pa
 

@@ -8,6 +8,7 @@ four-fifths line, a severity threshold, zero) and highlighted rows. Every label 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from collections.abc import Callable, Sequence
@@ -100,6 +101,121 @@ def hbar_chart(
             f"stroke='{MUTED}' stroke-dasharray='4 3'/>"
             f"<text x='{x(value):.1f}' y='{axis_y + 16}' text-anchor='middle' fill='#555'>"
             f"{html.escape(text)}</text>"
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#666666")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a time chart: a value per date, with an optional band (low, high)."""
+
+    label: str
+    dates: Sequence[dt.date]
+    values: Sequence[float]
+    low: Sequence[float] | None = None
+    high: Sequence[float] | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """A flagged item drawn as a red cross on a time chart, labelled in its title (hover)."""
+
+    label: str
+    date: dt.date
+    value: float
+
+
+def time_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    points: Sequence[Point] = (),
+    y_range: tuple[float, float] = (0.0, 1.0),
+    fmt: Callable[[float], str] = lambda v: f"{v:.0%}",
+    width: int = 640,
+    height: int = 300,
+) -> str:
+    """An SVG time chart: a line per series (one polyline, however many dates) with its band as
+    one polygon, flagged points as red crosses (each labelled in its SVG title), and a legend. Its size grows with the series and the flagged points, never with what was pooled
+    into each value."""
+    left, right, top, bottom = 48, 150, 30, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    dates = [d for s in series for d in s.dates] + [p.date for p in points]
+    ordinals = [d.toordinal() for d in dates]
+    first, last = (min(ordinals), max(ordinals)) if ordinals else (0, 1)
+    if last == first:
+        last = first + 1
+    lo, hi = y_range
+
+    def x(day: dt.date) -> float:
+        return left + (day.toordinal() - first) / (last - first) * plot_w
+
+    def y(value: float) -> float:
+        return top + (1 - (min(max(value, lo), hi) - lo) / (hi - lo)) * plot_h
+
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' role='img' font-family='sans-serif' font-size='11'>",
+        f"<title>{html.escape(title)}</title>",
+        f"<text x='0' y='16' font-size='14' font-weight='bold'>{html.escape(title)}</text>",
+    ]
+    for tick in (lo, (lo + hi) / 2, hi):
+        out.append(
+            f"<line x1='{left}' x2='{left + plot_w}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' "
+            f"stroke='#e3e3e3'/><text x='{left - 4}' y='{y(tick) + 4:.1f}' text-anchor='end' "
+            f"fill='#555'>{html.escape(fmt(tick))}</text>"
+        )
+    if ordinals:
+        for day in (dt.date.fromordinal(first), dt.date.fromordinal(last)):
+            out.append(
+                f"<text x='{x(day):.1f}' y='{top + plot_h + 16}' text-anchor='middle' "
+                f"fill='#555'>{day:%b %Y}</text>"
+            )
+    for index, line in enumerate(series):
+        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+        kept = [
+            (d, v, lw, hg)
+            for d, v, lw, hg in zip(
+                line.dates,
+                line.values,
+                line.low or [None] * len(line.values),
+                line.high or [None] * len(line.values),
+                strict=True,
+            )
+            if _finite(v)
+        ]
+        if not kept:
+            continue
+        if all(_finite(lw) and _finite(hg) for _, _, lw, hg in kept):
+            edge = [f"{x(d):.1f},{y(hg):.1f}" for d, _, _, hg in kept]
+            edge += [f"{x(d):.1f},{y(lw):.1f}" for d, _, lw, _ in reversed(kept)]
+            out.append(f"<polygon points='{' '.join(edge)}' fill='{colour}' fill-opacity='0.18'/>")
+        path = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v, _, _ in kept)
+        out.append(f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='2'/>")
+        legend_y = top + 14 * index
+        out.append(
+            f"<line x1='{width - right + 10}' x2='{width - right + 28}' y1='{legend_y + 6}' "
+            f"y2='{legend_y + 6}' stroke='{colour}' stroke-width='3'/>"
+            f"<text x='{width - right + 32}' y='{legend_y + 10}'>{html.escape(line.label)}</text>"
+        )
+    for point in points:
+        if not _finite(point.value):
+            continue
+        cx, cy = x(point.date), y(point.value)
+        out.append(
+            f"<g stroke='{HIGHLIGHT}' stroke-width='2.5'><title>{html.escape(point.label)}</title>"
+            f"<line x1='{cx - 5:.1f}' x2='{cx + 5:.1f}' y1='{cy - 5:.1f}' y2='{cy + 5:.1f}'/>"
+            f"<line x1='{cx - 5:.1f}' x2='{cx + 5:.1f}' y1='{cy + 5:.1f}' y2='{cy - 5:.1f}'/></g>"
+        )
+    if points:
+        legend_y = top + 14 * len(series)
+        out.append(
+            f"<text x='{width - right + 10}' y='{legend_y + 10}' fill='{HIGHLIGHT}' "
+            f"font-weight='bold'>x flagged cohort</text>"
         )
     out.append("</svg>")
     return "".join(out)

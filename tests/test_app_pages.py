@@ -12,6 +12,7 @@ absolute path.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import os
 from pathlib import Path
@@ -106,6 +107,21 @@ def test_every_page_renders_on_the_sample(
         assert not at.error, [e.value for e in at.error]
     # The sidebar names the warehouse and its as-of.
     assert any("As of" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("spec", PAGE_SPECS, ids=PAGE_IDS)
+def test_no_page_draws_a_stray_string(spec: PageSpec) -> None:
+    """Streamlit's magic draws a bare string statement as markdown (an attribute docstring below
+    a constant appeared above the Funnel title); only a page's own docstring is left alone."""
+    body = ast.parse(Path(spec.path).read_text(encoding="utf-8")).body
+    stray = [
+        node.lineno
+        for node in body[1:]
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    ]
+    assert not stray, f"{spec.file}: bare strings at lines {stray}"
 
 
 @pytest.mark.parametrize("spec", PAGE_SPECS, ids=PAGE_IDS)

@@ -687,7 +687,7 @@ def test_page_on_sample_warehouse(sample_db, monkeypatch):
     assert not at.error  # findings are warnings; error boxes are for failures
     assert any("bias that every grader shares" in w.value for w in at.warning)
     frames = [df.value for df in at.dataframe]
-    assert any("icc_a_1" in set(f.get("metric", [])) for f in frames)
+    assert any("icc_a_1" in set(f.get("Metric", [])) for f in frames)  # labels for people
     # another axis
     at.selectbox(key="assessor_axis").set_value("execution").run()
     assert not at.exception

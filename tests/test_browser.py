@@ -1,7 +1,8 @@
 """End to end in a real browser: the app served on localhost by `signalboard serve`, every page
 opened in headless Chromium (Debian's package, driven by Playwright), no exception and no error
-alert shown, the page's title visible, and a full-page
-screenshot of each saved to artifacts/screenshots/<page>.png.
+alert shown, the page's title visible, its tables drawn with human headers and formatted cells,
+its findings block naming the sample's planted effects, and a full-page screenshot of each saved
+to artifacts/screenshots/<page>.png.
 
 Skips when /usr/bin/chromium is missing, except under CI=true, where `python3 dev.py test`
 installs it and a missing browser is a failure.
@@ -10,6 +11,7 @@ installs it and a missing browser is a failure.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import pytest
 
 from dashboard.app import PAGE_SPECS, PageSpec
 from tests.paths import REPO_ROOT
+from tests.test_findings import PLANTED
 
 pytestmark = pytest.mark.browser
 
@@ -164,6 +167,56 @@ def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page)
     assert sidebar_alerts.count() == 0, sidebar_alerts.all_inner_texts()
     assert page.locator("h1", has_text=spec.title).first.is_visible()
     assert shot.stat().st_size > 10_000
+    _assert_tables_for_people(page, spec)
+    _assert_findings_name_planted_effects(page, spec)
+
+
+# What each page's findings block must name on the sample: the planted effects of the generator
+# (docs/generator.md, the same words as report.html's summary in tests/test_findings.py).
+PAGE_FINDINGS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "funnel": (PLANTED["submission_leak"],),
+    "time_to_hire": (("Micro-internship", "claimed 40% shorter"),),
+    "assessors": (PLANTED["harsh_grader"], PLANTED["grader_group_bias"]),
+    "fairness": (PLANTED["llm_triage_bias"],),
+    "stipends": (PLANTED["stipend_gap"],),
+}
+# Cells a person should never read: machine blanks, midnight times, raw floats, big numbers
+# without thousands separators.
+RAW_CELL = re.compile(
+    r"^(None|nan|NaN|<NA>|NaT)$|\d{2}:\d{2}:\d{2}|^-?\d+\.\d{5,}$|^-?\d{5,}(\.\d+)?$"
+)
+
+
+def _assert_tables_for_people(page, spec: PageSpec) -> None:
+    """The tables as the browser draws them (the grid's accessible cells): human headers, and
+    every visible cell formatted."""
+    checked = 0
+    grids = page.locator('[data-testid="stDataFrame"]')
+    if spec.url_path != "sql":
+        # The grid draws its cells after the script run ends.
+        grids.locator('[role="columnheader"]').first.wait_for(state="attached")
+    for index in range(grids.count()):
+        grid = grids.nth(index)
+        headers = [h.strip() for h in grid.locator('[role="columnheader"]').all_inner_texts()]
+        headers = [h for h in headers if h]
+        if not headers:  # in a closed expander or tab: not drawn
+            continue
+        checked += 1
+        assert not [h for h in headers if "_" in h], (spec.url_path, headers)
+        cells = grid.locator('[role="gridcell"]').all_inner_texts()
+        raw = [c for c in cells if RAW_CELL.search(c.strip())]
+        assert not raw, (spec.url_path, headers, raw[:5])
+    if spec.url_path != "sql":  # the SQL page shows a table once a query runs
+        assert checked, f"{spec.url_path}: no table drawn"
+
+
+def _assert_findings_name_planted_effects(page, spec: PageSpec) -> None:
+    expected = PAGE_FINDINGS.get(spec.url_path)
+    if expected is None:
+        return
+    text = " ".join(page.locator(".st-key-findings").first.inner_text().split())
+    for words in expected:
+        assert all(w in text for w in words), (spec.url_path, words, text)
 
 
 def test_shared_filters_survive_navigation(server: str, browser_page) -> None:

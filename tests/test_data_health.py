@@ -211,3 +211,34 @@ def test_report_tables_have_their_public_names(con: duckdb.DuckDBPyConnection) -
     assert by_name["data_health_rejects"].frame["rejected_rows"].sum() == query_scalar(
         con, "select count(*) from rejects"
     )
+
+
+def test_overview_is_the_page_in_one_call(con: duckdb.DuckDBPyConnection) -> None:
+    health = data_health.overview(con)
+    assert (health.summary.loads, health.summary.last_load_id, health.summary.applications) == (
+        2,
+        2,
+        9,
+    )
+    assert len(health.files) == 3
+    assert int(health.reject_reasons["rejected_rows"].sum()) == 3
+
+
+@pytest.mark.parametrize(
+    ("show_self_id_text", "expected"),
+    [(False, "(hidden: self-ID data)"), (True, "Female,Asian")],
+)
+def test_reject_drill_hides_self_id_text_unless_allowed(
+    con: duckdb.DuckDBPyConnection, show_self_id_text: bool, expected: str
+) -> None:
+    # A warehouse loaded before the loader stopped keeping self-ID values in rejects.
+    con.execute(
+        "insert into rejects values (1, 'demographics.csv', 'demographics', 2, 'candidate_id', "
+        "'blank id', 'Female,Asian')"
+    )
+    drill = data_health.reject_drill(con, max_rows=10, show_self_id_text=show_self_id_text)
+    texts = drill.rows.set_index("table_name")["original_text"]
+    assert texts["demographics"] == expected
+    assert set(texts.drop("demographics")) == {"ZZ", "QQ", "9"}
+    assert not drill.truncated
+    assert data_health.reject_drill(con, max_rows=2).truncated

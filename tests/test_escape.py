@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 
 from dashboard.escape import WORD_JOINER, markdown_text, plotly_text, plotly_values
 from dashboard.figures.assessors import drift_figure, severity_figure
-from dashboard.figures.fairness import impact_ratio_figure
+from dashboard.figures.fairness import impact_ratio_figure, ll144_figure
 from dashboard.figures.funnel import incidence_figure, step_conversion_figure, trend_figure
 from dashboard.figures.sql import result_figure
 from dashboard.figures.stipends import gap_figure
@@ -130,8 +130,19 @@ def test_assessor_figures_escape_grader_ids() -> None:
         }
     )
     _assert_escaped(severity_figure(graders, threshold=0.3))
-    drift = pd.DataFrame({"grader_id": [PAYLOAD], "month": ["2025-01"], "severity": [0.1]})
-    _assert_escaped(drift_figure(drift, threshold=0.3))
+    # A flagged grader (own trace, named) and an unflagged one (the grey trace, in its text).
+    for flagged in (True, False):
+        drift = pd.DataFrame(
+            {
+                "grader_id": [PAYLOAD, "g2"],
+                "month": ["2025-01", "2025-01"],
+                "severity": [0.6, 0.1],
+                "flagged": [flagged, False],
+            }
+        )
+        figure = drift_figure(drift, threshold=0.3)
+        _assert_escaped(figure)
+        assert all(PAYLOAD not in str(trace.hovertemplate) for trace in figure.data)
 
 
 def test_fairness_and_stipend_figures_escape_groups_and_titles() -> None:
@@ -145,6 +156,10 @@ def test_fairness_and_stipend_figures_escape_groups_and_titles() -> None:
         }
     )
     figure = impact_ratio_figure(table, title=PAYLOAD)
+    _assert_escaped(figure)
+    assert figure.layout.title.text == SAFE
+    ll144 = pd.DataFrame({"category": [PAYLOAD, "B"], "impact_ratio": [1.0, 0.5]})
+    figure = ll144_figure(ll144, title=PAYLOAD)
     _assert_escaped(figure)
     assert figure.layout.title.text == SAFE
     gaps = pd.DataFrame(
@@ -190,13 +205,27 @@ def test_funnel_and_time_to_hire_figures_escape_segments_and_cohorts() -> None:
             "stage_index": [1],
             "cohort_start": [pd.Timestamp("2025-01-06")],
             "cohort_id": [PAYLOAD],
-            "complete": [True],
-            "flagged": [True],
             "expected_rate": [0.6],
-            "lower_limit": [0.5],
         }
     )
-    _assert_escaped(trend_figure(trends, track="micro_internship"))
+    monthly = pd.DataFrame(
+        {
+            "track": ["micro_internship"],
+            "stage": ["selected"],
+            "stage_index": [1],
+            "month": [pd.Timestamp("2025-01-01")],
+            "rate": [0.4],
+            "cohorts": [1],
+            "n": [10],
+            "flagged_cohorts": [1],
+            "ci_low": [0.2],
+            "ci_high": [0.6],
+            "complete": [True],
+        }
+    )
+    figure = trend_figure(monthly, track="micro_internship", flagged=trends, cohort=trends)
+    _assert_escaped(figure)
+    assert figure.data[-1].name == f"cohort {SAFE}"
     curves = pd.DataFrame(
         {
             "group": [PAYLOAD] * 2,

@@ -52,6 +52,12 @@ def test_fairness_page_on_the_sample(
     assert "below four-fifths and significant" in findings_text
     labels = [b.label for b in at.get("download_button")]
     assert "Download the one-page LL144 summary (HTML)" in labels
+    # Ratios under four-fifths are marked: the planted group's LL144 cell is styled red, and
+    # every LL144 table has its chart with the 0.8 line.
+    race = at.dataframe[labels.index("Download ll144_selection_race_ethnicity.csv")]
+    assert "#f8d7da" in race.proto.arrow_data.styler.styles
+    charts = [c for c in at.get("plotly_chart") if "fair_ll144_" in c.proto.id]
+    assert len(charts) == 3
 
 
 def test_fairness_page_switches_table(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

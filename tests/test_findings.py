@@ -53,6 +53,11 @@ def test_summary_of_report_html_names_every_planted_effect(report_dir: Path) -> 
         assert _named(text, words), (effect, text)
     # Findings come before the charts, the charts before the appendix of tables.
     assert page.index("id='findings'") < page.index("<svg") < page.index("id='appendix'")
+    # The cohort trend is pooled by month with the planted leak's cohort as a flagged cross.
+    charts = page[page.index("id='charts'") : page.index("id='methods'")]
+    assert "step conversion by entry month" in charts
+    cohort, step = PLANTED["submission_leak"]
+    assert f"<title>{cohort} {step}" in charts
     # Tables for people: labels and formats, not machine names and raw floats.
     appendix = page[page.index("id='appendix'") :]
     assert "<th>Step conversion</th>" in appendix and "<th>step_conversion</th>" not in appendix

@@ -376,7 +376,12 @@ def test_report_tables_have_the_issue_columns(sample_settings: Settings, sample_
         tables = {t.name: t for t in funnel.report_tables(con, settings=sample_settings)}
     finally:
         con.close()
-    assert set(tables) == {"funnel", "funnel_alerts"}
+    assert set(tables) == {"funnel", "funnel_trend_by_month", "funnel_alerts"}
+    monthly = tables["funnel_trend_by_month"].frame
+    assert list(monthly.columns) == funnel.MONTHLY_COLUMNS
+    alerts = tables["funnel_alerts"].frame
+    assert monthly["flagged_cohorts"].sum() == alerts["flagged"].sum()
+    assert ((monthly["ci_low"] <= monthly["rate"]) & (monthly["rate"] <= monthly["ci_high"])).all()
     assert all(isinstance(t, ReportTable) for t in tables.values())
     funnel_csv = tables["funnel"].frame
     for column in (

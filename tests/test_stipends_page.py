@@ -83,7 +83,7 @@ def test_stipends_page_warns_about_mixed_vintages(
     assert not at.exception, [e.value for e in at.exception]
     assert any("Mixed cost-of-living vintages" in shown_text(w.value) for w in at.warning)
     flags = frame_by_download(at, "stipend_flags")
-    assert "missing_cost_of_living" in set(flags["reason"])
+    assert "missing_cost_of_living" in set(flags["Reason"])
     at.selectbox(key="stip_vintage").set_value("2023").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not any("Mixed cost-of-living vintages" in shown_text(w.value) for w in at.warning)

@@ -41,6 +41,7 @@ def test_time_to_hire_page_shows_the_measured_ratio(sample_db, journeys, monkeyp
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Measured ratio (micro / traditional)"] == f"{expected.ratio:.2f}"
     assert metrics["Claimed reduction"] == "40% shorter"
+    assert not [label for label in metrics if "seed" in label.lower()]  # a plain label
     summary = frame_by_download(at, "time_to_hire")
     first = summary.iloc[0]
     # Shown for people: labels and thousands separators (the download keeps machine names).
@@ -55,6 +56,16 @@ def test_time_to_hire_page_shows_the_measured_ratio(sample_db, journeys, monkeyp
     assert not at.exception, [e.value for e in at.exception]
     roles = frame_by_download(at, "time_to_hire_roles")
     assert sorted(roles["Group a"]) == sorted(journeys["role"].unique())
+
+
+def test_the_claimed_reduction_comes_from_the_setting(sample_db, monkeypatch):
+    monkeypatch.setenv("SIGNALBOARD_CLAIMED_TIME_REDUCTION", "0.25")
+    at = open_page(sample_db, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Claimed reduction"] == "25% shorter"
+    findings_text = " ".join(t.value for t in at.text)
+    assert "claimed 25% shorter" in findings_text
 
 
 def test_time_to_hire_role_filter_and_empty_selection(sample_db, journeys, monkeypatch):

@@ -14,6 +14,7 @@ from dashboard import auth, ui
 from dashboard.escape import markdown_text
 from dashboard.figures.assessors import d_study_figure, drift_figure, severity_figure
 from signalboard.analysis import assessors, findings
+from signalboard.present import humanize
 
 # Rows drawn for a long table (decision flips: ~10,000 at a million applications); the download
 # has every row (a rerun redraws every table shown).
@@ -25,16 +26,12 @@ def show(
 ) -> None:
     """Show the rows of the chosen axis (all rows without one); the download is the whole table.
 
-    Suppressed counts mix numbers and "<k" text, which Arrow cannot hold in one column: such
-    columns are shown as text.
+    Shown for people (signalboard.present); the download keeps machine names and precision.
     """
     shown = full if axis is None or "axis" not in full.columns else full[full["axis"] == axis]
-    shown = shown.head(max_rows).copy() if max_rows else shown.copy()
-    for column in shown.select_dtypes(include="object").columns:
-        kinds = shown[column].dropna().map(lambda v: isinstance(v, str))
-        if kinds.any() and not kinds.all():
-            shown[column] = shown[column].astype("string")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    shown = shown.head(max_rows) if max_rows else shown
+    # For people: labels and formatted text (which also holds "<k" beside numbers).
+    st.dataframe(humanize(shown), hide_index=True, width="stretch")
     if len(full) <= MAX_SHOWN:
         ui.download_csv(full, name)
         return

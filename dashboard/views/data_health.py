@@ -10,7 +10,6 @@ import streamlit as st
 from dashboard import auth, ui
 from etl.contract import TABLES
 from signalboard.analysis import data_health
-from signalboard.sandbox import PROTECTED_TABLES
 
 st.title("Data health")
 st.caption(
@@ -24,9 +23,8 @@ if info.state in ("missing", "unreadable", "no_schema"):
 else:
     if info.state == "empty":
         ui.missing_warehouse_message()
-    table_rows = ui.query("data_health_table_rows")
-    loads = ui.query("data_health_loads")
-    summary = data_health.health_summary(table_rows, loads)
+    health = ui.cached_on_warehouse(data_health.overview)
+    summary = health.summary
 
     as_of, n_loads, applications, rejected = st.columns(4)
     as_of.metric(
@@ -50,17 +48,17 @@ else:
         "Rows in each warehouse table, and what the latest load that brought a file for the "
         "table read, loaded, rejected and replaced (rows of an older export superseded by key)."
     )
-    ui.table(table_rows, "data_health", height="content")
+    ui.table(health.table_rows, "data_health", height="content")
 
     st.header("Loads")
     st.caption("Every load that landed, newest first. A load that fails never lands.")
-    ui.table(loads, "data_health_loads")
+    ui.table(health.loads, "data_health_loads")
     st.subheader("Files per load")
     st.caption("Each file a load read, with its SHA-256 content hash, format and row counts.")
-    ui.table(ui.query("data_health_load_files"), "data_health_files")
+    ui.table(health.files, "data_health_files")
 
     st.header("Rejected rows")
-    all_reasons = ui.query("data_health_reject_reasons")
+    all_reasons = health.reject_reasons
     if all_reasons.empty:
         st.success("No load rejected any row.")
     else:
@@ -71,22 +69,23 @@ else:
         reasons = pick_reason.multiselect(
             "Reason", sorted(all_reasons["reason"].unique()), key="dh_reasons"
         )
-        params = {"file_names": files or None, "reasons": reasons or None}
-        st.subheader("By file, column and reason")
-        ui.table(ui.query("data_health_reject_reasons", params), "data_health_rejects")
-        st.subheader("The rows")
         max_rows = 1000
-        rows = ui.query("data_health_rejects", {**params, "max_rows": max_rows})
-        if not auth.can("demographics"):
-            # A rejected self-ID row's original text is a person's demographic answer.
-            hidden = rows["table_name"].isin(PROTECTED_TABLES)
-            rows["original_text"] = rows["original_text"].mask(hidden, "(hidden: self-ID data)")
-        if len(rows) == max_rows:
+        drill = ui.cached_on_warehouse(
+            data_health.reject_drill,
+            file_names=tuple(files),
+            reasons=tuple(reasons),
+            max_rows=max_rows,
+            show_self_id_text=auth.can("demographics"),
+        )
+        st.subheader("By file, column and reason")
+        ui.table(drill.reasons, "data_health_rejects")
+        st.subheader("The rows")
+        if drill.truncated:
             st.caption(
                 f"The first {max_rows:,} rejected rows; narrow by file or reason, or query the "
                 "warehouse's `rejects` table for all of them."
             )
-        ui.table(rows, "data_health_rejected_rows")
+        ui.table(drill.rows, "data_health_rejected_rows")
 
 st.header("Data contract")
 st.caption(

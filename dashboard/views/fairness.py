@@ -7,10 +7,13 @@ import streamlit as st
 
 from dashboard import auth, ui
 from dashboard.escape import markdown_text
-from dashboard.figures.fairness import impact_ratio_figure
+from dashboard.figures.fairness import FOUR_FIFTHS, impact_ratio_figure, ll144_figure
 from signalboard.analysis import fairness, findings
 from signalboard.stats.adverse_impact import STATUS_TEXT
 from signalboard.stats.suppression import for_display
+
+# Ratios under four-fifths are marked red in the tables as in the charts.
+BELOW = {"impact_ratio": FOUR_FIFTHS}
 
 # Built on self-identification data: checked here as well as in the navigation.
 auth.require("demographics", "the Fairness page")
@@ -76,7 +79,7 @@ else:
     st.plotly_chart(
         impact_ratio_figure(view, title=f"{step}, {track}, {attribute}"), width="stretch"
     )
-    ui.table(for_display(view), "adverse_impact_view", key="dl_fair_view")
+    ui.table(for_display(view), "adverse_impact_view", key="dl_fair_view", below=BELOW)
     unknown = tables.unknowns[
         (tables.unknowns["step"] == step)
         & (tables.unknowns["track"] == track)
@@ -99,7 +102,7 @@ with st.expander("What the statuses mean"):
     )
 
 st.subheader("Every table")
-ui.table(for_display(audit), "adverse_impact", key="dl_fair_all")
+ui.table(for_display(audit), "adverse_impact", key="dl_fair_all", below=BELOW)
 st.subheader("Unknown attributes per table")
 ui.table(for_display(tables.unknowns), "unknowns", key="dl_fair_unknowns")
 
@@ -118,8 +121,9 @@ for name, label in (
     ("intersectional", "Intersectional"),
 ):
     st.subheader(label)
-    part = ll144[(ll144["mode"] == mode) & (ll144["table"] == name)]
-    ui.table(for_display(part), f"ll144_{mode}_{name}", key=f"dl_fair_ll144_{name}")
+    part = for_display(ll144[(ll144["mode"] == mode) & (ll144["table"] == name)])
+    st.plotly_chart(ll144_figure(part, title=f"{label}, {mode} rate"), key=f"fair_ll144_{name}")
+    ui.table(part, f"ll144_{mode}_{name}", key=f"dl_fair_ll144_{name}", below=BELOW)
 ui.download_csv(for_display(ll144), "ll144_triage", key="dl_fair_ll144")
 auth.download_button(
     "Download the one-page LL144 summary (HTML)",

@@ -12,8 +12,9 @@ from dashboard.figures import funnel as figures
 from etl.contract import STAGES
 from signalboard.analysis import findings, funnel
 
+# Drill-through rows shown (and downloadable) at once; the caption gives the full count.
+# (A comment: a string below an assignment is drawn on the page by Streamlit's magic.)
 DRILL_LIMIT = 1000
-"""Drill-through rows shown (and downloadable) at once; the caption gives the full count."""
 
 st.title("Funnel")
 st.caption(
@@ -50,7 +51,7 @@ if not ui.warehouse_ready():
 
 params = ui.filters().as_params()
 settings = ui.settings()
-# Everything below is counted in DuckDB and cached as small results (issue 7): no page rerun
+# Everything below is counted in DuckDB and cached as small results: no page rerun
 # fetches, hashes or unpickles a row per application.
 overall_counts = ui.cached_on_warehouse(funnel.stage_counts, params=params)
 summary = funnel.funnel_summary(overall_counts)
@@ -147,19 +148,41 @@ if trends.empty or trends["rate"].notna().sum() == 0:
     st.info("No cohort has applications at any step yet.")
 else:
     tracks = sorted(trends["track"].unique())
-    left, right = st.columns(2)
+    alerts = funnel.funnel_alerts(trends)
+    flagged = alerts.loc[alerts["flagged"]]
+    left, middle, right = st.columns(3)
     track = left.radio("Track", tracks, horizontal=True, key="funnel_trend_track")
-    step = right.selectbox(
-        "Step (limits shown for one step)", ["all steps", *STAGES[1:]], key="funnel_trend_step"
+    steps = ["all steps", *STAGES[1:]]
+    # Opens on the step of the first alert, where its band and crosses are read best.
+    step = middle.selectbox(
+        "Step",
+        steps,
+        index=steps.index(flagged["stage"].iloc[0]) if len(flagged) else 0,
+        key="funnel_trend_step",
     )
+    # Flagged cohorts first: the one a reader most likely wants to see apart.
+    cohort_choices = list(dict.fromkeys([*flagged["cohort_id"], *trends["cohort_id"]]))
+    cohort = right.selectbox(
+        "Show one cohort", [None, *cohort_choices], format_func=lambda c: c or "none",
+        key="funnel_trend_cohort",
+    )  # fmt: skip
     st.plotly_chart(
-        figures.trend_figure(trends, track=track, stage=None if step == "all steps" else step),
+        figures.trend_figure(
+            funnel.monthly_trends(trends),
+            track=track,
+            stage=None if step == "all steps" else step,
+            flagged=flagged,
+            cohort=trends.loc[trends["cohort_id"] == cohort] if cohort else None,
+        ),
         key="funnel_trend",
     )
-    alerts = funnel.funnel_alerts(trends)
+    st.caption(
+        "Entry cohorts pooled by the month they start in, with the 95% interval as a band; "
+        "flagged cohorts are red crosses. Hollow: a cohort of that month still has applications "
+        "in progress at the step."
+    )
     with findings_slot:
         ui.findings_block(findings.funnel_findings(alerts))
-    flagged = alerts.loc[alerts["flagged"]]
     if len(flagged):
         # A finding, not a failure: red error boxes are kept for things that went wrong.
         st.warning(

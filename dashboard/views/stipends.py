@@ -1,4 +1,4 @@
-"""Stipends page: pay equity adjusted for cost of living (issue 6). docs/stipends.md defines
+"""Stipends page: pay equity adjusted for cost of living. docs/stipends.md defines
 every column. Demographic numbers are suppressed below SIGNALBOARD_MIN_CELL_SIZE."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dashboard import auth, ui
 from dashboard.escape import markdown_text
 from dashboard.figures.stipends import gap_figure
 from signalboard.analysis import findings, stipends
+from signalboard.present import humanize
 from signalboard.stats.suppression import for_display
 
 DEFAULT_REFERENCE = "Highest paid (default)"
@@ -34,8 +35,8 @@ if not ui.warehouse_ready():
 chosen = ui.filters()
 params = chosen.as_params()
 # Small results only: counts and vintages first, then the analysis, each cached on the warehouse
-# state and plain arguments (issue 7: caching the per-application frames cost seconds of
-# hashing and unpickling on every rerun at a million applications).
+# state and plain arguments: caching the per-application frames would cost seconds of hashing
+# and unpickling on every rerun at a million applications.
 overview = ui.cached_on_warehouse(stipends.page_overview, params)
 if overview.n_applications == 0:
     ui.empty_selection_message("applications with a stipend")
@@ -110,7 +111,7 @@ def long_table(frame: pd.DataFrame, file_name: str, *, key: str) -> None:
     """The first DISPLAY_ROWS rows on screen; the download (made on click) has them all."""
     if len(frame) > DISPLAY_ROWS:
         st.caption(f"The first {DISPLAY_ROWS:,} of {len(frame):,} rows; the download has all.")
-    st.dataframe(frame.head(DISPLAY_ROWS), hide_index=True, width="stretch")
+    st.dataframe(humanize(frame.head(DISPLAY_ROWS)), hide_index=True, width="stretch")
     auth.download_button(
         f"Download {file_name}.csv",
         data=lambda: frame.to_csv(index=False).encode("utf-8"),

@@ -50,7 +50,7 @@ FilterKey = tuple[tuple[str, Any], ...]
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _day_counts(version: WarehouseVersion | None, params: FilterKey) -> pd.DataFrame:
-    # Counted in DuckDB: a few thousand rows at a million applications (issue 7). A resource,
+    # Counted in DuckDB: a few thousand rows at a million applications. A resource,
     # so reruns get the same frame back unpickled; never mutated.
     con = ui.cursor()
     if con is None:

@@ -18,6 +18,7 @@ import pandas as pd
 from etl.contract import DUCKDB_TYPES, TABLES, Column, TableSpec
 from signalboard.analysis.tables import ReportTable
 from signalboard.queries import run_query
+from signalboard.sandbox import PROTECTED_TABLES
 from signalboard.settings import Settings
 
 # Public names of the report tables (`<name>.csv`); users script against them, keep them stable.
@@ -140,6 +141,64 @@ def health_summary(table_rows_frame: pd.DataFrame, loads_frame: pd.DataFrame) ->
         applications=applications,
         rows_rejected_last_load=int(latest["rows_rejected"]),
     )
+
+
+@dataclass(frozen=True)
+class DataHealth:
+    """The Data health section: headline, per-table counts, loads, files and reject reasons."""
+
+    summary: HealthSummary
+    table_rows: pd.DataFrame
+    loads: pd.DataFrame
+    files: pd.DataFrame
+    reject_reasons: pd.DataFrame
+
+
+def overview(con: duckdb.DuckDBPyConnection, *, queries_dir: Path | None = None) -> DataHealth:
+    """Everything the Data health page shows above its reject drill-through, in one call."""
+    rows = table_rows(con, queries_dir=queries_dir)
+    loads = loads_log(con, queries_dir=queries_dir)
+    return DataHealth(
+        summary=health_summary(rows, loads),
+        table_rows=rows,
+        loads=loads,
+        files=load_files(con, queries_dir=queries_dir),
+        reject_reasons=reject_reasons(con, queries_dir=queries_dir),
+    )
+
+
+@dataclass(frozen=True)
+class RejectDrill:
+    """Rejected rows narrowed by file and reason: the counts and the first `max_rows` rows."""
+
+    reasons: pd.DataFrame
+    rows: pd.DataFrame
+    truncated: bool
+
+
+def reject_drill(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    file_names: Sequence[str] | None = None,
+    reasons: Sequence[str] | None = None,
+    max_rows: int = 1000,
+    show_self_id_text: bool = False,
+    queries_dir: Path | None = None,
+) -> RejectDrill:
+    """`reject_reasons` and `rejected_rows` for one selection, ready to publish.
+
+    Without `show_self_id_text` the original text of a rejected row from a self-identification
+    table is replaced by a note: whatever such a row holds is a person's demographic answer (the
+    loader stores none of it, and this keeps warehouses loaded by older versions safe too).
+    """
+    counts = reject_reasons(con, file_names=file_names, reasons=reasons, queries_dir=queries_dir)
+    rows = rejected_rows(
+        con, file_names=file_names, reasons=reasons, max_rows=max_rows, queries_dir=queries_dir
+    )
+    if not show_self_id_text and not rows.empty:
+        hidden = rows["table_name"].isin(PROTECTED_TABLES)
+        rows["original_text"] = rows["original_text"].mask(hidden, "(hidden: self-ID data)")
+    return RejectDrill(reasons=counts, rows=rows, truncated=len(rows) == max_rows)
 
 
 # --- the data contract, rendered from etl/contract.py ---------------------------------------

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 from etl.contract import STAGES
 from signalboard.analysis.tables import ReportTable
@@ -51,7 +52,7 @@ STEP_WINDOWS_DAYS: dict[str, float | str] = {
 }
 """Micro-internship conversion window of each step, keyed by the stage the step leads to, in days.
 
-Issue 3's defaults: selection 14, submission = the cohort's length (counted from the later of
+The program's defaults: selection 14, submission = the cohort's length (counted from the later of
 selection and the cohort's first day), take-home 14, extension 30, retainer 90. Triage and rubric
 scoring follow a submission like the take-home (14); the hire decision after a retainer gets the
 retainer's 90. Without a cohort a cohort-length window falls back to 14 days.
@@ -725,6 +726,91 @@ def funnel_alerts(trends: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+MONTHLY_COLUMNS = [
+    "track",
+    "month",
+    "stage",
+    "stage_index",
+    "cohorts",
+    "n",
+    "reached",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "complete",
+    "flagged_cohorts",
+]
+
+
+def monthly_trends(trends: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Step conversion per entry month: reached / n pooled over the entry cohorts that start in
+    the month, with its Wilson score interval.
+
+    A program that opens a cohort every few days has thousands of entry cohorts; a chart of one
+    point per cohort and step is a solid block. Pooled by the month a cohort starts in, the rate
+    is what a reader compares across time; the cohorts flagged by `cohort_trends` stay as marked
+    points beside it (`flagged_cohorts` counts them). The interval is statsmodels'
+    `proportion_confint(method="wilson")` (Wilson 1927), which stays inside [0, 1] for rates
+    near 0 or 1 and small n.
+
+    Parameters
+    ----------
+    trends : DataFrame
+        `cohort_trends` output (TREND_COLUMNS).
+    confidence : float
+        Coverage of the interval.
+
+    Returns
+    -------
+    DataFrame
+        One row per (track, month, step) with MONTHLY_COLUMNS: `cohorts` with a rate that
+        month, `complete` when every one of them is complete at the step.
+
+    Examples
+    --------
+    >>> trends = pd.DataFrame({"track": "micro_internship", "cohort_id": ["a", "b", "c"],
+    ...     "cohort_start": pd.to_datetime(["2025-01-03", "2025-01-20", "2025-02-02"]),
+    ...     "stage": "selected", "stage_index": 1, "n": [40, 60, 50], "reached": [20, 30, 10],
+    ...     "complete": True, "flagged": [False, False, True]})
+    >>> monthly = monthly_trends(trends)
+    >>> monthly["rate"].tolist(), monthly["cohorts"].tolist(), monthly["flagged_cohorts"].tolist()
+    ([0.5, 0.2], [2, 1], [0, 1])
+    """
+    rows = trends.loc[pd.to_numeric(trends["n"], errors="coerce") > 0]
+    if rows.empty:
+        return pd.DataFrame(columns=MONTHLY_COLUMNS)
+    month = pd.to_datetime(rows["cohort_start"]).dt.to_period("M").dt.to_timestamp()
+    grouped = (
+        rows.assign(
+            month=month,
+            n=rows["n"].astype(np.int64),
+            reached=rows["reached"].astype(np.int64),
+            complete=rows["complete"].astype(bool),
+            flagged=rows["flagged"].astype(bool).astype(np.int64),
+            cohorts=1,
+        )
+        .groupby(["track", "month", "stage", "stage_index"], sort=True)
+        .agg(
+            cohorts=("cohorts", "sum"),
+            n=("n", "sum"),
+            reached=("reached", "sum"),
+            complete=("complete", "all"),
+            flagged_cohorts=("flagged", "sum"),
+        )
+        .reset_index()
+    )
+    grouped["rate"] = grouped["reached"] / grouped["n"]
+    low, high = proportion_confint(
+        grouped["reached"].to_numpy(), grouped["n"].to_numpy(), alpha=1 - confidence,
+        method="wilson",
+    )  # fmt: skip
+    # At 0% or 100% the Wilson bound equals the rate; rounding can leave it a hair inside.
+    grouped["ci_low"] = np.minimum(np.asarray(low, dtype=float), grouped["rate"])
+    grouped["ci_high"] = np.maximum(np.asarray(high, dtype=float), grouped["rate"])
+    grouped = grouped.sort_values(["track", "stage_index", "month"], kind="stable")
+    return grouped[MONTHLY_COLUMNS].reset_index(drop=True)
+
+
 # --- drill-through --------------------------------------------------------------------------------
 
 DrillStatus = Literal["reached", "pending", "dropped", "denominator"]
@@ -1168,7 +1254,7 @@ def _report_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
-    """funnel.csv and funnel_alerts.csv for `signalboard report`."""
+    """funnel.csv, funnel_trend_by_month.csv and funnel_alerts.csv for `signalboard report`."""
     # Counted in DuckDB (a few rows per segment), not a million journeys fetched into pandas.
     counts = report_counts(con, queries_dir=settings.queries_dir)
     trends = cohort_trends_from_counts(counts["trends"])
@@ -1184,6 +1270,14 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "breakdown. An application that reached a later stage counts as having passed the "
             "earlier ones.",
             notes=(DEMOGRAPHIC_NOTE,),
+        ),
+        ReportTable(
+            name="funnel_trend_by_month",
+            title="Step conversion by entry month",
+            frame=monthly_trends(trends),
+            description="Entry cohorts pooled by the month they start in: reached / n over the "
+            "month's cohorts with its 95% Wilson interval, how many cohorts, and how many of them "
+            "are flagged in funnel_alerts.",
         ),
         ReportTable(
             name="funnel_alerts",

@@ -856,10 +856,9 @@ _BOOTSTRAP_BLOCK_VALUES = 4_000_000
 
 EXACT_BOOTSTRAP_ROWS = 5_000
 """Up to this many values in the larger group, the ratio's bootstrap draws every resample
-(`rng.integers`, as it always did: the sample and the hand-checked tests keep their intervals);
-above, it draws each resample's median from its exact distribution (`resampling.sampled_medians`): the same
-bootstrap, O(n_resamples) random numbers instead of O(n_resamples x n) (issue 7: 2,000 resamples
-of ~58k hires were ~2 s of the report at a million applications)."""
+(`rng.integers`: the sample and the hand-checked tests keep their intervals); above, it draws
+each resample's median from its exact distribution (`resampling.sampled_medians`): the same
+bootstrap, O(n_resamples) random numbers instead of O(n_resamples x n) (docs/performance.md)."""
 
 
 def _bootstrap_medians(
@@ -1111,8 +1110,8 @@ def load_day_counts(
 ) -> pd.DataFrame:
     """The `time_to_hire_day_counts` query: what every function here needs, counted in DuckDB.
 
-    A few thousand rows at a million applications (issue 7: fetching a row per application and
-    sorting it per clock and per stage took ~3.5 s there).
+    A few thousand rows at a million applications, instead of a row per application sorted per
+    clock and per stage (docs/performance.md).
     """
     counts = run_query(con, DAY_COUNTS_QUERY, params, queries_dir=queries_dir)
     return counts.astype({"days": np.int64, "outcome": np.int64, "applications": np.int64})

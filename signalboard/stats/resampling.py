@@ -27,7 +27,8 @@ def sampled_medians(
     P(Binomial(n, j/n) >= k) for odd n = 2k - 1. For even n numpy's median is the mean of the
     (n/2)-th and (n/2 + 1)-th values; given U_(k) = u, U_(k+1) is u plus (1 - u) times the
     smallest of the other n - k uniforms, Beta(1, n - k). O(n_resamples) random numbers instead
-    of O(n_resamples x n): the bootstrap at a million applications (issue 7).
+    of O(n_resamples x n), which is what makes the bootstrap affordable at a million applications
+    (measured in docs/performance.md).
 
     Examples
     --------
