@@ -103,6 +103,8 @@ ATTACKS = [
     ("select * from read_duckdb('{db}', table_name='demographics')", "files"),
     ("select octet_length(content) as n from read_blob('{db}')", "files"),
     ("select * from glob('.tmp/*')", "files"),
+    ("select * from read_text('{db}.wal')", "files"),
+    ("select name, value from duckdb_settings()", "duckdb_settings()"),
     ("select path from duckdb_databases()", "duckdb_databases()"),
     ("select * from pragma_storage_info('demographics')", "pragma_storage_info()"),
     ("select current_setting('allowed_paths') as p", "current_setting()"),
