@@ -121,9 +121,9 @@ def test_a_flagged_suppressed_group_is_named_without_its_hidden_numbers() -> Non
     (finding,) = fairness_findings(audit)
     assert finding.severity == "flag"
     assert finding.text == (
-        "At applied->selected (all), Female applicants (sex) pass below four-fifths of the "
-        "highest group's rate, significantly (p = 0.001, q = 0.001); the rate and some counts are "
-        "hidden so that a small group's count cannot be worked out."
+        "At applied->selected (all), Female applicants (sex): below four-fifths and significant "
+        "(p = 0.001, q = 0.001); their rate, ratio and some counts are hidden so that a small "
+        "group's count cannot be worked out."
     )
 
 

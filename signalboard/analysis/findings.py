@@ -364,9 +364,9 @@ def fairness_findings(
             # A suppressed row: its rate and ratio would give a hidden count back, so the
             # sentence names the finding without them.
             text = (
-                f"{who} pass below four-fifths of the highest group's rate, significantly "
-                f"({_p(row.p_value)}, {_q(row.q_value)}); the rate and some counts are hidden so "
-                "that a small group's count cannot be worked out."
+                f"{who}: below four-fifths and significant ({_p(row.p_value)}, "
+                f"{_q(row.q_value)}); their rate, ratio and some counts are hidden so that a "
+                "small group's count cannot be worked out."
             )
         else:
             text = (
