@@ -210,6 +210,26 @@ def _cached_on_warehouse(
         con.close()
 
 
+def cached_figure(builder: Callable[..., Any], frame: pd.DataFrame, **options: Any) -> Any:
+    """`builder(frame, **options)` through the resource cache, keyed by the small input frame.
+
+    Building a plotly figure validates every trace, which costs more than the page's analysis on
+    a warm rerun; cache_resource hands back the same figure without pickling it on every hit.
+    """
+    name = f"{builder.__module__}.{builder.__qualname__}"
+    return _cached_figure(name, builder, frame, tuple(sorted(options.items())))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _cached_figure(
+    name: str,
+    _builder: Callable[..., Any],
+    frame: pd.DataFrame,
+    options: tuple[tuple[str, Any], ...],
+) -> Any:
+    return _builder(frame, **dict(options))
+
+
 # --- global filters -------------------------------------------------------------------------
 
 FILTER_KEYS = ("f_start", "f_end", "f_roles", "f_cohorts")
@@ -416,9 +436,11 @@ def table(
         marked_below(shown, people, below or {}), hide_index=True, width="stretch", height=height
     )
     if max_rows and len(frame) > max_rows:
-        st.download_button(
+        # Written when clicked, not on every rerun: a long table's CSV is megabytes. The same
+        # neutralised CSV and audited button as `download_csv`.
+        auth.download_button(
             f"Download {file_name}.csv",
-            data=lambda: frame.to_csv(index=False).encode("utf-8"),
+            data=lambda: to_csv_bytes(frame),
             file_name=f"{file_name}.csv",
             mime="text/csv",
             key=key or f"download_{file_name}",

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import numpy as np
 import pandas as pd
@@ -183,6 +183,13 @@ MICRO_LATER = {
 }
 TRADITIONAL_STAGES = ("applied", "selected", "take_home_passed", "hired")
 
+CohortShape = Literal["few", "realistic"]
+COHORT_SHAPES: tuple[str, ...] = ("few", "realistic")
+# Realistic shape: one entry cohort per this many applications (6,666 cohorts at 1,000,000), with
+# lognormal sizes: real programs run many small cohorts and a few large ones.
+APPLICATIONS_PER_COHORT = 150
+COHORT_SIZE_SIGMA = 0.8
+
 START = np.datetime64("2025-01-06T00:00:00", "s")
 TRADITIONAL_FROM = np.datetime64("2025-01-01T00:00:00", "s")
 
@@ -198,6 +205,9 @@ class GeneratorConfig:
     chunk_size: int = 100_000
     cutoff: str = "2026-06-30T00:00:00"
     n_cohorts: int = 24
+    # "few": `n_cohorts` cohorts of similar size. "realistic": a new entry cohort every few days,
+    # one per APPLICATIONS_PER_COHORT applications (n_cohorts is then ignored), lognormal sizes.
+    cohort_shape: CohortShape = "few"
     # harsh_grader: severity in rubric points (positive = lower scores), every axis.
     harsh_grader_id: str = "G03"
     harsh_severity: float = 0.6
@@ -225,9 +235,20 @@ class GeneratorConfig:
             raise ValueError(f"unknown effects {sorted(unknown)}; known: {', '.join(EFFECTS)}")
         if self.n_applications < 0 or self.chunk_size <= 0 or self.n_cohorts < 6:
             raise ValueError("n_applications >= 0, chunk_size > 0 and n_cohorts >= 6 required")
+        if self.cohort_shape not in COHORT_SHAPES:
+            raise ValueError(
+                f"unknown cohort shape {self.cohort_shape!r}; known: {', '.join(COHORT_SHAPES)}"
+            )
         for attribute in (self.bias_attribute, self.stipend_gap_attribute, self.llm_bias_attribute):
             if attribute not in ("sex", "race_ethnicity"):
                 raise ValueError(f"effects can target sex or race_ethnicity, not {attribute!r}")
+
+    @property
+    def cohort_count(self) -> int:
+        """How many cohorts the schedule has: `n_cohorts`, or one per 150 applications (min 6)."""
+        if self.cohort_shape == "realistic":
+            return max(6, self.n_applications // APPLICATIONS_PER_COHORT)
+        return self.n_cohorts
 
     def without(self, names: Iterable[str]) -> GeneratorConfig:
         """The same config with the named effects switched off."""
@@ -307,12 +328,14 @@ class _Cohorts:
 
 
 def _leak_index(config: GeneratorConfig) -> int:
-    return int(config.leak_position * config.n_cohorts)
+    return int(config.leak_position * config.cohort_count)
 
 
 def _cohorts(config: GeneratorConfig) -> _Cohorts:
+    if config.cohort_shape == "realistic":
+        return _realistic_cohorts(config)
     rng = np.random.default_rng([config.seed, 0])
-    k = config.n_cohorts
+    k = config.cohort_count
     # Spread over ~17.5 months before the cut-off; the last ones are still running at the cut-off.
     span_days = 529
     spacing = span_days / (k - 1)
@@ -335,6 +358,45 @@ def _cohorts(config: GeneratorConfig) -> _Cohorts:
     day = np.datetime_as_string(starts, unit="D")
     cohort_id = np.array([f"{ROLE_ABBR[r]}-{d}" for r, d in zip(role, day, strict=True)])
     return _Cohorts(cohort_id, role, starts, ends, hours, rubric, weight / weight.sum(), brief)
+
+
+def _realistic_cohorts(config: GeneratorConfig) -> _Cohorts:
+    """One cohort per APPLICATIONS_PER_COHORT applications, starts spread over the schedule.
+
+    At 1,000,000 applications that is 6,666 cohorts, about 12 opening a day across the four roles'
+    programmes; sizes are lognormal, so most cohorts are small and a few are several times larger.
+    """
+    rng = np.random.default_rng([config.seed, 0, 1])
+    k = config.cohort_count
+    span_days = 529
+    # Starts spread evenly over the schedule (sorted), several a day at a million applications.
+    offsets = np.sort(rng.integers(0, span_days + 1, size=k)).astype(np.int64)
+    starts = START + offsets * np.timedelta64(1, "D")
+    weeks = rng.integers(1, 5, size=k)
+    ends = starts + (weeks * 7 - 1) * np.timedelta64(1, "D")
+    hours = np.clip(np.round(4 + weeks * 8 + rng.normal(0, 3, size=k)), 10, 40)
+    role = np.array(COHORT_ROLE_PATTERN)[np.arange(k) % len(COHORT_ROLE_PATTERN)]
+    brief_u = rng.random(k)
+    brief = np.empty(k, dtype=object)
+    for r, titles in enumerate(BRIEFS):
+        mine = role == r
+        brief[mine] = np.array(titles)[(brief_u[mine] * len(titles)).astype(np.int64)]
+    rubric = np.where(starts < RUBRIC_V2_FROM, "v1", "v2")
+    # Lognormal sizes (median ~0.7 of the mean, a tail of cohorts several times the mean).
+    weight = rng.lognormal(0.0, COHORT_SIZE_SIGMA, size=k)
+    leak = _leak_index(config)
+    weight[leak] = max(weight[leak], float(weight.mean()))
+    day = np.datetime_as_string(starts, unit="D")
+    # Several cohorts of one role can open on one day: number them within (role, day).
+    key = pd.Series(np.char.add(np.array(ROLE_ABBR)[role], day))
+    seq = key.groupby(key, sort=False).cumcount().to_numpy() + 1
+    cohort_id = np.char.add(
+        np.char.add(np.char.add(np.array(ROLE_ABBR)[role], "-"), day.astype(str)),
+        np.char.add("-", np.char.zfill(seq.astype(str), 2)),
+    )
+    return _Cohorts(
+        cohort_id, role, starts, ends, hours, rubric, weight / weight.sum(), brief.astype(str)
+    )
 
 
 def _cohorts_frame(c: _Cohorts) -> pd.DataFrame:

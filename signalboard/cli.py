@@ -33,6 +33,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         n_applications=args.applications,
         seed=args.seed,
         plant_effects=not args.no_effects,
+        cohort_shape=args.cohort_shape,
     )
     disabled = set(args.disable or [])
     if disabled:
@@ -252,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="folder to write the CSV exports to")
     gen.add_argument("--applications", type=int, default=3000, help="number of applications")
     gen.add_argument("--seed", type=int, default=7, help="random seed (same seed, same files)")
+    gen.add_argument(
+        "--cohort-shape",
+        choices=("few", "realistic"),
+        default="few",
+        help="few: 24 cohorts of similar size (the sample's shape); realistic: one cohort per 150 "
+        "applications with skewed sizes, as real programmes run (docs/generator.md)",
+    )
     gen.add_argument(
         "--no-effects",
         action="store_true",

@@ -9,8 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from signalboard_benchmarks.run import BenchmarkResult, Measurement, measure_report, run_benchmark
+from signalboard_benchmarks.run import (
+    BenchmarkResult,
+    Measurement,
+    measure_browser,
+    measure_report,
+    run_benchmark,
+)
 
+from dashboard.app import PAGE_SPECS
 from signalboard.settings import Settings
 
 
@@ -52,3 +59,20 @@ def test_report_measured_in_its_own_process_reports_a_missing_warehouse(tmp_path
     assert result.failures
     assert all(f.startswith("10: ") for f in result.failures)
     assert not [m for m in result.measurements if m.name.endswith(" cold")]
+
+
+@pytest.mark.browser
+def test_browser_visits_every_page_by_navigation(sample_settings: Settings) -> None:
+    """Chromium reaches every page from the sidebar twice (first visit, revisit), and the
+    server's peak RSS is read; on the sample warehouse, so it checks the path, not the speed."""
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is missing (install Debian's chromium package)")
+    result = BenchmarkResult(started_at="t", machine={}, command="signalboard benchmark")
+    measure_browser(result, 3000, sample_settings)
+    assert result.failures == []
+    names = [m.name for m in result.measurements if m.step == "browser"]
+    expected = [f"{spec.title} first visit" for spec in PAGE_SPECS]
+    expected += [f"{spec.title} revisit" for spec in PAGE_SPECS] + ["server peak RSS"]
+    assert names == expected
+    rss = next(m.value for m in result.measurements if m.name == "server peak RSS")
+    assert 50 < rss < 24_000  # MB of a real Streamlit server

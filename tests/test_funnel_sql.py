@@ -229,6 +229,23 @@ def random_warehouse(path, seed: int) -> None:
     con.close()
 
 
+@pytest.mark.parametrize("windows", WINDOW_CASES[:3])
+@pytest.mark.parametrize("params", [None, {"roles": ["data_analyst"]}, {"roles": ["nobody"]}])
+def test_overview_equals_the_three_passes(sample, windows, params):
+    """The page's one-pass overview gives the same summary, table and trends as three passes."""
+    con, _, _ = sample
+    overview = funnel.funnel_overview(con, params=params, windows=windows, k=5)
+    assert funnel.funnel_summary(overview.counts) == funnel.funnel_summary(
+        funnel.stage_counts(con, params=params, windows=windows)
+    )
+    pd.testing.assert_frame_equal(
+        overview.table, funnel.funnel_table_sql(con, params=params, windows=windows, k=5)
+    )
+    pd.testing.assert_frame_equal(
+        overview.trends, funnel.cohort_trends_sql(con, params=params, windows=windows)
+    )
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_sql_paths_equal_pandas_paths_on_random_journeys(tmp_path, seed):
     path = tmp_path / "random.duckdb"

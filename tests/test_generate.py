@@ -457,3 +457,37 @@ def test_cli_rejects_unknown_effect(tmp_path: Path, capsys: pytest.CaptureFixtur
     code = cli_main(["generate", "--out", str(tmp_path), "--disable", "harsh"])
     assert code == 2
     assert "unknown effects ['harsh']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("n", "cohorts"), [(300, 6), (3_000, 20), (30_000, 200)])
+def test_realistic_cohort_shape(tmp_path: Path, n: int, cohorts: int) -> None:
+    """One cohort per 150 applications, unique ids, skewed sizes, every reference resolves."""
+    config = GeneratorConfig(n_applications=n, seed=3, cohort_shape="realistic")
+    assert config.cohort_count == cohorts
+    generate(tmp_path, config=config)
+    export = Export(tmp_path)
+    assert len(export.cohorts) == cohorts
+    assert export.cohorts["cohort_id"].is_unique
+    assert export.cohorts["cohort_id"].str.fullmatch(r"(DA|SE|PD|MA)-\d{4}-\d\d-\d\d-\d\d").all()
+    assert (export.cohorts["starts_on"] == export.cohorts["cohort_id"].str[3:13]).all()
+    micro = export.apps[export.apps["track"] == "micro_internship"]
+    assert set(micro["cohort_id"]) <= set(export.cohorts["cohort_id"])
+    assert planted_effects(config).leak_cohort in set(export.cohorts["cohort_id"])
+    if n >= 30_000:
+        sizes = micro["cohort_id"].value_counts()
+        # lognormal sizes: the largest cohort is several times the median one
+        assert sizes.max() > 3 * sizes.median()
+
+
+def test_cli_generate_cohort_shape(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = cli_main(
+        ["generate", "--out", str(tmp_path), "--applications", "900", "--cohort-shape", "realistic"]
+    )
+    assert code == 0
+    assert "cohorts.csv: 6 rows" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown cohort shape"):
+        GeneratorConfig(cohort_shape="huge")  # type: ignore[arg-type]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["generate", "--out", str(tmp_path), "--cohort-shape", "huge"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err

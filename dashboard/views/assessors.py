@@ -4,10 +4,7 @@ co-graders on the same work, grader x group bias, and how the LLM scorer agrees 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import auth, ui
@@ -61,40 +58,11 @@ if not ui.warehouse_ready():
     st.stop()
 
 
-def _analysis(
-    params: dict[str, object], *, threshold: float, min_cell_size: int
-) -> assessors.AssessorResults:
-    # DuckDB codes and aggregates the score rows; only the small result is cached (st.cache_data
-    # hashes its arguments and pickles its result on every hit, so a score frame would be costly).
-    con = ui.cursor()
-    if con is None:  # the file went away after warehouse_ready(); the next rerun says so
-        raise RuntimeError("The warehouse could not be opened; reload the page.")
-    try:
-        return assessors.compute(con, params, threshold=threshold, min_cell_size=min_cell_size)
-    finally:
-        con.close()
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _cached_figure(
-    name: str, _builder: Callable[..., go.Figure], frame: pd.DataFrame, threshold: float | None
-) -> go.Figure:
-    # Building a plotly figure validates every trace, so the figures are cached on their small
-    # input frames; cache_resource: no pickling per hit.
-    return _builder(frame) if threshold is None else _builder(frame, threshold=threshold)
-
-
-def _figure(
-    builder: Callable[..., go.Figure], frame: pd.DataFrame, *, threshold: float | None = None
-) -> go.Figure:
-    return _cached_figure(builder.__name__, builder, frame, threshold)
-
-
 settings = ui.settings()
 params = ui.filters().as_params()
 with st.spinner("Fitting the deliverable x grader model..."):
-    res = ui.cached(
-        _analysis,
+    res = ui.cached_on_warehouse(
+        assessors.compute,
         params,
         threshold=settings.severity_threshold,
         min_cell_size=settings.min_cell_size,
@@ -140,7 +108,7 @@ left, right = st.columns(2)
 with left:
     st.subheader("D-study")
     curve = res.d_study[res.d_study["axis"] == axis]
-    st.plotly_chart(_figure(d_study_figure, curve), key="assessor_dstudy")
+    st.plotly_chart(ui.cached_figure(d_study_figure, curve), key="assessor_dstudy")
     show(res.variance, "assessor_variance")
 with right:
     st.subheader("Grading design")
@@ -176,7 +144,9 @@ if len(flagged):
     st.warning("Flagged: " + ", ".join(names), icon=":material/flag:")
 else:
     st.success(f"No grader's severity interval lies beyond ±{threshold} points on this axis.")
-st.plotly_chart(_figure(severity_figure, graders, threshold=threshold), key="assessor_severity")
+st.plotly_chart(
+    ui.cached_figure(severity_figure, graders, threshold=threshold), key="assessor_severity"
+)
 show(res.graders, "graders", axis=axis)
 
 st.subheader("Would the decision flip?")
@@ -194,7 +164,9 @@ elif len(res.flips) > MAX_SHOWN:
 show(res.flips, "decision_flips", max_rows=MAX_SHOWN)
 
 st.subheader("Drift: severity by month")
-st.plotly_chart(_figure(drift_figure, res.drift, threshold=threshold), key="assessor_drift")
+st.plotly_chart(
+    ui.cached_figure(drift_figure, res.drift, threshold=threshold), key="assessor_drift"
+)
 show(res.drift, "grader_drift")
 
 st.subheader("Rating style")

@@ -15,6 +15,10 @@ from signalboard.analysis import findings, funnel
 # Drill-through rows shown (and downloadable) at once; the caption gives the full count.
 # (A comment: a string below an assignment is drawn on the page by Streamlit's magic.)
 DRILL_LIMIT = 1000
+# Rows of the alerts and trends tables drawn in the page (alerts first); the downloads have all.
+# With thousands of entry cohorts these tables have tens of thousands of rows, which the browser
+# would otherwise receive on every rerun.
+TABLE_ROWS = 1000
 
 st.title("Funnel")
 st.caption(
@@ -51,20 +55,6 @@ if not ui.warehouse_ready():
 
 params = ui.filters().as_params()
 settings = ui.settings()
-# Everything below is counted in DuckDB and cached as small results: no page rerun
-# fetches, hashes or unpickles a row per application.
-overall_counts = ui.cached_on_warehouse(funnel.stage_counts, params=params)
-summary = funnel.funnel_summary(overall_counts)
-if summary["applications"] == 0:
-    ui.empty_selection_message()
-    st.stop()
-
-# Self-ID breakdowns only for roles that may see demographics; others are not offered them.
-attributes = (
-    ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
-    if auth.can("demographics")
-    else []
-)
 
 
 def window_inputs() -> dict[str, dict[str, float | str]]:
@@ -98,6 +88,25 @@ def window_inputs() -> dict[str, dict[str, float | str]]:
 
 
 windows = window_inputs()
+# Everything below is counted in DuckDB and cached as small results: no page rerun
+# fetches, hashes or unpickles a row per application. One pass over the applications gives the
+# summary, the table without a breakdown and the trends; a breakdown is counted on its own.
+overview = ui.cached_on_warehouse(
+    funnel.funnel_overview, params=params, windows=windows, k=settings.min_cell_size
+)
+summary = funnel.funnel_summary(overview.counts)
+if summary["applications"] == 0:
+    ui.empty_selection_message()
+    st.stop()
+
+# Self-ID breakdowns only for roles that may see demographics; others are not offered them.
+attributes = (
+    ui.cached_on_warehouse(funnel.demographic_attribute_names_in)
+    if auth.can("demographics")
+    else []
+)
+
+
 dimension_labels = {
     "role": "role",
     "cohort_id": "cohort",
@@ -116,8 +125,16 @@ by = st.multiselect(
 if any(d not in funnel.DIMENSIONS for d in by):
     # A demographic breakdown asked for some other way (a crafted session state) is refused.
     auth.require("demographics", "a demographic breakdown of the funnel")
-table = ui.cached_on_warehouse(
-    funnel.funnel_table_sql, by=tuple(by), params=params, windows=windows, k=settings.min_cell_size
+table = (
+    ui.cached_on_warehouse(
+        funnel.funnel_table_sql,
+        by=tuple(by),
+        params=params,
+        windows=windows,
+        k=settings.min_cell_size,
+    )
+    if by
+    else overview.table
 )
 # Applied, hired and in progress do not depend on the windows.
 applied, hired, in_progress = (
@@ -143,7 +160,7 @@ if "suppressed" in table:
 ui.table(table, "funnel", key="download_funnel")
 
 st.header("Trends by entry cohort")
-trends = ui.cached_on_warehouse(funnel.cohort_trends_sql, params=params, windows=windows)
+trends = overview.trends
 if trends.empty or trends["rate"].notna().sum() == 0:
     st.info("No cohort has applications at any step yet.")
 else:
@@ -200,9 +217,9 @@ else:
         "Every tested cohort and step, alerts first. p_value: one-sided exact test against the "
         "earlier cohorts; p_adjusted: Holm over all tests; lower_limit: the matching control limit."
     )
-    ui.table(alerts, "funnel_alerts", key="download_funnel_alerts")
+    ui.table(alerts, "funnel_alerts", key="download_funnel_alerts", max_rows=TABLE_ROWS)
     with st.expander("All cohorts and steps, with the change against the previous cohort"):
-        ui.table(trends, "funnel_trends", key="download_funnel_trends")
+        ui.table(trends, "funnel_trends", key="download_funnel_trends", max_rows=TABLE_ROWS)
 
 st.header("Drill through")
 st.caption(

@@ -7,14 +7,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import ui
 from dashboard.figures import funnel as figures
 from signalboard.analysis import findings
 from signalboard.analysis import time_to_hire as tth
-from signalboard.db import WarehouseVersion
 
 st.title("Time to hire")
 st.caption(
@@ -45,38 +43,17 @@ if not ui.warehouse_ready():
     ui.missing_warehouse_message()
     st.stop()
 
-FilterKey = tuple[tuple[str, Any], ...]
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _day_counts(version: WarehouseVersion | None, params: FilterKey) -> pd.DataFrame:
-    # Counted in DuckDB: a few thousand rows at a million applications. A resource,
-    # so reruns get the same frame back unpickled; never mutated.
-    con = ui.cursor()
-    if con is None:
-        return pd.DataFrame()
-    try:
-        return tth.load_day_counts(con, dict(params), queries_dir=ui.settings().queries_dir)
-    finally:
-        con.close()
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _view(
-    version: WarehouseVersion | None, params: FilterKey, name: str, options: FilterKey
-) -> Any:
-    """An analysis function of signalboard.analysis.time_to_hire on the filtered counts, cached."""
-    return getattr(tth, name)(_day_counts(version, params), **dict(options))
+params = ui.filters().as_params()
+# Counted in DuckDB: a few thousand rows at a million applications, so every view below is a
+# cheap function of them, cached on the counts.
+day_counts = ui.cached_on_warehouse(tth.load_day_counts, params)
 
 
 def view(name: str, **options: Any) -> Any:
-    return _view(ui.current_version(), filter_key, name, tuple(sorted(options.items())))
+    """An analysis function of signalboard.analysis.time_to_hire on the filtered counts, cached."""
+    return ui.cached(getattr(tth, name), day_counts, **options)
 
 
-params = ui.filters().as_params()
-filter_key: FilterKey = tuple(
-    sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
-)
 if view("row_count") == 0:
     ui.empty_selection_message()
     st.stop()

@@ -35,6 +35,7 @@ from signalboard.analysis.tables import ReportTable
 from signalboard.db import query_df, quote_identifier
 from signalboard.queries import load_query, run_query
 from signalboard.settings import Settings
+from signalboard.stats.hypergeometric import hypergeom_cdf
 from signalboard.stats.suppression import suppress_small_cells
 
 COHORT_LENGTH = "cohort_length"
@@ -492,7 +493,8 @@ def cohort_trends(
 
     A cohort's step conversion is compared with the pooled conversion of all earlier complete
     cohorts of the same track (the p-chart centre line): p_value is the one-sided exact test
-    (Fisher's, i.e. the hypergeometric tail P(X <= reached) given both cohorts' totals), adjusted
+    (Fisher's, i.e. the hypergeometric tail P(X <= reached) given both cohorts' totals, computed
+    exactly by `signalboard.stats.hypergeometric.hypergeom_cdf`), adjusted
     for every test in the table with statsmodels' `multipletests` (`correction`). A cohort is
     flagged when it is complete (no application pending at this step or an earlier one) and the
     adjusted p-value is at most `alpha`. lower_limit/upper_limit are the normal-approximation
@@ -677,7 +679,7 @@ def _trends_from_matrices(
     x = long["reached"].to_numpy(dtype=float)
     n = long["n"].to_numpy(dtype=float)
     p_value = np.full(len(long), np.nan)
-    p_value[testable] = stats.hypergeom.cdf(
+    p_value[testable] = hypergeom_cdf(
         x[testable],
         (baseline_n + n)[testable],
         (baseline_x + x)[testable],
@@ -1175,6 +1177,50 @@ def cohort_trends_sql(
         con, by=TREND_KEYS, params=params, windows=windows, queries_dir=queries_dir
     )
     return cohort_trends_from_counts(counts)
+
+
+@dataclass(frozen=True)
+class FunnelOverview:
+    """What the Funnel page shows before any breakdown, from one pass over the applications.
+
+    counts: `stage_counts` without a breakdown; table: `funnel_table_sql` without a breakdown;
+    trends: `cohort_trends_sql`.
+    """
+
+    counts: pd.DataFrame
+    table: pd.DataFrame
+    trends: pd.DataFrame
+
+
+def funnel_overview(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    params: Mapping | None = None,
+    windows: WindowOverrides | None = None,
+    k: int = 5,
+    queries_dir: Path | None = None,
+) -> FunnelOverview:
+    """The counts, the funnel table and the cohort trends from one `stage_counts` by TREND_KEYS.
+
+    Every application has one track and entry cohort, so the counts per (track, entry cohort,
+    state) summed over track and cohort are the counts without a breakdown: the same numbers as
+    three separate passes (`stage_counts`, `funnel_table_sql`, `cohort_trends_sql`), each of
+    which evaluates the per-application states again.
+    """
+    by_cohort = stage_counts(
+        con, by=TREND_KEYS, params=params, windows=windows, queries_dir=queries_dir
+    )
+    state = ["furthest_stage_index", "pending", "in_progress"]
+    overall = (
+        by_cohort.groupby(state, sort=True)["applications"].sum().reset_index()
+        if len(by_cohort)
+        else pd.DataFrame(columns=[*state, "applications"])
+    )
+    return FunnelOverview(
+        counts=overall,
+        table=funnel_table_from_counts(overall, k=k),
+        trends=cohort_trends_from_counts(by_cohort),
+    )
 
 
 def funnel_summary(counts: pd.DataFrame) -> dict[str, int]:
