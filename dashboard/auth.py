@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard.escape import markdown_text
 from signalboard.access import (
     AUDIT_COLUMNS,
     AUDIT_PAGE,
@@ -61,7 +62,7 @@ def _config() -> AccessConfig:
     try:
         return load_config(get_settings().config_path)
     except ConfigError as error:
-        st.error(f"signalboard cannot start: {error}")
+        st.error(f"signalboard cannot start: {markdown_text(error)}")
         st.stop()
         raise  # unreachable: st.stop() ends the script run
 

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth
+from dashboard.escape import markdown_text
 from signalboard.analysis.findings import Finding
 from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import (
@@ -378,7 +379,7 @@ def missing_warehouse_message() -> None:
         )
     elif info.state == "unreadable":
         st.error(
-            f"The warehouse `{path}` cannot be opened: {info.error}\n\n"
+            f"The warehouse `{path}` cannot be opened: {markdown_text(info.error)}\n\n"
             f"Rebuild it: delete the file and run {load_hint} (or `signalboard demo`)."
         )
     else:

@@ -3,12 +3,14 @@ the table shown above a download button (shared by the page tests)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.escape import WORD_JOINER
 from tests.paths import REPO_ROOT
 
 ENTRY = REPO_ROOT / "dashboard" / "app.py"
@@ -29,3 +31,9 @@ def frame_by_download(at: AppTest, file_name: str) -> pd.DataFrame:
     labels = [b.label for b in at.get("download_button")]
     assert f"Download {file_name}.csv" in labels, labels
     return at.dataframe[labels.index(f"Download {file_name}.csv")].value
+
+
+def shown_text(markdown: str) -> str:
+    """What a reader sees of Markdown source written with `dashboard.escape.markdown_text`: the
+    backslash escapes resolved and the invisible word joiners dropped (AppTest gives the source)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")

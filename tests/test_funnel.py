@@ -414,8 +414,8 @@ def test_report_tables_have_the_issue_columns(sample_settings: Settings, sample_
     assert {"all", "role", "cohort_id", "source", "country", "region", "track", "sex"} <= set(
         funnel_csv["segment_type"]
     )
-    # Demographic rows are suppressed; the others are plain counts.
-    demographic = funnel_csv["segment_type"].isin(["sex", "race_ethnicity"])
+    # Demographic rows (every self-ID attribute) are suppressed; the others are plain counts.
+    demographic = ~funnel_csv["segment_type"].isin(["all", *funnel.DIMENSIONS])
     assert funnel_csv.loc[demographic, "suppressed"].any()
     assert not funnel_csv.loc[~demographic, "suppressed"].any()
     alerts = tables["funnel_alerts"].frame

@@ -29,6 +29,7 @@ from tests.test_browser import (
 pytestmark = pytest.mark.browser
 
 TIMEOUT_SECONDS = 2
+MAX_BYTES = "1MB"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def sql_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         os.environ,
         STREAMLIT_SERVER_ADDRESS="127.0.0.1",
         SIGNALBOARD_SQL_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
+        SIGNALBOARD_SQL_MAX_BYTES=MAX_BYTES,
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -101,6 +103,8 @@ ATTACKS = [
     ("select * from read_duckdb('{db}', table_name='demographics')", "files"),
     ("select octet_length(content) as n from read_blob('{db}')", "files"),
     ("select * from glob('.tmp/*')", "files"),
+    ("select * from read_text('{db}.wal')", "files"),
+    ("select name, value from duckdb_settings()", "duckdb_settings()"),
     ("select path from duckdb_databases()", "duckdb_databases()"),
     ("select * from pragma_storage_info('demographics')", "pragma_storage_info()"),
     ("select current_setting('allowed_paths') as p", "current_setting()"),
@@ -145,3 +149,15 @@ def test_csv_download_neutralises_formulas(sql_server: str, sql_page, tmp_path: 
     assert path.read_text(encoding="utf-8") == (
         'label,n,v\n"\'=HYPERLINK(""http://evil.example"",""x"")",-3,2.5\n'
     )
+
+
+def test_a_huge_result_is_cut_at_the_byte_cap_with_a_notice(sql_server: str, sql_page) -> None:
+    """~1 GB of rows asked for: the page shows the first 1 MB of them and says which cap cut."""
+    page = sql_page
+    _run_adhoc(page, sql_server, "select range as i, repeat('x', 1000) as s from range(1000000)")
+    notice = page.locator('[data-testid="stAlertContentWarning"]').filter(has_text="MB of data")
+    notice.first.wait_for(state="visible")
+    assert "1.0 MB of data (SIGNALBOARD_SQL_MAX_BYTES)" in notice.first.inner_text()
+    assert page.locator(EXCEPTIONS).count() == 0
+    assert page.locator(ERROR_ALERTS).count() == 0
+    page.get_by_role("button", name="Download adhoc_query.csv").wait_for(state="visible")

@@ -31,6 +31,7 @@ from signalboard.analysis.sql_library import (
 from signalboard.queries import QueryError, load_query
 from signalboard.sandbox import SandboxError, run_sandboxed
 from signalboard.settings import Settings
+from tests.page_helpers import shown_text
 from tests.paths import REPO_ROOT
 
 ENTRY = REPO_ROOT / "dashboard" / "app.py"
@@ -185,7 +186,7 @@ def test_refused_query_shows_its_message(
     at.text_area(key="sql_adhoc_text").input(sql).run()
     at.button(key="sql_run_adhoc").click().run()
     assert not at.exception
-    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert any(message in shown_text(e.value) for e in at.error), [e.value for e in at.error]
     history = next(df.value for df in at.dataframe if "Status" in df.value.columns)
     assert history["Status"].tolist() == ["refused"]
     assert sample_con.execute("select count(*) from applications").fetchall() == before

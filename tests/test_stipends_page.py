@@ -14,7 +14,7 @@ from signalboard.analysis import stipends
 from signalboard.db import readonly
 from signalboard.present import column_for
 from tests.oracles import stipends as oracle
-from tests.page_helpers import frame_by_download, open_app_page
+from tests.page_helpers import frame_by_download, open_app_page, shown_text
 from tests.paths import REPO_ROOT
 
 PAGE = REPO_ROOT / "dashboard" / "views" / "stipends.py"
@@ -81,9 +81,9 @@ def test_stipends_page_warns_about_mixed_vintages(
     con.close()
     at = open_stipends(path, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Mixed cost-of-living vintages" in w.value for w in at.warning)
+    assert any("Mixed cost-of-living vintages" in shown_text(w.value) for w in at.warning)
     flags = frame_by_download(at, "stipend_flags")
     assert "missing_cost_of_living" in set(flags["Reason"])
     at.selectbox(key="stip_vintage").set_value("2023").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not any("Mixed cost-of-living vintages" in w.value for w in at.warning)
+    assert not any("Mixed cost-of-living vintages" in shown_text(w.value) for w in at.warning)

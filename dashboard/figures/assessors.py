@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
 from signalboard.stats.reliability import PHI_TARGET
 
 
@@ -19,7 +20,7 @@ def severity_figure(graders: pd.DataFrame, *, threshold: float) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=data["severity"].astype(float),
-            y=data["grader_id"],
+            y=plotly_values(data["grader_id"]),
             mode="markers",
             marker={"color": colours, "size": 9},
             error_x={
@@ -94,7 +95,7 @@ def drift_figure(drift: pd.DataFrame, *, threshold: float) -> go.Figure:
         for grader_id, part in rest.groupby("grader_id", sort=True):
             xs += [*part["month"], None]
             ys += [*part["severity"].astype(float), None]
-            names += [str(grader_id)] * len(part) + [None]
+            names += [plotly_text(grader_id)] * len(part) + [None]
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -115,13 +116,13 @@ def drift_figure(drift: pd.DataFrame, *, threshold: float) -> go.Figure:
                 x=part["month"],
                 y=part["severity"].astype(float),
                 mode="lines+markers",
-                name=grader_id,
+                name=plotly_text(grader_id),
                 line={
                     "color": HIGHLIGHT_COLORS[index % len(HIGHLIGHT_COLORS)],
                     "width": 2.5,
                     "dash": dashes[index // len(HIGHLIGHT_COLORS) % len(dashes)],
                 },
-                hovertemplate="%{y:.2f} points<extra>" + grader_id + "</extra>",
+                hovertemplate="%{y:.2f} points<extra>%{fullData.name}</extra>",
             )  # fmt: skip
         )
     marks = data.loc[flagged_rows]
@@ -132,7 +133,7 @@ def drift_figure(drift: pd.DataFrame, *, threshold: float) -> go.Figure:
                 y=marks["severity"].astype(float),
                 mode="markers",
                 name="flagged month",
-                text=marks["grader_id"].astype(str),
+                text=plotly_values(marks["grader_id"].astype(str)),
                 marker={"symbol": "x", "size": 11, "color": FLAG_COLOR},
                 hovertemplate="%{text}: %{y:.2f} points<extra>flagged</extra>",
             )  # fmt: skip

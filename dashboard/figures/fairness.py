@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
+
 FOUR_FIFTHS = 0.8
 BELOW_COLOR = "#c0392b"
 ABOVE_COLOR = "#4a6fa5"
@@ -36,7 +38,7 @@ def impact_ratio_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
         fig.add_trace(
             go.Bar(
                 x=ratio[idx],
-                y=part["group"],
+                y=plotly_values(part["group"]),
                 orientation="h",
                 name=str(status).replace("_", " "),
                 marker={
@@ -61,7 +63,7 @@ def impact_ratio_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
         )
     fig.add_vline(x=FOUR_FIFTHS, line_dash="dash", annotation_text="four-fifths (0.8)")
     fig.update_layout(
-        title=title,
+        title=plotly_text(title),
         xaxis_title="Impact ratio (rate / highest group's rate)",
         yaxis_title=None,
         height=max(260, 28 * len(shown) + 120),
@@ -92,7 +94,7 @@ def ll144_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
     fig.add_trace(
         go.Bar(
             x=ratio,
-            y=shown["category"].astype(str),
+            y=plotly_values(shown["category"].astype(str)),
             orientation="h",
             name="impact ratio",
             marker={
@@ -113,7 +115,7 @@ def ll144_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
     )
     fig.add_vline(x=FOUR_FIFTHS, line_dash="dash", annotation_text="four-fifths (0.8)")
     fig.update_layout(
-        title=title,
+        title=plotly_text(title),
         xaxis={"title": "Impact ratio (rate / highest category's rate)", "range": [0, 1.15]},
         yaxis={"title": None, "autorange": "reversed"},
         height=max(220, 26 * len(shown) + 110),

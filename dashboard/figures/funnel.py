@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
 from etl.contract import STAGES
 
 ALERT_COLOR = "#c62828"
@@ -27,7 +28,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
         figure.add_bar(
             x=rows["stage"],
             y=reached,
-            name=f"{segment}: reached" if segment != "all" else "reached",
+            name=f"{plotly_text(segment)}: reached" if segment != "all" else "reached",
             offsetgroup=str(segment),
             marker_color=REACHED_COLOR if segment == "all" else None,
             customdata=np.stack(
@@ -91,7 +92,7 @@ def step_conversion_figure(funnel: pd.DataFrame) -> go.Figure:
         for index, (segment, part) in enumerate(rows.groupby("segment", sort=False)):
             figure.add_scatter(
                 x=part["stage"], y=pd.to_numeric(part["step_conversion"], errors="coerce"),
-                mode="lines+markers", name=str(segment),
+                mode="lines+markers", name=plotly_text(segment),
                 line={"color": SEGMENT_COLORS[index % len(SEGMENT_COLORS)]},
             )  # fmt: skip
     else:
@@ -101,7 +102,7 @@ def step_conversion_figure(funnel: pd.DataFrame) -> go.Figure:
         for segment, part in rows.groupby("segment", sort=False):
             xs += [*part["stage"], None]
             ys += [*pd.to_numeric(part["step_conversion"], errors="coerce"), None]
-            names += [str(segment)] * len(part) + [None]
+            names += [plotly_text(segment)] * len(part) + [None]
         figure.add_scatter(
             x=xs, y=ys, text=names, mode="lines", name=f"{len(segments):,} segments",
             line={"color": "rgba(120,130,140,0.35)", "width": 1},
@@ -192,7 +193,8 @@ def trend_figure(
         if len(marked):
             figure.add_scatter(
                 x=marked["cohort_start"], y=marked["rate"], mode="markers",
-                name="flagged cohort", text=marked["cohort_id"].astype(str) + " " + marked["stage"],
+                name="flagged cohort",
+                text=plotly_values(marked["cohort_id"].astype(str) + " " + marked["stage"]),
                 customdata=marked["expected_rate"],
                 marker={"symbol": "x", "size": 12, "color": ALERT_COLOR},
                 hovertemplate="%{text}: %{y:.1%}, expected %{customdata:.1%}<extra>flagged</extra>",
@@ -203,7 +205,7 @@ def trend_figure(
             shown = shown.loc[shown["stage"] == stage]
         figure.add_scatter(
             x=shown["cohort_start"], y=shown["rate"], mode="markers+text",
-            name=f"cohort {shown['cohort_id'].iloc[0]}" if len(shown) else "cohort",
+            name=f"cohort {plotly_text(shown['cohort_id'].iloc[0])}" if len(shown) else "cohort",
             text=shown["stage"], textposition="middle right",
             marker={"symbol": "diamond", "size": 10, "color": "#222222"},
             hovertemplate="%{text}: %{y:.1%}<extra>cohort</extra>",
@@ -227,17 +229,17 @@ def incidence_figure(curves: pd.DataFrame, *, max_days: float | None = None) -> 
         color = palette[index % len(palette)]
         figure.add_scatter(
             x=rows["days"], y=rows["ci_high"], mode="lines", line={"width": 0, "shape": "hv"},
-            showlegend=False, hoverinfo="skip", legendgroup=str(group),
+            showlegend=False, hoverinfo="skip", legendgroup=plotly_text(group),
         )  # fmt: skip
         figure.add_scatter(
             x=rows["days"], y=rows["ci_low"], mode="lines", line={"width": 0, "shape": "hv"},
             fill="tonexty", fillcolor=_transparent(color), showlegend=False, hoverinfo="skip",
-            legendgroup=str(group),
+            legendgroup=plotly_text(group),
         )  # fmt: skip
         figure.add_scatter(
-            x=rows["days"], y=rows["cumulative_incidence"], mode="lines", name=str(group),
-            line={"shape": "hv", "color": color}, legendgroup=str(group),
-            hovertemplate="day %{x:.0f}: %{y:.1%}<extra>" + str(group) + "</extra>",
+            x=rows["days"], y=rows["cumulative_incidence"], mode="lines", name=plotly_text(group),
+            line={"shape": "hv", "color": color}, legendgroup=plotly_text(group),
+            hovertemplate="day %{x:.0f}: %{y:.1%}<extra>%{fullData.name}</extra>",
         )  # fmt: skip
     figure.update_layout(
         xaxis_title="days",

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
 from signalboard.analysis.sql_library import ChartKind
 
 
@@ -33,8 +34,20 @@ def result_figure(
     if color is not None:
         # Colour by category even when the column is numeric (a cohort number, a year).
         data[color] = data[color].astype(str)
+    # Result text and column names (the hover labels) are data: plotly would draw their HTML.
+    for column in data.columns:
+        if data[column].dtype == object or pd.api.types.is_string_dtype(data[column]):
+            data[column] = plotly_values(data[column])
+    names = {str(c): plotly_text(c) for c in data.columns}
+    data.columns = [names[str(c)] for c in data.columns]
     builders = {"bar": px.bar, "line": px.line, "scatter": px.scatter}
-    figure = builders[kind](data, x=x, y=y, color=color, title=title or None)
+    figure = builders[kind](
+        data,
+        x=names[x],
+        y=names[y],
+        color=None if color is None else names[color],
+        title=plotly_text(title) if title else None,
+    )
     if kind == "bar" and color is not None:
         figure.update_layout(barmode="group")
     return figure

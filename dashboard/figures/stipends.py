@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.escape import plotly_text, plotly_values
+
 SERIES: tuple[tuple[str, str, str, str, str], ...] = (
     # column, ci low, ci high, legend name, colour
     ("raw_gap_pct_real", "raw_gap_pct_real_ci_low", "raw_gap_pct_real_ci_high", "raw (real)",
@@ -31,7 +33,7 @@ def gap_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
         fig.add_trace(
             go.Bar(
                 x=value,
-                y=shown["group"],
+                y=plotly_values(shown["group"]),
                 orientation="h",
                 name=name,
                 marker_color=colour,
@@ -46,10 +48,12 @@ def gap_figure(table: pd.DataFrame, *, title: str = "") -> go.Figure:
     reference = table["reference_group"].dropna()
     fig.add_vline(x=0, line_color="#444")
     fig.update_layout(
-        title=title,
+        title=plotly_text(title),
         barmode="group",
         xaxis_title=(
-            f"gap in % vs {reference.iloc[0]} (negative: paid less)" if len(reference) else "gap %"
+            f"gap in % vs {plotly_text(reference.iloc[0])} (negative: paid less)"
+            if len(reference)
+            else "gap %"
         ),
         yaxis={"autorange": "reversed"},
         height=max(300, 60 * len(shown) + 120),

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, ui
+from dashboard.escape import markdown_text
 from dashboard.figures.assessors import d_study_figure, drift_figure, severity_figure
 from signalboard.analysis import assessors, findings
 from signalboard.present import humanize
@@ -136,7 +137,8 @@ graders = res.graders[res.graders["axis"] == axis]
 flagged = graders[graders["flagged"].astype(bool)]
 if len(flagged):
     names = [
-        f"{g} ({s:+.2f})" for g, s in flagged[["grader_id", "severity"]].itertuples(index=False)
+        f"{markdown_text(g)} ({s:+.2f})"
+        for g, s in flagged[["grader_id", "severity"]].itertuples(index=False)
     ]
     # A finding, not a failure: red error boxes are kept for things that went wrong.
     st.warning("Flagged: " + ", ".join(names), icon=":material/flag:")
@@ -191,7 +193,10 @@ bias_flagged = bias[bias["flagged"].eq(True)]
 if len(bias_flagged):
     cells = bias_flagged[["grader_id", "attribute", "group"]].itertuples(index=False)
     st.warning(
-        "Flagged: " + "; ".join(f"{g} on {a} = {v}" for g, a, v in cells),
+        "Flagged: "
+        + "; ".join(
+            f"{markdown_text(g)} on {markdown_text(a)} = {markdown_text(v)}" for g, a, v in cells
+        ),
         icon=":material/flag:",
     )
 show(bias, "grader_bias")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import auth, ui
+from dashboard.escape import markdown_text
 from dashboard.figures.fairness import FOUR_FIFTHS, impact_ratio_figure, ll144_figure
 from signalboard.analysis import fairness, findings
 from signalboard.stats.adverse_impact import STATUS_TEXT
@@ -93,7 +94,7 @@ else:
     ]
     if len(unknown):
         st.caption(
-            f"Unknown {attribute}: {unknown['unknown_n'].iloc[0]} of "
+            f"Unknown {markdown_text(attribute)}: {unknown['unknown_n'].iloc[0]} of "
             f"{unknown['n_total'].iloc[0]} applicants, left out of this table; the ir_bound_low "
             "and ir_bound_high columns say how far each ratio could move had they been known."
         )
@@ -122,7 +123,7 @@ st.caption(
     "the full sample's median) by sex, race/ethnicity and the 14 intersectional categories."
 )
 for note in tables.ll144_notes:
-    st.markdown(f"- {note}")
+    st.markdown(f"- {markdown_text(note)}")
 ll144 = tables.ll144_triage
 mode = st.radio("Rate", ["selection", "scoring"], horizontal=True, key="fair_ll144_mode")
 for name, label in (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import auth, ui
+from dashboard.escape import markdown_text
 from dashboard.figures import funnel as figures
 from etl.contract import STAGES
 from signalboard.analysis import findings, funnel
@@ -204,7 +205,7 @@ else:
         st.warning(
             f"{len(flagged)} alert(s): "
             + "; ".join(
-                f"{r.cohort_id} {r.stage} {r.rate:.0%} vs {r.expected_rate:.0%} expected"
+                f"{markdown_text(r.cohort_id)} {r.stage} {r.rate:.0%} vs {r.expected_rate:.0%} expected"
                 for r in flagged.itertuples()
             ),
             icon=":material/flag:",

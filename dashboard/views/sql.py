@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import auth, ui
+from dashboard.escape import markdown_text
 from dashboard.figures.sql import result_figure
 from signalboard.analysis.sql_library import (
     CHART_KINDS,
@@ -107,7 +108,7 @@ def show_result(result: SandboxResult, *, file_name: str, key: str) -> None:
         f"{len(frame):,} rows, {len(frame.columns)} columns, in {result.elapsed_seconds:.2f} s."
     )
     if result.notice:
-        st.warning(result.notice)
+        st.warning(markdown_text(result.notice))
     if frame.empty:
         st.info("The query returned no rows.")
     st.dataframe(frame.head(SCREEN_ROWS), hide_index=True, width="stretch")
@@ -157,7 +158,7 @@ def show_outcome(slot: str, *, file_name: str) -> None:
     if outcome is None:
         return
     if isinstance(outcome, Exception):
-        st.error(str(outcome))
+        st.error(markdown_text(outcome))
         return
     show_result(outcome, file_name=file_name, key=slot)
 
@@ -179,7 +180,7 @@ with library_tab:
     try:
         queries = {query.name: query for query in list_queries(queries_dir=settings.queries_dir)}
     except QueryError as error:
-        st.error(f"The SQL library has a broken file: {error}")
+        st.error(f"The SQL library has a broken file: {markdown_text(error)}")
         queries = {}
     index = library_index(settings.queries_dir) if queries else None
     if index is not None:
@@ -241,10 +242,10 @@ with adhoc_tab:
         try:
             schema = ui.cached(schema_frame, settings)
         except SandboxError as error:
-            st.error(str(error))
+            st.error(markdown_text(error))
         else:
             tables = sorted(schema["table_name"].unique())
-            st.caption(f"{len(tables)} tables: " + ", ".join(f"`{t}`" for t in tables))
+            st.caption(f"{len(tables)} tables: " + markdown_text(", ".join(tables)))
             chosen = st.selectbox("Table", tables, key="sql_schema_table")
             st.dataframe(
                 schema.loc[schema["table_name"] == chosen, ["column_name", "data_type"]],
@@ -266,7 +267,7 @@ with adhoc_tab:
             adhoc = adhoc_query(sql or "")
         except QueryError as error:
             adhoc = None
-            st.error(str(error))
+            st.error(markdown_text(error))
         if adhoc is not None and adhoc.params:
             st.caption(
                 "Parameters: each `$name` in the SQL. Give one a type and a default with a "

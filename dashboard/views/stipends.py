@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, ui
+from dashboard.escape import markdown_text
 from dashboard.figures.stipends import gap_figure
 from signalboard.analysis import findings, stipends
 from signalboard.present import humanize
@@ -94,7 +95,7 @@ tables = result.tables
 ui.findings_block(findings.stipend_findings(tables["stipends"]))
 
 for warning in result.warnings:
-    st.warning(warning)
+    st.warning(markdown_text(warning))
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Applications with a stipend", int(result.n_applications))
@@ -183,7 +184,7 @@ flags = tables["stipend_flags"]
 if flags.empty:
     st.success("No unpaid trials, no stipend below the floor, no missing data.")
 else:
-    st.write(", ".join(f"{reason}: {n}" for reason, n in result.flag_counts))
+    st.text(", ".join(f"{reason}: {n}" for reason, n in result.flag_counts))
 long_table(flags, "stipend_flags", key="dl_stip_flags")
 
 st.header("EU/UK reporting")

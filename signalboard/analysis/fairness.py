@@ -356,6 +356,8 @@ def _suppress_combined(
             group_columns=["step", "attribute"],
             cross_columns=["track", "group"],
             also_hide=also,
+            # n - selected (applicants not selected) printed by two shown cells is a count too.
+            nested=[("n", "selected")],
         )
         hidden_n = out["n"].map(is_hidden).to_numpy(dtype=bool)
         hidden_s = out["selected"].map(is_hidden).to_numpy(dtype=bool)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from signalboard.present import format_value
+from signalboard.present import format_value, is_blank
 
 Severity = Literal["flag", "ok", "too_few"]
 
@@ -357,19 +357,26 @@ def fairness_findings(
     status = adverse_impact["status"]
     flagged = adverse_impact[status == "below_four_fifths_significant"]
     for row in flagged.itertuples(index=False):
-        out.append(
-            Finding(
-                section,
-                "flag",
-                f"At {row.step} ({_track(row.track)}), {row.group} applicants ({_attr(row.attribute)}) "
-                f"pass at {format_value(row.selection_rate, 'rate')} "
+        who = (
+            f"At {row.step} ({_track(row.track)}), {row.group} applicants ({_attr(row.attribute)})"
+        )
+        if is_blank(row.impact_ratio):
+            # A suppressed row: its rate and ratio would give a hidden count back, so the
+            # sentence names the finding without them.
+            text = (
+                f"{who}: below four-fifths and significant ({_p(row.p_value)}, "
+                f"{_q(row.q_value)}); their rate, ratio and some counts are hidden so that a "
+                "small group's count cannot be worked out."
+            )
+        else:
+            text = (
+                f"{who} pass at {format_value(row.selection_rate, 'rate')} "
                 f"({format_value(row.selected, 'count')} of {format_value(row.n, 'count')}): "
                 f"an impact ratio of {format_value(row.impact_ratio, 'ratio')} (95% CI "
                 f"{format_value(row.ir_ci_low, 'ratio')} to {format_value(row.ir_ci_high, 'ratio')}"
-                f"), below four-fifths and significant ({_p(row.p_value)}, {_q(row.q_value)}).",
-                table,
+                f"), below four-fifths and significant ({_p(row.p_value)}, {_q(row.q_value)})."
             )
-        )
+        out.append(Finding(section, "flag", text, table))
     # Below four-fifths but too few to test (an expected count under 5) is noise as well.
     too_few = (status == "too_few_to_test") & _true(adverse_impact["below_four_fifths"])
     noise = int(((status == "below_four_fifths_not_significant") | too_few).sum())

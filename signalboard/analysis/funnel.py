@@ -420,6 +420,8 @@ def _suppress(frame: pd.DataFrame, *, dims: Sequence[str], k: int) -> pd.DataFra
         rate_columns=["step_conversion", "overall_conversion", "drop_off_rate"],
         group_columns=["stage"],
         cross_columns=list(dims) if len(dims) > 1 else (),
+        # n - reached is the step's drop-off, a count of people that two shown cells would print.
+        nested=[("n", "reached")],
     )
     # overall_conversion = reached(s) / reached(applied): with reached(applied) hidden, a shown
     # reached(s) and its overall conversion would give it back.

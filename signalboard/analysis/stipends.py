@@ -763,6 +763,8 @@ def public_tables(analysis: StipendAnalysis, *, k: int = 5) -> dict[str, pd.Data
                 k=k,
                 group_columns=["attribute"],
                 also_hide={"n": mask, "n_real": mask},
+                # n - n_real counts the group's people without a price level.
+                nested=[("n", "n_real")],
             )
             hidden = (suppressed["n"].map(_masked) | suppressed["n_real"].map(_masked)).to_numpy()
             if (hidden == mask).all():

@@ -41,12 +41,14 @@ def determined_cells(
     *,
     k: int,
     upper: Sequence[float] | None = None,
+    lower: Sequence[float] | None = None,
 ) -> list[bool]:
     """Which hidden cells of one line (cells whose total is published) a reader can work out.
 
     The reader knows the line's total and every shown cell, so knows the sum `S` of the hidden
     cells, and from each hidden cell's marker its range (`"<k"`: 0..k-1; complementary: k or
-    more; `upper`, when given, caps each cell further: a part is at most its shown whole). For a
+    more; `upper` and `lower`, when given, bound each cell further: a part is at most its shown
+    whole, a whole at least its shown part). For a
     single sum constraint over boxes the exact range of hidden cell i is
     ``[max(lo_i, S - sum(hi_j, j != i)), min(hi_i, S - sum(lo_j, j != i))]``; the cell is
     recovered when that range is one value.
@@ -65,6 +67,8 @@ def determined_cells(
     bounds = {i: _bounds(float(values[i]), k) for i in idx}
     if upper is not None:
         bounds = {i: _Bounds(b.lo, min(b.hi, float(upper[i]))) for i, b in bounds.items()}
+    if lower is not None:
+        bounds = {i: _Bounds(max(b.lo, float(lower[i])), b.hi) for i, b in bounds.items()}
     total_hidden = float(sum(values[i] for i in idx))
     for i in idx:
         b = bounds[i]
@@ -79,7 +83,12 @@ def determined_cells(
 
 
 def _protect_line(
-    values: np.ndarray, hidden: np.ndarray, members: np.ndarray, k: int, upper: np.ndarray
+    values: np.ndarray,
+    hidden: np.ndarray,
+    members: np.ndarray,
+    k: int,
+    upper: np.ndarray,
+    lower: np.ndarray,
 ) -> bool:
     """Hide the smallest shown cells of one line until no hidden cell is recoverable.
 
@@ -92,7 +101,11 @@ def _protect_line(
         if not line_hidden.any():
             return changed
         determined = determined_cells(
-            line_vals.tolist(), line_hidden.tolist(), k=k, upper=upper[members].tolist()
+            line_vals.tolist(),
+            line_hidden.tolist(),
+            k=k,
+            upper=upper[members].tolist(),
+            lower=lower[members].tolist(),
         )
         if not any(determined):
             return changed
@@ -167,7 +180,8 @@ def suppress_small_cells(
        print it. A difference between 1 and k-1 hides the part (which then brings its
        complements as above), and a hidden part is known to be at most its shown whole, so the
        reader's range for it is capped there. A difference of 0 (everyone selected) is not
-       hidden: it is a rate of 1, which the report publishes as it publishes a rate of 0.5.
+       hidden: it is a rate of 1, which the report publishes as it publishes a rate of 0.5. A
+       hidden whole is known to be at least its shown part, and its range is raised there.
     3. A row with any hidden count gets every `rate_columns` value set to missing (a rate and a
        shown denominator give the numerator back) and ``suppressed=True``.
 
@@ -239,15 +253,21 @@ def suppress_small_cells(
                     hidden[part] |= newly
                     changed = True
             for column in count_columns:
+                # What a reader knows of a hidden cell from its row's other shown count: a part
+                # is at most its shown whole, a whole at least its shown part.
                 upper = np.full(len(out), np.inf)
+                lower = np.zeros(len(out))
                 for whole, part in nested:
                     if part == column:
                         shown_whole = present[whole] & ~hidden[whole]
                         upper = np.where(shown_whole, np.minimum(upper, values[whole]), upper)
+                    if whole == column:
+                        shown_part = present[part] & ~hidden[part]
+                        lower = np.where(shown_part, np.maximum(lower, values[part]), lower)
                 for members in lines:
                     members = members[present[column][members]]
                     if len(members) and _protect_line(
-                        values[column], hidden[column], members, k, upper
+                        values[column], hidden[column], members, k, upper, lower
                     ):
                         changed = True
         for column in count_columns:
