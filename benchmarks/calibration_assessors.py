@@ -1,5 +1,5 @@
 """Calibration of the Assessors intervals and flags at scale (the suite's
-tests/test_assessors_calibration.py runs small versions): interval coverage on generator-like
+tests/signalboard/analysis/test_assessors_calibration.py runs small versions): interval coverage on generator-like
 sparse designs with and without grader variance, the grader x group bias rate on a null, and
 false-flag rates and power over many generated datasets. Usage:
 python -m benchmarks.calibration_assessors [SCALE] (SCALE 3: about eleven minutes on the
@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tests.test_assessors_calibration import (
+from tests.signalboard.analysis.test_assessors_calibration import (
     bias_null_rates,
     generated_flag_counts,
     interval_coverage,

@@ -9,7 +9,7 @@ Each dataset goes the whole way a user's data goes: etl.generate writes the expo
 (queries/fairness_cells.sql) and the funnel alerts (queries/funnel_application_states.sql) read
 it as the report does. Printed rates carry their simulation standard error; docs/fairness.md
 and docs/funnel-and-time-to-hire.md hold the measured numbers. The suite's small versions are
-tests/test_fairness_calibration.py and tests/test_funnel_calibration.py.
+tests/signalboard/analysis/test_fairness_calibration.py and tests/signalboard/analysis/test_funnel_calibration.py.
 """
 
 from __future__ import annotations

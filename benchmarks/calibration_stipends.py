@@ -1,5 +1,5 @@
 """Null calibration of the stipend adjusted-gap flag at scale: the share of p < .05 by group
-size band over many generated null datasets (the suite's tests/test_stipends_calibration.py
+size band over many generated null datasets (the suite's tests/signalboard/stats/test_stipends_calibration.py
 runs 200). Usage: python -m benchmarks.calibration_stipends [SIMS]."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from tests.test_stipends_calibration import flag_rates
+from tests.signalboard.stats.test_stipends_calibration import flag_rates
 
 
 def main(sims: int = 2000) -> None:

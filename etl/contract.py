@@ -2,7 +2,7 @@
 
 The loader validates against these specs, the warehouse tables are created from them, and
 docs/data-contract.md describes the same thing for people. Change one, change the others: the test
-`tests/test_load_docs.py` checks that docs/data-contract.md is generated from this module.
+`tests/etl/test_load_docs.py` checks that docs/data-contract.md is generated from this module.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m etl.contract_docs > docs/data-contract.md
 
-`tests/test_load_docs.py` fails when the committed document differs from this rendering.
+`tests/etl/test_load_docs.py` fails when the committed document differs from this rendering.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ the vendor's shape, plus the sample's cohorts.csv and rubrics.csv (which no ATS 
 
     python -m tests.mapping_examples     # rewrite the examples
 
-tests/test_load_vendors.py checks the shipped files equal what this writes and that each loads to
+tests/etl/test_load_vendors.py checks the shipped files equal what this writes and that each loads to
 the same rows as the canonical subset (`canonical_subset`).
 """
 

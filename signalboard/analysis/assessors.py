@@ -655,7 +655,7 @@ def load_coded(
 ) -> CodedScores:
     """The scores and groups of the filtered applications as `CodedScores`, coded in DuckDB.
 
-    tests/test_assessors.py checks it against coding the label rows of
+    tests/signalboard/analysis/test_assessors.py checks it against coding the label rows of
     queries/analysis/assessor_scores.sql and assessor_candidate_groups.sql in pandas.
     """
     bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}

@@ -568,7 +568,7 @@ def _kaplan_meier_counts(histogram: _Histogram) -> Survival:
 
     The same arithmetic as scipy.stats.ecdf (scipy/stats/_survival.py, `_ecdf_uncensored` and
     `_ecdf_right_censored`) on the same integer counts, so the same floats:
-    tests/test_time_to_hire_speed.py compares them.
+    tests/signalboard/analysis/test_time_to_hire_speed.py compares them.
     """
     n_total = histogram.n
     ended = histogram.counts[:, LEFT_STAGE]
@@ -948,7 +948,7 @@ def _logrank_counts(a: _Histogram, b: _Histogram) -> tuple[float, float]:
 
     scipy.stats.logrank's arithmetic (scipy/stats/_survival.py) on the same counts (at risk and
     events per distinct time, pooled and in a), so the same floats at the sizes where its integer
-    products are exact: tests/test_time_to_hire_speed.py compares them. Floats here, because
+    products are exact: tests/signalboard/analysis/test_time_to_hire_speed.py compares them. Floats here, because
     those products (at risk x at risk x events x ...) pass 2**63 at a million applications.
     """
     if a.n == 0 or b.n == 0 or not (a.counts[:, EVENT].any() or b.counts[:, EVENT].any()):

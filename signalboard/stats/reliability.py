@@ -12,7 +12,7 @@ absorbed (scores centred on their deliverable mean), which leaves a grader-by-gr
 normal equations (one row per grader, however many scores there are), and each variance component
 is the adjusted sum of squares set equal to its expectation. On a balanced design (every grader
 scores every deliverable) these are exactly the ANOVA estimators, so the ICCs equal the Shrout &
-Fleiss (1979) / McGraw & Wong (1996) forms; see tests/test_reliability.py.
+Fleiss (1979) / McGraw & Wong (1996) forms; see tests/signalboard/stats/test_reliability.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ same tables as the pandas path on one row per application: on the sample warehou
 changed windows, several breakdowns and self-ID attributes, and on hand-made rows whose pending
 status flips at a window's edge.
 
-The pandas path is pinned to hand-computed numbers in tests/test_funnel.py; equality here carries
+The pandas path is pinned to hand-computed numbers in tests/signalboard/analysis/test_funnel.py; equality here carries
 those numbers over to the path the report and the page use at scale (issue 7).
 """
 

@@ -1,7 +1,7 @@
 """AppTest of the Fairness page: the sample's audit and LL144 tables with real, suppressed
 values, the planted triage disparity counted, the HTML summary offered, and no warehouse.
 
-The app runs through dashboard/entrypoint/streamlit_app.py (see tests/test_app_pages.py for why).
+The app runs through dashboard/entrypoint/streamlit_app.py (see tests/dashboard/test_app_pages.py for why).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The SQL page (Streamlit AppTest) and its pure helpers (signalboard.analysis.sql_library).
 
 The app runs through dashboard/entrypoint/streamlit_app.py, as `signalboard serve` runs it (see
-tests/test_app_pages.py for why not dashboard/app.py); switch_page takes the page's path.
+tests/dashboard/test_app_pages.py for why not dashboard/app.py); switch_page takes the page's path.
 """
 
 from __future__ import annotations

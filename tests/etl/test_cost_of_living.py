@@ -23,7 +23,7 @@ from etl.cost_of_living import (
     read_world_bank,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "col"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "col"
 SARPP = FIXTURES / "SARPP_STATE_2008_2023.csv"
 MARPP = FIXTURES / "MARPP_MSA_2008_2023.csv"
 PLI = FIXTURES / "API_PA.NUS.PRVT.PLI_DS2_en_csv_v2.csv"

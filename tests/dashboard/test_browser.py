@@ -25,7 +25,7 @@ import pytest
 
 from dashboard.app import PAGE_SPECS, PageSpec
 from tests.paths import REPO_ROOT
-from tests.test_findings import PLANTED
+from tests.signalboard.analysis.test_findings import PLANTED
 
 pytestmark = pytest.mark.browser
 
@@ -172,7 +172,7 @@ def test_every_page_in_a_real_browser(spec: PageSpec, server: str, browser_page)
 
 
 # What each page's findings block must name on the sample: the planted effects of the generator
-# (docs/generator.md, the same words as report.html's summary in tests/test_findings.py).
+# (docs/generator.md, the same words as report.html's summary in tests/signalboard/analysis/test_findings.py).
 PAGE_FINDINGS: dict[str, tuple[tuple[str, ...], ...]] = {
     "funnel": (PLANTED["submission_leak"],),
     "time_to_hire": (("Micro-internship", "claimed 40% shorter"),),

@@ -234,7 +234,7 @@ def test_sparse_icc_intervals_cover_the_simulated_value():
     """On sparse designs the intervals are approximations: over 40 simulated designs (400
     deliverables, 2 of 12 graders each) the 95% intervals of ICC(1,1), ICC(A,1) and ICC(C,1)
     cover the simulated value at least 85% of the time (the generator-like designs of
-    tests/test_assessors_calibration.py and the benchmark measure it closely)."""
+    tests/signalboard/analysis/test_assessors_calibration.py and the benchmark measure it closely)."""
     truth = {
         "icc_1_1": 1 / (1 + 0.25 + 0.49),
         "icc_a_1": 1 / (1 + 0.25 + 0.49),

@@ -24,7 +24,7 @@ from signalboard.analysis import stipends as sa
 from signalboard.queries import run_query
 from signalboard.stats import ols, pay_gap, pay_policy, pay_reporting
 from tests.oracles import stipends as oracle
-from tests.test_stipends import synthetic
+from tests.signalboard.analysis.test_stipends import synthetic
 
 
 def rowwise_gaps(frame: pd.DataFrame, *, reference: str, with_location: bool) -> dict:

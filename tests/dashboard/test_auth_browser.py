@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from signalboard.access import audit_path, read_audit
-from tests.test_browser import (
+from tests.dashboard.test_browser import (
     APP_IDLE,
     CHROMIUM,
     EXCEPTIONS,

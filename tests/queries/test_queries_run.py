@@ -101,7 +101,7 @@ def test_header(path: Path) -> None:
 def sandbox_settings(sample_settings: Settings) -> Settings:
     # The sample warehouse is small; a generous timeout keeps a loaded 2-core machine from flaking.
     # Some library files feed the demographic pages, so this run opts in to demographic tables
-    # (off by default in the sandbox; tests/test_sandbox.py checks the refusal).
+    # (off by default in the sandbox; tests/signalboard/test_sandbox.py checks the refusal).
     return dataclasses.replace(
         sample_settings, sql_timeout_seconds=60.0, sql_allow_demographics=True
     )

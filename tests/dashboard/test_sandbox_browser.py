@@ -2,7 +2,7 @@
 
 Each attack an analyst could type into the Ad-hoc SQL tab ends as one error message on the page:
 no traceback, no warehouse path, no demographic value. The CSV download neutralises formula
-text. Skips without /usr/bin/chromium (fails under CI=true), like tests/test_browser.py.
+text. Skips without /usr/bin/chromium (fails under CI=true), like tests/dashboard/test_browser.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import (
+from tests.dashboard.test_browser import (
     APP_IDLE,
     CHROMIUM,
     ERROR_ALERTS,

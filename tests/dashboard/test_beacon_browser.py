@@ -7,7 +7,7 @@ bold text, a javascript: link, a spreadsheet formula) pointing at a tiny HTTP se
 headless Chromium visits every page, picks the views that draw the payloads in charts, and runs
 an SQL query that returns them. The test fails if the beacon server got any request, or if any
 page holds a link or image made from data; it checks that payloads are shown as their literal
-text. Skips without /usr/bin/chromium (fails under CI=true), like tests/test_browser.py.
+text. Skips without /usr/bin/chromium (fails under CI=true), like tests/dashboard/test_browser.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dashboard.escape import WORD_JOINER
 from etl.load import load_paths
 from signalboard.settings import Settings
 from tests.conftest import SAMPLE_DIR
-from tests.test_browser import (
+from tests.dashboard.test_browser import (
     APP_IDLE,
     CHROMIUM,
     EXCEPTIONS,

@@ -1,6 +1,6 @@
 """AppTest of the Stipends page on the sample warehouse and without one.
 
-The app runs through dashboard/entrypoint/streamlit_app.py (see tests/test_app_pages.py for why).
+The app runs through dashboard/entrypoint/streamlit_app.py (see tests/dashboard/test_app_pages.py for why).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_stipends_page_warns_about_mixed_vintages(
     """The hand-made warehouse mixes BEA 2023 and World Bank 2024 price levels: the page warns,
     and pinning one vintage on the page removes the warning."""
     from etl.warehouse import connect_writable
-    from tests.test_stipends_sql import build_warehouse
+    from tests.queries.test_stipends_sql import build_warehouse
 
     path = tmp_path / "mixed.duckdb"
     con = connect_writable(path)

@@ -1,7 +1,7 @@
 """AppTest of the Funnel page on the sample warehouse: real numbers, a breakdown, a demographic
 breakdown that is suppressed, drill-through, a role filter, an empty selection, and no warehouse.
 
-The app runs through dashboard/entrypoint/streamlit_app.py (see tests/test_app_pages.py for why),
+The app runs through dashboard/entrypoint/streamlit_app.py (see tests/dashboard/test_app_pages.py for why),
 so the sidebar filters run before the page as they do in `signalboard serve`.
 """
 

@@ -17,8 +17,8 @@ import etl.load
 import etl.pseudonym
 from etl.load import LoadError
 from etl.read import MAX_LINE_BYTES
+from tests.etl.test_load_attributes import run_load
 from tests.load_helpers import EXPORTS, load, settings_for, write_exports
-from tests.test_load_attributes import run_load
 
 
 def _digest(path: Path) -> str | None:

@@ -13,9 +13,9 @@ import pytest
 
 from etl.load import LoadError
 from signalboard.cli import main as cli_main
+from tests.etl.test_load_mapping import GREENHOUSE_APPLICATIONS, GREENHOUSE_STAGES
 from tests.load_helpers import EXPORTS, load, settings_for, write_exports
 from tests.paths import REPO_ROOT
-from tests.test_load_mapping import GREENHOUSE_APPLICATIONS, GREENHOUSE_STAGES
 
 GREENHOUSE = REPO_ROOT / "etl" / "mappings" / "greenhouse.toml"
 

@@ -307,7 +307,7 @@ def test_generated_null_datasets_flag_at_most_the_nominal_rate(generated_null):
 @pytest.mark.slow
 def test_generated_planted_effects_are_still_found():
     """Planted (harsh grader 0.6, grader x group bias 0.8, LLM 0.6 lower on one group), the
-    suite's seeds 1-2 of tests/test_assessors.py: each is found in both datasets. The bias cell
+    suite's seeds 1-2 of tests/signalboard/analysis/test_assessors.py: each is found in both datasets. The bias cell
     is the weakest (11-19 deliverables among ~200 tests over five attributes): the benchmark
     measures how often it is found over many seeds."""
     c = generated_flag_counts([1, 2], plant=True)
