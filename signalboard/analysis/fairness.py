@@ -83,6 +83,11 @@ RATE_COLUMNS: tuple[str, ...] = (
     "ir_unknowns_proportional",
     "ir_bound_low",
     "ir_bound_high",
+    # A test statistic is a function of the counts: with the table's shown totals a p-value
+    # can be solved back for a hidden n, so a row with a hidden count shows none.
+    "p_value",
+    "q_value",
+    "p_exact",
 )
 
 

@@ -364,8 +364,8 @@ def fairness_findings(
             # A suppressed row: its rate and ratio would give a hidden count back, so the
             # sentence names the finding without them.
             text = (
-                f"{who}: below four-fifths and significant ({_p(row.p_value)}, "
-                f"{_q(row.q_value)}); their rate, ratio and some counts are hidden so that a "
+                f"{who}: below four-fifths and significant after the step's multiple-testing "
+                "correction; their rate, ratio, p-value and some counts are hidden so that a "
                 "small group's count cannot be worked out."
             )
         else:

@@ -113,19 +113,15 @@ def test_fairness_lists_flagged_groups_and_calls_small_ones_too_few(
 def test_a_flagged_suppressed_group_is_named_without_its_hidden_numbers() -> None:
     """A row hidden as a complement keeps its status; the sentence gives no blank rate or '*'."""
     audit = _audit(60, 0.2, 0.001, "below_four_fifths_significant").astype(object)
-    audit.loc[0, ["n", "selection_rate", "impact_ratio", "ir_ci_low", "ir_ci_high"]] = [
-        "*",
-        None,
-        None,
-        None,
-        None,
-    ]
+    hidden = ["n", "selection_rate", "impact_ratio", "ir_ci_low", "ir_ci_high", "p_value"]
+    audit.loc[0, hidden] = ["*", None, None, None, None, None]
+    audit.loc[0, "q_value"] = None
     (finding,) = fairness_findings(audit)
     assert finding.severity == "flag"
     assert finding.text == (
         "At applied->selected (all), Female applicants (sex): below four-fifths and significant "
-        "(p = 0.001, q = 0.001); their rate, ratio and some counts are hidden so that a small "
-        "group's count cannot be worked out."
+        "after the step's multiple-testing correction; their rate, ratio, p-value and some counts "
+        "are hidden so that a small group's count cannot be worked out."
     )
 
 
