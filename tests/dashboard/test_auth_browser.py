@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 
 from signalboard.access import audit_path, read_audit
-from tests.dashboard.test_browser import (
+from tests.browser_helpers import (
     APP_IDLE,
     CHROMIUM,
     EXCEPTIONS,
-    _free_port,
-    _require_chromium,
-    _wait_healthy,
+    free_port,
+    require_chromium,
+    wait_healthy,
 )
 
 pytestmark = pytest.mark.browser
@@ -70,11 +70,11 @@ def served(
     idp: str, sample_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     """`signalboard serve --config` with sign-in, on a private copy of the sample warehouse."""
-    _require_chromium()
+    require_chromium()
     folder = tmp_path_factory.mktemp("auth_app")
     db = folder / "warehouse.duckdb"
     shutil.copyfile(sample_db, db)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = folder / "signalboard.toml"
     roles = "\n".join(f'{role} = ["{email}"]' for role, email in USERS.items())
@@ -97,7 +97,7 @@ def served(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     try:
-        _wait_healthy(f"{base}/_stcore/health", process, log)
+        wait_healthy(f"{base}/_stcore/health", process, log)
         yield {"base": base, "idp": idp, "audit": audit_path(db), "log": log}
     finally:
         # serve execs into Streamlit, so SIGTERM to it stops the server.

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,16 +26,15 @@ from dashboard.app import PAGE_SPECS
 from dashboard.escape import WORD_JOINER
 from etl.load import load_paths
 from signalboard.settings import Settings
-from tests.conftest import SAMPLE_DIR
-from tests.dashboard.test_browser import (
+from tests.browser_helpers import (
     APP_IDLE,
     CHROMIUM,
     EXCEPTIONS,
     PAGE_SECONDS,
-    _free_port,
-    _require_chromium,
-    _wait_healthy,
+    require_chromium,
+    serving,
 )
+from tests.conftest import SAMPLE_DIR
 
 pytestmark = pytest.mark.browser
 
@@ -118,34 +115,13 @@ def beacon() -> Iterator[Beacon]:
 @pytest.fixture(scope="module")
 def hostile_server(beacon: Beacon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`signalboard serve` on a warehouse loaded from the hostile exports; its base URL."""
-    _require_chromium()
+    require_chromium()
     folder = tmp_path_factory.mktemp("hostile")
     exports = hostile_exports(folder / "exports", payloads(beacon.base))
     settings = Settings(db_path=folder / "warehouse.duckdb", pseudonym_key_file=folder / "key")
     load_paths([exports], settings=settings, progress=False)
-    port = _free_port()
-    log = folder / "server.log"
-    command = [sys.executable, "-m", "signalboard.cli", "serve", "--db", str(settings.db_path)]
-    env = dict(os.environ, STREAMLIT_SERVER_ADDRESS="127.0.0.1")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=10)
+    with serving(settings.db_path, folder / "server.log") as url:
+        yield url
 
 
 def _idle(page) -> None:

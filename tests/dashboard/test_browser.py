@@ -10,115 +10,41 @@ installs it and a missing browser is a failure.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dashboard.app import PAGE_SPECS, PageSpec
+from tests.browser_helpers import (
+    APP_IDLE,
+    ERROR_ALERTS,
+    EXCEPTIONS,
+    chromium_page,
+    require_chromium,
+    serving,
+)
 from tests.paths import REPO_ROOT
 from tests.signalboard.analysis.test_findings import PLANTED
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
-SERVER_START_SECONDS = 90
-PAGE_SECONDS = 120  # waits, not assertions on speed: two shared CPUs can be slow
-# Streamlit marks its root element with the script's state; the run is over at "notRunning".
-APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-EXCEPTIONS = '[data-testid="stException"]'
-ERROR_ALERTS = '[data-testid="stAlertContentError"]'
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    message = f"{CHROMIUM} is missing (install Debian's chromium package; dev.py test does)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "; CI=true requires the browser test to run")
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the server did not answer {url} in {SERVER_START_SECONDS}s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`signalboard serve` on the session's sample warehouse, on a free port; its base URL."""
-    _require_chromium()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "signalboard.cli",
-        "serve",
-        "--db",
-        str(sample_db),
-        "--port",
-        str(port),
-    ]
-    env = dict(os.environ, STREAMLIT_SERVER_ADDRESS="127.0.0.1")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        # The CLI runs streamlit as a child; end the whole process group we started.
-        if process.poll() is None:
-            os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=10)
+    require_chromium()
+    with serving(sample_db, tmp_path_factory.mktemp("server") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser_page(server: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(PAGE_SECONDS * 1000)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def _url(base: str, spec: PageSpec) -> str:

@@ -7,23 +7,18 @@ text. Skips without /usr/bin/chromium (fails under CI=true), like tests/dashboar
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.dashboard.test_browser import (
+from tests.browser_helpers import (
     APP_IDLE,
-    CHROMIUM,
     ERROR_ALERTS,
     EXCEPTIONS,
-    PAGE_SECONDS,
-    _free_port,
-    _require_chromium,
-    _wait_healthy,
+    chromium_page,
+    require_chromium,
+    serving,
 )
 
 pytestmark = pytest.mark.browser
@@ -35,55 +30,19 @@ MAX_BYTES = "1MB"
 @pytest.fixture(scope="module")
 def sql_server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`signalboard serve` on the sample warehouse with a short SQL time limit; its base URL."""
-    _require_chromium()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("sql_server") / "server.log"
-    command = [sys.executable, "-m", "signalboard.cli", "serve", "--db", str(sample_db)]
-    env = dict(
-        os.environ,
-        STREAMLIT_SERVER_ADDRESS="127.0.0.1",
-        SIGNALBOARD_SQL_TIMEOUT_SECONDS=str(TIMEOUT_SECONDS),
-        SIGNALBOARD_SQL_MAX_BYTES=MAX_BYTES,
-    )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=10)
+    require_chromium()
+    env = {
+        "SIGNALBOARD_SQL_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+        "SIGNALBOARD_SQL_MAX_BYTES": MAX_BYTES,
+    }
+    with serving(sample_db, tmp_path_factory.mktemp("sql_server") / "server.log", env=env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def sql_page(sql_server: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            context = browser.new_context(
-                viewport={"width": 1400, "height": 900}, accept_downloads=True
-            )
-            page = context.new_page()
-            page.set_default_timeout(PAGE_SECONDS * 1000)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(accept_downloads=True) as page:
+        yield page
 
 
 def _run_adhoc(page, server: str, sql: str) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from signalboard.db import query_scalar, readonly
+from tests.browser_helpers import stop_group
 
 SIGNALBOARD = Path(sys.executable).with_name("signalboard")
 COMMAND_SECONDS = 300  # a limit against hangs, not a speed assertion
@@ -133,12 +134,5 @@ def test_demo_builds_the_sample_warehouse_and_serves_it(tmp_path: Path) -> None:
         with readonly(db) as con:
             assert query_scalar(con, "select count(*) from applications") > 0
     finally:
-        # demo runs streamlit as a child process: end the process group this test started.
-        if process.poll() is None:
-            os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=10)
+        stop_group(process)  # demo runs streamlit as a child process
     assert (tmp_path / "pseudonym.key").exists()
