@@ -724,3 +724,69 @@ def grader_bias(
             {"attribute": attribute, "f_stat": f_stat, "df1": df1, "df2": df2, "p_value": p}
         )
     return cells[columns], pd.DataFrame(omnibus_rows, columns=omnibus_columns)
+
+
+def severity_without_bias(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    cells: pd.DataFrame,
+    *,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """`grader_severity` re-estimated without the ratings of the flagged grader x group cells.
+
+    A grader biased against one group scores that group's deliverables lower; counted in its
+    severity, the bias makes it look harsher toward everyone. So each flagged cell's ratings
+    (the grader's scores of that group's deliverables) leave the fit and the severities come
+    from the rest; `n_scored` and `raw_mean` stay those of all the grader's ratings (the
+    published total). `severity_excludes` names the excluded cells ("attribute: group", joined
+    by "; "; empty when none).
+
+    Parameters
+    ----------
+    fit
+        Crossed fit of human scores.
+    groups
+        attributes x units group codes, as for `grader_bias`.
+    cells
+        `grader_bias` cells (grader_id, attribute, group, flagged).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of `grader_severity` and severity_excludes, one row per grader of `fit`.
+    """
+    flagged = cells[cells["flagged"].eq(True)] if len(cells) else cells
+    drop = np.zeros(len(fit.y), dtype=bool)
+    excludes: dict[str, list[str]] = {}
+    rater_index = {label: i for i, label in enumerate(fit.raters)}
+    attribute_index = {label: i for i, label in enumerate(attributes)}
+    for grader, attribute, group in zip(
+        flagged.get("grader_id", []),
+        flagged.get("attribute", []),
+        flagged.get("group", []),
+        strict=True,
+    ):
+        a = attribute_index[attribute]
+        g = int(np.flatnonzero(group_labels[a] == group)[0])
+        drop |= (fit.rater_code == rater_index[grader]) & (groups[a][fit.unit_code] == g)
+        excludes.setdefault(grader, []).append(f"{attribute}: {group}")
+    full = grader_severity(fit, threshold=threshold, confidence=confidence)
+    if drop.any():
+        kept = ~drop
+        u, unit_codes = _compact(fit.unit_code[kept], len(fit.units))
+        r, rater_codes = _compact(fit.rater_code[kept], len(fit.raters))
+        refit = fit_arrays(
+            u, r, fit.y[kept], units=fit.units[unit_codes], raters=fit.raters[rater_codes]
+        )
+        again = grader_severity(refit, threshold=threshold, confidence=confidence)
+        again = again.set_index("grader_id").reindex(fit.raters).reset_index()
+        again["n_scored"] = full["n_scored"].to_numpy()
+        again["raw_mean"] = full["raw_mean"].to_numpy()
+        again["flagged"] = again["flagged"].fillna(False).astype(bool)
+        full = again[full.columns]
+    full["severity_excludes"] = ["; ".join(excludes.get(g, [])) for g in full["grader_id"]]
+    return full
