@@ -711,6 +711,8 @@ def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, 
 
     out: dict[str, list[pd.DataFrame]] = {k: [] for k in ("rel", "graders", "llm")}
     tables: dict[str, pd.DataFrame] = {}
+    bias_parts: list[pd.DataFrame] = []
+    omnibus_parts: list[pd.DataFrame] = []
     for axis, part in oracle._by_axis(scores):
         human = part[part["grader_kind"] == "human"]
         fit = fit_crossed(human)
@@ -721,20 +723,45 @@ def _reference_analyze(scores: pd.DataFrame, groups: pd.DataFrame) -> dict[str, 
             )
             icc.loc[len(icc)] = {"metric": f"alpha_{level}", "value": value}
         out["rel"].append(icc.assign(axis=axis, n_deliverables=len(fit.units)))
-        sev = oracle.grader_severity(human, fit=fit).assign(grader_kind="human")
+        bias, omnibus = oracle.grader_bias(fit, groups)
+        biased = bias[bias["flagged"]].merge(groups, on=["attribute", "group"])
+        dropped = human.merge(
+            biased[["grader_id", "application_id"]].drop_duplicates(), how="left", indicator=True
+        )["_merge"].eq("both")
+        sev = oracle.grader_severity(human, fit=fit)
+        if dropped.any():
+            kept = human[~dropped.to_numpy()]
+            again = oracle.grader_severity(kept).set_index("grader_id").reindex(sev["grader_id"])
+            again[["n_scored", "raw_mean"]] = sev.set_index("grader_id")[["n_scored", "raw_mean"]]
+            again["flagged"] = again["flagged"].fillna(False).astype(bool)
+            sev = again.reset_index()[sev.columns]
+        excludes: dict[str, list[str]] = {}
+        for row in bias[bias["flagged"]].itertuples(index=False):
+            excludes.setdefault(row.grader_id, []).append(f"{row.attribute}: {row.group}")
+        excludes_text = {g: "; ".join(v) for g, v in excludes.items()}
+        sev["severity_excludes"] = sev["grader_id"].map(excludes_text).fillna("")
+        sev = sev.assign(grader_kind="human")
+        bias_parts.append(bias.assign(axis=axis))
+        omnibus_parts.append(omnibus.assign(axis=axis))
         llm = part[part["grader_kind"] == "llm"]
         ext = oracle.external_severity(fit, llm)
         out["graders"].append(
-            pd.concat([sev, ext.assign(grader_kind="llm", component=0)]).assign(axis=axis)
+            pd.concat(
+                [sev, ext.assign(grader_kind="llm", component=0, severity_excludes="")]
+            ).assign(axis=axis)
         )
         if axis == assessors.TOTAL:
             tables["flips"] = oracle.decision_flips(
                 human, sev, pass_mark=human.groupby("application_id")["pass_mark"].first()
             )
             tables["drift"] = oracle.severity_drift(human)
-            bias, tables["bias_omnibus"] = oracle.grader_bias(fit, groups)
-            tables["grader_bias"] = assessors._suppress_bias(bias.assign(axis=axis), k=5)
         out["llm"].append(oracle.llm_agreement(part, groups, axis=axis))
+    # the total first, then the axes
+    order = [*bias_parts[-1:], *bias_parts[:-1]]
+    tables["grader_bias"] = assessors._suppress_bias(pd.concat(order, ignore_index=True), k=5)
+    tables["bias_omnibus"] = pd.concat(
+        [*omnibus_parts[-1:], *omnibus_parts[:-1]], ignore_index=True
+    )[assessors.OMNIBUS_COLUMNS]
     tables["reliability"] = pd.concat(out["rel"], ignore_index=True)[
         ["axis", "metric", "value", "k", "n_deliverables"]
     ]
