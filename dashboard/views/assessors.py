@@ -181,27 +181,30 @@ show(res.style, "rating_style")
 st.header("Grader x group bias")
 st.warning(assessors.SHARED_BIAS_NOTE)
 st.markdown(
-    "For each grader and group: the grader's mean residual on the group's deliverables (score "
-    "minus what the deliverable and the grader's overall severity predict, i.e. relative to "
-    "co-graders on the same work; negative = scores the group lower), with SE, p and a "
-    f"Benjamini-Hochberg q over all grader x group tests. Flagged when q < 0.05 and |bias| >= "
-    f"{threshold} points. Cells under {settings.min_cell_size} are shown as "
-    f"<{settings.min_cell_size} without statistics."
+    "For each grader and group, on the rubric axis chosen above: how much lower (negative) or "
+    "higher the grader scores the group than co-graders score the same deliverables, beyond the "
+    "grader's severity toward everyone else (its difference from co-graders on the group's "
+    "deliverables minus that on its other deliverables), with SE, a Welch t test and a "
+    "Benjamini-Hochberg q over all grader x group tests of the axis. Flagged when q < 0.05 and "
+    f"|bias| >= {threshold} points; a flagged grader's severity above leaves those ratings out. "
+    f"Cells under {settings.min_cell_size} are shown as <{settings.min_cell_size} without "
+    "statistics."
 )
 bias = res.grader_bias
 bias_flagged = bias[bias["flagged"].eq(True)]
 if len(bias_flagged):
-    cells = bias_flagged[["grader_id", "attribute", "group"]].itertuples(index=False)
+    cells = bias_flagged[["grader_id", "attribute", "group", "axis"]].itertuples(index=False)
     st.warning(
         "Flagged: "
         + "; ".join(
-            f"{markdown_text(g)} on {markdown_text(a)} = {markdown_text(v)}" for g, a, v in cells
+            f"{markdown_text(g)} on {markdown_text(a)} = {markdown_text(v)} ({markdown_text(x)})"
+            for g, a, v, x in cells
         ),
         icon=":material/flag:",
     )
-show(bias, "grader_bias")
+show(bias, "grader_bias", axis=axis)
 st.subheader("Omnibus test per attribute")
-show(res.bias_omnibus, "grader_bias_omnibus")
+show(res.bias_omnibus, "grader_bias_omnibus", axis=axis)
 
 # --- LLM vs humans ----------------------------------------------------------------------------
 st.header("LLM vs human graders")

@@ -48,7 +48,9 @@ GRADER_COLUMNS = [
     "shrinkage",
     "component",
     "rank_in_component",
+    "severity_excludes",
 ]
+OMNIBUS_COLUMNS = ["axis", "attribute", "f_stat", "df1", "df2", "p_value"]
 BIAS_COLUMNS = [
     "axis",
     "grader_id",
@@ -145,7 +147,7 @@ def _suppress_bias(cells: pd.DataFrame, *, k: int) -> pd.DataFrame:
         count_columns=["n"],
         k=k,
         rate_columns=["se", "p_value", "q_value"],
-        group_columns=["grader_id", "attribute"],
+        group_columns=["axis", "grader_id", "attribute"],
     )
     small = out["n"].astype(str).str.startswith("<")
     for column in ("bias_points", "flagged"):
@@ -182,7 +184,12 @@ class CodedScores:
 
 
 def _months(values: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(values)
+    """Months since 1970-01 of `scored_at` (-1 = unknown): timestamps as the warehouse returns
+    them, or the text 'YYYY-MM-DD HH:MM:SS' of a scores CSV (a day without a time too)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values
+    else:
+        stamps = pd.to_datetime(values, format="ISO8601")
     months = (stamps.dt.year - 1970) * 12 + stamps.dt.month - 1
     return months.fillna(-1).to_numpy(dtype=np.int64)
 
@@ -382,8 +389,8 @@ def _axis_tables(
     seed: int,
     shared: _Ratings | None = None,
 ) -> dict[str, Any]:
-    """The tables of axis `a` (reliability, variance, D-study, design and graders; on the total
-    also grader design and overlap, decision flips, drift and grader x group bias); empty when
+    """The tables of axis `a` (reliability, variance, D-study, design, grader x group bias and
+    graders; on the total also grader design and overlap, decision flips and drift); empty when
     too few deliverables are double-scored. `shared`: ratings to reuse when this axis's human
     ratings are the same rows."""
     n_units, n_graders = len(data.units), len(data.graders)
@@ -424,7 +431,31 @@ def _axis_tables(
         "graders_for_phi_80": needed,
     }
     out["design"] = reliability.design_summary(fit).assign(axis=axis)
-    sev = severity.grader_severity(fit, threshold=threshold).assign(grader_kind="human")
+    if len(data.attributes):
+        # Grader x group bias on every axis and the total, each its own Benjamini-Hochberg family
+        unit_groups = data.groups[:, unit_codes]
+        bias, omnibus = severity.grader_bias(
+            fit,
+            unit_groups,
+            attributes=data.attributes,
+            group_labels=list(data.group_labels),
+            threshold=threshold,
+            min_cell_size=min_cell_size,
+        )
+        out["bias"] = bias.assign(axis=axis)
+        out["omnibus"] = omnibus.assign(axis=axis)
+        # the severity reported leaves out the confirmed bias cells' ratings
+        sev = severity.severity_without_bias(
+            fit,
+            unit_groups,
+            bias,
+            attributes=data.attributes,
+            group_labels=list(data.group_labels),
+            threshold=threshold,
+        )
+    else:
+        sev = severity.grader_severity(fit, threshold=threshold).assign(severity_excludes="")
+    sev = sev.assign(grader_kind="human")
     llm = np.flatnonzero(present & ~data.pair_human)
     if len(llm):
         local = np.full(n_units, -1, dtype=np.int64)
@@ -437,7 +468,7 @@ def _axis_tables(
             grader_labels=data.graders,
             threshold=threshold,
         )
-        sev = pd.concat([sev, ext.assign(grader_kind="llm", component=0)])
+        sev = pd.concat([sev, ext.assign(grader_kind="llm", component=0, severity_excludes="")])
     out["graders"] = sev.assign(axis=axis)
     if a != total_code:
         return out
@@ -461,16 +492,6 @@ def _axis_tables(
         grader_labels=data.graders,
         threshold=threshold,
     )
-    if len(data.attributes):
-        bias, out["omnibus"] = severity.grader_bias(
-            fit,
-            data.groups[:, unit_codes],
-            attributes=data.attributes,
-            group_labels=list(data.group_labels),
-            threshold=threshold,
-            min_cell_size=min_cell_size,
-        )
-        out["bias"] = bias.assign(axis=TOTAL)
     return out
 
 
@@ -491,8 +512,13 @@ def _assemble(
     overlap = total.get("overlap", _empty([]))
     flips = total.get("flips", _empty([]))
     drift = total.get("drift", _empty([]))
-    bias = total.get("bias", _empty([]))
-    omnibus = total.get("omnibus", _empty([]))
+    # the total first, then the axes in order
+    bias_rows = [t["bias"] for t in [total, *per_axis[:-1]] if "bias" in t]
+    omnibus_rows = [t["omnibus"] for t in [total, *per_axis[:-1]] if "omnibus" in t]
+    bias = pd.concat(bias_rows, ignore_index=True) if bias_rows else _empty([])
+    omnibus = (
+        pd.concat(omnibus_rows, ignore_index=True)[OMNIBUS_COLUMNS] if omnibus_rows else _empty([])
+    )
     rel_rows, d_rows, design_rows, grader_rows = (
         rows("rel"),
         rows("d"),
@@ -781,7 +807,9 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "Severity in rubric points (positive = harsher than co-graders on the same work), "
             f"empirical-Bayes shrunk, with a 95% interval; flagged when the interval lies beyond "
             f"+/-{thr} points. The LLM row compares it with the humans' adjusted scores. "
-            "Ranks only within a connected component.",
+            "Ranks only within a connected component. A grader flagged for bias against a group "
+            "(grader_bias) has its severity estimated without those ratings "
+            "(severity_excludes names them).",
         ),
         ReportTable(
             "decision_flips",
@@ -804,18 +832,20 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "grader_bias",
             "Grader x group bias (differential rater functioning)",
             res.grader_bias,
-            "The grader's mean residual on a group's deliverables, estimated jointly for all "
-            "graders (grader x group effect minus the grader's overall effect; negative = scores "
-            "the group lower than co-graders on the same work), t test, Benjamini-Hochberg q "
-            f"over all grader x group tests; flagged when q < 0.05 and |bias| >= {thr}. Cells "
-            f"under {k} are shown as <{k} with no statistics.",
+            "Per rubric axis and the total (axis): how much lower (negative) or higher the "
+            "grader scores the group than co-graders score the same deliverables, beyond the "
+            "grader's severity toward everyone else (its mean difference from co-graders on the "
+            "group's deliverables minus that on its other deliverables), Welch t test, "
+            "Benjamini-Hochberg q over all grader x group tests of one axis (each axis and the "
+            f"total a family); flagged when q < 0.05 and |bias| >= {thr}. Cells under {k} are "
+            f"shown as <{k} with no statistics.",
             notes=(SHARED_BIAS_NOTE,),
         ),
         ReportTable(
             "grader_bias_omnibus",
             "Grader x group bias: omnibus test per attribute",
             res.bias_omnibus,
-            "F test of grader x group cell means against grader means.",
+            "Per axis and the total: F test of grader x group cell means against grader means.",
         ),
         ReportTable(
             "llm_agreement",

@@ -247,16 +247,25 @@ def assessor_findings(
             )
     if grader_bias is not None and len(grader_bias):
         flagged = grader_bias[_true(grader_bias["flagged"])]
-        for row in flagged.itertuples(index=False):
-            word = "lower" if row.bias_points < 0 else "higher"
+        if "axis" not in flagged.columns:
+            flagged = flagged.assign(axis=axis)
+        # one finding per grader x group cell: its row on `axis` (else its first), the other
+        # axes it is flagged on named
+        for _, rows in flagged.groupby(["grader_id", "attribute", "group"], sort=True):
+            main = rows[rows["axis"] == axis]
+            row = (main if len(main) else rows).iloc[0]
+            others = [a for a in rows["axis"] if a != row["axis"]]
+            also = f"; also flagged on {', '.join(others)}" if others else ""
+            word = "lower" if row["bias_points"] < 0 else "higher"
             out.append(
                 Finding(
                     section,
                     "flag",
-                    f"Grader {row.grader_id} scores {row.group} candidates ({_attr(row.attribute)}) "
-                    f"{abs(row.bias_points):.2f} points {word} than co-graders of the same "
-                    f"deliverables ({format_value(row.n, 'count')} deliverables, {_q(row.q_value)}"
-                    f", {row.axis}).",
+                    f"Grader {row['grader_id']} scores {row['group']} candidates "
+                    f"({_attr(row['attribute'])}) {abs(row['bias_points']):.2f} points {word} "
+                    "than co-graders of the same deliverables, beyond its severity toward "
+                    f"everyone else ({format_value(row['n'], 'count')} deliverables, "
+                    f"{_q(row['q_value'])}, {row['axis']}){also}.",
                     "grader_bias",
                 )
             )

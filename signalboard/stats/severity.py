@@ -178,7 +178,11 @@ def _next_confirmed(
     new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
     if not new.any():
         return cells, None
-    return cells, cells[new].sort_values("p_value").iloc[[0]]
+    # On an attribute of two groups a grader's two cells are one comparison (in - out of one is
+    # out - in of the other) with the same p: the difference is attributed to the smaller
+    # cell, so the grader's severity is what it shows toward most of its work
+    found = cells[new].assign(p_key=[float(f"{p:.10g}") for p in cells.loc[new, "p_value"]])
+    return cells, found.sort_values(["p_key", "n"], kind="stable").iloc[[0]].drop(columns="p_key")
 
 
 def _group_sum(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -501,7 +505,9 @@ class _BiasLayout:
 
 def _bias_layouts(
     fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]
-) -> list[_BiasLayout]:
+) -> tuple[np.ndarray, list[_BiasLayout]]:
+    """The double-scored ratings (every rating a grader's severity toward the others can come
+    from) and each attribute's `_BiasLayout`."""
     keep = fit.n_per_unit[fit.unit_code] >= 2
     layouts = []
     for a, labels in enumerate(group_labels):
@@ -510,20 +516,28 @@ def _bias_layouts(
         key = fit.rater_code[ok] * len(labels) + codes[ok]
         n = np.bincount(key, minlength=len(fit.raters) * len(labels)).astype(float)
         layouts.append(_BiasLayout(ok, key, n, len(labels)))
-    return layouts
+    return keep, layouts
 
 
 def _bias_cells_codes(
     fit: CrossedFit,
+    keep: np.ndarray,
     layouts: list[_BiasLayout],
     attributes: np.ndarray,
     group_labels: list[np.ndarray],
     min_cell_size: int,
 ) -> tuple[pd.DataFrame, list[tuple[np.ndarray, ...]]]:
-    """Cells of `_bias_cells` from a fit and its `_bias_layouts`."""
+    """Cells of `grader_bias` from a fit, its double-scored ratings and its `_bias_layouts`."""
     m = fit.n_per_unit[fit.unit_code].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         residual = fit.residual * m / (m - 1)
+    # per grader, over every double-scored rating: the in-group cell is taken out of these to
+    # leave the grader's ratings of everyone else
+    n_raters = len(fit.raters)
+    rater_kept, resid_kept = fit.rater_code[keep], residual[keep]
+    grader_n = np.bincount(rater_kept, minlength=n_raters).astype(float)
+    grader_sum = np.bincount(rater_kept, resid_kept, minlength=n_raters)
+    grader_sq = np.bincount(rater_kept, resid_kept**2, minlength=n_raters)
     frames, per_attribute = [], []
     for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
         n_groups, key, n = layout.n_groups, layout.key, layout.n
@@ -531,26 +545,43 @@ def _bias_cells_codes(
         _, mean, sd = _mean_sd(key, values, len(n), n)
         per_attribute.append((layout.ok, key, values, n_groups))
         cells = np.flatnonzero(n > 0)
+        rater = cells // n_groups
+        n_in, mean_in, sd_in = n[cells], mean[cells], sd[cells]
+        sum_in = _group_sum(key, values, len(n))[cells]
+        sq_in = _group_sum(key, values**2, len(n))[cells]
+        n_out = grader_n[rater] - n_in
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_out = (grader_sum[rater] - sum_in) / n_out
+            ss_out = np.clip(grader_sq[rater] - sq_in - n_out * mean_out**2, 0.0, None)
+            sd_out = np.where(n_out > 1, np.sqrt(ss_out / (n_out - 1)), np.nan)
+            v_in, v_out = sd_in**2 / n_in, sd_out**2 / n_out
+            se = np.sqrt(v_in + v_out)
+            # Welch-Satterthwaite degrees of freedom of the two-sample difference
+            df = (v_in + v_out) ** 2 / (v_in**2 / (n_in - 1) + v_out**2 / (n_out - 1))
         frames.append(
             pd.DataFrame(
                 {
-                    "grader_id": fit.raters[cells // n_groups],
+                    "grader_id": fit.raters[rater],
                     "attribute": attribute,
                     "group": group_labels[a][cells % n_groups],
-                    "n": n[cells].astype(np.int64),
-                    "bias_points": mean[cells],
-                    "se": sd[cells] / np.sqrt(n[cells]),
+                    "n": n_in.astype(np.int64),
+                    "bias_points": mean_in - mean_out,
+                    "se": se,
+                    "df": df,
                 }
             )
         )
     cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(cells):
         cells = cells.sort_values(["grader_id", "attribute", "group"], ignore_index=True)
-        tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
+        tested = (
+            (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0) & (cells["df"] > 0)
+        ).fillna(False)
         t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
         cells["p_value"] = np.where(
-            tested, 2 * stats.t.sf(np.abs(t), (cells["n"] - 1).clip(lower=1)), np.nan
+            tested, 2 * stats.t.sf(np.abs(t), cells["df"].where(tested, 1.0)), np.nan
         )
+        cells = cells.drop(columns="df")
     return cells, per_attribute
 
 
@@ -565,17 +596,26 @@ def grader_bias(
     alpha: float = 0.05,
     max_steps: int = 10,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Differential rater functioning: each grader's mean residual on each demographic group.
+    """Differential rater functioning: how much lower (negative) or higher the grader scores a
+    group than co-graders score the same deliverables, beyond the grader's severity toward
+    everyone else.
 
-    Per score on a deliverable with m >= 2 graders the leave-one-out residual is the score minus
-    the other graders' severity-adjusted scores on the same deliverable minus the grader's own
-    severity (m / (m - 1) times the fit's residual). bias_points = its mean over the grader's
-    deliverables by candidates of the group: negative = the grader scores this group lower than
-    co-graders on the same work would lead one to expect, given the grader's overall severity.
-    SE = the residuals' SD / sqrt(n), two-sided t test on n - 1 degrees of freedom,
-    Benjamini-Hochberg q over every grader x group test of every attribute; flagged when
-    q < `alpha` and |bias_points| >= `threshold`. Cells with fewer than `min_cell_size` scores
-    are not tested.
+    bias_points = d_in - d_out, where d is the grader's score minus its co-graders'
+    severity-adjusted scores on the same deliverable (m >= 2 graders), d_in its mean over the
+    grader's deliverables by candidates of the group and d_out its mean over the grader's other
+    double-scored deliverables. So the grader's own severity is estimated from the candidates
+    outside the group (the grader main effect of a grader x group interaction model identified
+    by the other groups) and does not absorb the bias: a grader planted 0.8 points harsher on one
+    group is measured at about -0.8, not at -0.8 times the other groups' share of its work. In
+    the fit's terms d - d_out is the leave-one-out residual (m / (m - 1) times the residual: the
+    grader's overall effect cancels in the difference), compared in and out of the group.
+
+    SE = sqrt(s_in^2 / n_in + s_out^2 / n_out), two-sided Welch t test (Satterthwaite degrees of
+    freedom) of the same difference, so the interval bias_points +/- t * SE and p_value describe
+    one comparison. Benjamini-Hochberg q over every grader x group test of every attribute in one
+    call (one axis or the total: the caller's family); flagged when q < `alpha` and
+    |bias_points| >= `threshold`. Cells with fewer than `min_cell_size` scores (or no other
+    ratings by the grader) are not tested.
 
     Attribution, step by step: a biased grader also pushes the residuals of its co-graders on the
     same deliverables the other way. So the most significant flagged cell is taken as real, its
@@ -587,6 +627,23 @@ def grader_bias(
     means of the residuals (one-way ANOVA within grader): does any grader treat groups
     differently? Limit: the residual is relative to co-graders, so a bias that every grader
     shares cancels out and does not show here.
+
+    Examples
+    --------
+    >>> from signalboard.stats.reliability import fit_arrays
+    >>> rng = np.random.default_rng(0)
+    >>> unit = np.repeat(np.arange(400), 2)
+    >>> rater = np.stack([rng.permutation(4)[:2] for _ in range(400)]).ravel()
+    >>> group = (rng.random(400) < 0.3).astype(int)
+    >>> y = rng.normal(3, 0.7, 400)[unit] + rng.normal(0, 0.3, 800)
+    >>> y -= 0.8 * ((rater == 0) & (group[unit] == 1))  # grader a: 0.8 lower on group "y"
+    >>> fit = fit_arrays(unit, rater, y, units=np.arange(400), raters=np.array(list("abcd")))
+    >>> cells, _ = grader_bias(fit, group[None, :], attributes=np.array(["sex"]),
+    ...                        group_labels=[np.array(["x", "y"])])
+    >>> cells.loc[cells["flagged"], ["grader_id", "group"]].values.tolist()
+    [['a', 'y']]
+    >>> round(float(cells.loc[cells["flagged"], "bias_points"].iloc[0]), 1)
+    -0.8
 
     Parameters
     ----------
@@ -610,10 +667,10 @@ def grader_bias(
     confirmed: pd.DataFrame | None = None
     current = fit
     first_pass = None
-    layouts = _bias_layouts(fit, groups, group_labels)
+    keep, layouts = _bias_layouts(fit, groups, group_labels)
     for _ in range(max_steps + 1):
         cells, per_attribute = _bias_cells_codes(
-            current, layouts, attributes, group_labels, min_cell_size
+            current, keep, layouts, attributes, group_labels, min_cell_size
         )
         if first_pass is None:
             first_pass = per_attribute
@@ -667,3 +724,69 @@ def grader_bias(
             {"attribute": attribute, "f_stat": f_stat, "df1": df1, "df2": df2, "p_value": p}
         )
     return cells[columns], pd.DataFrame(omnibus_rows, columns=omnibus_columns)
+
+
+def severity_without_bias(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    cells: pd.DataFrame,
+    *,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+    threshold: float = 0.25,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """`grader_severity` re-estimated without the ratings of the flagged grader x group cells.
+
+    A grader biased against one group scores that group's deliverables lower; counted in its
+    severity, the bias makes it look harsher toward everyone. So each flagged cell's ratings
+    (the grader's scores of that group's deliverables) leave the fit and the severities come
+    from the rest; `n_scored` and `raw_mean` stay those of all the grader's ratings (the
+    published total). `severity_excludes` names the excluded cells ("attribute: group", joined
+    by "; "; empty when none).
+
+    Parameters
+    ----------
+    fit
+        Crossed fit of human scores.
+    groups
+        attributes x units group codes, as for `grader_bias`.
+    cells
+        `grader_bias` cells (grader_id, attribute, group, flagged).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of `grader_severity` and severity_excludes, one row per grader of `fit`.
+    """
+    flagged = cells[cells["flagged"].eq(True)] if len(cells) else cells
+    drop = np.zeros(len(fit.y), dtype=bool)
+    excludes: dict[str, list[str]] = {}
+    rater_index = {label: i for i, label in enumerate(fit.raters)}
+    attribute_index = {label: i for i, label in enumerate(attributes)}
+    for grader, attribute, group in zip(
+        flagged.get("grader_id", []),
+        flagged.get("attribute", []),
+        flagged.get("group", []),
+        strict=True,
+    ):
+        a = attribute_index[attribute]
+        g = int(np.flatnonzero(group_labels[a] == group)[0])
+        drop |= (fit.rater_code == rater_index[grader]) & (groups[a][fit.unit_code] == g)
+        excludes.setdefault(grader, []).append(f"{attribute}: {group}")
+    full = grader_severity(fit, threshold=threshold, confidence=confidence)
+    if drop.any():
+        kept = ~drop
+        u, unit_codes = _compact(fit.unit_code[kept], len(fit.units))
+        r, rater_codes = _compact(fit.rater_code[kept], len(fit.raters))
+        refit = fit_arrays(
+            u, r, fit.y[kept], units=fit.units[unit_codes], raters=fit.raters[rater_codes]
+        )
+        again = grader_severity(refit, threshold=threshold, confidence=confidence)
+        again = again.set_index("grader_id").reindex(fit.raters).reset_index()
+        again["n_scored"] = full["n_scored"].to_numpy()
+        again["raw_mean"] = full["raw_mean"].to_numpy()
+        again["flagged"] = again["flagged"].fillna(False).astype(bool)
+        full = again[full.columns]
+    full["severity_excludes"] = ["; ".join(excludes.get(g, [])) for g in full["grader_id"]]
+    return full

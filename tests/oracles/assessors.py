@@ -346,20 +346,46 @@ def leave_one_out_residuals(fit: CrossedFit) -> pd.DataFrame:
 
 
 def _bias_cells(frame: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
+    """Per grader x group: the mean leave-one-out residual on the group's deliverables minus its
+    mean on the grader's other double-scored deliverables, Welch SE, df and p."""
     fit = fit_crossed(frame)
-    data = leave_one_out_residuals(fit).merge(groups, on="application_id", how="inner")
-    cells = (
-        data.groupby(["grader_id", "attribute", "group"], sort=True)["residual"]
-        .agg(n="size", bias_points="mean", sd="std")
-        .reset_index()
-    )
-    cells["se"] = cells["sd"] / np.sqrt(cells["n"])
-    tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
+    resid = leave_one_out_residuals(fit)
+    rows = []
+    data = resid.merge(groups, on="application_id", how="inner")
+    for (grader, attribute, group), part in data.groupby(
+        ["grader_id", "attribute", "group"], sort=True
+    ):
+        inside = part["residual"]
+        others = resid[
+            (resid["grader_id"] == grader) & ~resid["application_id"].isin(part["application_id"])
+        ]["residual"]
+        n_in, n_out = len(inside), len(others)
+        v_in = inside.var(ddof=1) / n_in if n_in > 1 else np.nan
+        v_out = others.var(ddof=1) / n_out if n_out > 1 else np.nan
+        se = math.sqrt(v_in + v_out) if n_in > 1 and n_out > 1 else np.nan
+        df = (
+            (v_in + v_out) ** 2 / (v_in**2 / (n_in - 1) + v_out**2 / (n_out - 1))
+            if se == se and se > 0
+            else np.nan
+        )
+        rows.append(
+            {
+                "grader_id": grader,
+                "attribute": attribute,
+                "group": group,
+                "n": n_in,
+                "bias_points": inside.mean() - (others.mean() if n_out else np.nan),
+                "se": se,
+                "df": df,
+            }
+        )
+    cells = pd.DataFrame(rows)
+    tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0) & (cells["df"] > 0)
     t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
     cells["p_value"] = np.where(
-        tested, 2 * stats.t.sf(np.abs(t), (cells["n"] - 1).clip(lower=1)), np.nan
+        tested, 2 * stats.t.sf(np.abs(t), cells["df"].where(tested, 1.0)), np.nan
     )
-    return cells.drop(columns="sd")
+    return cells.drop(columns="df")
 
 
 def grader_bias(
@@ -371,17 +397,16 @@ def grader_bias(
     alpha: float = 0.05,
     max_steps: int = 10,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Differential rater functioning: each grader's mean residual on each demographic group.
+    """Differential rater functioning: how much lower (negative) or higher the grader scores a
+    group than co-graders score the same deliverables, beyond the grader's severity toward
+    everyone else.
 
-    Per score on a deliverable with m >= 2 graders the leave-one-out residual is the score minus
-    the other graders' severity-adjusted scores on the same deliverable minus the grader's own
-    severity (`leave_one_out_residuals`). bias_points = its mean over the grader's deliverables
-    by candidates of the group: negative = the grader scores this group lower than co-graders on
-    the same work would lead one to expect, given the grader's overall severity. SE = the
-    residuals' SD / sqrt(n), two-sided t test on n - 1 degrees of freedom (robust to graders
-    differing in noise and to small groups), Benjamini-Hochberg q over every grader x group test
-    of every attribute; flagged when q < `alpha` and |bias_points| >= `threshold`. Cells with
-    fewer than `min_cell_size` scores are not tested.
+    bias_points = the mean leave-one-out residual (`leave_one_out_residuals`) over the grader's
+    deliverables by candidates of the group minus its mean over the grader's other double-scored
+    deliverables. SE of the difference from the two sample variances, Welch t test on
+    Satterthwaite degrees of freedom, Benjamini-Hochberg q over every grader x group test of
+    every attribute; flagged when q < `alpha` and |bias_points| >= `threshold`. Cells with fewer
+    than `min_cell_size` scores are not tested.
 
     Attribution, step by step: a biased grader also pushes the residuals of its co-graders on the
     same deliverables the other way. So the most significant flagged cell is taken as real, its

@@ -172,7 +172,9 @@ def generated_flag_counts(
     human graders (every axis and the total), grader x group bias flags and tests, LLM subgroup
     rows with `smd_status = fail` and their number; with `plant`, how often each planted effect
     is found (the harsh grader flagged on the total, the biased cell flagged, the LLM's target
-    group failing on the total) and their mean estimated sizes on the total (`mean_*`)."""
+    group failing on the total) and their mean estimated sizes on the total (`mean_*`; with
+    `mean_biased_severity` the biased grader's severity, which its bias must not move). Bias
+    cells and tests count every axis and the total."""
     from etl.generate import GeneratorConfig, planted_effects
 
     counts = dict.fromkeys(
@@ -190,7 +192,7 @@ def generated_flag_counts(
         ],
         0,
     )
-    sizes = {"harsh_severity": 0.0, "bias_points": 0.0, "llm_smd": 0.0}
+    sizes = {"harsh_severity": 0.0, "bias_points": 0.0, "llm_smd": 0.0, "biased_severity": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             frame, groups = generated_scores(
@@ -234,8 +236,10 @@ def generated_flag_counts(
                 ]
                 counts["llm_found"] += len(llm_total) > 0
                 sizes["harsh_severity"] += float(harsh["severity"].iloc[0])
-                cells = bias.set_index(["grader_id", "attribute", "group"])
+                cells = bias[bias["axis"] == TOTAL].set_index(["grader_id", "attribute", "group"])
                 sizes["bias_points"] += float(cells.loc[planted["bias"], "bias_points"])
+                biased = total_sev[total_sev["grader_id"] == truth.biased_grader]
+                sizes["biased_severity"] += float(biased["severity"].iloc[0])
                 rows = res.llm_agreement.set_index(["axis", "attribute", "group"])
                 sizes["llm_smd"] += float(rows.loc[(TOTAL, *planted["llm"]), "smd"])
                 fail = fail[[t != planted["llm"] for t in target]]
