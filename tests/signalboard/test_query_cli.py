@@ -201,7 +201,7 @@ def test_runtime_errors_exit_1(
     )
     assert status == 1 and "cannot write" in err
     monkeypatch.setenv("SIGNALBOARD_SQL_TIMEOUT_SECONDS", "0.3")
-    path.write_text("select count(*) from range(1000000000) a, range(100000000) b")
+    path.write_text("select sum(hash(range)) from range(1000000000000)")
     status, _, err = cli(capsys, str(path), "--db", str(sample_db))
     assert status == 1 and "ran longer than the 0.3 s limit" in err
 
