@@ -184,7 +184,7 @@ st.markdown(
     "For each grader and group, on the rubric axis chosen above: how much lower (negative) or "
     "higher the grader scores the group than co-graders score the same deliverables, beyond the "
     "grader's severity toward everyone else (its difference from co-graders on the group's "
-    "deliverables minus that on its other deliverables), with SE, a Welch t test and a "
+    "deliverables minus that on its other deliverables), with SE, a t test on the grader's pooled variance and a "
     "Benjamini-Hochberg q over all grader x group tests of the axis. Flagged when q < 0.05 and "
     f"|bias| >= {threshold} points; a flagged grader's severity above leaves those ratings out. "
     f"Cells under {settings.min_cell_size} are shown as <{settings.min_cell_size} without "

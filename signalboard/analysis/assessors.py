@@ -835,7 +835,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "Per rubric axis and the total (axis): how much lower (negative) or higher the "
             "grader scores the group than co-graders score the same deliverables, beyond the "
             "grader's severity toward everyone else (its mean difference from co-graders on the "
-            "group's deliverables minus that on its other deliverables), Welch t test, "
+            "group's deliverables minus that on its other deliverables), Student t test (grader-pooled variance), "
             "Benjamini-Hochberg q over all grader x group tests of one axis (each axis and the "
             f"total a family); flagged when q < 0.05 and |bias| >= {thr}. Cells under {k} are "
             f"shown as <{k} with no statistics.",

@@ -542,22 +542,25 @@ def _bias_cells_codes(
     for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
         n_groups, key, n = layout.n_groups, layout.key, layout.n
         values = residual[layout.ok]
-        _, mean, sd = _mean_sd(key, values, len(n), n)
+        _, mean, _ = _mean_sd(key, values, len(n), n)
         per_attribute.append((layout.ok, key, values, n_groups))
         cells = np.flatnonzero(n > 0)
         rater = cells // n_groups
-        n_in, mean_in, sd_in = n[cells], mean[cells], sd[cells]
+        n_in, mean_in = n[cells], mean[cells]
         sum_in = _group_sum(key, values, len(n))[cells]
         sq_in = _group_sum(key, values**2, len(n))[cells]
         n_out = grader_n[rater] - n_in
         with np.errstate(divide="ignore", invalid="ignore"):
             mean_out = (grader_sum[rater] - sum_in) / n_out
             ss_out = np.clip(grader_sq[rater] - sq_in - n_out * mean_out**2, 0.0, None)
-            sd_out = np.where(n_out > 1, np.sqrt(ss_out / (n_out - 1)), np.nan)
-            v_in, v_out = sd_in**2 / n_in, sd_out**2 / n_out
-            se = np.sqrt(v_in + v_out)
-            # Welch-Satterthwaite degrees of freedom of the two-sample difference
-            df = (v_in + v_out) ** 2 / (v_in**2 / (n_in - 1) + v_out**2 / (n_out - 1))
+            ss_in = np.clip(sq_in - n_in * mean_in**2, 0.0, None)
+            # Student's pooled two-sample t within the grader: one residual variance per grader
+            # (its in- and out-of-group ratings together). A cell's own variance, as in Welch's
+            # test, is estimated from as few as 5 discrete 1-5 scores and is sometimes near 0,
+            # which makes the test anti-conservative in its tail (docs/assessors.md measures it).
+            df = n_in + n_out - 2
+            pooled = (ss_in + ss_out) / df
+            se = np.where(n_out > 1, np.sqrt(pooled * (1 / n_in + 1 / n_out)), np.nan)
         frames.append(
             pd.DataFrame(
                 {
@@ -610,8 +613,9 @@ def grader_bias(
     the fit's terms d - d_out is the leave-one-out residual (m / (m - 1) times the residual: the
     grader's overall effect cancels in the difference), compared in and out of the group.
 
-    SE = sqrt(s_in^2 / n_in + s_out^2 / n_out), two-sided Welch t test (Satterthwaite degrees of
-    freedom) of the same difference, so the interval bias_points +/- t * SE and p_value describe
+    SE = s * sqrt(1 / n_in + 1 / n_out) with s^2 the grader's residual variance pooled over its
+    in- and out-of-group ratings, two-sided Student t test on n_in + n_out - 2 degrees of freedom
+    of the same difference, so the interval bias_points +/- t * SE and p_value describe
     one comparison. Benjamini-Hochberg q over every grader x group test of every attribute in one
     call (one axis or the total: the caller's family); flagged when q < `alpha` and
     |bias_points| >= `threshold`. Cells with fewer than `min_cell_size` scores (or no other

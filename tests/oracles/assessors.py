@@ -9,6 +9,7 @@ signalboard.analysis.assessors) against these, written the direct way.
 from __future__ import annotations
 
 import math
+import warnings
 
 import duckdb
 import numpy as np
@@ -347,7 +348,7 @@ def leave_one_out_residuals(fit: CrossedFit) -> pd.DataFrame:
 
 def _bias_cells(frame: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
     """Per grader x group: the mean leave-one-out residual on the group's deliverables minus its
-    mean on the grader's other double-scored deliverables, Welch SE, df and p."""
+    mean on the grader's other double-scored deliverables, pooled SE and Student's t p."""
     fit = fit_crossed(frame)
     resid = leave_one_out_residuals(fit)
     rows = []
@@ -360,14 +361,21 @@ def _bias_cells(frame: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int) -
             (resid["grader_id"] == grader) & ~resid["application_id"].isin(part["application_id"])
         ]["residual"]
         n_in, n_out = len(inside), len(others)
-        v_in = inside.var(ddof=1) / n_in if n_in > 1 else np.nan
-        v_out = others.var(ddof=1) / n_out if n_out > 1 else np.nan
-        se = math.sqrt(v_in + v_out) if n_in > 1 and n_out > 1 else np.nan
-        df = (
-            (v_in + v_out) ** 2 / (v_in**2 / (n_in - 1) + v_out**2 / (n_out - 1))
-            if se == se and se > 0
-            else np.nan
-        )
+        testable = n_in >= 1 and n_out > 1
+        if testable:
+            # Student's pooled two-sample t (scipy), the test the product states
+            pooled = (
+                ((inside - inside.mean()) ** 2).sum() + ((others - others.mean()) ** 2).sum()
+            ) / (n_in + n_out - 2)
+            se = math.sqrt(pooled * (1 / n_in + 1 / n_out))
+            with warnings.catch_warnings():
+                # scipy warns on near-constant samples; the p-value is still what it is
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p_value = (
+                    stats.ttest_ind(inside, others, equal_var=True).pvalue if se > 0 else np.nan
+                )
+        else:
+            se = p_value = np.nan
         rows.append(
             {
                 "grader_id": grader,
@@ -376,16 +384,13 @@ def _bias_cells(frame: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int) -
                 "n": n_in,
                 "bias_points": inside.mean() - (others.mean() if n_out else np.nan),
                 "se": se,
-                "df": df,
+                "p_value": p_value,
             }
         )
     cells = pd.DataFrame(rows)
-    tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0) & (cells["df"] > 0)
-    t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
-    cells["p_value"] = np.where(
-        tested, 2 * stats.t.sf(np.abs(t), cells["df"].where(tested, 1.0)), np.nan
-    )
-    return cells.drop(columns="df")
+    tested = (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0)
+    cells["p_value"] = cells["p_value"].where(tested)
+    return cells
 
 
 def grader_bias(
@@ -403,8 +408,8 @@ def grader_bias(
 
     bias_points = the mean leave-one-out residual (`leave_one_out_residuals`) over the grader's
     deliverables by candidates of the group minus its mean over the grader's other double-scored
-    deliverables. SE of the difference from the two sample variances, Welch t test on
-    Satterthwaite degrees of freedom, Benjamini-Hochberg q over every grader x group test of
+    deliverables. SE of the difference from the grader's pooled residual variance, Student's
+    two-sample t test, Benjamini-Hochberg q over every grader x group test of
     every attribute; flagged when q < `alpha` and |bias_points| >= `threshold`. Cells with fewer
     than `min_cell_size` scores are not tested.
 
