@@ -72,9 +72,11 @@ UNFLAGGED_COLOR = "#b8bec6"
 FLAG_COLOR = "#c0392b"
 
 
-def drift_figure(drift: pd.DataFrame, *, threshold: float) -> go.Figure:
-    """Severity by month: graders with a flagged month in a colour of their own, the rest grey in
-    one trace, flagged grader-months as red crosses.
+def drift_figure(
+    drift: pd.DataFrame, *, threshold: float, flagged_graders: tuple[str, ...] = ()
+) -> go.Figure:
+    """Severity by month: graders with a flagged month, or flagged overall (`flagged_graders`), in
+    a colour of their own, the rest grey in one trace, flagged grader-months as red crosses.
 
     Reused colours mislead once graders outnumber a palette (14 graders, 10 colours); grey keeps
     the unflagged graders as context without asking the reader to tell them apart. Beyond the
@@ -84,7 +86,10 @@ def drift_figure(drift: pd.DataFrame, *, threshold: float) -> go.Figure:
         ["grader_id", "month"]
     )
     flagged_rows = data["flagged"].astype(bool)
-    highlighted = sorted(data.loc[flagged_rows, "grader_id"].astype(str).unique())
+    present = set(data["grader_id"].astype(str))
+    highlighted = sorted(
+        set(data.loc[flagged_rows, "grader_id"].astype(str)) | (set(flagged_graders) & present)
+    )
     fig = go.Figure()
     rest = data.loc[~data["grader_id"].astype(str).isin(highlighted)]
     if len(rest):

@@ -165,7 +165,13 @@ show(res.flips, "decision_flips", max_rows=MAX_SHOWN)
 
 st.subheader("Drift: severity by month")
 st.plotly_chart(
-    ui.cached_figure(drift_figure, res.drift, threshold=threshold), key="assessor_drift"
+    ui.cached_figure(
+        drift_figure,
+        res.drift,
+        threshold=threshold,
+        flagged_graders=tuple(sorted(flagged["grader_id"].astype(str))),
+    ),
+    key="assessor_drift",
 )
 show(res.drift, "grader_drift")
 

@@ -49,6 +49,16 @@ def test_drift_greys_unflagged_graders_and_colours_flagged_ones(graders, flagged
         assert len(crosses.x) == 3 * len(flagged)
 
 
+def test_drift_highlights_a_grader_flagged_overall_without_a_flagged_month() -> None:
+    figure = assessors.drift_figure(
+        drift_frame(14, set()), threshold=0.25, flagged_graders=("g05", "not-in-the-data")
+    )
+    names = [t.name for t in figure.data]
+    assert names == ["other graders (not flagged)", "g05"]
+    assert figure.data[1].line.color != assessors.UNFLAGGED_COLOR
+    assert len({t for t in figure.data[0].text if t}) == 13
+
+
 def test_drift_past_the_palette_differs_by_dash() -> None:
     many = set(range(len(assessors.HIGHLIGHT_COLORS) + 2))
     figure = assessors.drift_figure(drift_frame(30, many), threshold=0.25)
