@@ -369,6 +369,17 @@ def format_value(value: Any, kind: Kind) -> str:
     return f"{number:,.4g}"
 
 
+def column_order(frame: pd.DataFrame, *, pinned: Iterable[str] = ()) -> list[str]:
+    """The machine names of `frame` in the order `humanize` shows them: `pinned`, then the
+    registry's key columns, then the rest as they come."""
+    names = [str(c) for c in frame.columns]
+    first = [c for c in pinned if c in names]
+    # Keys in registry order (step, track, attribute, group, ...): the nesting a reader expects.
+    keys = sorted((c for c in names if c not in first and column_for(c).key), key=_KEY_ORDER.get)
+    rest = [c for c in names if c not in first and c not in keys]
+    return first + keys + rest
+
+
 def humanize(
     frame: pd.DataFrame,
     *,
@@ -381,14 +392,8 @@ def humanize(
     `labels` overrides registry labels for this table. The index is dropped.
     """
     labels = dict(labels or {})
-    names = [str(c) for c in frame.columns]
-    first = [c for c in pinned if c in names]
-    # Keys in registry order (step, track, attribute, group, ...): the nesting a reader expects.
-    keys = sorted((c for c in names if c not in first and column_for(c).key), key=_KEY_ORDER.get)
-    rest = [c for c in names if c not in first and c not in keys]
-    order = first + keys + rest
     out: dict[str, list[str]] = {}
-    for name in order:
+    for name in column_order(frame, pinned=pinned):
         series = frame[name]
         column = column_for(name, series)
         label = labels.get(name, column.label)
@@ -398,12 +403,34 @@ def humanize(
     return pd.DataFrame(out, columns=list(out), dtype="string" if out else None)
 
 
-def html_table(frame: pd.DataFrame, *, max_rows: int | None = None, **options: Any) -> str:
-    """A humanized table as escaped HTML (every cell text, never markup)."""
-    shown = humanize(frame.head(max_rows) if max_rows else frame, **options)
+def html_table(
+    frame: pd.DataFrame,
+    *,
+    max_rows: int | None = None,
+    below: Mapping[str, float] | None = None,
+    **options: Any,
+) -> str:
+    """A humanized table as escaped HTML (every cell text, never markup).
+
+    `below` maps machine column names to a limit: a cell whose number is under it gets
+    `class='below'` (the report styles it red), as impact ratios under four-fifths.
+    """
+    rows_in = frame.head(max_rows) if max_rows else frame
+    shown = humanize(rows_in, **options)
+    order = column_order(rows_in, pinned=options.get("pinned", ()))
+    marks = np.zeros((len(rows_in), len(order)), dtype=bool)
+    for name, limit in (below or {}).items():
+        if name in order:
+            values = pd.to_numeric(rows_in[name], errors="coerce").to_numpy(dtype=float)
+            marks[:, order.index(name)] = values < limit
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     rows = []
-    for values in shown.itertuples(index=False):
-        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+    for i, values in enumerate(shown.itertuples(index=False)):
+        cells = "".join(
+            f"<td class='below'>{html.escape(str(v))}</td>"
+            if marks[i, j]
+            else f"<td>{html.escape(str(v))}</td>"
+            for j, v in enumerate(values)
+        )
         rows.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -38,6 +38,7 @@ from signalboard.csv_safety import to_csv_bytes
 from signalboard.db import readonly
 from signalboard.present import html_table
 from signalboard.settings import Settings
+from signalboard.stats.adverse_impact import FOUR_FIFTHS
 
 # The sections of report.html, in order. Every one must run: a section that fails stops the
 # report rather than leaving an audit document silently short.
@@ -69,8 +70,8 @@ def collect_files(con, *, settings: Settings) -> dict[str, str]:
 
 def _table_html(frame: pd.DataFrame, *, max_rows: int = 200) -> str:
     # People read labels and formatted values; the CSV beside the report keeps machine names and
-    # full precision.
-    body = html_table(frame, max_rows=max_rows)
+    # full precision. Impact ratios under four-fifths are marked as on the pages.
+    body = html_table(frame, max_rows=max_rows, below={"impact_ratio": FOUR_FIFTHS})
     more = (
         f"<p class='more'>{len(frame) - max_rows:,} more rows in the CSV.</p>"
         if len(frame) > max_rows
@@ -181,7 +182,7 @@ def key_charts(tables: dict[str, pd.DataFrame], *, claimed_reduction: float) -> 
                     rows,
                     title=f"Impact ratio at {step} ({track}), by {attribute} (red = below "
                     "four-fifths and significant)",
-                    ref_lines=[(0.8, "four-fifths (0.80)")],
+                    ref_lines=[(FOUR_FIFTHS, "four-fifths (0.80)")],
                 )
             )
     gaps = tables.get("stipends")
@@ -342,6 +343,7 @@ def render_html(
         "table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1.5rem}"
         "th,td{padding:.2rem .5rem;border-bottom:1px solid #ddd;text-align:right}"
         "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+        "td.below{color:#b00020;font-weight:bold}"
         "h2{border-bottom:2px solid #444;padding-bottom:.2rem;margin-top:2.5rem}"
         ".more,.desc{color:#555}nav a{margin-right:1rem}"
         "li.flag{color:#8e1c12}li.too_few{color:#555}li{margin:.3rem 0}"

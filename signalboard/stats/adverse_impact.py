@@ -45,6 +45,11 @@ STATUS_TEXT: dict[str, str] = {
 }
 
 
+FOUR_FIFTHS = 0.8
+"""The four-fifths rule's impact-ratio line (29 CFR 1607.4(D)), for marking ratios below it;
+the flag itself is `below_four_fifths`, compared in integers."""
+
+
 def below_four_fifths(selected: int, n: int, selected_max: int, n_max: int) -> bool:
     """True when the selection rate `selected/n` is below four-fifths of `selected_max/n_max`.
 

@@ -105,3 +105,18 @@ def test_html_table_escapes_data() -> None:
     text = html_table(frame)
     assert "<script>" not in text
     assert "&lt;script&gt;" in text
+
+
+@pytest.mark.parametrize(
+    ("ratios", "marked"),
+    [([0.5, 0.8, 1.0], [True, False, False]), ([None, 0.79], [False, True]), ([], [])],
+)
+def test_html_table_marks_ratios_below_the_limit(ratios: list, marked: list[bool]) -> None:
+    # `step` is a key column, so humanize shows it first: the mark must follow the column.
+    frame = pd.DataFrame(
+        {"impact_ratio": pd.array(ratios, dtype="Float64"), "step": ["s"] * len(ratios)}
+    )
+    text = html_table(frame, below={"impact_ratio": 0.8})
+    rows = text.split("<tr>")[2:]
+    assert [r.split("<td")[2].startswith(" class='below'") for r in rows] == marked
+    assert all(r.split("<td")[1].startswith(">") for r in rows)  # the step cell never

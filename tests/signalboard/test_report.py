@@ -114,3 +114,14 @@ def test_the_whole_report_on_an_empty_warehouse(tmp_path: Path) -> None:
         assert text.splitlines()[0].startswith(("table_name,", "load_id,")), name
     health = pd.read_csv(tmp_path / "out" / "data_health.csv")
     assert (health["rows_in_warehouse"] == 0).all()
+
+
+def test_report_html_marks_impact_ratios_below_four_fifths(
+    report: list[Path], report_dir: Path
+) -> None:
+    html = report[-1].read_text(encoding="utf-8")
+    ratios = pd.read_csv(report_dir / "adverse_impact.csv")["impact_ratio"]
+    below = ratios[pd.to_numeric(ratios, errors="coerce") < 0.8]
+    assert len(below), "the sample has ratios under four-fifths"
+    assert html.count("<td class='below'>") >= min(len(below), 1)
+    assert "td.below{" in html
