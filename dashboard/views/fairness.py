@@ -84,7 +84,8 @@ if view.empty:
     st.info("No applicants reached this step with the current filters.")
 else:
     st.plotly_chart(
-        impact_ratio_figure(view, title=f"{step}, {track}, {attribute}"), width="stretch"
+        ui.cached_figure(impact_ratio_figure, view, title=f"{step}, {track}, {attribute}"),
+        width="stretch",
     )
     ui.table(for_display(view), "adverse_impact_view", key="dl_fair_view", below=BELOW)
     unknown = tables.unknowns[
@@ -133,7 +134,10 @@ for name, label in (
 ):
     st.subheader(label)
     part = for_display(ll144[(ll144["mode"] == mode) & (ll144["table"] == name)])
-    st.plotly_chart(ll144_figure(part, title=f"{label}, {mode} rate"), key=f"fair_ll144_{name}")
+    st.plotly_chart(
+        ui.cached_figure(ll144_figure, part, title=f"{label}, {mode} rate"),
+        key=f"fair_ll144_{name}",
+    )
     ui.table(part, f"ll144_{mode}_{name}", key=f"dl_fair_ll144_{name}", below=BELOW)
 ui.download_csv(for_display(ll144), "ll144_triage", key="dl_fair_ll144")
 auth.download_button(

@@ -152,9 +152,9 @@ c4.metric(
 
 st.header("By stage")
 if by:
-    st.plotly_chart(figures.step_conversion_figure(table), key="funnel_steps")
+    st.plotly_chart(ui.cached_figure(figures.step_conversion_figure, table), key="funnel_steps")
 else:
-    st.plotly_chart(figures.funnel_figure(table), key="funnel_bars")
+    st.plotly_chart(ui.cached_figure(figures.funnel_figure, table), key="funnel_bars")
 if "suppressed" in table:
     st.caption(funnel.DEMOGRAPHIC_NOTE)
 ui.table(table, "funnel", key="download_funnel")
@@ -165,7 +165,7 @@ if trends.empty or trends["rate"].notna().sum() == 0:
     st.info("No cohort has applications at any step yet.")
 else:
     tracks = sorted(trends["track"].unique())
-    alerts = funnel.funnel_alerts(trends)
+    alerts = overview.alerts
     flagged = alerts.loc[alerts["flagged"]]
     left, middle, right = st.columns(3)
     track = left.radio("Track", tracks, horizontal=True, key="funnel_trend_track")
@@ -184,8 +184,9 @@ else:
         key="funnel_trend_cohort",
     )  # fmt: skip
     st.plotly_chart(
-        figures.trend_figure(
-            funnel.monthly_trends(trends),
+        ui.cached_figure(
+            figures.trend_figure,
+            overview.monthly,
             track=track,
             stage=None if step == "all steps" else step,
             flagged=flagged,

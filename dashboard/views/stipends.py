@@ -146,7 +146,7 @@ else:
     if wanted != reference:
         st.session_state["stip_reference_choices"] = wanted
         st.rerun()
-    st.plotly_chart(gap_figure(view, title=attribute), width="stretch")
+    st.plotly_chart(ui.cached_figure(gap_figure, view, title=attribute), width="stretch")
     ui.table(for_display(view), "stipends_view", key="dl_stip_view", height="content")
     st.caption(
         "Raw gap: 100 x (group mean / reference mean - 1). Adjusted: exp(beta) - 1 from OLS of log "

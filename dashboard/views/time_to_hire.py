@@ -114,7 +114,7 @@ curves = view("incidence_curves", clock=clock, by=group_by)
 if curves.empty:
     st.info("No application in the selection is on this clock (for example, no cohort started).")
 else:
-    st.plotly_chart(figures.incidence_figure(curves), key="tth_curves")
+    st.plotly_chart(ui.cached_figure(figures.incidence_figure, curves), key="tth_curves")
 
 st.subheader("Summary by clock, track and role")
 st.caption(
@@ -134,5 +134,5 @@ track_pick = st.radio(
     "Track", sorted(durations["track"].unique()), horizontal=True, key="tth_stage_track"
 )
 shown = durations.loc[durations["track"] == track_pick]
-st.plotly_chart(figures.stage_duration_figure(shown), key="tth_stages")
+st.plotly_chart(ui.cached_figure(figures.stage_duration_figure, shown), key="tth_stages")
 ui.table(durations, "stage_durations", key="download_stage_durations")

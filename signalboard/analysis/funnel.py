@@ -1190,12 +1190,15 @@ class FunnelOverview:
     """What the Funnel page shows before any breakdown, from one pass over the applications.
 
     counts: `stage_counts` without a breakdown; table: `funnel_table_sql` without a breakdown;
-    trends: `cohort_trends_sql`.
+    trends: `cohort_trends_sql`; alerts: `funnel_alerts` of the trends; monthly:
+    `monthly_trends` of the trends (what the trend chart draws).
     """
 
     counts: pd.DataFrame
     table: pd.DataFrame
     trends: pd.DataFrame
+    alerts: pd.DataFrame
+    monthly: pd.DataFrame
 
 
 def funnel_overview(
@@ -1222,10 +1225,13 @@ def funnel_overview(
         if len(by_cohort)
         else pd.DataFrame(columns=[*state, "applications"])
     )
+    trends = cohort_trends_from_counts(by_cohort)
     return FunnelOverview(
         counts=overall,
         table=funnel_table_from_counts(overall, k=k),
-        trends=cohort_trends_from_counts(by_cohort),
+        trends=trends,
+        alerts=funnel_alerts(trends),
+        monthly=monthly_trends(trends),
     )
 
 

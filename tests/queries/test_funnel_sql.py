@@ -241,9 +241,11 @@ def test_overview_equals_the_three_passes(sample, windows, params):
     pd.testing.assert_frame_equal(
         overview.table, funnel.funnel_table_sql(con, params=params, windows=windows, k=5)
     )
-    pd.testing.assert_frame_equal(
-        overview.trends, funnel.cohort_trends_sql(con, params=params, windows=windows)
-    )
+    trends = funnel.cohort_trends_sql(con, params=params, windows=windows)
+    pd.testing.assert_frame_equal(overview.trends, trends)
+    # What the report publishes from the trends is what the page draws.
+    pd.testing.assert_frame_equal(overview.alerts, funnel.funnel_alerts(trends))
+    pd.testing.assert_frame_equal(overview.monthly, funnel.monthly_trends(trends))
 
 
 @pytest.mark.parametrize("seed", range(2))
