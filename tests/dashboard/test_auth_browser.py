@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -26,9 +25,11 @@ from signalboard.access import audit_path, read_audit
 from tests.browser_helpers import (
     APP_IDLE,
     CHROMIUM,
+    CHROMIUM_ARGS,
     EXCEPTIONS,
     free_port,
     require_chromium,
+    stop_group,
     wait_healthy,
 )
 
@@ -100,14 +101,7 @@ def served(
         wait_healthy(f"{base}/_stcore/health", process, log)
         yield {"base": base, "idp": idp, "audit": audit_path(db), "log": log}
     finally:
-        # serve execs into Streamlit, so SIGTERM to it stops the server.
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_group(process)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +111,7 @@ def browser(served: dict[str, Any]) -> Iterator[Any]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=CHROMIUM_ARGS,
         )
         try:
             yield launched

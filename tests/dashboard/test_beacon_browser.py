@@ -12,7 +12,6 @@ text. Skips without /usr/bin/chromium (fails under CI=true), like tests/dashboar
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -28,9 +27,8 @@ from etl.load import load_paths
 from signalboard.settings import Settings
 from tests.browser_helpers import (
     APP_IDLE,
-    CHROMIUM,
     EXCEPTIONS,
-    PAGE_SECONDS,
+    chromium_page,
     require_chromium,
     serving,
 )
@@ -172,60 +170,47 @@ def _page_text(page) -> str:
 
 
 def test_no_page_fetches_or_links_anything_from_data(hostile_server: str, beacon: Beacon) -> None:
-    from playwright.sync_api import sync_playwright
-
     p = payloads(beacon.base)
     fetched: list[str] = []
     shown: dict[str, str] = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    with chromium_page() as page:
+        # Everything the page asks for that is not the app itself (images, links followed).
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith(hostile_server) else fetched.append(r.url),
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(int(os.environ.get("BEACON_T", PAGE_SECONDS)) * 1000)
-            # Everything the page asks for that is not the app itself (images, links followed).
-            page.on(
-                "request",
-                lambda r: None if r.url.startswith(hostile_server) else fetched.append(r.url),
-            )
-            for spec in PAGE_SPECS:
-                url = hostile_server + "/" + ("" if spec == PAGE_SPECS[0] else spec.url_path)
-                page.goto(url)
-                page.locator("h1", has_text=spec.title).first.wait_for(state="visible")
+        for spec in PAGE_SPECS:
+            url = hostile_server + "/" + ("" if spec == PAGE_SPECS[0] else spec.url_path)
+            page.goto(url)
+            page.locator("h1", has_text=spec.title).first.wait_for(state="visible")
+            _idle(page)
+            if spec.url_path == "time_to_hire":
+                page.get_by_test_id("stRadio").filter(has_text="Curves by").get_by_text(
+                    "role", exact=True
+                ).click()
                 _idle(page)
-                if spec.url_path == "time_to_hire":
-                    page.get_by_test_id("stRadio").filter(has_text="Curves by").get_by_text(
-                        "role", exact=True
-                    ).click()
-                    _idle(page)
-                elif spec.url_path == "fairness":
-                    _pick(page, "Attribute", "disability")
-                elif spec.url_path == "stipends":
-                    _pick(page, "Attribute", "age_band")
-                elif spec.url_path == "sql":
-                    page.get_by_role("tab", name="Ad-hoc SQL").click()
-                    editor = page.get_by_role("textbox", name="SQL", exact=True)
-                    editor.fill(
-                        "select source as label, count(*) as n from applications group by all\n"
-                        "union all select role, count(*) from applications group by all\n"
-                        "union all select cohort_id, count(*) from applications group by all\n"
-                        "union all select grader_id, count(*) from scores group by all\n"
-                        "order by n desc"
-                    )
-                    editor.press("Control+Enter")
-                    _idle(page)
-                    page.get_by_role("button", name="Run SQL").click()
-                    _idle(page)
-                    page.locator(".js-plotly-plot").first.wait_for(state="visible")
-                assert page.locator(EXCEPTIONS).count() == 0, page.locator(
-                    EXCEPTIONS
-                ).all_inner_texts()
-                _no_markup_from_data(page, beacon)
-                shown[spec.url_path] = _page_text(page)
-        finally:
-            browser.close()
+            elif spec.url_path == "fairness":
+                _pick(page, "Attribute", "disability")
+            elif spec.url_path == "stipends":
+                _pick(page, "Attribute", "age_band")
+            elif spec.url_path == "sql":
+                page.get_by_role("tab", name="Ad-hoc SQL").click()
+                editor = page.get_by_role("textbox", name="SQL", exact=True)
+                editor.fill(
+                    "select source as label, count(*) as n from applications group by all\n"
+                    "union all select role, count(*) from applications group by all\n"
+                    "union all select cohort_id, count(*) from applications group by all\n"
+                    "union all select grader_id, count(*) from scores group by all\n"
+                    "order by n desc"
+                )
+                editor.press("Control+Enter")
+                _idle(page)
+                page.get_by_role("button", name="Run SQL").click()
+                _idle(page)
+                page.locator(".js-plotly-plot").first.wait_for(state="visible")
+            assert page.locator(EXCEPTIONS).count() == 0, page.locator(EXCEPTIONS).all_inner_texts()
+            _no_markup_from_data(page, beacon)
+            shown[spec.url_path] = _page_text(page)
 
     assert beacon.requests == [], beacon.requests
     assert [u for u in fetched if "beacon" in u or beacon.base in u] == [], fetched
