@@ -94,7 +94,7 @@ windows = window_inputs()
 overview = ui.cached_on_warehouse(
     funnel.funnel_overview, params=params, windows=windows, k=settings.min_cell_size
 )
-summary = funnel.funnel_summary(overview.counts)
+summary = overview.summary
 if summary["applications"] == 0:
     ui.empty_selection_message()
     st.stop()

@@ -1189,12 +1189,13 @@ def cohort_trends_sql(
 class FunnelOverview:
     """What the Funnel page shows before any breakdown, from one pass over the applications.
 
-    counts: `stage_counts` without a breakdown; table: `funnel_table_sql` without a breakdown;
-    trends: `cohort_trends_sql`; alerts: `funnel_alerts` of the trends; monthly:
-    `monthly_trends` of the trends (what the trend chart draws).
+    counts: `stage_counts` without a breakdown; summary: `funnel_summary` of the counts; table:
+    `funnel_table_sql` without a breakdown; trends: `cohort_trends_sql`; alerts: `funnel_alerts`
+    of the trends; monthly: `monthly_trends` of the trends (what the trend chart draws).
     """
 
     counts: pd.DataFrame
+    summary: dict[str, int]
     table: pd.DataFrame
     trends: pd.DataFrame
     alerts: pd.DataFrame
@@ -1228,6 +1229,7 @@ def funnel_overview(
     trends = cohort_trends_from_counts(by_cohort)
     return FunnelOverview(
         counts=overall,
+        summary=funnel_summary(overall),
         table=funnel_table_from_counts(overall, k=k),
         trends=trends,
         alerts=funnel_alerts(trends),
