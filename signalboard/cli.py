@@ -136,7 +136,7 @@ def app_script() -> Path:
     """The Streamlit entry script, wherever the dashboard package is installed.
 
     Found by its module spec rather than imported: the library never imports the dashboard
-    (the layers import downward only), it only names the file `streamlit run` executes.
+    (the layers import downward only), it only names the file Streamlit runs.
     """
     spec = importlib.util.find_spec("dashboard.app")
     if spec is None or spec.origin is None:
@@ -147,10 +147,12 @@ def app_script() -> Path:
 def _streamlit_command(
     settings: Settings, port: int | None, *, address: str, secrets_file: Path | None
 ) -> list[str]:
+    # Streamlit's CLI through dashboard.server, which imports what the pages use first (named,
+    # not imported: the library never imports the dashboard).
     command = [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboard.server",
         "run",
         str(app_script()),
         "--server.port",
