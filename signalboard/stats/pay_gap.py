@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -610,11 +610,62 @@ def adjusted_gap_fits(
     their controls, so the rows are collapsed to (group, control cell) cells once for all."""
     usable = ~np.isnan(y) & (grouping.codes >= 0)
     counts = np.bincount(grouping.codes[usable], minlength=len(grouping.labels))
-    ref_code = grouping.code(reference)
+    return _gap_fits(
+        counts,
+        grouping.labels,
+        controls,
+        lambda codes: GroupCells.of(y, grouping, controls, usable, codes),
+        reference=reference,
+        locations=locations,
+        min_n=min_n,
+        min_smaller=min_smaller,
+    )
+
+
+def cell_gap_fits(
+    cells: GroupCells,
+    labels: np.ndarray,
+    controls: Controls,
+    *,
+    reference: str,
+    locations: Sequence[bool],
+    min_n: int = MIN_MODEL_N,
+    min_smaller: int = MIN_SMALLER_GROUP,
+) -> list[dict[str, GapEstimate]]:
+    """`adjusted_gap_fits` of the rows that `cells` stands for (`GroupCells.every` of them, or
+    its `merged` groups), whose group codes index `labels`: the rows are not read again, so
+    several comparisons of one attribute collapse its million rows once."""
+    return _gap_fits(
+        cells.counts(len(labels)),
+        labels,
+        controls,
+        cells.taking,
+        reference=reference,
+        locations=locations,
+        min_n=min_n,
+        min_smaller=min_smaller,
+    )
+
+
+def _gap_fits(
+    counts: np.ndarray,
+    labels: np.ndarray,
+    controls: Controls,
+    collapse: Callable[[list[int]], GroupCells],
+    *,
+    reference: str,
+    locations: Sequence[bool],
+    min_n: int,
+    min_smaller: int,
+) -> list[dict[str, GapEstimate]]:
+    """The fits of `adjusted_gap_fits` from each group's usable rows (`counts`) and the cells of
+    the groups modelled (`collapse` of their codes, the reference's first)."""
+    hits = np.flatnonzero(labels == reference)
+    ref_code = int(hits[0]) if len(hits) else -2
     n_ref = int(counts[ref_code]) if ref_code >= 0 else 0
     out: list[dict[str, GapEstimate]] = [{} for _ in locations]
     eligible: list[int] = []
-    for code, group in enumerate(grouping.labels):
+    for code, group in enumerate(labels):
         if group == reference:
             continue
         n_group = int(counts[code])
@@ -628,11 +679,11 @@ def adjusted_gap_fits(
             eligible.append(code)
     if not eligible:
         return out
-    cells = GroupCells.of(y, grouping, controls, usable, [ref_code, *eligible])
+    cells = collapse([ref_code, *eligible])
     with single_threaded_blas():
         for estimates, with_location in zip(out, locations, strict=True):
             _fit_gaps(
-                cells, grouping, controls, estimates, eligible, ref_code,
+                cells, labels, controls, estimates, eligible, ref_code,
                 with_location=with_location,
             )  # fmt: skip
     return out
@@ -641,11 +692,13 @@ def adjusted_gap_fits(
 @dataclass(frozen=True)
 class GroupCells:
     """The rows of some groups collapsed to (group, control cell) cells: each cell's group,
-    control cell, count, and mean and sum of squared deviations of y."""
+    control cell, count, and sum, mean and sum of squared deviations of y (sorted by group,
+    then control cell)."""
 
     group: np.ndarray
     cell: np.ndarray
     weight: np.ndarray
+    total: np.ndarray
     mean: np.ndarray
     spread: np.ndarray
 
@@ -659,19 +712,66 @@ class GroupCells:
         codes: Sequence[int],
     ) -> GroupCells:
         taken = usable & np.isin(grouping.codes, codes)
+        return cls._collapsed(y, grouping, controls, taken)
+
+    @classmethod
+    def every(cls, y: np.ndarray, grouping: Grouping, controls: Controls) -> GroupCells:
+        """The cells of every group: the rows with a y and a group."""
+        return cls._collapsed(y, grouping, controls, ~np.isnan(y) & (grouping.codes >= 0))
+
+    @classmethod
+    def _collapsed(
+        cls, y: np.ndarray, grouping: Grouping, controls: Controls, taken: np.ndarray
+    ) -> GroupCells:
         n_cells = len(controls.cells)
         key = grouping.codes[taken] * n_cells + controls.cell[taken]
         combos, inverse = _dense_unique(key, len(grouping.labels) * n_cells)
         values = y[taken]
         weight = np.bincount(inverse).astype(float)
-        mean = np.bincount(inverse, weights=values) / weight
+        total = np.bincount(inverse, weights=values)
+        mean = total / weight
         spread = np.bincount(inverse, weights=(values - mean[inverse]) ** 2)
-        return cls(combos // n_cells, combos % n_cells, weight, mean, spread)
+        return cls(combos // n_cells, combos % n_cells, weight, total, mean, spread)
+
+    def counts(self, n_groups: int) -> np.ndarray:
+        """The rows of each group."""
+        rows = np.bincount(self.group, weights=self.weight, minlength=n_groups)
+        return rows.astype(np.int64)
+
+    def taking(self, codes: Sequence[int]) -> GroupCells:
+        """The cells of the groups `codes`: those `of` collapses from their rows (each cell's
+        sums run over the same rows in the same order, so they are the same numbers)."""
+        take = np.isin(self.group, codes)
+        return GroupCells(
+            self.group[take], self.cell[take], self.weight[take], self.total[take],
+            self.mean[take], self.spread[take],
+        )  # fmt: skip
+
+    def merged(self, into: np.ndarray) -> GroupCells:
+        """The cells with group g counted as group `into[g]` (-1: left out): counts and sums
+        add up, and the squared deviations about the merged mean are each part's own plus
+        its count times its mean's squared distance to the merged mean (Chan, Golub & LeVeque
+        1979, the pairwise update)."""
+        group = into[self.group]
+        take = group >= 0
+        n_cells = int(self.cell.max(initial=-1)) + 1
+        key = group[take] * n_cells + self.cell[take]
+        combos, inverse = np.unique(key, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        weight = np.bincount(inverse, weights=self.weight[take])
+        total = np.bincount(inverse, weights=self.total[take])
+        mean = total / weight
+        part_mean = self.mean[take]
+        spread = np.bincount(
+            inverse,
+            weights=self.spread[take] + self.weight[take] * (part_mean - mean[inverse]) ** 2,
+        )
+        return GroupCells(combos // n_cells, combos % n_cells, weight, total, mean, spread)
 
 
 def _fit_gaps(
     cells: GroupCells,
-    grouping: Grouping,
+    labels: np.ndarray,
     controls: Controls,
     out: dict[str, GapEstimate],
     eligible: list[int],
@@ -680,7 +780,7 @@ def _fit_gaps(
     with_location: bool,
 ) -> dict[str, GapEstimate]:
     weight, mean, spread, combo_group = cells.weight, cells.mean, cells.spread, cells.group
-    names = {code: indicator_name(grouping.labels[code]) for code in eligible}
+    names = {code: indicator_name(labels[code]) for code in eligible}
     keep = np.ones(len(weight), dtype=bool)
     for _ in range(5):
         w, g = weight[keep], combo_group[keep]
@@ -701,9 +801,7 @@ def _fit_gaps(
         keep[np.flatnonzero(keep)[exact]] = False
         solved = None
     n_rows = float(weight[keep].sum())
-    part_counts = np.bincount(
-        combo_group[keep], weights=weight[keep], minlength=len(grouping.labels)
-    )
+    part_counts = np.bincount(combo_group[keep], weights=weight[keep], minlength=len(labels))
     present = [name for name in names.values() if name in columns]
     n_reference = int(part_counts[ref_code])
     # t reference on the smaller side's df (see ols_hc3_arrays), never above the residual df
@@ -717,7 +815,7 @@ def _fit_gaps(
         else None
     )
     for code, name in names.items():
-        group = grouping.labels[code]
+        group = labels[code]
         n_group = int(part_counts[code])
         if fitted is None or name not in present:
             out[group] = GapEstimate(
