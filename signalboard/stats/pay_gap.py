@@ -15,11 +15,14 @@ import pandas as pd
 from scipy import stats
 
 from signalboard.stats.ols import (
+    CellDesign,
+    independent_design_columns,
     independent_indices,
     ols_hc3_arrays,
     single_threaded_blas,
     solve_cells,
     weighted_pinv_fit,
+    weighted_r,
 )
 from signalboard.stats.resampling import sampled_medians as _bootstrap_medians
 
@@ -483,6 +486,50 @@ def cell_design_arrays(
     """`_cell_design` of the control cells `cells` (indices into `columns_of`): the kept columns'
     names and values (Fortran order, as a DataFrame's `to_numpy` gives them, so the fits' BLAS
     calls see the memory they always saw)."""
+    names, columns = _control_columns(columns_of, cells, weights, with_location=with_location)
+    for name, values in (indicators or {}).items():
+        names.append(name)
+        columns.append(np.asarray(values, dtype=float))
+    matrix = np.column_stack(columns)
+    # a column varies when a value differs from the first (no NaN is left: np.unique's count)
+    differs = (matrix != matrix[:1]).any(axis=0) if len(cells) else np.zeros(len(names), bool)
+    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
+    values = np.asfortranarray(matrix[:, varying])
+    kept = independent_indices(values, weights=weights)
+    return [names[varying[j]] for j in kept], np.asfortranarray(values[:, kept])
+
+
+def cell_group_design(
+    columns_of: CellColumns,
+    cells: np.ndarray,
+    weights: np.ndarray,
+    group: np.ndarray,
+    indicators: Sequence[str],
+    *,
+    with_location: bool,
+) -> tuple[list[str], CellDesign]:
+    """`cell_design_arrays` with an indicator column per name of `indicators`, row i's 1 in the
+    column `group[i]` (-1: none), as a `CellDesign`, before collinear columns are left out
+    (`independent_design_columns` does that): the constant, the controls that vary and the
+    indicators of groups with some of the cells but not all."""
+    names, columns = _control_columns(columns_of, cells, weights, with_location=with_location)
+    matrix = np.column_stack(columns)
+    m = len(cells)
+    differs = (matrix != matrix[:1]).any(axis=0) if m else np.zeros(len(names), dtype=bool)
+    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
+    counts = np.bincount(group[group >= 0], minlength=len(indicators))
+    shown = [j for j in range(len(indicators)) if 0 < counts[j] < m]
+    design = CellDesign(matrix, group, len(indicators)).columns(
+        varying + [len(names) + j for j in shown]
+    )
+    return [names[j] for j in varying] + [indicators[j] for j in shown], design
+
+
+def _control_columns(
+    columns_of: CellColumns, cells: np.ndarray, weights: np.ndarray, *, with_location: bool
+) -> tuple[list[str], list[np.ndarray]]:
+    """The names and values of the constant and the controls of `cell_design_arrays`, before
+    any is left out."""
     m = len(cells)
     names: list[str] = ["const"]
     columns: list[np.ndarray] = [np.ones(m)]
@@ -504,19 +551,13 @@ def cell_design_arrays(
         dummies(columns_of.tier, columns_of.tier_levels, "col")
     for name, values in controls.items():
         known = ~np.isnan(values)
+        names.append(name)
+        if known.all():
+            columns.append(values)
+            continue
         fill = float(np.average(values[known], weights=weights[known])) if known.any() else 0.0
-        names.append(name)
         columns.append(np.where(known, values, fill))
-    for name, values in (indicators or {}).items():
-        names.append(name)
-        columns.append(np.asarray(values, dtype=float))
-    matrix = np.column_stack(columns)
-    # a column varies when a value differs from the first (no NaN is left: np.unique's count)
-    differs = (matrix != matrix[:1]).any(axis=0) if m else np.zeros(len(names), dtype=bool)
-    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
-    values = np.asfortranarray(matrix[:, varying])
-    kept = independent_indices(values, weights=weights)
-    return [names[varying[j]] for j in kept], np.asfortranarray(values[:, kept])
+    return names, columns
 
 
 def modelable(frame: pd.DataFrame) -> pd.Series:
@@ -756,8 +797,7 @@ class GroupCells:
         take = group >= 0
         n_cells = int(self.cell.max(initial=-1)) + 1
         key = group[take] * n_cells + self.cell[take]
-        combos, inverse = np.unique(key, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        combos, inverse = _dense_unique(key, (int(into.max(initial=-1)) + 1) * n_cells)
         weight = np.bincount(inverse, weights=self.weight[take])
         total = np.bincount(inverse, weights=self.total[take])
         mean = total / weight
@@ -781,19 +821,28 @@ def _fit_gaps(
 ) -> dict[str, GapEstimate]:
     weight, mean, spread, combo_group = cells.weight, cells.mean, cells.spread, cells.group
     names = {code: indicator_name(labels[code]) for code in eligible}
+    # each cell's indicator column: its group's place among the eligible (-1: the reference)
+    position = np.full(len(labels), -1, dtype=np.int64)
+    position[eligible] = np.arange(len(eligible))
     keep = np.ones(len(weight), dtype=bool)
     for _ in range(5):
-        w, g = weight[keep], combo_group[keep]
-        columns, X = cell_design_arrays(
+        w = weight[keep]
+        columns, X = cell_group_design(
             controls.columns,
             cells.cell[keep],
             w,
+            position[combo_group[keep]],
+            list(names.values()),
             with_location=with_location,
-            indicators={name: (g == code).astype(float) for code, name in names.items()},
         )
-        # the fit's own (X'WX)^+ gives the leverages (no second inverse): a fit without
+        r = weighted_r(X, w, mean[keep])
+        kept = independent_design_columns(X, w, r)
+        if len(kept) < X.width:
+            columns, X = [columns[j] for j in kept], X.columns(kept)
+            r = weighted_r(X, w, mean[keep])
+        # the fit's own (X'WX)^-1 gives the leverages (no second inverse): a fit without
         # leverage-1 cells is the final one
-        solved = solve_cells(X, w, mean[keep])
+        solved = solve_cells(X, w, mean[keep], r=r)
         exact = solved[2] > 1 - 1e-9
         if not exact.any():
             break
@@ -806,12 +855,12 @@ def _fit_gaps(
     n_reference = int(part_counts[ref_code])
     # t reference on the smaller side's df (see ols_hc3_arrays), never above the residual df
     df = {
-        name: max(min(int(part_counts[code]), n_reference, n_rows - X.shape[1] + 1) - 1, 1)
+        name: max(min(int(part_counts[code]), n_reference, n_rows - X.width + 1) - 1, 1)
         for code, name in names.items()
     }
     fitted = (
         ols_hc3_arrays(X, columns, weight[keep], mean[keep], spread[keep], solved=solved, df=df)
-        if present and n_rows > X.shape[1]
+        if present and n_rows > X.width
         else None
     )
     for code, name in names.items():
