@@ -94,12 +94,16 @@ def answer_groupings_by_key(application_ids: pa.Array, answers: pa.Table) -> dic
         return {}
     # Arrow's hash lookup of each answer's id among the rows' ids (null: not a stipend row)
     rows = pc.index_in(answers["application_id"], value_set=application_ids)
-    row_codes = rows.fill_null(-1).to_numpy().astype(np.int64)
+    return _row_groupings(len(application_ids), rows.fill_null(-1).to_numpy(), answers)
+
+
+def _row_groupings(n_rows: int, row_codes: np.ndarray, answers: pa.Table) -> dict[str, Grouping]:
+    """The groupings of answers whose rows are `row_codes` (-1: none)."""
     attribute_codes, attribute_names = _dictionary_codes(answers["attribute"])
     value_codes, values = _dictionary_codes(answers["value"])
     return answer_groupings(
-        len(application_ids),
-        row_codes,
+        n_rows,
+        row_codes.astype(np.int64),
         attribute_codes,
         attribute_names,
         value_codes,
@@ -110,9 +114,28 @@ def answer_groupings_by_key(application_ids: pa.Array, answers: pa.Table) -> dic
 def _fetch_groupings(
     con: Any, params: Mapping[str, Any], application_ids: pa.Array
 ) -> dict[str, Grouping]:
-    """`answer_groupings_by_key` of queries/analysis/stipend_attribute_answers.sql."""
-    answers = _arrow(con, "stipend_attribute_answers", params)
-    return answer_groupings_by_key(application_ids, answers)
+    """`answer_groupings_by_key` of queries/analysis/stipend_attribute_answers.sql, the answers
+    joined to the rows by application_id in DuckDB: the same join (neither side's order
+    matters; an answer of no row is left out), run on every core, handing back each answer's
+    row number instead of its id to look up in Python."""
+    query = load_query("stipend_attribute_answers")
+    rows = con.from_arrow(
+        pa.table(
+            {
+                "application_id": application_ids,
+                "stipend_row": pa.array(np.arange(len(application_ids), dtype=np.int64)),
+            }
+        )
+    )
+    answers = (
+        con.sql(query.sql, params=query.bind(params))
+        .join(rows, "application_id")
+        .select("stipend_row", "attribute", "value")
+        .to_arrow_table()
+    )
+    if answers.num_rows == 0:
+        return {}
+    return _row_groupings(len(application_ids), answers["stipend_row"].to_numpy(), answers)
 
 
 ANALYSIS_COLUMNS: tuple[str, ...] = (
