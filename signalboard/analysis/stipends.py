@@ -44,10 +44,11 @@ from signalboard.stats.pay_gap import (
     UNKNOWN,
     Controls,
     GapEstimate,
+    GroupCells,
     Grouping,
     adjusted_gap_estimates,
-    adjusted_gap_fits,
     answer_groupings,
+    cell_gap_fits,
     cohort_view,
     default_reference,
     group_neutral_predictions,
@@ -93,12 +94,16 @@ def answer_groupings_by_key(application_ids: pa.Array, answers: pa.Table) -> dic
         return {}
     # Arrow's hash lookup of each answer's id among the rows' ids (null: not a stipend row)
     rows = pc.index_in(answers["application_id"], value_set=application_ids)
-    row_codes = rows.fill_null(-1).to_numpy().astype(np.int64)
+    return _row_groupings(len(application_ids), rows.fill_null(-1).to_numpy(), answers)
+
+
+def _row_groupings(n_rows: int, row_codes: np.ndarray, answers: pa.Table) -> dict[str, Grouping]:
+    """The groupings of answers whose rows are `row_codes` (-1: none)."""
     attribute_codes, attribute_names = _dictionary_codes(answers["attribute"])
     value_codes, values = _dictionary_codes(answers["value"])
     return answer_groupings(
-        len(application_ids),
-        row_codes,
+        n_rows,
+        row_codes.astype(np.int64),
         attribute_codes,
         attribute_names,
         value_codes,
@@ -109,9 +114,28 @@ def answer_groupings_by_key(application_ids: pa.Array, answers: pa.Table) -> dic
 def _fetch_groupings(
     con: Any, params: Mapping[str, Any], application_ids: pa.Array
 ) -> dict[str, Grouping]:
-    """`answer_groupings_by_key` of queries/analysis/stipend_attribute_answers.sql."""
-    answers = _arrow(con, "stipend_attribute_answers", params)
-    return answer_groupings_by_key(application_ids, answers)
+    """`answer_groupings_by_key` of queries/analysis/stipend_attribute_answers.sql, the answers
+    joined to the rows by application_id in DuckDB: the same join (neither side's order
+    matters; an answer of no row is left out), run on every core, handing back each answer's
+    row number instead of its id to look up in Python."""
+    query = load_query("stipend_attribute_answers")
+    rows = con.from_arrow(
+        pa.table(
+            {
+                "application_id": application_ids,
+                "stipend_row": pa.array(np.arange(len(application_ids), dtype=np.int64)),
+            }
+        )
+    )
+    answers = (
+        con.sql(query.sql, params=query.bind(params))
+        .join(rows, "application_id")
+        .select("stipend_row", "attribute", "value")
+        .to_arrow_table()
+    )
+    if answers.num_rows == 0:
+        return {}
+    return _row_groupings(len(application_ids), answers["stipend_row"].to_numpy(), answers)
 
 
 ANALYSIS_COLUMNS: tuple[str, ...] = (
@@ -332,9 +356,10 @@ def _gap_table(
     n_boot: int = 400,
     raw_tables: Mapping[str, pd.DataFrame] | None = None,
     fits: Mapping[str, list[dict[str, GapEstimate]]] | None = None,
+    cells: Mapping[str, GroupCells] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The gap table; `raw_tables` and `fits`: `_raw_gap_tables` and `_gap_fits` of the same
-    references, when computed already."""
+    """The gap table; `raw_tables`, `fits` and `cells`: `_raw_gap_tables`, `_gap_fits` and
+    `GroupCells.every` of the same references and attributes, when computed already."""
     reference = dict(reference or {})
     value = "real_stipend_usd" if (~np.isnan(rows.real)).any() else "stipend_usd"
     tables, cohort_tables = [], []
@@ -346,16 +371,19 @@ def _gap_table(
             raw = raw_tables[attribute]
         else:
             raw = _raw_gap_table(rows, grouping, ref, n_boot=n_boot)
+        every = (
+            cells[attribute]
+            if cells is not None and attribute in cells
+            else GroupCells.every(rows.y, grouping, rows.controls)
+        )
         if fits is not None and attribute in fits:
             plain_all, located_all = fits[attribute]
         else:
-            plain_all, located_all = adjusted_gap_fits(
-                rows.y, grouping, rows.controls, reference=ref, locations=(False, True)
-            )
+            plain_all, located_all = _gap_fits(rows, grouping, every, ref)
         adjusted = []
         for group in raw["group"]:
             if group == ref:
-                others = _versus_others(rows, grouping, group)
+                others = _versus_others(rows, grouping, every, group)
                 adjusted.append(
                     {
                         "group": group,
@@ -370,7 +398,7 @@ def _gap_table(
                 )
                 continue
             plain, located = plain_all[group], located_all[group]
-            others = _versus_others(rows, grouping, group)
+            others = _versus_others(rows, grouping, every, group)
             adjusted.append(
                 {
                     "group": group,
@@ -520,11 +548,11 @@ def _with_groups(
     with ThreadPoolExecutor(max_workers=1) as worker:
         raw = worker.submit(_raw_gap_tables, rows, groupings, references, n_boot=n_boot)
         eu_uk = worker.submit(pay_gap_reporting, sexed)
+        compared = _compared(groupings, references)
+        cells = {a: GroupCells.every(rows.y, groupings[a], rows.controls) for a in compared}
         fits = {
-            attribute: adjusted_gap_fits(
-                rows.y, groupings[attribute], rows.controls, reference=ref, locations=(False, True)
-            )
-            for attribute, ref in _compared(groupings, references).items()
+            attribute: _gap_fits(rows, groupings[attribute], cells[attribute], ref)
+            for attribute, ref in compared.items()
         }
         after = _after_fits(pay.y_after, rows.controls, groupings, references)
         gaps, cohort_tests = _gap_table(
@@ -535,6 +563,7 @@ def _with_groups(
             n_boot=n_boot,
             raw_tables=raw.result(),
             fits=fits,
+            cells=cells,
         )
         effect = _remediation_effect(pay.y_after, rows.controls, groupings, gaps, after_fits=after)
         summary, quartiles, categories = eu_uk.result()
@@ -595,17 +624,29 @@ def adjusted_status(estimate: GapEstimate, *, alpha: float = 0.05) -> AdjustedSt
     return "lower" if estimate.estimate_pct < 0 else "higher"
 
 
-def _versus_others(rows: _Rows, grouping: Grouping, group: str) -> GapEstimate:
+def _gap_fits(
+    rows: _Rows, grouping: Grouping, every: GroupCells, reference: str
+) -> list[dict[str, GapEstimate]]:
+    """The adjusted gaps against `reference` without and with location, from the attribute's
+    cells (`GroupCells.every`)."""
+    return cell_gap_fits(
+        every, grouping.labels, rows.controls, reference=reference, locations=(False, True)
+    )
+
+
+def _versus_others(rows: _Rows, grouping: Grouping, every: GroupCells, group: str) -> GapEstimate:
     """The adjusted gap (no location) of `group` vs all other known groups of the attribute
     together (Unknown and groups with an Unknown part left out): the same model as against the
-    reference, with the others as the baseline."""
+    reference, with the others as the baseline (`every`: the attribute's cells,
+    `GroupCells.every`, merged into the two sides)."""
     code = grouping.code(group)
     known = np.array([not is_unknown(label) for label in grouping.labels], dtype=bool)
-    codes = np.where(
-        grouping.codes == code, 0, np.where((grouping.codes >= 0) & known[grouping.codes], 1, -1)
+    into = np.where(np.arange(len(grouping.labels)) == code, 0, np.where(known, 1, -1))
+    pair = np.array([group, "all others"], dtype=object)
+    (estimates,) = cell_gap_fits(
+        every.merged(into), pair, rows.controls, reference="all others", locations=(False,)
     )
-    pair = Grouping(codes.astype(np.int64), np.array([group, "all others"], dtype=object))
-    return adjusted_gap_estimates(rows.y, pair, rows.controls, reference="all others").get(
+    return estimates.get(
         group,
         GapEstimate(np.nan, np.nan, np.nan, np.nan, 0, 0, 0, "too_few_to_model", False),
     )

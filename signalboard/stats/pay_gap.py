@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,11 +15,14 @@ import pandas as pd
 from scipy import stats
 
 from signalboard.stats.ols import (
+    CellDesign,
+    independent_design_columns,
     independent_indices,
     ols_hc3_arrays,
     single_threaded_blas,
     solve_cells,
     weighted_pinv_fit,
+    weighted_r,
 )
 from signalboard.stats.resampling import sampled_medians as _bootstrap_medians
 
@@ -483,6 +486,50 @@ def cell_design_arrays(
     """`_cell_design` of the control cells `cells` (indices into `columns_of`): the kept columns'
     names and values (Fortran order, as a DataFrame's `to_numpy` gives them, so the fits' BLAS
     calls see the memory they always saw)."""
+    names, columns = _control_columns(columns_of, cells, weights, with_location=with_location)
+    for name, values in (indicators or {}).items():
+        names.append(name)
+        columns.append(np.asarray(values, dtype=float))
+    matrix = np.column_stack(columns)
+    # a column varies when a value differs from the first (no NaN is left: np.unique's count)
+    differs = (matrix != matrix[:1]).any(axis=0) if len(cells) else np.zeros(len(names), bool)
+    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
+    values = np.asfortranarray(matrix[:, varying])
+    kept = independent_indices(values, weights=weights)
+    return [names[varying[j]] for j in kept], np.asfortranarray(values[:, kept])
+
+
+def cell_group_design(
+    columns_of: CellColumns,
+    cells: np.ndarray,
+    weights: np.ndarray,
+    group: np.ndarray,
+    indicators: Sequence[str],
+    *,
+    with_location: bool,
+) -> tuple[list[str], CellDesign]:
+    """`cell_design_arrays` with an indicator column per name of `indicators`, row i's 1 in the
+    column `group[i]` (-1: none), as a `CellDesign`, before collinear columns are left out
+    (`independent_design_columns` does that): the constant, the controls that vary and the
+    indicators of groups with some of the cells but not all."""
+    names, columns = _control_columns(columns_of, cells, weights, with_location=with_location)
+    matrix = np.column_stack(columns)
+    m = len(cells)
+    differs = (matrix != matrix[:1]).any(axis=0) if m else np.zeros(len(names), dtype=bool)
+    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
+    counts = np.bincount(group[group >= 0], minlength=len(indicators))
+    shown = [j for j in range(len(indicators)) if 0 < counts[j] < m]
+    design = CellDesign(matrix, group, len(indicators)).columns(
+        varying + [len(names) + j for j in shown]
+    )
+    return [names[j] for j in varying] + [indicators[j] for j in shown], design
+
+
+def _control_columns(
+    columns_of: CellColumns, cells: np.ndarray, weights: np.ndarray, *, with_location: bool
+) -> tuple[list[str], list[np.ndarray]]:
+    """The names and values of the constant and the controls of `cell_design_arrays`, before
+    any is left out."""
     m = len(cells)
     names: list[str] = ["const"]
     columns: list[np.ndarray] = [np.ones(m)]
@@ -504,19 +551,13 @@ def cell_design_arrays(
         dummies(columns_of.tier, columns_of.tier_levels, "col")
     for name, values in controls.items():
         known = ~np.isnan(values)
+        names.append(name)
+        if known.all():
+            columns.append(values)
+            continue
         fill = float(np.average(values[known], weights=weights[known])) if known.any() else 0.0
-        names.append(name)
         columns.append(np.where(known, values, fill))
-    for name, values in (indicators or {}).items():
-        names.append(name)
-        columns.append(np.asarray(values, dtype=float))
-    matrix = np.column_stack(columns)
-    # a column varies when a value differs from the first (no NaN is left: np.unique's count)
-    differs = (matrix != matrix[:1]).any(axis=0) if m else np.zeros(len(names), dtype=bool)
-    varying = [0] + [j for j in range(1, len(names)) if differs[j]]
-    values = np.asfortranarray(matrix[:, varying])
-    kept = independent_indices(values, weights=weights)
-    return [names[varying[j]] for j in kept], np.asfortranarray(values[:, kept])
+    return names, columns
 
 
 def modelable(frame: pd.DataFrame) -> pd.Series:
@@ -610,11 +651,62 @@ def adjusted_gap_fits(
     their controls, so the rows are collapsed to (group, control cell) cells once for all."""
     usable = ~np.isnan(y) & (grouping.codes >= 0)
     counts = np.bincount(grouping.codes[usable], minlength=len(grouping.labels))
-    ref_code = grouping.code(reference)
+    return _gap_fits(
+        counts,
+        grouping.labels,
+        controls,
+        lambda codes: GroupCells.of(y, grouping, controls, usable, codes),
+        reference=reference,
+        locations=locations,
+        min_n=min_n,
+        min_smaller=min_smaller,
+    )
+
+
+def cell_gap_fits(
+    cells: GroupCells,
+    labels: np.ndarray,
+    controls: Controls,
+    *,
+    reference: str,
+    locations: Sequence[bool],
+    min_n: int = MIN_MODEL_N,
+    min_smaller: int = MIN_SMALLER_GROUP,
+) -> list[dict[str, GapEstimate]]:
+    """`adjusted_gap_fits` of the rows that `cells` stands for (`GroupCells.every` of them, or
+    its `merged` groups), whose group codes index `labels`: the rows are not read again, so
+    several comparisons of one attribute collapse its million rows once."""
+    return _gap_fits(
+        cells.counts(len(labels)),
+        labels,
+        controls,
+        cells.taking,
+        reference=reference,
+        locations=locations,
+        min_n=min_n,
+        min_smaller=min_smaller,
+    )
+
+
+def _gap_fits(
+    counts: np.ndarray,
+    labels: np.ndarray,
+    controls: Controls,
+    collapse: Callable[[list[int]], GroupCells],
+    *,
+    reference: str,
+    locations: Sequence[bool],
+    min_n: int,
+    min_smaller: int,
+) -> list[dict[str, GapEstimate]]:
+    """The fits of `adjusted_gap_fits` from each group's usable rows (`counts`) and the cells of
+    the groups modelled (`collapse` of their codes, the reference's first)."""
+    hits = np.flatnonzero(labels == reference)
+    ref_code = int(hits[0]) if len(hits) else -2
     n_ref = int(counts[ref_code]) if ref_code >= 0 else 0
     out: list[dict[str, GapEstimate]] = [{} for _ in locations]
     eligible: list[int] = []
-    for code, group in enumerate(grouping.labels):
+    for code, group in enumerate(labels):
         if group == reference:
             continue
         n_group = int(counts[code])
@@ -628,11 +720,11 @@ def adjusted_gap_fits(
             eligible.append(code)
     if not eligible:
         return out
-    cells = GroupCells.of(y, grouping, controls, usable, [ref_code, *eligible])
+    cells = collapse([ref_code, *eligible])
     with single_threaded_blas():
         for estimates, with_location in zip(out, locations, strict=True):
             _fit_gaps(
-                cells, grouping, controls, estimates, eligible, ref_code,
+                cells, labels, controls, estimates, eligible, ref_code,
                 with_location=with_location,
             )  # fmt: skip
     return out
@@ -641,11 +733,13 @@ def adjusted_gap_fits(
 @dataclass(frozen=True)
 class GroupCells:
     """The rows of some groups collapsed to (group, control cell) cells: each cell's group,
-    control cell, count, and mean and sum of squared deviations of y."""
+    control cell, count, and sum, mean and sum of squared deviations of y (sorted by group,
+    then control cell)."""
 
     group: np.ndarray
     cell: np.ndarray
     weight: np.ndarray
+    total: np.ndarray
     mean: np.ndarray
     spread: np.ndarray
 
@@ -659,19 +753,65 @@ class GroupCells:
         codes: Sequence[int],
     ) -> GroupCells:
         taken = usable & np.isin(grouping.codes, codes)
+        return cls._collapsed(y, grouping, controls, taken)
+
+    @classmethod
+    def every(cls, y: np.ndarray, grouping: Grouping, controls: Controls) -> GroupCells:
+        """The cells of every group: the rows with a y and a group."""
+        return cls._collapsed(y, grouping, controls, ~np.isnan(y) & (grouping.codes >= 0))
+
+    @classmethod
+    def _collapsed(
+        cls, y: np.ndarray, grouping: Grouping, controls: Controls, taken: np.ndarray
+    ) -> GroupCells:
         n_cells = len(controls.cells)
         key = grouping.codes[taken] * n_cells + controls.cell[taken]
         combos, inverse = _dense_unique(key, len(grouping.labels) * n_cells)
         values = y[taken]
         weight = np.bincount(inverse).astype(float)
-        mean = np.bincount(inverse, weights=values) / weight
+        total = np.bincount(inverse, weights=values)
+        mean = total / weight
         spread = np.bincount(inverse, weights=(values - mean[inverse]) ** 2)
-        return cls(combos // n_cells, combos % n_cells, weight, mean, spread)
+        return cls(combos // n_cells, combos % n_cells, weight, total, mean, spread)
+
+    def counts(self, n_groups: int) -> np.ndarray:
+        """The rows of each group."""
+        rows = np.bincount(self.group, weights=self.weight, minlength=n_groups)
+        return rows.astype(np.int64)
+
+    def taking(self, codes: Sequence[int]) -> GroupCells:
+        """The cells of the groups `codes`: those `of` collapses from their rows (each cell's
+        sums run over the same rows in the same order, so they are the same numbers)."""
+        take = np.isin(self.group, codes)
+        return GroupCells(
+            self.group[take], self.cell[take], self.weight[take], self.total[take],
+            self.mean[take], self.spread[take],
+        )  # fmt: skip
+
+    def merged(self, into: np.ndarray) -> GroupCells:
+        """The cells with group g counted as group `into[g]` (-1: left out): counts and sums
+        add up, and the squared deviations about the merged mean are each part's own plus
+        its count times its mean's squared distance to the merged mean (Chan, Golub & LeVeque
+        1979, the pairwise update)."""
+        group = into[self.group]
+        take = group >= 0
+        n_cells = int(self.cell.max(initial=-1)) + 1
+        key = group[take] * n_cells + self.cell[take]
+        combos, inverse = _dense_unique(key, (int(into.max(initial=-1)) + 1) * n_cells)
+        weight = np.bincount(inverse, weights=self.weight[take])
+        total = np.bincount(inverse, weights=self.total[take])
+        mean = total / weight
+        part_mean = self.mean[take]
+        spread = np.bincount(
+            inverse,
+            weights=self.spread[take] + self.weight[take] * (part_mean - mean[inverse]) ** 2,
+        )
+        return GroupCells(combos // n_cells, combos % n_cells, weight, total, mean, spread)
 
 
 def _fit_gaps(
     cells: GroupCells,
-    grouping: Grouping,
+    labels: np.ndarray,
     controls: Controls,
     out: dict[str, GapEstimate],
     eligible: list[int],
@@ -680,20 +820,29 @@ def _fit_gaps(
     with_location: bool,
 ) -> dict[str, GapEstimate]:
     weight, mean, spread, combo_group = cells.weight, cells.mean, cells.spread, cells.group
-    names = {code: indicator_name(grouping.labels[code]) for code in eligible}
+    names = {code: indicator_name(labels[code]) for code in eligible}
+    # each cell's indicator column: its group's place among the eligible (-1: the reference)
+    position = np.full(len(labels), -1, dtype=np.int64)
+    position[eligible] = np.arange(len(eligible))
     keep = np.ones(len(weight), dtype=bool)
     for _ in range(5):
-        w, g = weight[keep], combo_group[keep]
-        columns, X = cell_design_arrays(
+        w = weight[keep]
+        columns, X = cell_group_design(
             controls.columns,
             cells.cell[keep],
             w,
+            position[combo_group[keep]],
+            list(names.values()),
             with_location=with_location,
-            indicators={name: (g == code).astype(float) for code, name in names.items()},
         )
-        # the fit's own (X'WX)^+ gives the leverages (no second inverse): a fit without
+        r = weighted_r(X, w, mean[keep])
+        kept = independent_design_columns(X, w, r)
+        if len(kept) < X.width:
+            columns, X = [columns[j] for j in kept], X.columns(kept)
+            r = weighted_r(X, w, mean[keep])
+        # the fit's own (X'WX)^-1 gives the leverages (no second inverse): a fit without
         # leverage-1 cells is the final one
-        solved = solve_cells(X, w, mean[keep])
+        solved = solve_cells(X, w, mean[keep], r=r)
         exact = solved[2] > 1 - 1e-9
         if not exact.any():
             break
@@ -701,23 +850,21 @@ def _fit_gaps(
         keep[np.flatnonzero(keep)[exact]] = False
         solved = None
     n_rows = float(weight[keep].sum())
-    part_counts = np.bincount(
-        combo_group[keep], weights=weight[keep], minlength=len(grouping.labels)
-    )
+    part_counts = np.bincount(combo_group[keep], weights=weight[keep], minlength=len(labels))
     present = [name for name in names.values() if name in columns]
     n_reference = int(part_counts[ref_code])
     # t reference on the smaller side's df (see ols_hc3_arrays), never above the residual df
     df = {
-        name: max(min(int(part_counts[code]), n_reference, n_rows - X.shape[1] + 1) - 1, 1)
+        name: max(min(int(part_counts[code]), n_reference, n_rows - X.width + 1) - 1, 1)
         for code, name in names.items()
     }
     fitted = (
         ols_hc3_arrays(X, columns, weight[keep], mean[keep], spread[keep], solved=solved, df=df)
-        if present and n_rows > X.shape[1]
+        if present and n_rows > X.width
         else None
     )
     for code, name in names.items():
-        group = grouping.labels[code]
+        group = labels[code]
         n_group = int(part_counts[code])
         if fitted is None or name not in present:
             out[group] = GapEstimate(

@@ -226,6 +226,8 @@ def test_answers_join_their_rows_by_key_whatever_either_order(
     for got, order in (
         (sa.answer_groupings_by_key(ids, shuffled_answers), np.arange(len(ids))),
         (sa.answer_groupings_by_key(ids.take(row_order), answers), row_order),
+        # the report's loader: the same join in DuckDB
+        (sa._fetch_groupings(sample_con, {}, ids.take(row_order)), row_order),
     ):
         assert list(got) == list(expected)
         for name, grouping in got.items():
@@ -233,8 +235,10 @@ def test_answers_join_their_rows_by_key_whatever_either_order(
             assert (grouping.values() == want).all(), name
     # an answer of an application that is not a stipend row is left out, not misplaced
     fewer = sa.answer_groupings_by_key(ids.slice(1), answers)
+    fetched = sa._fetch_groupings(sample_con, {}, ids.slice(1))
     for name, grouping in fewer.items():
         assert (grouping.values() == expected[name].values()[1:]).all(), name
+        assert (fetched[name].values() == expected[name].values()[1:]).all(), name
 
 
 def test_report_tables_equal_the_public_analysis(
