@@ -498,7 +498,10 @@ class _BiasLayout:
     at every step of the step-down (the refits change the scores, not who rated what)."""
 
     ok: np.ndarray  # ratings on a double-scored deliverable with a group on this attribute
-    key: np.ndarray  # grader * n_groups + group, per rating kept
+    # per rating of the fit: grader * n_groups + group where `ok`, else one spare bin past every
+    # cell, so the cell sums are bincounts over every rating without first gathering the kept
+    # ones (a bin's sum adds its ratings in the same order either way)
+    key: np.ndarray
     n: np.ndarray  # ratings per cell (float)
     n_groups: int
 
@@ -506,17 +509,21 @@ class _BiasLayout:
 def _bias_layouts(
     fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]
 ) -> tuple[np.ndarray, list[_BiasLayout]]:
-    """The double-scored ratings (every rating a grader's severity toward the others can come
-    from) and each attribute's `_BiasLayout`."""
+    """Per rating of the fit, the grader's code where the deliverable is double-scored (every
+    rating a grader's severity toward the others can come from) and a spare bin past the graders
+    elsewhere; and each attribute's `_BiasLayout`."""
+    n_raters = len(fit.raters)
     keep = fit.n_per_unit[fit.unit_code] >= 2
+    rater = fit.rater_code.astype(np.intp, copy=False)
     layouts = []
     for a, labels in enumerate(group_labels):
         codes = groups[a][fit.unit_code]
         ok = keep & (codes >= 0)
-        key = fit.rater_code[ok] * len(labels) + codes[ok]
-        n = np.bincount(key, minlength=len(fit.raters) * len(labels)).astype(float)
+        size = n_raters * len(labels)
+        key = np.where(ok, rater * len(labels) + codes, size)
+        n = np.bincount(key, minlength=size + 1)[:size].astype(float)
         layouts.append(_BiasLayout(ok, key, n, len(labels)))
-    return keep, layouts
+    return np.where(keep, rater, n_raters), layouts
 
 
 def _bias_cells_codes(
@@ -526,31 +533,31 @@ def _bias_cells_codes(
     attributes: np.ndarray,
     group_labels: list[np.ndarray],
     min_cell_size: int,
-) -> tuple[pd.DataFrame, list[tuple[np.ndarray, ...]]]:
-    """Cells of `grader_bias` from a fit, its double-scored ratings and its `_bias_layouts`."""
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Cells of `grader_bias` from a fit and its `_bias_layouts` (`keep`: their grader key per
+    rating), and the leave-one-out residual per rating of the fit."""
     m = fit.n_per_unit[fit.unit_code].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         residual = fit.residual * m / (m - 1)
+    squared = residual**2
     # per grader, over every double-scored rating: the in-group cell is taken out of these to
     # leave the grader's ratings of everyone else
     n_raters = len(fit.raters)
-    rater_kept, resid_kept = fit.rater_code[keep], residual[keep]
-    grader_n = np.bincount(rater_kept, minlength=n_raters).astype(float)
-    grader_sum = np.bincount(rater_kept, resid_kept, minlength=n_raters)
-    grader_sq = np.bincount(rater_kept, resid_kept**2, minlength=n_raters)
-    frames, per_attribute = [], []
+    grader_n = np.bincount(keep, minlength=n_raters + 1)[:n_raters].astype(float)
+    grader_sum = np.bincount(keep, residual, minlength=n_raters + 1)[:n_raters]
+    grader_sq = np.bincount(keep, squared, minlength=n_raters + 1)[:n_raters]
+    frames = []
     for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
         n_groups, key, n = layout.n_groups, layout.key, layout.n
-        values = residual[layout.ok]
-        _, mean, _ = _mean_sd(key, values, len(n), n)
-        per_attribute.append((layout.ok, key, values, n_groups))
+        size = len(n)
+        sums = np.bincount(key, residual, minlength=size + 1)[:size]
         cells = np.flatnonzero(n > 0)
         rater = cells // n_groups
-        n_in, mean_in = n[cells], mean[cells]
-        sum_in = _group_sum(key, values, len(n))[cells]
-        sq_in = _group_sum(key, values**2, len(n))[cells]
+        n_in, sum_in = n[cells], sums[cells]
+        sq_in = np.bincount(key, squared, minlength=size + 1)[cells]
         n_out = grader_n[rater] - n_in
         with np.errstate(divide="ignore", invalid="ignore"):
+            mean_in = sum_in / n_in
             mean_out = (grader_sum[rater] - sum_in) / n_out
             ss_out = np.clip(grader_sq[rater] - sq_in - n_out * mean_out**2, 0.0, None)
             ss_in = np.clip(sq_in - n_in * mean_in**2, 0.0, None)
@@ -585,7 +592,7 @@ def _bias_cells_codes(
             tested, 2 * stats.t.sf(np.abs(t), cells["df"].where(tested, 1.0)), np.nan
         )
         cells = cells.drop(columns="df")
-    return cells, per_attribute
+    return cells, residual
 
 
 def grader_bias(
@@ -670,14 +677,14 @@ def grader_bias(
     rater_index = {label: i for i, label in enumerate(fit.raters)}
     confirmed: pd.DataFrame | None = None
     current = fit
-    first_pass = None
+    first_residual = None
     keep, layouts = _bias_layouts(fit, groups, group_labels)
     for _ in range(max_steps + 1):
-        cells, per_attribute = _bias_cells_codes(
+        cells, residual = _bias_cells_codes(
             current, keep, layouts, attributes, group_labels, min_cell_size
         )
-        if first_pass is None:
-            first_pass = per_attribute
+        if first_residual is None:
+            first_residual = residual
         if cells.empty:
             return pd.DataFrame(columns=columns), pd.DataFrame(columns=omnibus_columns)
         cells = cells.set_index(key)
@@ -703,11 +710,11 @@ def grader_bias(
 
     omnibus_rows = []
     n_raters = len(fit.raters)
-    for attribute, (ok, cell_key, residual, n_groups) in zip(
-        attributes, first_pass or [], strict=True
-    ):
-        if not ok.any():
+    for attribute, layout in zip(attributes, layouts, strict=True):
+        if first_residual is None or not layout.ok.any():
             continue
+        n_groups, cell_key = layout.n_groups, layout.key[layout.ok]
+        residual = first_residual[layout.ok]
         rater = cell_key // n_groups
         size = n_raters * n_groups
         cell_n = np.bincount(cell_key, minlength=size)
