@@ -361,6 +361,8 @@ class _Ratings:
     grader_codes: np.ndarray
     design: reliability.CrossedDesign | None
     pairable: reliability.PairableLayout | None
+    unit_groups: np.ndarray  # attributes x the ratings' units: group codes
+    bias: severity.BiasDesign | None  # None without a design or attributes
 
 
 def _ratings(data: CodedScores, mask: np.ndarray) -> _Ratings:
@@ -370,13 +372,35 @@ def _ratings(data: CodedScores, mask: np.ndarray) -> _Ratings:
     per_deliverable = np.bincount(unit, minlength=n_units)
     u, unit_codes = _subset(unit, n_units)
     r, grader_codes = _subset(grader, n_graders)
-    design = pairable = None
+    design = pairable = bias = None
+    unit_groups = data.groups[:, unit_codes]
     if (per_deliverable > 0).sum() >= 2 and (per_deliverable >= 2).any():
         design = reliability.crossed_design(
             u, r, n_units=len(unit_codes), n_raters=len(grader_codes)
         )
         pairable = reliability.pairable_layout(u)
-    return _Ratings(mask, rows, unit, grader, u, unit_codes, r, grader_codes, design, pairable)
+        if len(data.attributes):
+            bias = severity.bias_design(
+                design,
+                data.graders[grader_codes],
+                unit_groups,
+                attributes=data.attributes,
+                group_labels=list(data.group_labels),
+            )
+    return _Ratings(
+        mask,
+        rows,
+        unit,
+        grader,
+        u,
+        unit_codes,
+        r,
+        grader_codes,
+        design,
+        pairable,
+        unit_groups,
+        bias,
+    )
 
 
 def _axis_tables(
@@ -433,7 +457,7 @@ def _axis_tables(
     out["design"] = reliability.design_summary(fit).assign(axis=axis)
     if len(data.attributes):
         # Grader x group bias on every axis and the total, each its own Benjamini-Hochberg family
-        unit_groups = data.groups[:, unit_codes]
+        unit_groups = ratings.unit_groups
         bias, omnibus = severity.grader_bias(
             fit,
             unit_groups,
@@ -441,6 +465,7 @@ def _axis_tables(
             group_labels=list(data.group_labels),
             threshold=threshold,
             min_cell_size=min_cell_size,
+            design=ratings.bias,
         )
         out["bias"] = bias.assign(axis=axis)
         out["omnibus"] = omnibus.assign(axis=axis)

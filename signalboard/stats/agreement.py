@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 # Williamson, Xi & Breyer (2012), EM:IP 31(1) 2-13, as RSMTool applies them.
 GATES: dict[str, float] = {
@@ -26,6 +26,17 @@ GATES: dict[str, float] = {
 
 
 SmdStatus = Literal["pass", "inconclusive", "fail"]
+
+
+def _cluster_codes(unit: np.ndarray) -> np.ndarray:
+    """`np.unique(unit, return_inverse=True)[1]`: on units in order (the pairs come sorted by
+    deliverable) a running count of the changes instead of a sort."""
+    if len(unit) > 1 and bool((unit[1:] >= unit[:-1]).all()):
+        change = np.empty(len(unit), dtype=bool)
+        change[0] = False
+        np.not_equal(unit[1:], unit[:-1], out=change[1:])
+        return np.cumsum(change, dtype=np.intp)
+    return np.unique(unit, return_inverse=True)[1]
 
 
 def smd_interval(
@@ -57,14 +68,16 @@ def smd_interval(
     n = len(d)
     if n == 0:
         return math.nan, math.nan, "inconclusive"
-    _, code = np.unique(unit, return_inverse=True)
+    code = _cluster_codes(np.asarray(unit))
     clusters = int(code.max()) + 1
     smd = float(d.mean())
     if clusters < 2:
         return math.nan, math.nan, "inconclusive"
     per = np.bincount(code, d) - np.bincount(code) * smd
     se = math.sqrt(clusters / (clusters - 1) * float((per**2).sum())) / n
-    half = float(stats.t.ppf(1 - (1 - confidence) / 2, clusters - 1)) * se
+    # scipy's t.ppf is special.stdtrit (t_gen._ppf), called directly: the distribution
+    # object's argument checks cost more than the quantile on the ~100 rows of an axis
+    half = float(special.stdtrit(clusters - 1, 1 - (1 - confidence) / 2)) * se
     low, high = smd - half, smd + half
     status: SmdStatus = "inconclusive"
     if -threshold <= low and high <= threshold:
@@ -272,8 +285,9 @@ def llm_agreement(
             codes = g_codes[unit_of_pair].astype(np.int16 if small else np.int64)
             order = np.argsort(codes, kind="stable")
             bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-            # pairs in group order, so each axis reads a group as one contiguous slice
-            group_order.append((order, bounds))
+            # pairs in group order, so each axis reads a group as one contiguous slice (the
+            # pairs' deliverables, the same on every axis, gathered once)
+            group_order.append((order, bounds, unit_of_pair[order]))
     # units per group among the units with a pair, per attribute: the same on every axis whose
     # pairs all have both scores (the usual case), so counted once for those
     all_pairs_units: list[np.ndarray] | None = None
@@ -339,11 +353,11 @@ def llm_agreement(
                     )
                 if all_valid:
                     all_pairs_units = per_group_units
-            for attribute, labels, (order, bounds), units_per_group in zip(
+            for attribute, labels, (order, bounds, unit_g), units_per_group in zip(
                 attributes, group_labels or [], group_order, per_group_units, strict=True
             ):
                 machine_g, human_g = machine_all[order], human_all[order]
-                valid_g, unit_g = valid[order], unit_of_pair[order]
+                valid_g = valid if all_valid else valid[order]
                 for g in range(len(labels)):
                     m_part = machine_g[bounds[g] : bounds[g + 1]]
                     h_part = human_g[bounds[g] : bounds[g + 1]]
@@ -355,10 +369,9 @@ def llm_agreement(
                         continue
                     stats_ = pair_stats(m_part, h_part)
                     # standardized on all pairs, then mean z_M - mean z_H within the group
-                    z_diff = (m_part - mean_m) / sd_m - (h_part - mean_h) / sd_h
-                    dsm = float(
-                        ((m_part - mean_m) / sd_m).mean() - ((h_part - mean_h) / sd_h).mean()
-                    )
+                    z_m, z_h = (m_part - mean_m) / sd_m, (h_part - mean_h) / sd_h
+                    z_diff = z_m - z_h
+                    dsm = float(z_m.mean() - z_h.mean())
                     low, high, status = smd_interval(
                         z_diff, u_part, threshold=GATES["subgroup_smd"]
                     )

@@ -198,6 +198,22 @@ class CrossedDesign:
         return (incidence.T @ incidence).tocsr()
 
 
+def _unit_rows(
+    values: np.ndarray, u: np.ndarray, r: np.ndarray, n_i: np.ndarray, n_raters: int
+) -> sp.csr_matrix:
+    """Units x raters sparse matrix of `values` at (u, r). Ratings sorted by unit and then rater,
+    each pair once (as the Assessors codes come) are already its CSR arrays, so they are used as
+    they are instead of converting coordinates (which sorts them)."""
+    shape = (len(n_i), n_raters)
+    if len(u) > 1:
+        key = u * n_raters + r
+        if bool((key[1:] > key[:-1]).all()):
+            indptr = np.zeros(len(n_i) + 1, dtype=np.int64)
+            np.cumsum(n_i.astype(np.int64), out=indptr[1:])
+            return sp.csr_matrix((values, r, indptr), shape=shape)
+    return sp.csr_matrix((values, (u, r)), shape=shape)
+
+
 def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int) -> CrossedDesign:
     """The score-free part of `fit_arrays` for unit codes `u` and rater codes `r` (dense codes,
     one rating per (u, r) pair); pass it to `fit_arrays` for each set of scores on them."""
@@ -205,11 +221,11 @@ def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int)
     r = np.asarray(r, dtype=np.int64)
     n_i = np.bincount(u, minlength=n_units).astype(float)
     n_j = np.bincount(r, minlength=n_raters).astype(float)
-    incidence = sp.csr_matrix((np.ones(len(u)), (u, r)), shape=(n_units, n_raters))
+    incidence = _unit_rows(np.ones(len(u)), u, r, n_i, n_raters)
     # Reduced normal equations for the grader effects after absorbing deliverables:
     # C = diag(n_j) - N' diag(1/n_i) N, rhs = G'(y - deliverable mean). C is graders x graders.
     # diag(1/n_i) N built directly (the same entries as the sparse product, one matmul less)
-    scaled = sp.csr_matrix((1.0 / n_i[u], (u, r)), shape=(n_units, n_raters))
+    scaled = _unit_rows(1.0 / n_i[u], u, r, n_i, n_raters)
     shared = (incidence.T @ scaled).toarray()
     c_matrix = np.diag(n_j) - shared
     # Connected components of the grader-deliverable graph, found on the graders x graders graph

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from signalboard.stats.reliability import CrossedFit, fit_arrays
+from signalboard.stats.reliability import CrossedDesign, CrossedFit, crossed_design, fit_arrays
 
 
 def _z(confidence: float) -> float:
@@ -494,63 +494,100 @@ def rating_style(
 
 @dataclass(frozen=True)
 class _BiasLayout:
-    """Which ratings count in an attribute's grader x group cells, and their cell keys: the same
-    at every step of the step-down (the refits change the scores, not who rated what)."""
+    """Which ratings count in an attribute's grader x group cells, and their cell keys."""
 
-    ok: np.ndarray  # ratings on a double-scored deliverable with a group on this attribute
-    key: np.ndarray  # grader * n_groups + group, per rating kept
+    # per rating of the fit: grader * n_groups + group on a double-scored deliverable with a
+    # group on this attribute, else one spare bin past every cell, so the cell sums are bincounts
+    # over every rating without first gathering the kept ones (a bin's sum adds its ratings in
+    # the same order either way)
+    key: np.ndarray
     n: np.ndarray  # ratings per cell (float)
     n_groups: int
+    cells: np.ndarray  # the cells with ratings (flat cell numbers)
 
 
-def _bias_layouts(
-    fit: CrossedFit, groups: np.ndarray, group_labels: list[np.ndarray]
-) -> tuple[np.ndarray, list[_BiasLayout]]:
-    """The double-scored ratings (every rating a grader's severity toward the others can come
-    from) and each attribute's `_BiasLayout`."""
-    keep = fit.n_per_unit[fit.unit_code] >= 2
-    layouts = []
-    for a, labels in enumerate(group_labels):
-        codes = groups[a][fit.unit_code]
+@dataclass(frozen=True)
+class BiasDesign:
+    """The score-free part of `grader_bias`: who rated which group's deliverables, the same at
+    every step of its step-down (the refits change the scores, not who rated what) and on every
+    axis rated by the same graders on the same deliverables. Built by `bias_design`."""
+
+    keep: np.ndarray  # per rating: the grader on a double-scored deliverable, else a spare bin
+    layouts: list[_BiasLayout]  # one per attribute
+    order: np.ndarray  # sorts every attribute's cells together by grader, attribute and group
+    index: pd.MultiIndex  # grader_id, attribute and group of the cells in that order
+
+
+def bias_design(
+    design: CrossedDesign,
+    raters: np.ndarray,
+    groups: np.ndarray,
+    *,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+) -> BiasDesign:
+    """The grader x group cells of a crossed design (`reliability.crossed_design`, `raters` its
+    rater labels) for `grader_bias`: pass it to each call on fits of that design and `groups`
+    (attributes x units, as for `grader_bias`)."""
+    n_raters = len(raters)
+    keep = design.n_i[design.unit_code] >= 2
+    rater = design.rater_code.astype(np.intp, copy=False)
+    layouts, graders, attribute_labels, group_names = [], [], [], []
+    for a, (attribute, labels) in enumerate(zip(attributes, group_labels, strict=True)):
+        codes = groups[a][design.unit_code]
         ok = keep & (codes >= 0)
-        key = fit.rater_code[ok] * len(labels) + codes[ok]
-        n = np.bincount(key, minlength=len(fit.raters) * len(labels)).astype(float)
-        layouts.append(_BiasLayout(ok, key, n, len(labels)))
-    return keep, layouts
+        size = n_raters * len(labels)
+        key = np.where(ok, rater * len(labels) + codes, size)
+        n = np.bincount(key, minlength=size + 1)[:size].astype(float)
+        cells = np.flatnonzero(n > 0)
+        layouts.append(_BiasLayout(key, n, len(labels), cells))
+        graders.append(raters[cells // len(labels)])
+        attribute_labels.append(np.full(len(cells), attribute, dtype=object))
+        group_names.append(labels[cells % len(labels)])
+    empty = [np.zeros(0, dtype=object)]
+    names = pd.DataFrame(
+        {
+            "grader_id": np.concatenate(graders or empty),
+            "attribute": np.concatenate(attribute_labels or empty),
+            "group": np.concatenate(group_names or empty),
+        }
+    )
+    order = names.sort_values(["grader_id", "attribute", "group"]).index.to_numpy()
+    return BiasDesign(
+        np.where(keep, rater, n_raters),
+        layouts,
+        order,
+        pd.MultiIndex.from_frame(names.iloc[order]),
+    )
 
 
 def _bias_cells_codes(
-    fit: CrossedFit,
-    keep: np.ndarray,
-    layouts: list[_BiasLayout],
-    attributes: np.ndarray,
-    group_labels: list[np.ndarray],
-    min_cell_size: int,
-) -> tuple[pd.DataFrame, list[tuple[np.ndarray, ...]]]:
-    """Cells of `grader_bias` from a fit, its double-scored ratings and its `_bias_layouts`."""
+    fit: CrossedFit, design: BiasDesign, min_cell_size: int
+) -> tuple[pd.DataFrame, list[tuple[np.ndarray, np.ndarray]]]:
+    """Cells of `grader_bias` from a fit and its `BiasDesign`, indexed by grader_id, attribute
+    and group; and per attribute the sums and sums of squares of the leave-one-out residual in
+    each cell with ratings."""
     m = fit.n_per_unit[fit.unit_code].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         residual = fit.residual * m / (m - 1)
+    squared = residual**2
     # per grader, over every double-scored rating: the in-group cell is taken out of these to
     # leave the grader's ratings of everyone else
     n_raters = len(fit.raters)
-    rater_kept, resid_kept = fit.rater_code[keep], residual[keep]
-    grader_n = np.bincount(rater_kept, minlength=n_raters).astype(float)
-    grader_sum = np.bincount(rater_kept, resid_kept, minlength=n_raters)
-    grader_sq = np.bincount(rater_kept, resid_kept**2, minlength=n_raters)
-    frames, per_attribute = [], []
-    for a, (attribute, layout) in enumerate(zip(attributes, layouts, strict=True)):
-        n_groups, key, n = layout.n_groups, layout.key, layout.n
-        values = residual[layout.ok]
-        _, mean, _ = _mean_sd(key, values, len(n), n)
-        per_attribute.append((layout.ok, key, values, n_groups))
-        cells = np.flatnonzero(n > 0)
-        rater = cells // n_groups
-        n_in, mean_in = n[cells], mean[cells]
-        sum_in = _group_sum(key, values, len(n))[cells]
-        sq_in = _group_sum(key, values**2, len(n))[cells]
+    grader_n = np.bincount(design.keep, minlength=n_raters + 1)[:n_raters].astype(float)
+    grader_sum = np.bincount(design.keep, residual, minlength=n_raters + 1)[:n_raters]
+    grader_sq = np.bincount(design.keep, squared, minlength=n_raters + 1)[:n_raters]
+    parts, sums = [], []
+    for layout in design.layouts:
+        size, cells = len(layout.n), layout.cells
+        rater = cells // layout.n_groups
+        n_in = layout.n[cells]
+        sum_in = np.bincount(layout.key, residual, minlength=size + 1)[cells]
+        sq_in = np.bincount(layout.key, squared, minlength=size + 1)[cells]
+        sums.append((sum_in, sq_in))
         n_out = grader_n[rater] - n_in
         with np.errstate(divide="ignore", invalid="ignore"):
+            mean_in = sum_in / n_in
             mean_out = (grader_sum[rater] - sum_in) / n_out
             ss_out = np.clip(grader_sq[rater] - sq_in - n_out * mean_out**2, 0.0, None)
             ss_in = np.clip(sq_in - n_in * mean_in**2, 0.0, None)
@@ -561,31 +598,17 @@ def _bias_cells_codes(
             df = n_in + n_out - 2
             pooled = (ss_in + ss_out) / df
             se = np.where(n_out > 1, np.sqrt(pooled * (1 / n_in + 1 / n_out)), np.nan)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "grader_id": fit.raters[rater],
-                    "attribute": attribute,
-                    "group": group_labels[a][cells % n_groups],
-                    "n": n_in.astype(np.int64),
-                    "bias_points": mean_in - mean_out,
-                    "se": se,
-                    "df": df,
-                }
-            )
-        )
-    cells = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if len(cells):
-        cells = cells.sort_values(["grader_id", "attribute", "group"], ignore_index=True)
-        tested = (
-            (cells["n"] >= max(min_cell_size, 2)) & (cells["se"] > 0) & (cells["df"] > 0)
-        ).fillna(False)
-        t = (cells["bias_points"] / cells["se"]).where(tested, 0.0)
-        cells["p_value"] = np.where(
-            tested, 2 * stats.t.sf(np.abs(t), cells["df"].where(tested, 1.0)), np.nan
-        )
-        cells = cells.drop(columns="df")
-    return cells, per_attribute
+        parts.append((n_in, mean_in - mean_out, se, df))
+    n, bias, se, df = (np.concatenate(column)[design.order] for column in zip(*parts, strict=True))
+    tested = (n >= max(min_cell_size, 2)) & (se > 0) & (df > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(tested, bias / se, 0.0)
+    p_value = np.where(tested, 2 * stats.t.sf(np.abs(t), np.where(tested, df, 1.0)), np.nan)
+    frame = pd.DataFrame(
+        {"n": n.astype(np.int64), "bias_points": bias, "se": se, "p_value": p_value},
+        index=design.index,
+    )
+    return frame, sums
 
 
 def grader_bias(
@@ -598,6 +621,7 @@ def grader_bias(
     min_cell_size: int = 5,
     alpha: float = 0.05,
     max_steps: int = 10,
+    design: BiasDesign | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Differential rater functioning: how much lower (negative) or higher the grader scores a
     group than co-graders score the same deliverables, beyond the grader's severity toward
@@ -670,17 +694,22 @@ def grader_bias(
     rater_index = {label: i for i, label in enumerate(fit.raters)}
     confirmed: pd.DataFrame | None = None
     current = fit
-    first_pass = None
-    keep, layouts = _bias_layouts(fit, groups, group_labels)
-    for _ in range(max_steps + 1):
-        cells, per_attribute = _bias_cells_codes(
-            current, keep, layouts, attributes, group_labels, min_cell_size
+    first_sums = None
+    if design is None:
+        crossed = fit.design
+        if crossed is None:
+            crossed = crossed_design(
+                fit.unit_code, fit.rater_code, n_units=len(fit.units), n_raters=len(fit.raters)
+            )
+        design = bias_design(
+            crossed, fit.raters, groups, attributes=attributes, group_labels=group_labels
         )
-        if first_pass is None:
-            first_pass = per_attribute
-        if cells.empty:
-            return pd.DataFrame(columns=columns), pd.DataFrame(columns=omnibus_columns)
-        cells = cells.set_index(key)
+    if not len(design.order):
+        return pd.DataFrame(columns=columns), pd.DataFrame(columns=omnibus_columns)
+    for _ in range(max_steps + 1):
+        cells, sums = _bias_cells_codes(current, design, min_cell_size)
+        if first_sums is None:
+            first_sums = sums
         cells, best = _next_confirmed(cells, confirmed, alpha=alpha, threshold=threshold)
         if best is None:
             break
@@ -701,24 +730,25 @@ def grader_bias(
     cells = cells.reset_index()
     cells["flagged"] = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
 
+    # The omnibus from the first fit's cell sums: a cell's ratings contribute n (mean - grader
+    # mean)^2 between and sum of squares - n mean^2 within, so no pass over the ratings
     omnibus_rows = []
     n_raters = len(fit.raters)
-    for attribute, (ok, cell_key, residual, n_groups) in zip(
-        attributes, first_pass or [], strict=True
+    for attribute, layout, (cell_sum, cell_sq) in zip(
+        attributes, design.layouts, first_sums or [], strict=True
     ):
-        if not ok.any():
+        if not len(layout.cells):
             continue
-        rater = cell_key // n_groups
-        size = n_raters * n_groups
-        cell_n = np.bincount(cell_key, minlength=size)
-        cell_mean = np.bincount(cell_key, residual, minlength=size) / np.maximum(cell_n, 1)
-        rater_n = np.bincount(rater, minlength=n_raters)
-        rater_mean = np.bincount(rater, residual, minlength=n_raters) / np.maximum(rater_n, 1)
-        n_cells = int((cell_n > 0).sum())
+        rater = layout.cells // layout.n_groups
+        cell_n = layout.n[layout.cells]
+        cell_mean = cell_sum / cell_n
+        rater_n = np.bincount(rater, cell_n, minlength=n_raters)
+        rater_mean = np.bincount(rater, cell_sum, minlength=n_raters) / np.maximum(rater_n, 1)
+        n_cells = len(layout.cells)
         n_graders = int((rater_n > 0).sum())
-        df1, df2 = n_cells - n_graders, len(residual) - n_cells
-        between = float(((cell_mean[cell_key] - rater_mean[rater]) ** 2).sum())
-        within = float(((residual - cell_mean[cell_key]) ** 2).sum())
+        df1, df2 = n_cells - n_graders, int(cell_n.sum()) - n_cells
+        between = float((cell_n * (cell_mean - rater_mean[rater]) ** 2).sum())
+        within = float(np.clip(cell_sq - cell_n * cell_mean**2, 0.0, None).sum())
         if df1 > 0 and df2 > 0 and within > 0:
             f_stat = (between / df1) / (within / df2)
             p = float(stats.f.sf(f_stat, df1, df2))
