@@ -43,7 +43,7 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
             column = column.astype(object)
         elif not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
             continue
-        if column.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES)).any():
+        if _has_formula(column):
             out.isetitem(position, column.map(neutralise_cell))
     out.columns = [neutralise_cell(name) for name in out.columns]
     return out
@@ -52,3 +52,18 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """`frame` as UTF-8 CSV without the index, every dangerous text cell neutralised."""
     return neutralise_frame(frame).to_csv(index=False).encode("utf-8")
+
+
+def _has_formula(column: pd.Series) -> bool:
+    """Whether any cell of `column` is text a spreadsheet would evaluate.
+
+    Only the distinct values are looked at (a report column of 100,000 cells has a few thousand
+    at most); a column whose cells cannot be hashed (lists from a query) is scanned cell by cell.
+    """
+    import pandas as pd
+
+    try:
+        values = pd.unique(column.to_numpy(dtype=object))
+    except TypeError:
+        values = column.to_numpy(dtype=object)
+    return any(isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values)

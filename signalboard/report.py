@@ -469,7 +469,8 @@ def write_report(*, settings: Settings, out_dir: Path, pdf: bool = False) -> lis
         reports = [
             (title, section_report(module, con, settings=settings)) for title, module in SECTIONS
         ]
-        ci = time_ratio_ci(con, settings=settings)
+    # The time-to-hire section hands over the interval it computed for its own note.
+    ci = next((r.time_ratio_ci for _, r in reports if r.time_ratio_ci is not None), None)
     sections = [(title, list(r.tables)) for title, r in reports]
     files = {name: text for _, r in reports for name, text in r.files.items()}
     claimed = settings.claimed_time_reduction

@@ -1017,29 +1017,52 @@ def report_counts(
     """
     sql, bound = _states_sql(params, windows, queries_dir)
     state = "furthest_stage_index, pending, in_progress"
-    keys = [*DIMENSIONS, "entry_cohort", "cohort_start"]
-    sets = {"all": [], **{d: [d] for d in DIMENSIONS}, "trend": ["track", *TREND_KEYS[1:]]}
+    # Two levels: the applications are grouped twice (by where they come from, by their entry
+    # cohort), a few thousand rows each, and every breakdown is summed from those groups instead
+    # of hashing the million states once per breakdown.
+    levels = {
+        "places": (
+            [d for d in DIMENSIONS if d != "cohort_id"],
+            {"all": [], **{d: [d] for d in DIMENSIONS if d != "cohort_id"}},
+        ),
+        "cohorts": (
+            ["cohort_id", *TREND_KEYS],
+            {"cohort_id": ["cohort_id"], "trend": ["track", *TREND_KEYS[1:]]},
+        ),
+    }
+    selects = []
+    for level, (keys, sets) in levels.items():
 
-    def mask(grouped: list[str]) -> int:
-        # grouping(): one bit per key, most significant first, set where the key is rolled up.
-        return sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in grouped)
+        def mask(grouped: list[str], keys: list[str] = keys) -> int:
+            # grouping(): one bit per key, most significant first, set where it is rolled up.
+            return sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in grouped)
 
-    kind = " ".join(
-        f"when {mask(cols)} then '{'dimension' if name in DIMENSIONS else name}'"
-        for name, cols in sets.items()
-    )
-    name = " ".join(f"when {mask([d])} then '{d}'" for d in DIMENSIONS)
-    value = " ".join(f"when {mask([d])} then {quote_identifier(d)}::varchar" for d in DIMENSIONS)
-    trend = mask(sets["trend"])
-    grouping_sets = ", ".join(f"({', '.join([*cols, state])})" for cols in sets.values())
-    # One grouping-sets aggregate reads the states once for every breakdown and the trends.
-    by_breakdown = (
-        f"select case g {kind} end as kind, "
-        f"case g {name} when {trend} then track end as name, "
-        f"case g {value} when {trend} then entry_cohort end as value, "
-        f"case g when {trend} then cohort_start end as start, {state}, applications "
-        f"from (select {', '.join(keys)}, {state}, count(*) as applications, "
-        f"grouping({', '.join(keys)}) as g from states group by grouping sets ({grouping_sets}))"
+        dims = [name for name in sets if name in DIMENSIONS]
+        kind = " ".join(
+            f"when {mask(cols)} then '{'dimension' if name in DIMENSIONS else name}'"
+            for name, cols in sets.items()
+        )
+        name = " ".join(f"when {mask([d])} then '{d}'" for d in dims)
+        value = " ".join(f"when {mask([d])} then {quote_identifier(d)}::varchar" for d in dims)
+        if "trend" in sets:
+            trend = mask(sets["trend"])
+            name += f" when {trend} then track"
+            value += f" when {trend} then entry_cohort"
+            start = f"case g when {trend} then cohort_start end"
+        else:
+            start = "null::timestamp"
+        grouping_sets = ", ".join(f"({', '.join([*cols, state])})" for cols in sets.values())
+        selects.append(
+            f"select case g {kind} end as kind, case g {name} end as name, "
+            f"case g {value} end as value, {start} as start, {state}, applications "
+            f"from (select {', '.join(keys)}, {state}, "
+            f"sum(applications)::bigint as applications, grouping({', '.join(keys)}) as g "
+            f"from {level} group by grouping sets ({grouping_sets}))"
+        )
+    pre_aggregates = ", ".join(
+        f"{level} as (select {', '.join(keys)}, {state}, count(*) as applications "
+        "from states group by all)"
+        for level, (keys, _) in levels.items()
     )
     # Recorded values only (one join on candidate_id); the 'Unknown' rest is filled in below
     # by subtraction from the totals, which is cheaper than a cross join of every attribute.
@@ -1052,25 +1075,32 @@ def report_counts(
     counted = query_df(
         con,
         # Only the columns the groupings use are materialized (the rest are never computed).
-        f"with states as materialized (select {', '.join(REPORT_STATE_COLUMNS)} from ({sql})) "
-        f"{by_breakdown} union all {by_attribute}",
+        f"with states as materialized (select {', '.join(REPORT_STATE_COLUMNS)} from ({sql})), "
+        f"{pre_aggregates} {' union all '.join(selects)} union all {by_attribute}",
         bound,
     )
     counted.columns = ["kind", "name", "value", "cohort_start"] + list(counted.columns[4:])
     out: dict[str, pd.DataFrame] = {}
     state_columns = ["furthest_stage_index", "pending", "in_progress", "applications"]
-    out["all"] = counted.loc[counted["kind"] == "all", state_columns].reset_index(drop=True)
-    for kind, name in counted[["kind", "name"]].drop_duplicates().itertuples(index=False):
+    # Row positions of each (kind, name) part, found in one pass instead of comparing the text
+    # columns once per part.
+    parts = counted.groupby(["kind", "name"], sort=False, dropna=False).indices
+    empty = np.array([], dtype=np.int64)
+
+    def rows_of(wanted: str) -> np.ndarray:
+        return np.sort(np.concatenate([empty, *(p for (k, _), p in parts.items() if k == wanted)]))
+
+    out["all"] = counted.iloc[rows_of("all")][state_columns].reset_index(drop=True)
+    for (kind, name), positions in parts.items():
         if kind not in ("dimension", "attribute"):
             continue
-        rows = counted.loc[(counted["kind"] == kind) & (counted["name"] == name)]
-        rows = rows[["value"] + state_columns].rename(columns={"value": name})
+        rows = counted.iloc[positions][["value"] + state_columns].rename(columns={"value": name})
         if kind == "attribute":
             rows = _with_unknown(rows, out["all"], name)
         out[name] = rows.reset_index(drop=True)
     for dim in DIMENSIONS:
         out.setdefault(dim, pd.DataFrame(columns=[dim] + state_columns))
-    trends = counted.loc[counted["kind"] == "trend"]
+    trends = counted.iloc[rows_of("trend")]
     out["trends"] = pd.DataFrame(
         {
             "track": trends["name"].to_numpy(),

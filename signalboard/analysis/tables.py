@@ -32,3 +32,6 @@ class SectionReport:
 
     tables: list[ReportTable]
     files: dict[str, str] = field(default_factory=dict)
+    time_ratio_ci: tuple[float, float] | None = None
+    """The time-to-hire section's 95% interval of the micro / traditional ratio of median days
+    to hire, which the findings quote and no table holds (None from other sections)."""

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from etl.contract import STAGES
-from signalboard.analysis.tables import ReportTable
+from signalboard.analysis.tables import ReportTable, SectionReport
 from signalboard.queries import run_query
 from signalboard.settings import Settings
 from signalboard.stats.resampling import sampled_medians as _sampled_medians
@@ -1127,6 +1127,12 @@ def row_count(data: pd.DataFrame) -> int:
 
 def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list[ReportTable]:
     """time_to_hire.csv and stage_durations.csv for `signalboard report`."""
+    return report(con, settings=settings).tables
+
+
+def report(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> SectionReport:
+    """`report_tables` and the interval of the track comparison the findings quote, from one
+    count of the days and one bootstrap."""
     counts = load_day_counts(con, queries_dir=settings.queries_dir)
     comparison = track_comparison(counts)
     notes = (
@@ -1138,7 +1144,7 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
         f"log-rank p = {comparison.p_value:.3g}). The seed claim of about 40% faster is a ratio "
         f"of {CLAIMED_RATIO}.",
     )
-    return [
+    tables = [
         ReportTable(
             name="time_to_hire",
             title="Time to hire",
@@ -1155,3 +1161,4 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
             "in it (censored at the as-of).",
         ),
     ]
+    return SectionReport(tables=tables, time_ratio_ci=(comparison.ci_low, comparison.ci_high))

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -404,11 +404,17 @@ def _table_arrays(
     unknown_n: int,
     unknown_selected: int,
     level: float,
+    deferred_cis: list[_DeferredCis] | None = None,
 ) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
     """The columns `impact_table` adds, as arrays, for one table's counts; plus the table's
     share of its multiple-testing family: the p-values of every pair of ranked groups of which
     at least one could be the comparator (normal approximation holding), and for each row the
-    position of its comparison with the comparator among them (-1: not in the family)."""
+    position of its comparison with the comparator among them (-1: not in the family).
+
+    With `deferred_cis` the intervals are left for the caller: the table's pairs are appended
+    there and `_fill_deferred_cis` writes them into ir_ci_low and ir_ci_high later, one
+    bisection for every table instead of one per table.
+    """
     out: dict[str, object] = {}
     m = len(n)
     total_n = int(n.sum())
@@ -448,8 +454,13 @@ def _table_arrays(
         if len(tested):
             ref_s = np.full(len(tested), sr)
             ref_n = np.full(len(tested), nr)
-            low, high = impact_ratio_cis(s[tested], n[tested], ref_s, ref_n, level=level)
-            ci_low[tested], ci_high[tested] = low, high
+            if deferred_cis is None:
+                low, high = impact_ratio_cis(s[tested], n[tested], ref_s, ref_n, level=level)
+                ci_low[tested], ci_high[tested] = low, high
+            else:
+                deferred_cis.append(
+                    _DeferredCis(ci_low, ci_high, tested, s[tested], n[tested], ref_s, ref_n)
+                )
             p_values[tested] = ratio_score_test(s[tested], n[tested], ref_s, ref_n)
             normal = normal_approximation_holds(s[tested], n[tested], ref_s, ref_n)
             for i, ok in zip(tested, normal, strict=True):
@@ -512,6 +523,35 @@ def _table_arrays(
         ):
             out[column] = ir
     return out, family_p, position
+
+
+class _DeferredCis(NamedTuple):
+    """One table's comparisons whose intervals `_fill_deferred_cis` computes."""
+
+    low: np.ndarray
+    high: np.ndarray
+    rows: np.ndarray
+    selected: np.ndarray
+    n: np.ndarray
+    selected_ref: np.ndarray
+    n_ref: np.ndarray
+
+
+def _fill_deferred_cis(deferred: list[_DeferredCis], *, level: float) -> None:
+    """`impact_ratio_cis` of every deferred comparison in one call, written into each table's
+    ir_ci_low and ir_ci_high arrays (the bisection is elementwise, so batching the tables
+    changes no value)."""
+    if not deferred:
+        return
+    low, high = impact_ratio_cis(
+        *(np.concatenate([getattr(d, f) for d in deferred]) for f in _DeferredCis._fields[3:]),
+        level=level,
+    )
+    start = 0
+    for part in deferred:
+        stop = start + len(part.rows)
+        part.low[part.rows], part.high[part.rows] = low[start:stop], high[start:stop]
+        start = stop
 
 
 def _status(frame: pd.DataFrame, q: np.ndarray, *, alpha: float) -> np.ndarray:
@@ -622,6 +662,7 @@ def impact_tables(
     families: dict[tuple, list[np.ndarray]] = {}
     row_family: list[tuple] = []
     row_position: list[np.ndarray] = []
+    deferred: list[_DeferredCis] = []
     for rows in np.split(order, bounds):
         key = tuple(key_values[rows[0]])
         nu, su = unknown_lookup.get(key, (0, 0))
@@ -633,6 +674,7 @@ def impact_tables(
             unknown_n=nu,
             unknown_selected=su,
             level=0.95,
+            deferred_cis=deferred,
         )
         for column, values in out.items():
             parts.setdefault(column, []).append(values)
@@ -642,6 +684,7 @@ def impact_tables(
         members.append(family_p)
         row_family.append(family)
         row_position.append(np.where(position >= 0, position + offset, -1))
+    _fill_deferred_cis(deferred, level=0.95)
     q_by_family = {}
     for family, members in families.items():
         p = np.concatenate(members) if members else np.zeros(0)
