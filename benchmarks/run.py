@@ -356,14 +356,42 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 on (proc(5)); the command name before it is in parentheses
+    and may hold spaces, so the split is after its closing one."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_seconds(pid: int) -> float | None:
-    """CPU time a live process has used so far, user plus system, all its threads, in seconds
-    (fields 14 and 15 of /proc/PID/stat, proc(5)); None where /proc has none."""
+    """CPU time a live process has used so far, user plus system, all its threads and the
+    children it has waited for (its sandboxed query workers), in seconds (fields 14-17 of
+    /proc/PID/stat); None where /proc has none."""
     with contextlib.suppress(OSError, ValueError, IndexError):
-        # The command name (field 2) is in parentheses and may hold spaces: split after it.
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(int(f) for f in _stat_fields(pid)[11:15]) / os.sysconf("SC_CLK_TCK")
     return None
+
+
+def _descendants_cpu_seconds(root: int, *, leave_out: int) -> float:
+    """CPU time (as `_cpu_seconds`) of every live descendant of `root`, but not of `leave_out`
+    and its descendants: here the browser a round started (Playwright's driver, Chromium and its
+    renderers), not the server beside it."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = _stat_fields(int(entry.name))
+            parent[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = sum(int(f) for f in fields[11:15])
+    total = 0
+    for pid, ticks in cpu.items():
+        ancestor = pid
+        while ancestor in parent and ancestor not in (root, leave_out, 0, 1):
+            ancestor = parent[ancestor]
+        if ancestor == root and pid != root:
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -518,7 +546,19 @@ async def _one_session(page: Any, url: str, titles: list[str]) -> SessionVisits:
     return visits
 
 
-async def _concurrent_sessions(url: str, titles: list[str], sessions: int) -> list[SessionVisits]:
+@dataclass
+class SessionsRound:
+    """The concurrent round: each session's visits, the round's wall time (from the first
+    request to the last page shown) and the CPU time of the browser that drove it."""
+
+    visits: list[SessionVisits]
+    wall_s: float
+    browser_cpu_s: float
+
+
+async def _concurrent_sessions(
+    url: str, titles: list[str], sessions: int, *, server_pid: int
+) -> SessionsRound:
     """`sessions` independent browser contexts (own cookies, own Streamlit session) in one
     Chromium, driven at once from one event loop: every context's page is ready before any
     starts, so the first requests reach the server together."""
@@ -532,7 +572,12 @@ async def _concurrent_sessions(url: str, titles: list[str], sessions: int) -> li
                 context = await browser.new_context(viewport=VIEWPORT)
                 context.set_default_timeout(SESSION_PAGE_TIMEOUT_S * 1000)
                 pages.append(await context.new_page())
-            return list(await asyncio.gather(*(_one_session(pg, url, titles) for pg in pages)))
+            start = time.perf_counter()
+            visits = await asyncio.gather(*(_one_session(pg, url, titles) for pg in pages))
+            wall = time.perf_counter() - start
+            # Read while the browser is alive: its processes' counters go when they exit.
+            browser_cpu = _descendants_cpu_seconds(os.getpid(), leave_out=server_pid)
+            return SessionsRound(list(visits), wall, browser_cpu)
         finally:
             await browser.close()
 
@@ -548,8 +593,9 @@ def measure_sessions(
 ) -> None:
     """`sessions` people at once on a running server: each opens the app by URL and clicks
     through every page. Records per page the slowest and the median time across the sessions
-    that reached it, how many sessions saw every page, the server's CPU time during the round
-    (beside one person's rounds, from `one_person_cpu_s`), and its peak RSS after it.
+    that reached it, how many sessions saw every page, the round's wall time, the server's CPU
+    time during the round (beside one person's rounds, from `one_person_cpu_s`) and the
+    browser's (the two share the machine's cores), and the server's peak RSS after it.
 
     Whether sessions shared the cached sections is measured from outside the server: CPU time
     per session about that of one person's revisit means every session was answered from the
@@ -561,12 +607,15 @@ def measure_sessions(
 
     titles = [spec.title for spec in PAGE_SPECS]
     cpu_before = _cpu_seconds(server_pid)
+    # What this process's other children have used already (none in `signalboard benchmark`).
+    others_cpu = _descendants_cpu_seconds(os.getpid(), leave_out=server_pid)
     try:
-        outcomes = asyncio.run(_concurrent_sessions(url, titles, sessions))
+        run = asyncio.run(_concurrent_sessions(url, titles, sessions, server_pid=server_pid))
     except Exception as error:  # Chromium did not start, or the round broke as a whole
         result.failures.append(f"{size}: the concurrent sessions failed: {error!r}"[:500])
         return
     cpu_after = _cpu_seconds(server_pid)
+    outcomes = run.visits
     for number, visits in enumerate(outcomes, start=1):
         if visits.error:
             result.failures.append(
@@ -606,6 +655,15 @@ def measure_sessions(
         None,
         f"of {sessions} started at once",
     )
+    result.add(
+        size,
+        "sessions",
+        f"{sessions} sessions, wall time",
+        run.wall_s,
+        "s",
+        None,
+        "first request to last page shown",
+    )
     one_person = one_person_cpu_s or {}
     for visit in ("first visit", "revisit"):
         if visit in one_person:
@@ -628,6 +686,15 @@ def measure_sessions(
             "s",
             None,
             "user + system, /proc/PID/stat",
+        )
+        result.add(
+            size,
+            "sessions",
+            f"browser CPU, {sessions} sessions",
+            max(run.browser_cpu_s - others_cpu, 0.0),
+            "s",
+            None,
+            "Chromium and Playwright's driver, on the same cores as the server",
         )
         if one_person.get("revisit"):
             result.add(

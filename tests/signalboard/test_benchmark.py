@@ -89,6 +89,10 @@ def test_browser_visits_every_page_by_navigation(sample_settings: Settings) -> N
     cpu = sessions["server CPU, 2 sessions"].value
     assert 0 < cpu < 600  # seconds of a real server's CPU during the round
     assert sessions["server CPU, one person's first visits"].value > 0
+    assert sessions["browser CPU, 2 sessions"].value > 0  # Chromium drew two sessions' pages
+    assert sessions["2 sessions, wall time"].value >= max(
+        sessions[f"{spec.title} slowest of 2"].value for spec in PAGE_SPECS
+    )
     assert sessions["server CPU per session / one person's revisits"].value > 0
     peak = sessions["server peak RSS after 2 sessions"].value
     assert rss <= peak < 24_000  # the peak only grows
