@@ -9,7 +9,10 @@ It generates exports with `signalboard generate`, then measures on the same mach
   on a fresh connection) and warm (second call), and the whole report;
 - each dashboard page: server-side run time with Streamlit's AppTest, cold and warm (cached);
 - at the largest size, each page in headless Chromium reached by navigation clicks, first visit
-  and revisit, and the server's peak RSS;
+  and revisit, and the server's peak RSS; then, on the same server with its caches warm, several
+  sessions at once (`--sessions`, default 10), each visiting every page: the slowest and the
+  median time per page across sessions, the server's CPU time during that round against one
+  person's revisits (whether sessions shared the cached sections), and its peak RSS after it;
 - the peak RSS of the load's and the report's processes, and the machine's usable cores.
 
 Speed is measured here, never asserted in tests. The test suite runs a small size (10k) as a smoke
@@ -20,6 +23,7 @@ page renders without an exception.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -27,6 +31,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,10 +62,19 @@ TARGETS = {
     "whole_report_s": 5.0,
     "browser_first_visit_s": 3.0,
     "browser_revisit_s": 1.0,
+    "sessions_page_s": 2.0,
     "peak_rss_mb": 8192.0,
 }
 """Targets on a 2-core, 24 GB machine at 1M applications of the realistic cohort shape (load and
-AppTest pages as before; sections, the whole report, Chromium and peak RSS tightened since)."""
+AppTest pages as before; sections, the whole report, Chromium and peak RSS tightened since; every
+page within 2 s for each of ten sessions at once on warm caches)."""
+
+DEFAULT_SESSIONS = 10
+"""Sessions opened at once in the concurrent round (`--sessions`)."""
+
+SESSION_PAGE_TIMEOUT_S = 120.0
+"""How long a session in the concurrent round waits for one page before it counts as failed:
+warm pages take seconds, so this only ends a stuck session, and it bounds the round."""
 
 
 @dataclass
@@ -342,13 +356,59 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def measure_browser(result: BenchmarkResult, size: int, settings: Settings) -> None:
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat from field 3 on (proc(5)); the command name before it is in parentheses
+    and may hold spaces, so the split is after its closing one."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time a live process has used so far, user plus system, all its threads and the
+    children it has waited for (its sandboxed query workers), in seconds (fields 14-17 of
+    /proc/PID/stat); None where /proc has none."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return sum(int(f) for f in _stat_fields(pid)[11:15]) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _descendants_cpu_seconds(root: int, *, leave_out: int) -> float:
+    """CPU time (as `_cpu_seconds`) of every live descendant of `root`, but not of `leave_out`
+    and its descendants: here the browser a round started (Playwright's driver, Chromium and its
+    renderers), not the server beside it."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = _stat_fields(int(entry.name))
+            parent[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = sum(int(f) for f in fields[11:15])
+    total = 0
+    for pid, ticks in cpu.items():
+        ancestor = pid
+        while ancestor in parent and ancestor not in (root, leave_out, 0, 1):
+            ancestor = parent[ancestor]
+        if ancestor == root and pid != root:
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def measure_browser(
+    result: BenchmarkResult, size: int, settings: Settings, *, sessions: int = DEFAULT_SESSIONS
+) -> None:
     """Each page in headless Chromium, reached by clicking the navigation as a person does.
 
     The first page (Funnel) is opened by URL; every other page is then reached by a click in the
     sidebar: the first visit computes the page's sections on the server, and a second round of
     clicks (the revisit) is answered from Streamlit's caches. A page counts as shown when its
     title is drawn and the script run has finished. The server's peak RSS is read at the end.
+    Then, with `sessions` above 0, `measure_sessions` opens that many sessions at once on the
+    same server, its caches now warm.
     """
     if not Path("/usr/bin/chromium").exists():
         result.failures.append(
@@ -379,24 +439,18 @@ def measure_browser(result: BenchmarkResult, size: int, settings: Settings) -> N
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    url = f"http://127.0.0.1:{port}/"
+    round_cpu: dict[str, float] = {}
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                if urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200:
+                if urlopen(f"{url}_stcore/health", timeout=2).status == 200:
                     break
             time.sleep(0.3)
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(600_000)
 
             def shown(title: str) -> None:
@@ -404,8 +458,9 @@ def measure_browser(result: BenchmarkResult, size: int, settings: Settings) -> N
                 page.locator(APP_IDLE).wait_for(state="attached")
 
             specs = list(PAGE_SPECS)
+            cpu_before = _cpu_seconds(server.pid)
             start = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(url)
             shown(specs[0].title)
             result.add(
                 size,
@@ -418,6 +473,8 @@ def measure_browser(result: BenchmarkResult, size: int, settings: Settings) -> N
             )
             sidebar = page.locator('[data-testid="stSidebar"]')
             for visit, target in (("first visit", "browser_first_visit_s"), ("revisit", None)):
+                if visit == "revisit":
+                    cpu_before = _cpu_seconds(server.pid)
                 for spec in specs if visit == "revisit" else specs[1:]:
                     start = time.perf_counter()
                     sidebar.get_by_role("link", name=spec.title).click()
@@ -431,14 +488,234 @@ def measure_browser(result: BenchmarkResult, size: int, settings: Settings) -> N
                         TARGETS[target or "browser_revisit_s"],
                         "navigation click",
                     )
+                cpu_after = _cpu_seconds(server.pid)
+                if cpu_before is not None and cpu_after is not None:
+                    round_cpu[visit] = cpu_after - cpu_before
             browser.close()
         rss = _peak_rss_mb(server.pid)
         if rss is not None:
             result.add(size, "browser", "server peak RSS", rss, "MB", TARGETS["peak_rss_mb"])
+        if sessions > 0:
+            measure_sessions(
+                result,
+                size,
+                url=url,
+                server_pid=server.pid,
+                sessions=sessions,
+                one_person_cpu_s=round_cpu,
+            )
     finally:
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=10)
+
+
+@dataclass
+class SessionVisits:
+    """What one session of the concurrent round saw: seconds until each page was shown, in the
+    order visited, and the error that ended it early ("" when it visited every page)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+
+async def _one_session(page: Any, url: str, titles: list[str]) -> SessionVisits:
+    """Open the app by URL (the first page), then click every other page in the sidebar."""
+    visits = SessionVisits()
+
+    async def shown(title: str) -> None:
+        await page.locator("h1", has_text=title).first.wait_for(state="visible")
+        await page.locator(APP_IDLE).wait_for(state="attached")
+
+    title = titles[0]
+    try:
+        start = time.perf_counter()
+        await page.goto(url)
+        await shown(title)
+        visits.seconds[title] = time.perf_counter() - start
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        for title in titles[1:]:
+            start = time.perf_counter()
+            await sidebar.get_by_role("link", name=title).click()
+            await shown(title)
+            visits.seconds[title] = time.perf_counter() - start
+    except Exception as error:  # one session's failure is recorded; the others go on
+        visits.error = (
+            f"{title}: {str(error).strip().splitlines()[0] if str(error).strip() else repr(error)}"
+        )
+    return visits
+
+
+@dataclass
+class SessionsRound:
+    """The concurrent round: each session's visits, the round's wall time (from the first
+    request to the last page shown) and the CPU time of the browser that drove it."""
+
+    visits: list[SessionVisits]
+    wall_s: float
+    browser_cpu_s: float
+
+
+async def _concurrent_sessions(
+    url: str, titles: list[str], sessions: int, *, server_pid: int
+) -> SessionsRound:
+    """`sessions` independent browser contexts (own cookies, own Streamlit session) in one
+    Chromium, driven at once from one event loop: every context's page is ready before any
+    starts, so the first requests reach the server together."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            pages = []
+            for _ in range(sessions):
+                context = await browser.new_context(viewport=VIEWPORT)
+                context.set_default_timeout(SESSION_PAGE_TIMEOUT_S * 1000)
+                pages.append(await context.new_page())
+            start = time.perf_counter()
+            visits = await asyncio.gather(*(_one_session(pg, url, titles) for pg in pages))
+            wall = time.perf_counter() - start
+            # Read while the browser is alive: its processes' counters go when they exit.
+            browser_cpu = _descendants_cpu_seconds(os.getpid(), leave_out=server_pid)
+            return SessionsRound(list(visits), wall, browser_cpu)
+        finally:
+            await browser.close()
+
+
+def measure_sessions(
+    result: BenchmarkResult,
+    size: int,
+    *,
+    url: str,
+    server_pid: int,
+    sessions: int,
+    one_person_cpu_s: dict[str, float] | None = None,
+) -> None:
+    """`sessions` people at once on a running server: each opens the app by URL and clicks
+    through every page. Records per page the slowest and the median time across the sessions
+    that reached it, how many sessions saw every page, the round's wall time, the server's CPU
+    time during the round (beside one person's rounds, from `one_person_cpu_s`) and the
+    browser's (the two share the machine's cores), and the server's peak RSS after it.
+
+    Whether sessions shared the cached sections is measured from outside the server: CPU time
+    per session about that of one person's revisit means every session was answered from the
+    cache; a section computed again would add its cold cost (a first visit's CPU) per session.
+    A session that fails or waits longer than `SESSION_PAGE_TIMEOUT_S` for a page is a failure
+    in `result`, and its other pages still count.
+    """
+    from dashboard.app import PAGE_SPECS
+
+    titles = [spec.title for spec in PAGE_SPECS]
+    cpu_before = _cpu_seconds(server_pid)
+    # What this process's other children have used already (none in `signalboard benchmark`).
+    others_cpu = _descendants_cpu_seconds(os.getpid(), leave_out=server_pid)
+    try:
+        run = asyncio.run(_concurrent_sessions(url, titles, sessions, server_pid=server_pid))
+    except Exception as error:  # Chromium did not start, or the round broke as a whole
+        result.failures.append(f"{size}: the concurrent sessions failed: {error!r}"[:500])
+        return
+    cpu_after = _cpu_seconds(server_pid)
+    outcomes = run.visits
+    for number, visits in enumerate(outcomes, start=1):
+        if visits.error:
+            result.failures.append(
+                f"{size}: concurrent session {number} of {sessions} failed at {visits.error}"[:500]
+            )
+    for index, title in enumerate(titles):
+        times = [visits.seconds[title] for visits in outcomes if title in visits.seconds]
+        if not times:
+            continue
+        how = "opened by URL" if index == 0 else "navigation click"
+        note = f"{len(times)} of {sessions} sessions, {how}"
+        result.add(
+            size,
+            "sessions",
+            f"{title} slowest of {sessions}",
+            max(times),
+            "s",
+            TARGETS["sessions_page_s"],
+            note,
+        )
+        result.add(
+            size,
+            "sessions",
+            f"{title} median of {sessions}",
+            statistics.median(times),
+            "s",
+            None,
+            note,
+        )
+    complete = sum(1 for visits in outcomes if len(visits.seconds) == len(titles))
+    result.add(
+        size,
+        "sessions",
+        "sessions that saw every page",
+        complete,
+        "sessions",
+        None,
+        f"of {sessions} started at once",
+    )
+    result.add(
+        size,
+        "sessions",
+        f"{sessions} sessions, wall time",
+        run.wall_s,
+        "s",
+        None,
+        "first request to last page shown",
+    )
+    one_person = one_person_cpu_s or {}
+    for visit in ("first visit", "revisit"):
+        if visit in one_person:
+            result.add(
+                size,
+                "sessions",
+                f"server CPU, one person's {visit}s",
+                one_person[visit],
+                "s",
+                None,
+                "every page once" if visit == "revisit" else "every page once, caches empty",
+            )
+    if cpu_before is not None and cpu_after is not None:
+        used = cpu_after - cpu_before
+        result.add(
+            size,
+            "sessions",
+            f"server CPU, {sessions} sessions",
+            used,
+            "s",
+            None,
+            "user + system, /proc/PID/stat",
+        )
+        result.add(
+            size,
+            "sessions",
+            f"browser CPU, {sessions} sessions",
+            max(run.browser_cpu_s - others_cpu, 0.0),
+            "s",
+            None,
+            "Chromium and Playwright's driver, on the same cores as the server",
+        )
+        if one_person.get("revisit"):
+            result.add(
+                size,
+                "sessions",
+                "server CPU per session / one person's revisits",
+                used / sessions / one_person["revisit"],
+                "x",
+                None,
+                "about 1 when every session was answered from the cache",
+            )
+    rss = _peak_rss_mb(server_pid)
+    if rss is not None:
+        result.add(
+            size,
+            "sessions",
+            f"server peak RSS after {sessions} sessions",
+            rss,
+            "MB",
+            TARGETS["peak_rss_mb"],
+        )
 
 
 def run_benchmark(
@@ -449,6 +726,7 @@ def run_benchmark(
     cohort_shape: CohortShape = "realistic",
     pages: bool = True,
     browser: bool = True,
+    sessions: int = DEFAULT_SESSIONS,
     command: str = "signalboard benchmark",
 ) -> BenchmarkResult:
     """Generate, load, report and render at each size; return every measurement and failure."""
@@ -526,7 +804,7 @@ def run_benchmark(
             measure_pages(result, size, settings)
         # Chromium at the largest size only: a fresh server, so first visits compute.
         if browser and size == max(sizes):
-            measure_browser(result, size, settings)
+            measure_browser(result, size, settings, sessions=sessions)
     return result
 
 
@@ -547,8 +825,29 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-pages", action="store_true", help="skip the AppTest page timings")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timings")
+    parser.add_argument(
+        "--sessions",
+        type=_session_count,
+        default=DEFAULT_SESSIONS,
+        metavar="N",
+        help=f"after one person's Chromium rounds, N sessions at once on the same server (warm "
+        f"caches), each visiting every page: slowest and median time per page, the server's CPU "
+        f"time and peak RSS (default {DEFAULT_SESSIONS}; 0 skips)",
+    )
     parser.add_argument("--out", help="also write the results as Markdown to this file")
     parser.add_argument("--json", help="also write the results as JSON to this file")
+
+
+def _session_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of sessions, 0 or more: {text!r}"
+        )
+    return count
 
 
 def run_benchmark_command(args: argparse.Namespace, *, settings: Settings) -> int:
@@ -567,6 +866,7 @@ def run_benchmark_command(args: argparse.Namespace, *, settings: Settings) -> in
             cohort_shape=args.cohort_shape,
             pages=not args.no_pages,
             browser=not args.no_browser,
+            sessions=args.sessions,
             command=command.strip(),
         )
     markdown = result.to_markdown()

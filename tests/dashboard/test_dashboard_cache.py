@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +36,22 @@ def slow_section(con: duckdb.DuckDBPyConnection, label: str) -> int:
     return int(applications[0]) if applications else 0
 
 
+def slow_computation(label: str) -> int:
+    """A stand-in for a computation on plain arguments (`ui.cached`), recorded the same way."""
+    started = time.perf_counter()
+    time.sleep(0.3)
+    with CALLS_LOCK:
+        CALLS.append((label, started, time.perf_counter()))
+    return len(label)
+
+
+HELPERS: dict[str, Callable[[str], int]] = {
+    "cached_on_warehouse": lambda label: ui.cached_on_warehouse(slow_section, label),
+    "cached": lambda label: ui.cached(slow_computation, label),
+}
+"""Each of ui.py's cache helpers for section results, called the way a page calls it."""
+
+
 @pytest.fixture
 def dashboard_on_sample(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("SIGNALBOARD_DB", str(sample_db))
@@ -47,32 +63,34 @@ def dashboard_on_sample(sample_db: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     st.cache_resource.clear()
 
 
-def _at_once(labels: list[str]) -> list[int]:
+def _at_once(labels: list[str], helper: str = "cached_on_warehouse") -> list[int]:
     barrier = threading.Barrier(len(labels))
 
     def session(label: str) -> int:
         barrier.wait()
-        return ui.cached_on_warehouse(slow_section, label)
+        return HELPERS[helper](label)
 
     with ThreadPoolExecutor(max_workers=len(labels)) as pool:
         return list(pool.map(session, labels))
 
 
 @pytest.mark.usefixtures("dashboard_on_sample")
-def test_concurrent_sessions_share_one_computation() -> None:
-    results = _at_once(["funnel"] * 8)
+@pytest.mark.parametrize("helper", sorted(HELPERS))
+def test_concurrent_sessions_share_one_computation(helper: str) -> None:
+    results = _at_once(["funnel"] * 8, helper)
     assert [label for label, _, _ in CALLS] == ["funnel"]
     assert len(set(results)) == 1 and results[0] > 0
     # later sessions hit the cache
-    assert ui.cached_on_warehouse(slow_section, "funnel") == results[0]
+    assert HELPERS[helper]("funnel") == results[0]
     assert len(CALLS) == 1
 
 
 @pytest.mark.usefixtures("dashboard_on_sample")
-def test_different_sections_compute_side_by_side() -> None:
+@pytest.mark.parametrize("helper", sorted(HELPERS))
+def test_different_sections_compute_side_by_side(helper: str) -> None:
     """The lock is per key: two sections asked for at once are computed concurrently, not one
     after the other behind a global lock."""
-    _at_once(["funnel", "funnel", "stipends", "stipends"])
+    _at_once(["funnel", "funnel", "stipends", "stipends"], helper)
     assert sorted(label for label, _, _ in CALLS) == ["funnel", "stipends"]
     (_, start_a, end_a), (_, start_b, end_b) = CALLS
     assert max(start_a, start_b) < min(end_a, end_b)  # the two computations overlapped

@@ -64,11 +64,12 @@ def test_report_measured_in_its_own_process_reports_a_missing_warehouse(tmp_path
 @pytest.mark.browser
 def test_browser_visits_every_page_by_navigation(sample_settings: Settings) -> None:
     """Chromium reaches every page from the sidebar twice (first visit, revisit), and the
-    server's peak RSS is read; on the sample warehouse, so it checks the path, not the speed."""
+    server's peak RSS is read; then two sessions at once on the same server each see every
+    page. On the sample warehouse, so it checks the path, not the speed."""
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("/usr/bin/chromium is missing (install Debian's chromium package)")
     result = BenchmarkResult(started_at="t", machine={}, command="signalboard benchmark")
-    measure_browser(result, 3000, sample_settings)
+    measure_browser(result, 3000, sample_settings, sessions=2)
     assert result.failures == []
     names = [m.name for m in result.measurements if m.step == "browser"]
     expected = [f"{spec.title} first visit" for spec in PAGE_SPECS]
@@ -76,3 +77,39 @@ def test_browser_visits_every_page_by_navigation(sample_settings: Settings) -> N
     assert names == expected
     rss = next(m.value for m in result.measurements if m.name == "server peak RSS")
     assert 50 < rss < 24_000  # MB of a real Streamlit server
+
+    sessions = {m.name: m for m in result.measurements if m.step == "sessions"}
+    for spec in PAGE_SPECS:
+        slowest = sessions[f"{spec.title} slowest of 2"]
+        median = sessions[f"{spec.title} median of 2"]
+        assert slowest.note.startswith("2 of 2 sessions")  # both sessions saw the page
+        assert slowest.target == 2.0
+        assert 0 < median.value <= slowest.value
+    assert sessions["sessions that saw every page"].value == 2
+    cpu = sessions["server CPU, 2 sessions"].value
+    assert 0 < cpu < 600  # seconds of a real server's CPU during the round
+    assert sessions["server CPU, one person's first visits"].value > 0
+    assert sessions["browser CPU, 2 sessions"].value > 0  # Chromium drew two sessions' pages
+    assert sessions["2 sessions, wall time"].value >= max(
+        sessions[f"{spec.title} slowest of 2"].value for spec in PAGE_SPECS
+    )
+    assert sessions["server CPU per session / one person's revisits"].value > 0
+    peak = sessions["server peak RSS after 2 sessions"].value
+    assert rss <= peak < 24_000  # the peak only grows
+
+
+def test_sessions_option_takes_a_count_and_zero_skips() -> None:
+    """`--sessions N` on `signalboard benchmark`: default ten, 0 skips the round, a negative
+    or non-numeric count is a one-line usage error."""
+    import argparse
+
+    from signalboard_benchmarks.run import add_benchmark_arguments
+
+    parser = argparse.ArgumentParser(prog="signalboard benchmark", exit_on_error=False)
+    add_benchmark_arguments(parser)
+    assert parser.parse_args([]).sessions == 10
+    assert parser.parse_args(["--sessions", "0"]).sessions == 0
+    assert parser.parse_args(["--sessions", "3"]).sessions == 3
+    for bad in ("-1", "ten"):
+        with pytest.raises(argparse.ArgumentError, match="whole number of sessions"):
+            parser.parse_args(["--sessions", bad])
