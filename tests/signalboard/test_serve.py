@@ -107,6 +107,10 @@ def test_serve_refuses_in_one_line(
     assert "Traceback" not in result.stderr
 
 
+def _default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
 )
@@ -123,6 +127,9 @@ def test_a_signal_to_serve_stops_the_server(sig: signal.Signals, sample_db: Path
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            # SIGHUP as a process manager leaves it: a test run started under `nohup` would
+            # hand its children SIGHUP ignored, and serve rightly keeps an inherited ignore.
+            preexec_fn=_default_sighup,
         )
     try:
         deadline = time.monotonic() + SERVER_START_SECONDS
