@@ -437,14 +437,6 @@ def _summary_html(tables: dict[str, pd.DataFrame], findings: list[Finding]) -> s
     )
 
 
-def time_ratio_ci(con, *, settings: Settings) -> tuple[float, float] | None:
-    """95% bootstrap interval of the micro / traditional ratio of median days to hire."""
-    comparison = time_to_hire.track_comparison(
-        time_to_hire.load_day_counts(con, queries_dir=settings.queries_dir)
-    )
-    return (comparison.ci_low, comparison.ci_high)
-
-
 def write_pdf(html_text: str, path: Path) -> None:
     """Print the report HTML to a PDF with WeasyPrint (pure Python over the system's Pango)."""
     try:
