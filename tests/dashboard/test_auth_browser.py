@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,14 @@ def _entries(served: dict[str, Any], who: str) -> list[tuple[str, str]]:
     return [(e["action"], e["what"]) for e in read_audit(served["audit"]) if e["who"] == who]
 
 
+def _wait_for_entry(served: dict[str, Any], who: str, entry: tuple[str, str]) -> None:
+    """Until the audit trail has `entry` (at most 30 s): a download's entry is written by the
+    rerun its click starts, and navigating away first would close the session before it runs."""
+    deadline = time.monotonic() + 30
+    while entry not in _entries(served, who) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def _breakdown_options(page: Any) -> list[str]:
     box = page.get_by_test_id("stMultiSelect").filter(has_text="Break down by")
     box.click()
@@ -231,6 +240,7 @@ def test_talent_lead_gets_no_demographics_anywhere(browser: Any, served: dict[st
     with page.expect_download() as download:
         page.get_by_role("button", name="Download funnel.csv").click()
     assert download.value.suggested_filename == "funnel.csv"
+    _wait_for_entry(served, email, ("download", "funnel.csv"))
     for url_path, title in (("fairness", "Fairness"), ("sql", "SQL"), ("audit", "Audit trail")):
         _refused(page, served, url_path, title)
     page.goto(f"{served['base']}/data_health")
