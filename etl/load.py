@@ -100,7 +100,8 @@ LOAD_ORDER: tuple[str, ...] = (
 """Tables load in this order so references (cohort -> rubric, score -> application) resolve."""
 
 LOAD_MEMORY_LIMIT = "1500MB"
-"""DuckDB's memory cap on the load connection; past it, temp tables spill to `<copy>.tmp`.
+"""DuckDB's default memory cap on the load connection (SIGNALBOARD_LOAD_MEMORY_LIMIT sets
+another); past it, the load spills to `<copy>.tmp`.
 
 DuckDB's default (80% of RAM) lets a 1M-application load grow past the 2 GB budget; a lower cap
 spills more and costs CPU. docs/performance.md has the measurements behind this value.
@@ -691,6 +692,9 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None
     return con.execute(sql, {k: v for k, v in (params or {}).items() if k in used}).fetchall()
 
 
+_CACHE_PREFIX = "__pseudonyms_"
+
+
 def _pseudonym_cache(con: duckdb.DuckDBPyConnection, kind: str) -> str:
     """Temp table of raw id -> pseudonym for ids this load has met; returns its name.
 
@@ -698,9 +702,16 @@ def _pseudonym_cache(con: duckdb.DuckDBPyConnection, kind: str) -> str:
     look their ids up here and hash only the ids it lacks. It is a TEMP table: it lives in this
     connection's memory and is never written to the warehouse file.
     """
-    cache = f"__pseudonyms_{kind}"
+    cache = f"{_CACHE_PREFIX}{kind}"
     _run(con, f"create temp table if not exists {cache} (id varchar, pseudonym varchar)")
     return cache
+
+
+def _forget_pseudonyms(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the pseudonym caches once every file is loaded (outside a transaction, so their
+    memory is freed at once)."""
+    for kind in ("application", "candidate"):
+        _run(con, f"drop table if exists {_CACHE_PREFIX}{kind}")
 
 
 def _remember_pseudonyms(
@@ -909,6 +920,8 @@ def _read_checked(
             )
         except ReadError as error:
             raise LoadError(f"{file_name}: {error}") from None
+        except duckdb.OutOfMemoryException:
+            raise  # the load's memory cap, not the file: load_paths says so
         except duckdb.Error as error:
             raise LoadError(f"{file_name}: unreadable ({str(error).splitlines()[0]})") from None
         if dropped is not None:
@@ -921,6 +934,8 @@ def _read_checked(
         )
         try:
             _run(con, sql, params)
+        except duckdb.OutOfMemoryException:
+            raise  # the load's memory cap, not the file: load_paths says so
         except duckdb.Error as error:
             close_raw(con, raw)
             raise LoadError(f"{file_name}: unreadable ({str(error).splitlines()[0]})") from None
@@ -1290,6 +1305,8 @@ def _inspect(
             )
         except ReadError as error:
             raise LoadError(f"{file_name}: {error}") from None
+        except duckdb.OutOfMemoryException:
+            raise  # the load's memory cap, not the file: load_paths says so
         except duckdb.Error as error:
             raise LoadError(f"{file_name}: unreadable ({str(error).splitlines()[0]})") from None
         try:
@@ -1523,6 +1540,7 @@ def load_paths(
     demographic_attributes: Sequence[str] = DEFAULT_DEMOGRAPHIC_ATTRIBUTES,
     check: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
+    memory_limit: str = LOAD_MEMORY_LIMIT,
 ) -> LoadResult:
     """Validate, pseudonymize and load exports into the warehouse in one atomic step.
 
@@ -1555,6 +1573,10 @@ def load_paths(
         would reject.
     on_file
         Called with each file's result as soon as the file is done.
+    memory_limit
+        DuckDB's memory cap for the load (`1500MB`, `4GB`); past it the load spills to disk
+        beside the warehouse, and a load that still does not fit is refused (LoadError) with the
+        warehouse unchanged.
 
     Returns
     -------
@@ -1588,20 +1610,27 @@ def load_paths(
         "started_at": started_at,
         "bar": bar,
         "on_file": on_file,
+        "memory_limit": memory_limit,
         "allowed": allowed_attributes(
             demographic_attributes, vendor.for_table("demographics").attributes
         ),
     }
-    if check:
-        try:
-            result = _check_paths(db_path, planned, skipped, **options)
-        finally:
-            bar.close()
-        result.seconds = time.perf_counter() - clock
-        return result
     try:
+        if check:
+            try:
+                result = _check_paths(db_path, planned, skipped, **options)
+            finally:
+                bar.close()
+            result.seconds = time.perf_counter() - clock
+            return result
         db_path.parent.mkdir(parents=True, exist_ok=True)
         result = _load_locked(db_path, planned, skipped, **options)
+    except duckdb.OutOfMemoryException:
+        raise LoadError(
+            f"the load needs more memory than its {memory_limit} cap; set "
+            "SIGNALBOARD_LOAD_MEMORY_LIMIT higher (docs/performance.md); the warehouse and the key "
+            "are unchanged"
+        ) from None
     except (OSError, duckdb.IOException) as error:
         # A full disk or a folder without write permission, while copying, writing or
         # swapping: the copy is removed and the live file was never opened for writing.
@@ -1692,9 +1721,10 @@ def _load_into(
     allowed: frozenset[str] = frozenset(),
     check: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
+    memory_limit: str = LOAD_MEMORY_LIMIT,
 ) -> LoadResult:
     try:
-        con = connect_writable(temp)
+        con = connect_writable(temp, memory_limit=memory_limit)
     except duckdb.Error as error:
         # The copy of the live file does not open: it is not a DuckDB file, or another version's.
         raise LoadError(
@@ -1703,7 +1733,6 @@ def _load_into(
         ) from None
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(f"set memory_limit = '{LOAD_MEMORY_LIMIT}'")
         # a warehouse written before a derived table existed gets it now, even from a load
         # that changes nothing else
         upgraded = bool(missing_derived(con))
@@ -1818,6 +1847,15 @@ def _load_into(
                 "version": _version(),
             },
         )
+        # Commit the rows, then drop the pseudonym caches before the derived tables: DuckDB keeps
+        # what a transaction wrote to a temp table in memory until it commits, so dropping them
+        # inside the load's transaction frees nothing (at 10M applications they hold ~4.4 GB,
+        # and the derived tables then ran out of memory under the cap). The load is still atomic:
+        # it writes a copy of the warehouse that replaces the live file only once all of it,
+        # derived tables included, is committed; a failure here discards the copy.
+        con.execute("commit")
+        _forget_pseudonyms(con)
+        con.execute("begin transaction")
         build_derived(con)
         con.execute("commit")
         con.execute("checkpoint")

@@ -228,6 +228,8 @@ def inspect_file(
     used = set(re.findall(r"\$(\w+)", sql))
     try:
         row = list(con.execute(sql, {k: v for k, v in params.items() if k in used}).fetchall()[0])
+    except duckdb.OutOfMemoryException:
+        raise  # the load's memory cap, not the file: load_paths says so
     except duckdb.Error as error:
         raise ReadError(f"unreadable ({str(error).splitlines()[0]})") from None
     formats = dict(table_mapping.formats)

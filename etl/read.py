@@ -339,6 +339,8 @@ def _open_parquet(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> RawF
         ).fetchall()
         # From the footer's metadata: no data is read.
         rows = _count(con, "select 1 from read_parquet($raw_path)", params)
+    except duckdb.OutOfMemoryException:
+        raise  # the load's memory cap, not the file: load_paths says so
     except duckdb.Error as error:
         raise ReadError(f"not a readable Parquet file ({str(error).splitlines()[0]})") from None
     if rows == 0:

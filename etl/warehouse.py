@@ -24,10 +24,16 @@ class LoadTarget(Protocol):
     def pseudonym_key_file(self) -> Path: ...
 
 
-def connect_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
+def connect_writable(
+    path: str | Path, *, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A read-write connection. Only the load uses this, and only on a file no reader has open
-    (it builds a new file beside the warehouse and swaps it in; see etl/load.py)."""
-    return duckdb.connect(str(path))
+    (it builds a new file beside the warehouse and swaps it in; see etl/load.py).
+
+    `memory_limit` caps DuckDB's memory (default: DuckDB's own, 80% of RAM).
+    """
+    config = {} if memory_limit is None else {"memory_limit": memory_limit}
+    return duckdb.connect(str(path), config=config)
 
 
 # Bookkeeping tables. Every load that lands adds a row to `loads`; a load that fails never lands,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from signalboard.settings import Settings, get_settings
+from signalboard.settings import Settings, SettingsError, get_settings
 
 
 class CliError(Exception):
@@ -68,6 +68,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             check=args.check,
             on_file=on_file if args.json else None,
             demographic_attributes=settings.demographic_attributes,
+            memory_limit=settings.load_memory_limit,
         )
     except LoadError as error:
         raise CliError(str(error)) from None
@@ -222,6 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             settings=settings,
             progress=True,
             demographic_attributes=settings.demographic_attributes,
+            memory_limit=settings.load_memory_limit,
         )
         print(result.summary_text())
     args.port = getattr(args, "port", None)
@@ -359,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except CliError as error:
+    except (CliError, SettingsError) as error:
         print(f"signalboard: error: {error}", file=sys.stderr)
         return 2
 

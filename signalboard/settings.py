@@ -83,16 +83,20 @@ LL144_MIN_SHARE = 0.02
 """6 RCNY 5-301: a category under 2% of the data may be left out of the impact ratios."""
 
 
+class SettingsError(ValueError):
+    """A setting in the environment has a value it cannot take; the message names it."""
+
+
 def _share(value: str) -> float:
     """SIGNALBOARD_MIN_COMPARATOR_SHARE as a fraction between the LL144 rule's 2% and 1."""
     try:
         share = float(value)
     except ValueError:
-        raise ValueError(
+        raise SettingsError(
             f"SIGNALBOARD_MIN_COMPARATOR_SHARE must be a number such as 0.05, not {value!r}"
         ) from None
     if not LL144_MIN_SHARE <= share <= 1:
-        raise ValueError(
+        raise SettingsError(
             f"SIGNALBOARD_MIN_COMPARATOR_SHARE must be between 0.02 (the LL144 rule's 2%) and 1, "
             f"not {value}"
         )
@@ -121,6 +125,9 @@ class Settings:
     # The claimed time-to-hire reduction of micro-internships ("40% shorter"), set against the
     # measured one on the Time to hire page and in the report.
     claimed_time_reduction: float = 0.40
+    # DuckDB's memory cap on the load's connection; past it, the load spills to disk beside the
+    # warehouse. docs/performance.md has the measurements behind the default.
+    load_memory_limit: str = "1500MB"
     sql_memory_limit: str = "512MB"
     sql_threads: int = 1
     sql_timeout_seconds: float = 10.0
@@ -164,6 +171,31 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         value = env.get(name, "").strip()
         return value or default
 
+    def integer(name: str, default: int) -> int:
+        value = text(name, str(default))
+        try:
+            return int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+    def number(name: str, default: float) -> float:
+        value = text(name, str(default))
+        try:
+            return float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {value!r}") from None
+
+    def memory(name: str, default: str) -> str:
+        # checked here so a typo is a one-line error, not a DuckDB failure halfway through a load
+        value = text(name, default)
+        try:
+            parse_size(value)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be a size such as 1500MB or 4GB, not {value!r}"
+            ) from None
+        return value
+
     db = env.get("SIGNALBOARD_DB", "").strip()
     key = env.get("SIGNALBOARD_PSEUDONYM_KEY_FILE", "").strip()
     queries = env.get("SIGNALBOARD_QUERIES_DIR", "").strip()
@@ -172,26 +204,21 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         db_path=defaults.db_path,
         pseudonym_key_file=_path(key) if key else None,
         queries_dir=_path(queries) if queries else defaults.queries_dir,
-        min_cell_size=int(text("SIGNALBOARD_MIN_CELL_SIZE", str(defaults.min_cell_size))),
+        min_cell_size=integer("SIGNALBOARD_MIN_CELL_SIZE", defaults.min_cell_size),
         min_comparator_share=_share(
             text("SIGNALBOARD_MIN_COMPARATOR_SHARE", str(defaults.min_comparator_share))
         ),
-        severity_threshold=float(
-            text("SIGNALBOARD_SEVERITY_THRESHOLD", str(defaults.severity_threshold))
+        severity_threshold=number("SIGNALBOARD_SEVERITY_THRESHOLD", defaults.severity_threshold),
+        pay_floor_per_hour=number("SIGNALBOARD_PAY_FLOOR_PER_HOUR", defaults.pay_floor_per_hour),
+        claimed_time_reduction=number(
+            "SIGNALBOARD_CLAIMED_TIME_REDUCTION", defaults.claimed_time_reduction
         ),
-        pay_floor_per_hour=float(
-            text("SIGNALBOARD_PAY_FLOOR_PER_HOUR", str(defaults.pay_floor_per_hour))
-        ),
-        claimed_time_reduction=float(
-            text("SIGNALBOARD_CLAIMED_TIME_REDUCTION", str(defaults.claimed_time_reduction))
-        ),
-        sql_memory_limit=text("SIGNALBOARD_SQL_MEMORY_LIMIT", defaults.sql_memory_limit),
-        sql_threads=int(text("SIGNALBOARD_SQL_THREADS", str(defaults.sql_threads))),
-        sql_timeout_seconds=float(
-            text("SIGNALBOARD_SQL_TIMEOUT_SECONDS", str(defaults.sql_timeout_seconds))
-        ),
-        sql_max_rows=int(text("SIGNALBOARD_SQL_MAX_ROWS", str(defaults.sql_max_rows))),
-        sql_max_bytes=parse_size(text("SIGNALBOARD_SQL_MAX_BYTES", str(defaults.sql_max_bytes))),
+        load_memory_limit=memory("SIGNALBOARD_LOAD_MEMORY_LIMIT", defaults.load_memory_limit),
+        sql_memory_limit=memory("SIGNALBOARD_SQL_MEMORY_LIMIT", defaults.sql_memory_limit),
+        sql_threads=integer("SIGNALBOARD_SQL_THREADS", defaults.sql_threads),
+        sql_timeout_seconds=number("SIGNALBOARD_SQL_TIMEOUT_SECONDS", defaults.sql_timeout_seconds),
+        sql_max_rows=integer("SIGNALBOARD_SQL_MAX_ROWS", defaults.sql_max_rows),
+        sql_max_bytes=parse_size(memory("SIGNALBOARD_SQL_MAX_BYTES", str(defaults.sql_max_bytes))),
         sql_allow_demographics=text("SIGNALBOARD_SQL_ALLOW_DEMOGRAPHICS", "false").lower()
         in ("1", "true", "yes"),
         demographic_attributes=tuple(
@@ -202,7 +229,7 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
             if a.strip()
         ),
         stipend_reference=env.get("SIGNALBOARD_STIPEND_REFERENCE", "").strip(),
-        port=int(text("SIGNALBOARD_PORT", str(defaults.port))),
+        port=integer("SIGNALBOARD_PORT", defaults.port),
         # The sign-in config; unset or empty means local single-user mode (signalboard.access).
         config_path=Path(text("SIGNALBOARD_CONFIG", "")).expanduser().resolve()
         if text("SIGNALBOARD_CONFIG", "")

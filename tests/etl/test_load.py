@@ -565,3 +565,24 @@ def test_one_json_log_line_per_file(
         "seconds",
     }
     assert [r["rows_loaded"] for r in records] == [2, 2, 4, 3, 5, 9, 3, 2]
+
+
+def test_a_load_over_its_memory_cap_is_refused_in_one_line_and_loads_after_raising_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "key"
+    monkeypatch.setenv("SIGNALBOARD_PSEUDONYM_KEY_FILE", str(key))
+    db = tmp_path / "w.duckdb"
+    folder = write_exports(tmp_path / "in")
+    monkeypatch.setenv("SIGNALBOARD_LOAD_MEMORY_LIMIT", "2MB")
+    assert cli_main(["load", str(folder), "--db", str(db), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "signalboard: error: the load needs more memory than its 2MB cap; set "
+        "SIGNALBOARD_LOAD_MEMORY_LIMIT higher (docs/performance.md); the warehouse and the key "
+        "are unchanged\n"
+    )
+    assert not db.exists() and not key.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "w.duckdb.lock"]
+    monkeypatch.setenv("SIGNALBOARD_LOAD_MEMORY_LIMIT", "256MB")
+    assert cli_main(["load", str(folder), "--db", str(db), "--quiet"]) == 0
+    assert counts(db) == ROWS

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from signalboard.settings import get_settings
+from signalboard.settings import SettingsError, get_settings
 from tests.paths import REPO_ROOT
 
 
@@ -94,3 +94,38 @@ def test_min_comparator_share_is_read_and_never_under_the_ll144_two_percent() ->
     for bad in ("0.01", "1.5", "five"):
         with pytest.raises(ValueError, match="SIGNALBOARD_MIN_COMPARATOR_SHARE"):
             get_settings({"SIGNALBOARD_MIN_COMPARATOR_SHARE": bad})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SIGNALBOARD_MIN_CELL_SIZE", "five", "must be a whole number, not 'five'"),
+        ("SIGNALBOARD_PORT", "80.5", "must be a whole number, not '80.5'"),
+        ("SIGNALBOARD_SEVERITY_THRESHOLD", "high", "must be a number, not 'high'"),
+        ("SIGNALBOARD_LOAD_MEMORY_LIMIT", "lots", "must be a size such as 1500MB or 4GB"),
+        ("SIGNALBOARD_SQL_MEMORY_LIMIT", "-1GB", "must be a size such as 1500MB or 4GB"),
+        ("SIGNALBOARD_SQL_MAX_BYTES", "64 megs", "must be a size such as 1500MB or 4GB"),
+    ],
+)
+def test_a_bad_value_is_an_error_that_names_the_variable(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} {message}"):
+        get_settings({name: value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", "1500MB"), ("4GB", "4GB"), (" 2GiB ", "2GiB")])
+def test_load_memory_limit_defaults_to_the_measured_cap(value: str, expected: str) -> None:
+    assert get_settings({"SIGNALBOARD_LOAD_MEMORY_LIMIT": value}).load_memory_limit == expected
+
+
+def test_cli_reports_a_bad_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from signalboard.cli import main
+
+    monkeypatch.setenv("SIGNALBOARD_MIN_CELL_SIZE", "abc")
+    assert main(["query", "--list"]) == 2
+    assert capsys.readouterr().err == (
+        "signalboard: error: SIGNALBOARD_MIN_CELL_SIZE must be a whole number, not 'abc'\n"
+    )
