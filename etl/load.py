@@ -1852,12 +1852,11 @@ def _load_into(
         # inside the load's transaction frees nothing (at 10M applications they hold ~4.4 GB,
         # and the derived tables then ran out of memory under the cap). The load is still atomic:
         # it writes a copy of the warehouse that replaces the live file only once all of it,
-        # derived tables included, is committed; a failure here discards the copy.
+        # derived tables included (each in a transaction of its own), is committed; a failure
+        # here discards the copy.
         con.execute("commit")
         _forget_pseudonyms(con)
-        con.execute("begin transaction")
         build_derived(con)
-        con.execute("commit")
         con.execute("checkpoint")
         bar.update(1)
         return result

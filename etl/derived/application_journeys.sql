@@ -1,8 +1,7 @@
 -- grain: one row per application
 -- title: Application journeys (derived table)
 -- description: Every application with the first time it reached each stage, the furthest stage it reached (its position, its first time and every reached stage as bits), and its outcome (hired, rejected, withdrew, or in progress as of the warehouse's as-of). The load rebuilds this table after every load that lands (etl.warehouse.build_derived), so the funnel, time-to-hire and fairness queries read one pivot instead of restating it; they select from it through filtered_journeys() (filtered_journeys.sql).
-
-create or replace table application_journeys as
+-- materialized: etl.warehouse.build_derived stores this query as the table application_journeys, in application_id order (DERIVED_ORDER)
 
 with
 
@@ -133,4 +132,3 @@ final as (
 )
 
 select * from final
-order by application_id;
