@@ -126,8 +126,8 @@ class Settings:
     # measured one on the Time to hire page and in the report.
     claimed_time_reduction: float = 0.40
     # DuckDB's memory cap on the load's connection; past it, the load spills to disk beside the
-    # warehouse. docs/performance.md has the measurements behind the default.
-    load_memory_limit: str = "1500MB"
+    # warehouse. `auto` scales it with the exports (etl.load.load_memory_cap).
+    load_memory_limit: str = "auto"
     sql_memory_limit: str = "512MB"
     sql_threads: int = 1
     sql_timeout_seconds: float = 10.0
@@ -213,7 +213,11 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         claimed_time_reduction=number(
             "SIGNALBOARD_CLAIMED_TIME_REDUCTION", defaults.claimed_time_reduction
         ),
-        load_memory_limit=memory("SIGNALBOARD_LOAD_MEMORY_LIMIT", defaults.load_memory_limit),
+        load_memory_limit=(
+            "auto"
+            if text("SIGNALBOARD_LOAD_MEMORY_LIMIT", "auto").lower() == "auto"
+            else memory("SIGNALBOARD_LOAD_MEMORY_LIMIT", defaults.load_memory_limit)
+        ),
         sql_memory_limit=memory("SIGNALBOARD_SQL_MEMORY_LIMIT", defaults.sql_memory_limit),
         sql_threads=integer("SIGNALBOARD_SQL_THREADS", defaults.sql_threads),
         sql_timeout_seconds=number("SIGNALBOARD_SQL_TIMEOUT_SECONDS", defaults.sql_timeout_seconds),

@@ -586,3 +586,31 @@ def test_a_load_over_its_memory_cap_is_refused_in_one_line_and_loads_after_raisi
     monkeypatch.setenv("SIGNALBOARD_LOAD_MEMORY_LIMIT", "256MB")
     assert cli_main(["load", str(folder), "--db", str(db), "--quiet"]) == 0
     assert counts(db) == ROWS
+
+
+def test_docstring_examples() -> None:
+    """load_memory_cap's Examples block: the automatic cap at 1M and 10M applications."""
+    import doctest
+
+    import etl.load
+
+    failures, tried = doctest.testmod(etl.load)
+    assert tried > 0 and failures == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "input_bytes", "ram_bytes", "expected"),
+    [
+        ("auto", 0, None, "1500MB"),
+        ("auto", 4_000_000_000, None, "5000MB"),
+        ("auto", 4_000_000_000, 2_000_000_000, "1500MB"),  # never under the floor
+        ("Auto", 1_600_000_000, 24_000_000_000, "2000MB"),
+        ("750MB", 4_000_000_000, 24_000_000_000, "750MB"),
+    ],
+)
+def test_automatic_memory_cap_scales_with_the_exports(
+    setting: str, input_bytes: int, ram_bytes: int | None, expected: str
+) -> None:
+    from etl.load import load_memory_cap
+
+    assert load_memory_cap(setting, input_bytes=input_bytes, ram_bytes=ram_bytes) == expected

@@ -115,9 +115,9 @@ def test_a_bad_value_is_an_error_that_names_the_variable(
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [("", "1500MB"), ("4GB", "4GB"), (" 2GiB ", "2GiB")]
+    ("value", "expected"), [("", "auto"), ("AUTO", "auto"), ("4GB", "4GB"), (" 2GiB ", "2GiB")]
 )
-def test_load_memory_limit_defaults_to_the_measured_cap(value: str, expected: str) -> None:
+def test_load_memory_limit_defaults_to_auto(value: str, expected: str) -> None:
     assert get_settings({"SIGNALBOARD_LOAD_MEMORY_LIMIT": value}).load_memory_limit == expected
 
 
