@@ -12,6 +12,7 @@ import pytest
 from signalboard_benchmarks.run import (
     BenchmarkResult,
     Measurement,
+    _compare_with_base,
     measure_browser,
     measure_report,
     run_benchmark,
@@ -46,6 +47,29 @@ def test_markdown_marks_missed_targets() -> None:
     assert "| 1,000,000 | report | Funnel cold | 2.000 s | <= 1.5 s | **no** |" in text
     assert "| 1,000,000 | page | Funnel warm | 0.100 s | <= 0.2 s | yes |" in text
     assert "| 1,000,000 | report | Funnel warm | 0.400 s |  |  |" in text
+
+
+@pytest.mark.parametrize(
+    ("size", "cold_s", "expected"),
+    [
+        (10_000_000, 8.0, [("Funnel cold, times its 1,000,000 time", 4.0, 10.0, True)]),
+        (10_000_000, 30.0, [("Funnel cold, times its 1,000,000 time", 15.0, 10.0, False)]),
+        (3_000_000, 9.0, [("Funnel cold, times its 1,000,000 time", 4.5, 3.0, False)]),
+        (1_000_000, 2.0, []),  # the base size is not compared with itself
+    ],
+)
+def test_sections_above_1m_are_held_to_their_1m_time_times_the_growth(
+    size: int, cold_s: float, expected: list[tuple[str, float, float, bool]]
+) -> None:
+    result = BenchmarkResult(started_at="t", machine={}, command="signalboard benchmark")
+    result.measurements = [
+        Measurement(1_000_000, "report", "Funnel cold", 2.0, "s", 1.0),
+        Measurement(1_000_000, "report", "Funnel warm", 1.0, "s", None),
+        Measurement(size, "report", "Funnel cold", cold_s, "s", 1.0),
+    ]
+    _compare_with_base(result, size)
+    added = [(m.name, m.value, m.target, m.meets_target) for m in result.measurements[3:]]
+    assert added == expected
 
 
 def test_report_measured_in_its_own_process_reports_a_missing_warehouse(tmp_path: Path) -> None:
