@@ -113,9 +113,9 @@ def load_memory_cap(setting: str, *, input_bytes: int, ram_bytes: int | None) ->
     """The memory limit DuckDB gets for a load: `setting` itself, unless it is `auto`.
 
     `auto` is the exports' size on disk and a quarter more, at least 1500MB and at most 40% of
-    the machine's memory. A bigger cap spills less: 10M applications (4.85 GB of CSV) loaded in
-    179 s under an 8GB cap and in 261 s under 1500MB (docs/performance.md); 1M applications
-    keep the 1500MB floor and its 2 GB budget.
+    the machine's memory. A bigger cap spills less, and 10M applications load markedly faster
+    under it than under the floor, while 1M applications keep the floor and its 2 GB budget
+    (docs/performance.md has the measurements).
 
     Examples
     --------

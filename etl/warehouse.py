@@ -149,9 +149,9 @@ def _materialize(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
     One statement (query, then sort) when it fits in DuckDB's memory limit. DuckDB keeps the
     query's join hash table in memory while the sort consumes the join's output, and that sort
-    then cannot spill: at 10M applications it ran out of 1.3 GiB (and of 2.7 GiB). Sorting the
-    stored table in a second statement spills as any sort does (43 s in 1.65 GB at 10M), but
-    costs a second write, 0.75 s at 1M, so it is the fallback, not the rule.
+    then cannot spill: at 10M applications it ran out of memory under caps of 1.3 and 2.7 GiB.
+    Sorting the stored table in a second statement spills as any sort does, but costs a second
+    write of the table, so it is the fallback, not the rule (docs/performance.md).
     """
     # Identifiers from this module's constants and SQL from the package's own files; no value
     # from data reaches this text.
