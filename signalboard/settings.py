@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
+from typing import TypeVar
 
 KEY_FILE_NAME = "pseudonym.key"
 
@@ -81,6 +83,9 @@ def parse_size(value: str) -> int:
 
 LL144_MIN_SHARE = 0.02
 """6 RCNY 5-301: a category under 2% of the data may be left out of the impact ratios."""
+
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -171,30 +176,29 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         value = env.get(name, "").strip()
         return value or default
 
-    def integer(name: str, default: int) -> int:
+    def converted(name: str, default: object, convert: Callable[[str], T], expected: str) -> T:
+        # checked here so a typo is a one-line error, not a failure halfway through a load or a
+        # query
         value = text(name, str(default))
         try:
-            return int(value)
+            return convert(value)
         except ValueError:
-            raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+            raise SettingsError(f"{name} must be {expected}, not {value!r}") from None
+
+    def integer(name: str, default: int) -> int:
+        return converted(name, default, int, "a whole number")
 
     def number(name: str, default: float) -> float:
-        value = text(name, str(default))
-        try:
-            return float(value)
-        except ValueError:
-            raise SettingsError(f"{name} must be a number, not {value!r}") from None
+        return converted(name, default, float, "a number")
 
-    def memory(name: str, default: str) -> str:
-        # checked here so a typo is a one-line error, not a DuckDB failure halfway through a load
-        value = text(name, default)
-        try:
+    def memory(name: str, default: str, *, auto: bool = False) -> str:
+        def size(value: str) -> str:
+            if auto and value.lower() == "auto":
+                return "auto"
             parse_size(value)
-        except ValueError:
-            raise SettingsError(
-                f"{name} must be a size such as 1500MB or 4GB, not {value!r}"
-            ) from None
-        return value
+            return value
+
+        return converted(name, default, size, "a size such as 1500MB or 4GB")
 
     db = env.get("SIGNALBOARD_DB", "").strip()
     key = env.get("SIGNALBOARD_PSEUDONYM_KEY_FILE", "").strip()
@@ -213,10 +217,8 @@ def get_settings(environ: dict[str, str] | None = None) -> Settings:
         claimed_time_reduction=number(
             "SIGNALBOARD_CLAIMED_TIME_REDUCTION", defaults.claimed_time_reduction
         ),
-        load_memory_limit=(
-            "auto"
-            if text("SIGNALBOARD_LOAD_MEMORY_LIMIT", "auto").lower() == "auto"
-            else memory("SIGNALBOARD_LOAD_MEMORY_LIMIT", defaults.load_memory_limit)
+        load_memory_limit=memory(
+            "SIGNALBOARD_LOAD_MEMORY_LIMIT", defaults.load_memory_limit, auto=True
         ),
         sql_memory_limit=memory("SIGNALBOARD_SQL_MEMORY_LIMIT", defaults.sql_memory_limit),
         sql_threads=integer("SIGNALBOARD_SQL_THREADS", defaults.sql_threads),

@@ -3,6 +3,7 @@ the one-statement build runs out of DuckDB's memory."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,18 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings = settings_for(root)
     load([exports], settings)
     return settings.db_path
+
+
+@pytest.fixture
+def con(warehouse: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable copy of the loaded warehouse."""
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    connection = duckdb.connect(str(copy))
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def journeys(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
@@ -45,38 +58,26 @@ class SortRunsOutOfMemory:
 
 
 def test_journeys_are_stored_in_application_id_order_and_rebuild_identically(
-    warehouse: Path, tmp_path: Path
+    con: duckdb.DuckDBPyConnection,
 ) -> None:
-    copy = tmp_path / "copy.duckdb"
-    copy.write_bytes(warehouse.read_bytes())
-    con = duckdb.connect(str(copy))
-    try:
-        first = journeys(con)
-        ids = [row[0] for row in first]
-        assert len(ids) == 3000 and ids == sorted(ids)
-        build_derived(con)
-        assert journeys(con) == first
-    finally:
-        con.close()
+    first = journeys(con)
+    ids = [row[0] for row in first]
+    assert len(ids) == 3000 and ids == sorted(ids)
+    build_derived(con)
+    assert journeys(con) == first
 
 
 def test_a_build_that_runs_out_of_memory_sorts_in_a_second_statement_to_the_same_table(
-    warehouse: Path, tmp_path: Path
+    con: duckdb.DuckDBPyConnection,
 ) -> None:
-    copy = tmp_path / "copy.duckdb"
-    copy.write_bytes(warehouse.read_bytes())
-    con = duckdb.connect(str(copy))
-    try:
-        expected = journeys(con)
-        con.execute("delete from application_journeys")
-        failing = SortRunsOutOfMemory(con)
-        build_derived(failing)  # type: ignore[arg-type]
-        assert journeys(con) == expected
-        key = DERIVED_ORDER["application_journeys"]
-        assert (
-            'create or replace table "application_journeys" as select * from '
-            f'"application_journeys" order by "{key}"'
-        ) in failing.statements
-        assert failing.statements.count("rollback") == 1
-    finally:
-        con.close()
+    expected = journeys(con)
+    con.execute("delete from application_journeys")
+    failing = SortRunsOutOfMemory(con)
+    build_derived(failing)  # type: ignore[arg-type]
+    assert journeys(con) == expected
+    key = DERIVED_ORDER["application_journeys"]
+    assert (
+        'create or replace table "application_journeys" as select * from '
+        f'"application_journeys" order by "{key}"'
+    ) in failing.statements
+    assert failing.statements.count("rollback") == 1
