@@ -172,3 +172,75 @@ def test_dashboard_download_is_neutralised(monkeypatch: pytest.MonkeyPatch) -> N
     ui.download_csv(pd.DataFrame({"role": ["=1+1"], "delta": [-2]}), "roles", key="k")
     assert captured["data"] == b"role,delta\n'=1+1,-2\n"
     assert captured["file_name"] == "roles.csv"
+
+
+# Frames of every column type to_csv_bytes hands to DuckDB's writer, and of types it leaves to
+# pandas: either way the bytes are those pandas writes.
+SAME_AS_PANDAS = {
+    "floats": pd.DataFrame(
+        {
+            "x": [1e16, 1.2345678901234568e17, 1e-5, 1e-4, float("inf"), -float("inf")]
+            + [float("nan"), 5e-324, 1.7976931348623157e308, -0.0, 0.1 + 0.2, 1e15],
+        }
+    ),
+    "whole numbers": pd.DataFrame(
+        {
+            "n": [-(2**63), 0, 2**63 - 1],
+            "nullable": pd.array([1, None, -3], dtype="Int64"),
+            "small": pd.array([1, 2, 3], dtype="int8"),
+        }
+    ),
+    "booleans": pd.DataFrame(
+        {"flag": [True, False, True], "maybe": pd.array([True, None, False], dtype="boolean")}
+    ),
+    "text": pd.DataFrame(
+        {
+            "a,b": [" x ", "line\nbreak", 'q"', "semi;colon", None, "tab\tin", "crlf\r\n"],
+            "n": range(7),
+            "quoted 'name'": ["NULL", "'quoted'", "é", "日本", "a\r\nb", "x,y", "ok"],
+        }
+    ),
+    "midnight timestamps are dates": pd.DataFrame(
+        {"day": pd.to_datetime(["2024-01-01", "2024-02-29", None]), "n": [1, 2, 3]}
+    ),
+    "whole-second timestamps": pd.DataFrame(
+        {"at": pd.to_datetime(["2024-01-01 00:00:00", "2024-01-02 03:04:05", None]), "n": [1, 2, 3]}
+    ),
+    "fractional seconds (pandas)": pd.DataFrame(
+        {"at": pd.to_datetime(["2024-01-02 03:04:05", "2024-01-02 03:04:05.5"], format="mixed")}
+    ),
+    "float32 (pandas)": pd.DataFrame({"x": pd.array([0.1, 1234567.0], dtype="float32")}),
+    "numbers kept as objects": pd.DataFrame(
+        {
+            "count": pd.Series([5, None, -(2**63)], dtype=object),
+            "share": pd.Series([0.1 + 0.2, None, 1e16], dtype=object),
+            "huge (pandas)": pd.Series([2**64, None, 1], dtype=object),
+        }
+    ),
+    "mixed objects (pandas)": pd.DataFrame({"x": [1, "a", 2.5]}, dtype=object),
+    "lists (pandas)": pd.DataFrame({"x": [[1, 2], None, []]}),
+    "dates (pandas)": pd.DataFrame({"x": [dt.date(2024, 1, 1), None]}),
+    "no rows": pd.DataFrame({"x": pd.Series([], dtype=float), "y": pd.Series([], dtype=object)}),
+    "no columns": pd.DataFrame(index=range(3)),
+    "duplicate names (pandas)": pd.DataFrame([[1, 2]], columns=["x", "x"]),
+}
+
+
+@pytest.mark.parametrize("frame", SAME_AS_PANDAS.values(), ids=SAME_AS_PANDAS.keys())
+def test_csv_bytes_are_those_pandas_writes(frame: pd.DataFrame) -> None:
+    assert to_csv_bytes(frame) == neutralise_frame(frame).to_csv(index=False).encode("utf-8")
+
+
+def test_empty_text_is_told_apart_from_missing_and_a_carriage_return_quoted() -> None:
+    frame = pd.DataFrame({"note": ["", None, "x", "a\rb"], "n": [1, 2, 3, 4]})
+    written = to_csv_bytes(frame)
+    rows = list(csv.reader(io.StringIO(written.decode("utf-8"), newline="")))
+    assert rows == [["note", "n"], ["", "1"], ["", "2"], ["x", "3"], ["a\rb", "4"]]
+    assert written.split(b"\n")[1:5] == [b'"",1', b",2", b"x,3", b'"a\rb",4']
+
+
+def test_large_frame_text_neutralised_in_the_fast_writer() -> None:
+    frame = pd.DataFrame({"role": ["=1+1", "analyst"] * 50_000, "x": [0.25, -1.0] * 50_000})
+    lines = to_csv_bytes(frame).splitlines()
+    assert len(lines) == 100_001
+    assert lines[1] == b"'=1+1,0.25" and lines[2] == b"analyst,-1.0"
