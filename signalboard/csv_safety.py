@@ -12,9 +12,9 @@ query --format csv`, the files of `signalboard report` and the dashboard's downl
 
 `to_csv_bytes` writes through DuckDB's CSV writer when every column has a type whose text DuckDB
 writes as pandas does (whole numbers, float64, booleans, text, whole-second timestamps), and
-through pandas otherwise. pandas formats each float cell in Python, about ten times slower: a
-report table of 120,000 rows took 0.6 s. The two agree byte for byte on those types
-(tests/signalboard/test_sandbox_csv.py), except that DuckDB writes an empty text as `""` and a
+through pandas otherwise. pandas formats each float cell in Python, several times slower on a
+report table of a hundred thousand rows (docs/performance.md). The two agree byte for byte on
+those types (tests/signalboard/test_sandbox_csv.py), except that DuckDB writes an empty text as `""` and a
 missing value as nothing, where pandas writes both as nothing, and DuckDB also quotes a text that
 holds a carriage return. A frame of one column stays with pandas, which writes a missing value
 there as `""`: a blank line would be skipped by a reader.
@@ -152,7 +152,7 @@ _WRITER_LOCK = threading.Lock()
 def _writer() -> Any:
     """One in-memory DuckDB database for every CSV this process writes (a cursor per call).
 
-    Opening a database costs about 10 ms, which a small download would pay twenty times over.
+    Opening a database costs more than writing a small download does (docs/performance.md).
     """
     import duckdb
 

@@ -460,8 +460,8 @@ def write_report(*, settings: Settings, out_dir: Path, pdf: bool = False) -> lis
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     # A section's CSVs are written on a second thread while the next section computes: DuckDB's
-    # CSV writer (csv_safety) runs without the GIL, so at 1M about half a second of writing
-    # overlaps the sections' own work instead of following it.
+    # CSV writer (csv_safety) runs without the GIL, so the writing overlaps the sections' own
+    # work instead of following it.
     with ThreadPoolExecutor(max_workers=1) as writer:
         pending = []
         reports = []
