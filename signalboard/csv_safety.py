@@ -14,10 +14,10 @@ query --format csv`, the files of `signalboard report` and the dashboard's downl
 writes as pandas does (whole numbers, float64, booleans, text, whole-second timestamps), and
 through pandas otherwise. pandas formats each float cell in Python, several times slower on a
 report table of a hundred thousand rows (docs/performance.md). The two agree byte for byte on
-those types (tests/signalboard/test_sandbox_csv.py), except that DuckDB writes an empty text as `""` and a
-missing value as nothing, where pandas writes both as nothing, and DuckDB also quotes a text that
-holds a carriage return. A frame of one column stays with pandas, which writes a missing value
-there as `""`: a blank line would be skipped by a reader.
+those types (tests/signalboard/test_sandbox_csv.py), except that DuckDB writes an empty text as
+`""` and a missing value as nothing, where pandas writes both as nothing, and DuckDB also quotes a
+text that holds a carriage return. A frame of one column stays with pandas, which writes a
+missing value there as `""`: a blank line would be skipped by a reader.
 """
 
 from __future__ import annotations
