@@ -157,20 +157,22 @@ def _materialize(con: duckdb.DuckDBPyConnection, name: str) -> None:
     # from data reaches this text.
     table, key = ident(name), ident(DERIVED_ORDER[name])
     model = derived_sql(name)
-    con.execute("begin transaction")
     try:
-        con.execute(f"create or replace table {table} as\n{model}\norder by {key}")
-        con.execute("commit")
-        return
+        _committed(con, f"create or replace table {table} as\n{model}\norder by {key}")
     except duckdb.OutOfMemoryException:
-        con.execute("rollback")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        _committed(
+            con,
+            f"create or replace table {table} as\n{model}",
+            f"create or replace table {table} as select * from {table} order by {key}",
+        )
+
+
+def _committed(con: duckdb.DuckDBPyConnection, *statements: str) -> None:
+    """Run `statements` in one transaction: all of them committed, or none (rolled back)."""
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace table {table} as\n{model}")
-        con.execute(f"create or replace table {table} as select * from {table} order by {key}")
+        for statement in statements:
+            con.execute(statement)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -22,8 +22,8 @@ missing value there as `""`: a blank line would be skipped by a reader.
 
 from __future__ import annotations
 
+import functools
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,10 +145,7 @@ def _duckdb_csv(frame: pd.DataFrame) -> bytes | None:
     return header + body
 
 
-_WRITER: list[Any] = []
-_WRITER_LOCK = threading.Lock()
-
-
+@functools.cache
 def _writer() -> Any:
     """One in-memory DuckDB database for every CSV this process writes (a cursor per call).
 
@@ -156,10 +153,7 @@ def _writer() -> Any:
     """
     import duckdb
 
-    with _WRITER_LOCK:
-        if not _WRITER:
-            _WRITER.append(duckdb.connect(":memory:"))
-        return _WRITER[0]
+    return duckdb.connect(":memory:")
 
 
 def _has_formula(column: pd.Series) -> bool:
