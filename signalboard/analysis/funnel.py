@@ -20,6 +20,7 @@ vectorized numpy/pandas over an (applications x stages) matrix.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -1347,14 +1348,19 @@ def report_tables(con: duckdb.DuckDBPyConnection, *, settings: Settings) -> list
     """funnel.csv, funnel_trend_by_month.csv and funnel_alerts.csv for `signalboard report`."""
     # Counted in DuckDB (a few rows per segment), not a million journeys fetched into pandas.
     counts = report_counts(con, queries_dir=settings.queries_dir)
-    trends = cohort_trends_from_counts(counts["trends"])
+    # The cohort tests (mostly numpy: the hypergeometric tails release the GIL) run in a worker
+    # while this thread builds the funnel table (mostly pandas), so both cores work.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        trends_job = pool.submit(cohort_trends_from_counts, counts["trends"])
+        funnel = report_funnel_from_counts(counts, k=settings.min_cell_size)
+        trends = trends_job.result()
     alerts = funnel_alerts(trends)
     flagged = int(alerts["flagged"].sum()) if len(alerts) else 0
     return [
         ReportTable(
             name="funnel",
             title="Funnel by stage",
-            frame=report_funnel_from_counts(counts, k=settings.min_cell_size),
+            frame=funnel,
             description="Reached, pending (in progress inside the step's window, left out of the "
             "step's denominator), step and overall conversion, for all applications and by each "
             "breakdown. An application that reached a later stage counts as having passed the "
