@@ -49,6 +49,7 @@ from signalboard.db import (
     query_scalar,
     quote_identifier,
 )
+from signalboard.memory import keep_freed_memory
 from signalboard.settings import Settings
 
 if TYPE_CHECKING:
@@ -922,6 +923,7 @@ def run_benchmark_command(args: argparse.Namespace, *, settings: Settings) -> in
 def _report_child(request_json: str) -> int:
     """`python -m signalboard_benchmarks.run report REQUEST`: `measure_report`'s fresh process."""
     request = json.loads(request_json)
+    keep_freed_memory()  # as `signalboard report` and the server do
     settings = Settings(
         db_path=Path(request["db_path"]), pseudonym_key_file=Path(request["pseudonym_key_file"])
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from signalboard.memory import keep_freed_memory
+
 # Modules that define Streamlit caches when imported: imported before the server's runtime
 # exists, their caches would fall back to a storage of their own ("No runtime found, using
 # MemoryCacheStorageManager"). The pages import them, and everything they import is preloaded.
@@ -62,6 +64,8 @@ def preload() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Preload, then hand the arguments to Streamlit's CLI exactly as `python -m streamlit`."""
+    # the sections' large temporaries reuse the server's pages instead of faulting in fresh ones
+    keep_freed_memory()
     preload()
     from streamlit.web.cli import main as streamlit_main
 

@@ -121,9 +121,11 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from signalboard.db import WarehouseMissingError
+    from signalboard.memory import keep_freed_memory
     from signalboard.report import ReportError, write_report
 
     settings = _settings(args)
+    keep_freed_memory()  # the sections' large temporaries reuse pages instead of faulting anew
     try:
         written = write_report(settings=settings, out_dir=Path(args.out), pdf=args.pdf)
     except (WarehouseMissingError, ReportError) as error:
