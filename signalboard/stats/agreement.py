@@ -278,16 +278,16 @@ def llm_agreement(
     a, b = np.where(swap, b, a), np.where(swap, a, b)
     unit_of_pair = pair_unit[lp]
     use_groups = groups is not None and attributes is not None and bool(group_labels)
-    group_order = []
-    if use_groups:
-        for g_codes, labels in zip(groups, group_labels or [], strict=True):
-            small = len(labels) < np.iinfo(np.int16).max
-            codes = g_codes[unit_of_pair].astype(np.int16 if small else np.int64)
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-            # pairs in group order, so each axis reads a group as one contiguous slice (the
-            # pairs' deliverables, the same on every axis, gathered once)
-            group_order.append((order, bounds, unit_of_pair[order]))
+    # each pair's cell of the attributes crossed (one code for its group on every attribute),
+    # found once: every axis's group statistics are sums over the pairs binned by cell, one pass
+    # over the pairs in their stored order for all attributes together, then summed over the
+    # cells of each group (a per-group slice would gather each axis's scores through a
+    # permutation, which at 10M pairs misses the cache on nearly every element)
+    blocks = (
+        _crossed_cells(groups, [len(labels) for labels in group_labels or []], unit_of_pair)
+        if use_groups and groups is not None
+        else []
+    )
     # units per group among the units with a pair, per attribute: the same on every axis whose
     # pairs all have both scores (the usual case), so counted once for those
     all_pairs_units: list[np.ndarray] | None = None
@@ -353,43 +353,207 @@ def llm_agreement(
                     )
                 if all_valid:
                     all_pairs_units = per_group_units
-            for attribute, labels, (order, bounds, unit_g), units_per_group in zip(
-                attributes, group_labels or [], group_order, per_group_units, strict=True
-            ):
-                machine_g, human_g = machine_all[order], human_all[order]
-                valid_g = valid if all_valid else valid[order]
-                for g in range(len(labels)):
-                    m_part = machine_g[bounds[g] : bounds[g + 1]]
-                    h_part = human_g[bounds[g] : bounds[g + 1]]
-                    u_part = unit_g[bounds[g] : bounds[g + 1]]
-                    if not all_valid:
-                        keep = valid_g[bounds[g] : bounds[g + 1]]
-                        m_part, h_part, u_part = m_part[keep], h_part[keep], u_part[keep]
-                    if not len(m_part):
-                        continue
-                    stats_ = pair_stats(m_part, h_part)
-                    # standardized on all pairs, then mean z_M - mean z_H within the group
-                    z_m, z_h = (m_part - mean_m) / sd_m, (h_part - mean_h) / sd_h
-                    z_diff = z_m - z_h
-                    dsm = float(z_m.mean() - z_h.mean())
-                    low, high, status = smd_interval(
-                        z_diff, u_part, threshold=GATES["subgroup_smd"]
-                    )
-                    rows.append(
-                        {
-                            "axis": axis,
-                            "attribute": attribute,
-                            "group": labels[g],
-                            "n": int(units_per_group[g]),
-                            "pairs": len(m_part),
-                            **stats_,
-                            "smd": dsm,
-                            "smd_pass": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                            "passes": bool(abs(dsm) <= GATES["subgroup_smd"]),
-                            "smd_ci_low": low,
-                            "smd_ci_high": high,
-                            "smd_status": status,
-                        }
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # standardized on all pairs; NaN where a pair lacks a score
+                z_diff = (machine_all - mean_m) / sd_m - (human_all - mean_h) / sd_h
+            # each deliverable's sum of z_M - z_H over its pairs (the clusters of the subgroup
+            # SMD's interval), the same for every attribute
+            unit_sums = np.bincount(
+                paired_units, z_diff if all_valid else z_diff[valid], minlength=n_units
+            )
+            diff = np.abs(machine_all - human_all)
+            agree = ((diff < 0.5).astype(float), (diff <= 1 + 1e-9).astype(float))
+            for cell, n_cells, members in blocks:
+                # pairs without both scores land in the extra cell `n_cells`, which is dropped
+                code = cell if all_valid else np.where(valid, cell, n_cells)
+                cells = _cell_moments(code, n_cells, machine_all, human_all, agree)
+                for a_index, cell_group in members:
+                    labels = (group_labels or [])[a_index]
+                    rows.extend(
+                        _group_rows(
+                            axis,
+                            attributes[a_index],
+                            labels,
+                            sums=_merge_cells(cells, cell_group, len(labels)),
+                            means=(mean_m, mean_h),
+                            spread=(sd_m, sd_h),
+                            unit_group=groups[a_index],
+                            unit_sums=unit_sums,
+                            unit_pairs=units_with_pair,
+                            units_per_group=per_group_units[a_index],
+                        )
                     )
         out.append(pd.DataFrame(rows))
     return out
+
+
+def _crossed_cells(
+    groups: np.ndarray, sizes: list[int], unit_of_pair: np.ndarray, *, max_cells: int = 1 << 20
+) -> list[tuple[np.ndarray, int, list[tuple[int, np.ndarray]]]]:
+    """The attributes crossed into cells, for `llm_agreement`'s group sums.
+
+    Attributes are packed in order into blocks of at most `max_cells` cells (every combination
+    of their codes, "none" included; `sizes` are the attributes' numbers of groups). Per block: each pair's cell, the number of cells, and per
+    attribute in it (its index, each cell's group code on it with `size` = the attribute's
+    number of groups standing for none)."""
+    blocks: list[tuple[np.ndarray, int, list[tuple[int, np.ndarray]]]] = []
+    start = 0
+    while start < len(groups):
+        stop, n_cells = start, 1
+        while stop < len(groups) and (stop == start or n_cells * (sizes[stop] + 1) <= max_cells):
+            n_cells *= sizes[stop] + 1
+            stop += 1
+        unit_cell = np.zeros(groups.shape[1], dtype=np.intp)
+        members, stride = [], 1
+        for a_index in range(start, stop):
+            size = sizes[a_index]
+            unit_cell += (groups[a_index].astype(np.intp) + 1) * stride
+            # cell -> its code on this attribute (code + 1 = 0 is none: `size`, dropped)
+            code = (np.arange(n_cells) // stride) % (size + 1) - 1
+            members.append((a_index, np.where(code >= 0, code, size)))
+            stride *= size + 1
+        blocks.append((unit_cell[unit_of_pair], n_cells, members))
+        start = stop
+    return blocks
+
+
+def _cell_moments(
+    code: np.ndarray,
+    n_cells: int,
+    machine: np.ndarray,
+    human: np.ndarray,
+    agree: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Per cell (rows): pairs, mean M, mean H, sums of squares of M and H about those means, the
+    sum of their cross-products, exact and adjacent agreements. Two passes, as `pair_stats`:
+    the means, then the moments about them (a cell of one constant score has exactly 0)."""
+
+    def per_cell(weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(code, weights, minlength=n_cells + 1)[:n_cells]
+
+    pairs = per_cell()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_m = np.append(per_cell(machine) / pairs, 0.0)
+        mean_h = np.append(per_cell(human) / pairs, 0.0)
+    dm, dh = machine - mean_m[code], human - mean_h[code]
+    return np.stack(
+        [
+            pairs,
+            mean_m[:n_cells],
+            mean_h[:n_cells],
+            per_cell(dm * dm),
+            per_cell(dh * dh),
+            per_cell(dm * dh),
+            per_cell(agree[0]),
+            per_cell(agree[1]),
+        ]
+    )
+
+
+def _merge_cells(cells: np.ndarray, cell_group: np.ndarray, size: int) -> np.ndarray:
+    """`_cell_moments` of the cells merged into `size` groups (`cell_group`; `size` = none,
+    dropped): the moments about each group's means add each cell's moments about its own and
+    its pairs times the products of the means' differences (Chan, Golub & LeVeque 1983)."""
+    pairs, mean_m, mean_h, ss_m, ss_h, cross, exact, adjacent = cells
+    used = pairs > 0
+    mean_m, mean_h = np.where(used, mean_m, 0.0), np.where(used, mean_h, 0.0)
+
+    def per_group(weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(cell_group, weights, minlength=size + 1)[:size]
+
+    n = per_group(pairs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        group_m = np.append(per_group(pairs * mean_m) / n, 0.0)
+        group_h = np.append(per_group(pairs * mean_h) / n, 0.0)
+    off_m = np.where(used, mean_m - group_m[cell_group], 0.0)
+    off_h = np.where(used, mean_h - group_h[cell_group], 0.0)
+    return np.stack(
+        [
+            n,
+            group_m[:size],
+            group_h[:size],
+            per_group(ss_m + pairs * off_m * off_m),
+            per_group(ss_h + pairs * off_h * off_h),
+            per_group(cross + pairs * off_m * off_h),
+            per_group(exact),
+            per_group(adjacent),
+        ]
+    )
+
+
+def _group_rows(
+    axis: object,
+    attribute: object,
+    labels: np.ndarray,
+    *,
+    sums: np.ndarray,
+    means: tuple[float, float],
+    spread: tuple[float, float],
+    unit_group: np.ndarray,
+    unit_sums: np.ndarray,
+    unit_pairs: np.ndarray,
+    units_per_group: np.ndarray,
+) -> list[dict[str, object]]:
+    """The group rows of one attribute on one axis: `pair_stats` of each group's pairs, the
+    difference of standardized means and its `smd_interval`, from sums over each group's pairs
+    (the same quantities, without gathering each group's pairs).
+
+    `sums` holds per group the rows of `_merge_cells` (pairs with both scores, mean M and H,
+    their sums of squares and cross-products about those, exact and adjacent agreements);
+    `means` and `spread` are the means and standard deviations of M and H over all pairs (the
+    subgroup SMD's standardization). `unit_sums` and `unit_pairs` are each deliverable's sum of
+    z_M - z_H and its count of pairs with both scores, `unit_group` its group,
+    `units_per_group` the deliverables with such a pair per group."""
+    size = len(labels)
+    mean_m, mean_h = means
+    sd_m, sd_h = spread
+    pairs, group_m, group_h, ss_m, ss_h, cross, exact, adjacent = sums
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_m, var_h, cov = ss_m / pairs, ss_h / pairs, cross / pairs
+        den = var_m + var_h + (group_m - group_h) ** 2
+        qwk_ = np.where((pairs >= 2) & (den > 0), 2 * cov / den, math.nan)
+        r = np.where(
+            (pairs >= 3) & (var_m > 0) & (var_h > 0),
+            np.clip(cov / np.sqrt(var_m * var_h), -1.0, 1.0),
+            math.nan,
+        )
+        dsm = (group_m - mean_m) / sd_m - (group_h - mean_h) / sd_h
+        # smd_interval over each group's deliverables: CR1 variance from the deliverables' sums
+        unit_code = np.where((unit_pairs > 0) & (unit_group >= 0), unit_group, size)
+        per_unit = unit_sums - unit_pairs * np.append(dsm, 0.0)[unit_code]
+        spread_ = np.bincount(unit_code, per_unit**2, minlength=size + 1)[:size]
+        clusters = units_per_group.astype(float)
+        se = np.sqrt(clusters / (clusters - 1) * spread_) / pairs
+        quantile = special.stdtrit(np.maximum(clusters - 1, 1), 0.975)
+        exact, adjacent = exact / pairs, adjacent / pairs
+    rows: list[dict[str, object]] = []
+    threshold = GATES["subgroup_smd"]
+    for g in np.flatnonzero(pairs > 0):
+        low = high = math.nan
+        status: SmdStatus = "inconclusive"
+        if clusters[g] >= 2:
+            low, high = float(dsm[g] - quantile[g] * se[g]), float(dsm[g] + quantile[g] * se[g])
+            if -threshold <= low and high <= threshold:
+                status = "pass"
+            elif low > threshold or high < -threshold:
+                status = "fail"
+        rows.append(
+            {
+                "axis": axis,
+                "attribute": attribute,
+                "group": labels[g],
+                "n": int(units_per_group[g]),
+                "pairs": int(pairs[g]),
+                "qwk": float(qwk_[g]),
+                "pearson_r": float(r[g]),
+                "exact_agreement": float(exact[g]),
+                "adjacent_agreement": float(adjacent[g]),
+                "smd": float(dsm[g]),
+                "smd_pass": bool(abs(dsm[g]) <= threshold),
+                "passes": bool(abs(dsm[g]) <= threshold),
+                "smd_ci_low": low,
+                "smd_ci_high": high,
+                "smd_status": status,
+            }
+        )
+    return rows

@@ -362,15 +362,20 @@ def test_llm_agreement_gates_pass_for_a_good_scorer_and_fail_for_a_biased_one():
     assert overall["smd"] > 0.15 and not overall["smd_pass"] and not overall["passes"]
 
 
-@pytest.mark.parametrize(("seed", "missing"), [(0, True), (1, True), (2, True), (3, False)])
-def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing):
+@pytest.mark.parametrize(
+    ("seed", "missing", "n_units"),
+    # three to six deliverables: groups of one deliverable (no interval) and of one pair
+    [(0, True, 300), (1, True, 300), (2, True, 300), (3, False, 300)]
+    + [(seed, seed % 2 == 0, 3 + seed % 4) for seed in range(4, 12)],
+)
+def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing, n_units):
     """The integer-coded agreement (issue 7: pairs formed once, group slices gathered from each
     axis's pair scores) equals `llm_agreement` on the same scores as frames, axis by axis, with
     missing scores on some axes (`missing=False`: every pair scored on every axis, the path
     that counts units per group once for all axes), deliverables without an LLM score,
     ungrouped deliverables and an empty group."""
     rng = np.random.default_rng(seed)
-    n_units, n_graders = 300, 6  # grader 0 is the LLM
+    n_graders = 6  # grader 0 is the LLM
     unit = np.repeat(np.arange(n_units), 4)
     grader = np.concatenate(
         [[0, *rng.choice(np.arange(1, n_graders), 3, replace=False)] for _ in range(n_units)]
