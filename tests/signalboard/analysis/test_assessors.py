@@ -424,6 +424,48 @@ def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing,
         _assert_same(wide_frames[k], expected, f"llm_agreement {axis}")
 
 
+@pytest.mark.parametrize("max_cells", [3, 4, 12])
+def test_llm_agreement_is_the_same_when_the_crossed_attributes_are_split(monkeypatch, max_cells):
+    """Attributes whose crossing would exceed the cell limit are summed in several blocks (a
+    limit of 3 or 4 puts each attribute in a block of its own, 12 the first two together): the
+    same table as one block."""
+    import functools
+
+    rng = np.random.default_rng(5)
+    n_units = 80
+    unit = np.repeat(np.arange(n_units), 3)
+    grader = np.tile([0, 1, 2], n_units)
+    wide = np.asfortranarray(rng.integers(1, 6, (len(unit), 2)).astype(float))
+    wide[rng.random(len(unit)) < 0.1, 1] = np.nan
+    labels = [
+        np.array(["a", "b"], dtype=object),
+        np.array(["x", "y", "z"], dtype=object),
+        np.array(["no", "yes"], dtype=object),
+    ]
+    groups = np.stack([rng.integers(-1, len(values), n_units) for values in labels])
+    options = {
+        "pair_unit": unit,
+        "pair_grader": grader,
+        "pair_human": grader > 0,
+        "axes": np.array(["q", "total"], dtype=object),
+        "n_units": n_units,
+        "groups": groups,
+        "attributes": np.array(["one", "two", "three"], dtype=object),
+        "group_labels": labels,
+    }
+    whole = agreement.llm_agreement(wide, **options)
+    monkeypatch.setattr(
+        agreement,
+        "_crossed_cells",
+        functools.partial(agreement._crossed_cells, max_cells=max_cells),
+    )
+    split = agreement.llm_agreement(wide, **options)
+    assert len(whole) == len(split) == 2
+    for one, other in zip(whole, split, strict=True):
+        assert len(one) > 1 + len(labels)  # the group rows are there
+        _assert_same(other, one, "split blocks")
+
+
 def _rows(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(
         rows, columns=["application_id", "grader_id", "grader_kind", "axis", "score"]
