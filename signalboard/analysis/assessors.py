@@ -27,6 +27,7 @@ from signalboard.db import quote_identifier
 from signalboard.queries import load_query
 from signalboard.settings import Settings
 from signalboard.stats import agreement, reliability, severity
+from signalboard.stats.blas import single_threaded_blas
 from signalboard.stats.suppression import suppress_small_cells
 
 TOTAL = "total"
@@ -327,8 +328,8 @@ def analyze_coded(
     # The axes' fits, the LLM agreement and the rating style are independent: two worker threads
     # share them (numpy releases the GIL in its loops, so both cores work), the two
     # that need no fit first. BLAS stays on one thread throughout, so the fits' own limits
-    # (reliability.single_threaded_blas) in either thread set and restore the same value.
-    with reliability.single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
+    # (blas.single_threaded_blas) in either thread set and restore the same value.
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=2) as pool:
         agreement_job = pool.submit(_agreement, data)
         style_job = pool.submit(_style, data)
         # Every axis and the total are usually rated by the same graders on the same

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from signalboard.analysis.tables import ReportTable
 from signalboard.queries import load_query
-from signalboard.stats.ols import single_threaded_blas
+from signalboard.stats.blas import single_threaded_blas
 from signalboard.stats.pay_gap import (
     MIN_MODEL_N,
     MIN_SMALLER_GROUP,

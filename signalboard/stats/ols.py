@@ -5,23 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
-from threadpoolctl import ThreadpoolController
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-def single_threaded_blas() -> Any:
-    # Many small regressions: BLAS threads only add contention on small matrices (measured in
-    # docs/performance.md).
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def weighted_pinv_fit(

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from signalboard.stats.blas import single_threaded_blas
 from signalboard.stats.ols import (
     CellDesign,
     independent_design_columns,
     independent_indices,
     ols_hc3_arrays,
-    single_threaded_blas,
     solve_cells,
     weighted_pinv_fit,
     weighted_r,

@@ -20,14 +20,15 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 from scipy.sparse.csgraph import connected_components
-from threadpoolctl import ThreadpoolController
+
+from signalboard.stats.blas import single_threaded_blas
 
 ICC_METRICS: tuple[str, ...] = ("icc_1_1", "icc_a_1", "icc_c_1", "icc_1_k", "icc_a_k", "icc_c_k")
 ALPHA_METRICS: tuple[str, ...] = ("alpha_interval", "alpha_ordinal")
@@ -140,18 +141,6 @@ class CrossedFit:
         """Effective ratings per deliverable of the one-way model (n for balanced data)."""
         n_i = self.n_per_unit.astype(float)
         return (self.n - float((n_i**2).sum()) / self.n) / (len(self.units) - 1)
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    # threadpool_limits() inspects every loaded library on each call; a controller inspects
-    # them once (threadpoolctl's documentation recommends reusing a ThreadpoolController)
-    return ThreadpoolController()
-
-
-def single_threaded_blas() -> Any:
-    """Context manager: BLAS on one thread (see `fit_arrays` for why)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _pinv_psd(matrix: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ from signalboard.analysis.stipends import (
 )
 from signalboard.stats import pay_gap as pg
 from signalboard.stats import pay_policy as pp
-from signalboard.stats.ols import independent_indices, single_threaded_blas
+from signalboard.stats.blas import single_threaded_blas
+from signalboard.stats.ols import independent_indices
 from signalboard.stats.pay_gap import (
     INTERSECTION_SEPARATOR,
     MIN_MODEL_N,
