@@ -13,7 +13,6 @@ Cochran (1954), Biometrics 10(4) 417-451 (expected counts of at least 5).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -510,10 +509,11 @@ def _table_arrays(
         scenarios = np.where(rankable[None, :], scenarios, np.nan)
         out["ir_unknowns_in_group"] = np.where(rankable, np.diag(all_in), np.nan)
         out["ir_unknowns_proportional"] = np.where(rankable, prop, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (excluded groups)
-            out["ir_bound_low"] = np.nanmin(scenarios, axis=0)
-            out["ir_bound_high"] = np.nanmax(scenarios, axis=0)
+        # fmin/fmax skip NaN and give NaN for an all-NaN column (an excluded group) without
+        # nanmin's warning, so no process-wide warning filter is touched (catch_warnings is not
+        # thread-safe, and the dashboard's server runs each session's script on its own thread)
+        out["ir_bound_low"] = np.fmin.reduce(scenarios, axis=0)
+        out["ir_bound_high"] = np.fmax.reduce(scenarios, axis=0)
     else:
         for column in (
             "ir_unknowns_in_group",
