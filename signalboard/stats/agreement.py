@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from signalboard.stats.crossing import crossed_blocks
+
 # Williamson, Xi & Breyer (2012), EM:IP 31(1) 2-13, as RSMTool applies them.
 GATES: dict[str, float] = {
     "qwk": 0.70,  # QWK machine vs human >= .70
@@ -26,6 +28,10 @@ GATES: dict[str, float] = {
 
 
 SmdStatus = Literal["pass", "inconclusive", "fail"]
+
+MAX_CELLS = 1 << 16
+"""Cells per block of crossed attributes (`crossing.crossed_blocks`) in the group sums: a few
+bincount bins per cell, small next to the pairs they sum."""
 
 
 def _cluster_codes(unit: np.ndarray) -> np.ndarray:
@@ -284,7 +290,12 @@ def llm_agreement(
     # cells of each group (a per-group slice would gather each axis's scores through a
     # permutation, which at 10M pairs misses the cache on nearly every element)
     blocks = (
-        _crossed_cells(groups, [len(labels) for labels in group_labels or []], unit_of_pair)
+        [
+            (block.unit_cell[unit_of_pair], block.n_cells, block.members)
+            for block in crossed_blocks(
+                groups, [len(labels) for labels in group_labels or []], max_cells=MAX_CELLS
+            )
+        ]
         if use_groups and groups is not None
         else []
     )
@@ -385,36 +396,6 @@ def llm_agreement(
                     )
         out.append(pd.DataFrame(rows))
     return out
-
-
-def _crossed_cells(
-    groups: np.ndarray, sizes: list[int], unit_of_pair: np.ndarray, *, max_cells: int = 1 << 20
-) -> list[tuple[np.ndarray, int, list[tuple[int, np.ndarray]]]]:
-    """The attributes crossed into cells, for `llm_agreement`'s group sums.
-
-    Attributes are packed in order into blocks of at most `max_cells` cells (every combination
-    of their codes, "none" included; `sizes` are the attributes' numbers of groups). Per block: each pair's cell, the number of cells, and per
-    attribute in it (its index, each cell's group code on it with `size` = the attribute's
-    number of groups standing for none)."""
-    blocks: list[tuple[np.ndarray, int, list[tuple[int, np.ndarray]]]] = []
-    start = 0
-    while start < len(groups):
-        stop, n_cells = start, 1
-        while stop < len(groups) and (stop == start or n_cells * (sizes[stop] + 1) <= max_cells):
-            n_cells *= sizes[stop] + 1
-            stop += 1
-        unit_cell = np.zeros(groups.shape[1], dtype=np.intp)
-        members, stride = [], 1
-        for a_index in range(start, stop):
-            size = sizes[a_index]
-            unit_cell += (groups[a_index].astype(np.intp) + 1) * stride
-            # cell -> its code on this attribute (code + 1 = 0 is none: `size`, dropped)
-            code = (np.arange(n_cells) // stride) % (size + 1) - 1
-            members.append((a_index, np.where(code >= 0, code, size)))
-            stride *= size + 1
-        blocks.append((unit_cell[unit_of_pair], n_cells, members))
-        start = stop
-    return blocks
 
 
 def _cell_moments(

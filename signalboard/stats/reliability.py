@@ -287,9 +287,14 @@ def fit_arrays(
     unit_mean = np.bincount(u, y, minlength=n_units) / n_i
     rater_mean = np.bincount(r, y, minlength=n_raters) / n_j
     centred = y - unit_mean[u]
-    ss_total = float(((y - y.mean()) ** 2).sum())
-    ss_within_unit = float((centred**2).sum())
-    ss_within_rater = float(((y - rater_mean[r]) ** 2).sum())
+    # Sums of squares as dot products of the deviations, into one reused buffer: at 10M
+    # applications the ratings' arrays are far larger than the caches, and every temporary and
+    # every separate square-then-sum is another pass over memory
+    deviation = y - y.mean()
+    ss_total = float(deviation @ deviation)
+    ss_within_unit = float(centred @ centred)
+    np.subtract(y, rater_mean[r], out=deviation)
+    ss_within_rater = float(deviation @ deviation)
     rhs = np.bincount(r, centred, minlength=n_raters)
     with single_threaded_blas():
         effect = design.c_pinv @ rhs
@@ -301,8 +306,9 @@ def fit_arrays(
         sigma2 = sse / df_error if df_error > 0 else math.nan
         grader_cov = design.centred_cov * sigma2
 
-    unit_effect = np.bincount(u, y - grader_effect[r], minlength=n_units) / n_i
-    residual = y - unit_effect[u] - grader_effect[r]
+    without_grader = np.subtract(y, grader_effect[r], out=deviation)
+    unit_effect = np.bincount(u, without_grader, minlength=n_units) / n_i
+    residual = np.subtract(without_grader, unit_effect[u], out=deviation)
 
     # Expected-mean-square coefficients (Searle 1971, ch. 10): N - sum_ij n_ij^2 / n_i for graders,
     # N - sum_ij n_ij^2 / n_j for deliverables; each cell holds one score here (n_ij = 1).

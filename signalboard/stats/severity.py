@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from signalboard.stats.crossing import crossed_blocks, group_sums
 from signalboard.stats.reliability import CrossedDesign, CrossedFit, crossed_design, fit_arrays
 
 
@@ -492,16 +493,19 @@ def rating_style(
     )
 
 
+# Bins of one block's rating sums (graders x crossed cells), `crossing.crossed_blocks`: a few
+# MB of bincount output, small next to the millions of ratings summed into it.
+_BIAS_MAX_BINS = 1 << 18
+
+
 @dataclass(frozen=True)
 class _BiasLayout:
-    """Which ratings count in an attribute's grader x group cells, and their cell keys."""
+    """An attribute's grader x group cells: which block of crossed attributes sums its ratings,
+    and which of its groups each crossed cell belongs to."""
 
-    # per rating of the fit: grader * n_groups + group on a double-scored deliverable with a
-    # group on this attribute, else one spare bin past every cell, so the cell sums are bincounts
-    # over every rating without first gathering the kept ones (a bin's sum adds its ratings in
-    # the same order either way)
-    key: np.ndarray
-    n: np.ndarray  # ratings per cell (float)
+    block: int  # index into `BiasDesign.keys`
+    cell_group: np.ndarray  # per crossed cell of the block: its group (n_groups: none)
+    n: np.ndarray  # ratings per cell, grader * n_groups + group (float)
     n_groups: int
     cells: np.ndarray  # the cells with ratings (flat cell numbers)
 
@@ -510,9 +514,17 @@ class _BiasLayout:
 class BiasDesign:
     """The score-free part of `grader_bias`: who rated which group's deliverables, the same at
     every step of its step-down (the refits change the scores, not who rated what) and on every
-    axis rated by the same graders on the same deliverables. Built by `bias_design`."""
+    axis rated by the same graders on the same deliverables. Built by `bias_design`.
 
-    keep: np.ndarray  # per rating: the grader on a double-scored deliverable, else a spare bin
+    The ratings' sums are taken once per block of crossed attributes (`crossing.crossed_blocks`)
+    rather than once per attribute: two passes over the ratings per block, then each
+    attribute's cells are sums of the block's."""
+
+    # per block: each rating's bin, grader * n_cells + crossed cell on a double-scored
+    # deliverable, else one spare bin past every cell (a bincount over every rating then needs
+    # no gather of the kept ones), and the block's number of crossed cells
+    keys: list[tuple[np.ndarray, int]]
+    grader_n: np.ndarray  # per grader: its ratings of double-scored deliverables (float)
     layouts: list[_BiasLayout]  # one per attribute
     order: np.ndarray  # sorts every attribute's cells together by grader, attribute and group
     index: pd.MultiIndex  # grader_id, attribute and group of the cells in that order
@@ -532,18 +544,29 @@ def bias_design(
     n_raters = len(raters)
     keep = design.n_i[design.unit_code] >= 2
     rater = design.rater_code.astype(np.intp, copy=False)
-    layouts, graders, attribute_labels, group_names = [], [], [], []
-    for a, (attribute, labels) in enumerate(zip(attributes, group_labels, strict=True)):
-        codes = groups[a][design.unit_code]
-        ok = keep & (codes >= 0)
-        size = n_raters * len(labels)
-        key = np.where(ok, rater * len(labels) + codes, size)
-        n = np.bincount(key, minlength=size + 1)[:size].astype(float)
-        cells = np.flatnonzero(n > 0)
-        layouts.append(_BiasLayout(key, n, len(labels), cells))
-        graders.append(raters[cells // len(labels)])
-        attribute_labels.append(np.full(len(cells), attribute, dtype=object))
-        group_names.append(labels[cells % len(labels)])
+    blocks = crossed_blocks(
+        groups,
+        [len(labels) for labels in group_labels],
+        max_cells=max(1, _BIAS_MAX_BINS // max(n_raters, 1)),
+    )
+    keys: list[tuple[np.ndarray, int]] = []
+    by_attribute: dict[int, _BiasLayout] = {}
+    grader_n = np.bincount(rater[keep], minlength=n_raters).astype(float)
+    for b, block in enumerate(blocks):
+        bins = n_raters * block.n_cells
+        key = np.where(keep, rater * block.n_cells + block.unit_cell[design.unit_code], bins)
+        keys.append((key, block.n_cells))
+        counts = np.bincount(key, minlength=bins + 1)[:bins].reshape(n_raters, block.n_cells)
+        for a, cell_group in block.members:
+            n_groups = len(group_labels[a])
+            n = group_sums(counts, cell_group, n_groups).ravel()
+            by_attribute[a] = _BiasLayout(b, cell_group, n, n_groups, np.flatnonzero(n > 0))
+    layouts = [by_attribute[a] for a in range(len(attributes))]  # every attribute is in a block
+    graders, attribute_labels, group_names = [], [], []
+    for attribute, labels, layout in zip(attributes, group_labels, layouts, strict=True):
+        graders.append(raters[layout.cells // len(labels)])
+        attribute_labels.append(np.full(len(layout.cells), attribute, dtype=object))
+        group_names.append(labels[layout.cells % len(labels)])
     empty = [np.zeros(0, dtype=object)]
     names = pd.DataFrame(
         {
@@ -554,7 +577,8 @@ def bias_design(
     )
     order = names.sort_values(["grader_id", "attribute", "group"]).index.to_numpy()
     return BiasDesign(
-        np.where(keep, rater, n_raters),
+        keys,
+        grader_n,
         layouts,
         order,
         pd.MultiIndex.from_frame(names.iloc[order]),
@@ -571,19 +595,28 @@ def _bias_cells_codes(
     with np.errstate(divide="ignore", invalid="ignore"):
         residual = fit.residual * m / (m - 1)
     squared = residual**2
-    # per grader, over every double-scored rating: the in-group cell is taken out of these to
-    # leave the grader's ratings of everyone else
     n_raters = len(fit.raters)
-    grader_n = np.bincount(design.keep, minlength=n_raters + 1)[:n_raters].astype(float)
-    grader_sum = np.bincount(design.keep, residual, minlength=n_raters + 1)[:n_raters]
-    grader_sq = np.bincount(design.keep, squared, minlength=n_raters + 1)[:n_raters]
+    block_sums = []
+    for key, n_cells in design.keys:
+        bins = n_raters * n_cells
+        block_sums.append(
+            tuple(
+                np.bincount(key, weights, minlength=bins + 1)[:bins].reshape(n_raters, n_cells)
+                for weights in (residual, squared)
+            )
+        )
+    # per grader, over every double-scored rating (every crossed cell): the in-group cell is
+    # taken out of these to leave the grader's ratings of everyone else
+    first_sum, first_sq = block_sums[0]
+    grader_n, grader_sum, grader_sq = design.grader_n, first_sum.sum(axis=1), first_sq.sum(axis=1)
     parts, sums = [], []
     for layout in design.layouts:
-        size, cells = len(layout.n), layout.cells
+        cells = layout.cells
         rater = cells // layout.n_groups
         n_in = layout.n[cells]
-        sum_in = np.bincount(layout.key, residual, minlength=size + 1)[cells]
-        sq_in = np.bincount(layout.key, squared, minlength=size + 1)[cells]
+        cell_sum, cell_sq = block_sums[layout.block]
+        sum_in = group_sums(cell_sum, layout.cell_group, layout.n_groups).ravel()[cells]
+        sq_in = group_sums(cell_sq, layout.cell_group, layout.n_groups).ravel()[cells]
         sums.append((sum_in, sq_in))
         n_out = grader_n[rater] - n_in
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -429,8 +429,6 @@ def test_llm_agreement_is_the_same_when_the_crossed_attributes_are_split(monkeyp
     """Attributes whose crossing would exceed the cell limit are summed in several blocks (a
     limit of 3 or 4 puts each attribute in a block of its own, 12 the first two together): the
     same table as one block."""
-    import functools
-
     rng = np.random.default_rng(5)
     n_units = 80
     unit = np.repeat(np.arange(n_units), 3)
@@ -454,15 +452,42 @@ def test_llm_agreement_is_the_same_when_the_crossed_attributes_are_split(monkeyp
         "group_labels": labels,
     }
     whole = agreement.llm_agreement(wide, **options)
-    monkeypatch.setattr(
-        agreement,
-        "_crossed_cells",
-        functools.partial(agreement._crossed_cells, max_cells=max_cells),
-    )
+    monkeypatch.setattr(agreement, "MAX_CELLS", max_cells)
     split = agreement.llm_agreement(wide, **options)
     assert len(whole) == len(split) == 2
     for one, other in zip(whole, split, strict=True):
         assert len(one) > 1 + len(labels)  # the group rows are there
+        _assert_same(other, one, "split blocks")
+
+
+@pytest.mark.parametrize("max_bins", [4, 12, 48])
+def test_grader_bias_is_the_same_when_the_crossed_attributes_are_split(monkeypatch, max_bins):
+    """Grader x group sums taken per block of crossed attributes: with room for fewer cells
+    (4 raters: 4 or 12 bins put each attribute in a block of its own, 48 the first two) the
+    cells, their tests and the omnibus are those of one block."""
+    from signalboard.stats.reliability import fit_arrays
+
+    rng = np.random.default_rng(3)
+    n_units = 300
+    unit = np.repeat(np.arange(n_units), 2)
+    rater = np.stack([rng.permutation(4)[:2] for _ in range(n_units)]).ravel()
+    order = np.lexsort((rater, unit))
+    unit, rater = unit[order], rater[order]
+    labels = [
+        np.array(["a", "b"], dtype=object),
+        np.array(["x", "y", "z"], dtype=object),
+        np.array(["no", "yes"], dtype=object),
+    ]
+    groups = np.stack([rng.integers(-1, len(values), n_units) for values in labels])
+    y = rng.normal(3, 0.7, n_units)[unit] + rng.normal(0, 0.3, len(unit))
+    y -= 0.8 * ((rater == 0) & (groups[1][unit] == 1))  # grader a: lower on group "y"
+    fit = fit_arrays(unit, rater, y, units=np.arange(n_units), raters=np.array(list("abcd")))
+    options = {"attributes": np.array(["one", "two", "three"]), "group_labels": labels}
+    whole = severity.grader_bias(fit, groups, **options)
+    monkeypatch.setattr(severity, "_BIAS_MAX_BINS", max_bins)
+    split = severity.grader_bias(fit, groups, **options)
+    assert whole[0]["flagged"].any()
+    for one, other in zip(whole, split, strict=True):
         _assert_same(other, one, "split blocks")
 
 
