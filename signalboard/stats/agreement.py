@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from signalboard.stats.crossing import crossed_blocks
+from signalboard.stats.crossing import crossed_blocks, group_sums
 
 # Williamson, Xi & Breyer (2012), EM:IP 31(1) 2-13, as RSMTool applies them.
 GATES: dict[str, float] = {
@@ -291,7 +291,7 @@ def llm_agreement(
     # permutation, which at 10M pairs misses the cache on nearly every element)
     blocks = (
         [
-            (block.unit_cell[unit_of_pair], block.n_cells, block.members)
+            (block.unit_cell[unit_of_pair], block.unit_cell, block.n_cells, block.members)
             for block in crossed_blocks(
                 groups, [len(labels) for labels in group_labels or []], max_cells=MAX_CELLS
             )
@@ -374,10 +374,16 @@ def llm_agreement(
             )
             diff = np.abs(machine_all - human_all)
             agree = ((diff < 0.5).astype(float), (diff <= 1 + 1e-9).astype(float))
-            for cell, n_cells, members in blocks:
+            # per deliverable S_u^2, S_u n_u and n_u^2 (S_u its sum of z_M - z_H, n_u its pairs):
+            # with them a group's cluster spread sum_u (S_u - n_u d)^2 is a sum over cells
+            unit_terms = (unit_sums * unit_sums, unit_sums * units_with_pair, units_with_pair**2.0)
+            for cell, unit_cell, n_cells, members in blocks:
                 # pairs without both scores land in the extra cell `n_cells`, which is dropped
                 code = cell if all_valid else np.where(valid, cell, n_cells)
                 cells = _cell_moments(code, n_cells, machine_all, human_all, agree)
+                cell_terms = np.stack(
+                    [np.bincount(unit_cell, t, minlength=n_cells) for t in unit_terms]
+                )
                 for a_index, cell_group in members:
                     labels = (group_labels or [])[a_index]
                     rows.extend(
@@ -388,9 +394,7 @@ def llm_agreement(
                             sums=_merge_cells(cells, cell_group, len(labels)),
                             means=(mean_m, mean_h),
                             spread=(sd_m, sd_h),
-                            unit_group=groups[a_index],
-                            unit_sums=unit_sums,
-                            unit_pairs=units_with_pair,
+                            cluster_terms=group_sums(cell_terms, cell_group, len(labels)),
                             units_per_group=per_group_units[a_index],
                         )
                     )
@@ -470,9 +474,7 @@ def _group_rows(
     sums: np.ndarray,
     means: tuple[float, float],
     spread: tuple[float, float],
-    unit_group: np.ndarray,
-    unit_sums: np.ndarray,
-    unit_pairs: np.ndarray,
+    cluster_terms: np.ndarray,
     units_per_group: np.ndarray,
 ) -> list[dict[str, object]]:
     """The group rows of one attribute on one axis: `pair_stats` of each group's pairs, the
@@ -482,10 +484,9 @@ def _group_rows(
     `sums` holds per group the rows of `_merge_cells` (pairs with both scores, mean M and H,
     their sums of squares and cross-products about those, exact and adjacent agreements);
     `means` and `spread` are the means and standard deviations of M and H over all pairs (the
-    subgroup SMD's standardization). `unit_sums` and `unit_pairs` are each deliverable's sum of
-    z_M - z_H and its count of pairs with both scores, `unit_group` its group,
-    `units_per_group` the deliverables with such a pair per group."""
-    size = len(labels)
+    subgroup SMD's standardization). `cluster_terms` holds per group the sums over its
+    deliverables of S_u^2, S_u n_u and n_u^2, with S_u a deliverable's sum of z_M - z_H and n_u
+    its pairs with both scores; `units_per_group` the deliverables with such a pair per group."""
     mean_m, mean_h = means
     sd_m, sd_h = spread
     pairs, group_m, group_h, ss_m, ss_h, cross, exact, adjacent = sums
@@ -500,9 +501,10 @@ def _group_rows(
         )
         dsm = (group_m - mean_m) / sd_m - (group_h - mean_h) / sd_h
         # smd_interval over each group's deliverables: CR1 variance from the deliverables' sums
-        unit_code = np.where((unit_pairs > 0) & (unit_group >= 0), unit_group, size)
-        per_unit = unit_sums - unit_pairs * np.append(dsm, 0.0)[unit_code]
-        spread_ = np.bincount(unit_code, per_unit**2, minlength=size + 1)[:size]
+        # sum_u (S_u - n_u d)^2 expanded: the deliverables' terms were summed once for all
+        # attributes, so no pass over the deliverables per attribute
+        squares, cross_terms, counts = cluster_terms
+        spread_ = np.maximum(squares - 2 * dsm * cross_terms + dsm * dsm * counts, 0.0)
         clusters = units_per_group.astype(float)
         se = np.sqrt(clusters / (clusters - 1) * spread_) / pairs
         quantile = special.stdtrit(np.maximum(clusters - 1, 1), 0.975)
