@@ -443,8 +443,8 @@ def _merge_cells(cells: np.ndarray, cell_group: np.ndarray, size: int) -> np.nda
     used = pairs > 0
     mean_m, mean_h = np.where(used, mean_m, 0.0), np.where(used, mean_h, 0.0)
 
-    def per_group(weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(cell_group, weights, minlength=size + 1)[:size]
+    def per_group(weights: np.ndarray) -> np.ndarray:
+        return group_sums(weights, cell_group, size)
 
     n = per_group(pairs)
     with np.errstate(divide="ignore", invalid="ignore"):
