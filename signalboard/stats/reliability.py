@@ -168,6 +168,25 @@ class CrossedDesign:
     n_components: int
 
     @functools.cached_property
+    def chunks(self) -> list[tuple[int, int, int, int]]:
+        """`fit_arrays`' passes over the ratings, in pieces of about `_CHUNK_RATINGS` that
+        never split a deliverable: (start, stop) of the ratings and (first, end) of their
+        deliverable codes. One piece of everything when the ratings are not sorted by
+        deliverable (the Assessors codes are)."""
+        u = self.unit_code
+        n, n_units = len(u), len(self.n_i)
+        if n <= _CHUNK_RATINGS or not bool((u[1:] >= u[:-1]).all()):
+            return [(0, n, 0, n_units)]
+        # each piece starts at the first rating of the deliverable at a multiple of the size
+        starts = np.unique(np.searchsorted(u, u[np.arange(0, n, _CHUNK_RATINGS)], side="left"))
+        stops = np.append(starts[1:], n)
+        firsts = u[starts]
+        firsts[0] = 0  # the pieces' deliverables cover every code, 0 to n_units
+        ends = np.append(firsts[1:], n_units)
+        pieces = zip(starts.tolist(), stops.tolist(), firsts.tolist(), ends.tolist(), strict=True)
+        return list(pieces)
+
+    @functools.cached_property
     def c_eigenvalues(self) -> np.ndarray:
         """The non-zero eigenvalues of the reduced normal equations C (those of its generalized
         inverse, inverted): R(grader | deliverable) is a sum of independent chi-square(1) terms
@@ -185,6 +204,11 @@ class CrossedDesign:
             shape=(len(self.n_i), len(self.n_j)),
         )
         return (incidence.T @ incidence).tocsr()
+
+
+# Ratings per chunk of `fit_arrays`' passes: its score, code and temporary arrays (8 bytes per
+# rating each) stay within a core's L2 cache.
+_CHUNK_RATINGS = 1 << 15
 
 
 def _unit_rows(
@@ -284,31 +308,42 @@ def fit_arrays(
     u, r, n_i, n_j = design.unit_code, design.rater_code, design.n_i, design.n_j
     n_comp = design.n_components
 
-    unit_mean = np.bincount(u, y, minlength=n_units) / n_i
-    rater_mean = np.bincount(r, y, minlength=n_raters) / n_j
-    centred = y - unit_mean[u]
-    # Sums of squares as dot products of the deviations, into one reused buffer: at 10M
-    # applications the ratings' arrays are far larger than the caches, and every temporary and
-    # every separate square-then-sum is another pass over memory
-    deviation = y - y.mean()
-    ss_total = float(deviation @ deviation)
-    ss_within_unit = float(centred @ centred)
-    np.subtract(y, rater_mean[r], out=deviation)
-    ss_within_rater = float(deviation @ deviation)
-    rhs = np.bincount(r, centred, minlength=n_raters)
+    # Two passes over the ratings, a cache-sized chunk of whole deliverables at a time
+    # (`CrossedDesign.chunks`): at 10M applications the ratings' arrays are far larger than the
+    # caches, so each whole-array step (a gather, a difference, a square) would be another
+    # read from memory. Chunks never split a deliverable, so its mean is complete in its chunk.
+    ss_within_unit, rater_sum, rhs = 0.0, np.zeros(n_raters), np.zeros(n_raters)
+    for start, stop, first, end in design.chunks:
+        y_part, r_part, u_part = y[start:stop], r[start:stop], u[start:stop] - first
+        unit_mean = np.bincount(u_part, y_part, minlength=end - first) / n_i[first:end]
+        centred = y_part - unit_mean[u_part]
+        ss_within_unit += float(centred @ centred)
+        rhs += np.bincount(r_part, centred, minlength=n_raters)
+        rater_sum += np.bincount(r_part, y_part, minlength=n_raters)
     with single_threaded_blas():
         effect = design.c_pinv @ rhs
         r_graders = float(effect @ rhs)
         sse = max(ss_within_unit - r_graders, 0.0)
-        r_units = ss_within_rater - sse
         df_error = n_obs - n_units - n_raters + n_comp
         grader_effect = design.centring @ effect
         sigma2 = sse / df_error if df_error > 0 else math.nan
         grader_cov = design.centred_cov * sigma2
 
-    without_grader = np.subtract(y, grader_effect[r], out=deviation)
-    unit_effect = np.bincount(u, without_grader, minlength=n_units) / n_i
-    residual = np.subtract(without_grader, unit_effect[u], out=deviation)
+    y_mean, rater_mean = rater_sum.sum() / n_obs, rater_sum / n_j
+    ss_total = ss_within_rater = 0.0
+    residual = np.empty(n_obs)
+    unit_effect = np.empty(n_units)
+    for start, stop, first, end in design.chunks:
+        y_part, r_part, u_part = y[start:stop], r[start:stop], u[start:stop] - first
+        deviation = y_part - y_mean
+        ss_total += float(deviation @ deviation)
+        np.subtract(y_part, rater_mean[r_part], out=deviation)
+        ss_within_rater += float(deviation @ deviation)
+        part = np.subtract(y_part, grader_effect[r_part], out=residual[start:stop])
+        effect_part = np.bincount(u_part, part, minlength=end - first) / n_i[first:end]
+        unit_effect[first:end] = effect_part
+        part -= effect_part[u_part]
+    r_units = ss_within_rater - sse
 
     # Expected-mean-square coefficients (Searle 1971, ch. 10): N - sum_ij n_ij^2 / n_i for graders,
     # N - sum_ij n_ij^2 / n_j for deliverables; each cell holds one score here (n_ij = 1).

@@ -456,3 +456,36 @@ def test_grader_degrees_of_freedom_from_a_dense_design_matrix():
     assert _grader_df(fit) < fit.df_raters
     balanced = fit_crossed(_long(SHROUT_FLEISS))
     assert _grader_df(balanced) == pytest.approx(3.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 50])
+def test_fit_in_chunks_of_deliverables_equals_one_pass(monkeypatch, chunk):
+    """fit_arrays passes over the ratings in pieces that never split a deliverable (ratings
+    sorted by deliverable, as the Assessors codes come): a piece size smaller than some
+    deliverables' ratings, and sizes that cut between them, give the fit of one piece."""
+    rng = np.random.default_rng(chunk)
+    n_units, n_raters = 120, 6
+    per_unit = rng.integers(2, 6, n_units)  # 2-5 ratings each: some longer than a piece of 3
+    unit = np.repeat(np.arange(n_units), per_unit)
+    rater = np.concatenate([rng.permutation(n_raters)[:k] for k in per_unit])
+    order = np.lexsort((rater, unit))
+    unit, rater = unit[order], rater[order]
+    y = rng.normal(3, 1, n_units)[unit] + rng.normal(0, 0.5, n_raters)[rater]
+    y += rng.normal(0, 0.4, len(unit))
+    options = {"units": np.arange(n_units), "raters": np.arange(n_raters)}
+    whole = reliability.fit_arrays(unit, rater, y, **options)
+    assert whole.design.chunks == [(0, len(unit), 0, n_units)]
+    monkeypatch.setattr(reliability, "_CHUNK_RATINGS", chunk)
+    pieces = reliability.fit_arrays(unit, rater, y, **options)
+    assert len(pieces.design.chunks) > 1
+    starts = [start for start, *_ in pieces.design.chunks]
+    assert all(unit[s] != unit[s - 1] for s in starts[1:])  # no deliverable is split
+    for name in ("grader_effect", "grader_cov", "unit_effect", "residual"):
+        np.testing.assert_allclose(getattr(pieces, name), getattr(whole, name), atol=1e-12)
+    for name in ("ss_total", "ss_within_unit", "ss_within_rater", "sse", "r_graders", "r_units"):
+        assert getattr(pieces, name) == pytest.approx(getattr(whole, name), rel=1e-12)
+    # and an unsorted order is one piece
+    shuffled = rng.permutation(len(unit))
+    fit = reliability.fit_arrays(unit[shuffled], rater[shuffled], y[shuffled], **options)
+    assert fit.design.chunks == [(0, len(unit), 0, n_units)]
+    np.testing.assert_allclose(fit.residual, whole.residual[shuffled], atol=1e-12)
