@@ -85,12 +85,16 @@ def smd_interval(
     # object's argument checks cost more than the quantile on the ~100 rows of an axis
     half = float(special.stdtrit(clusters - 1, 1 - (1 - confidence) / 2)) * se
     low, high = smd - half, smd + half
-    status: SmdStatus = "inconclusive"
+    return low, high, _smd_status(low, high, threshold)
+
+
+def _smd_status(low: float, high: float, threshold: float) -> SmdStatus:
+    """ "pass" when [low, high] lies within +/- threshold, "fail" when entirely beyond it."""
     if -threshold <= low and high <= threshold:
-        status = "pass"
-    elif low > threshold or high < -threshold:
-        status = "fail"
-    return low, high, status
+        return "pass"
+    if low > threshold or high < -threshold:
+        return "fail"
+    return "inconclusive"
 
 
 def qwk(machine: np.ndarray, human: np.ndarray) -> float:
@@ -137,19 +141,34 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     dm, dh = m - mean_m, h - mean_h
     var_m, var_h = float((dm * dm).mean()), float((dh * dh).mean())
     cov = float((dm * dh).mean())
-    den = var_m + var_h + (mean_m - mean_h) ** 2
     diff = np.abs(m - h)
     pooled = math.sqrt((var_m + var_h) * n / (n - 1) / 2) if n > 1 else math.nan
-    r = math.nan
-    if n >= 3 and var_m > 0 and var_h > 0:
-        r = max(-1.0, min(1.0, cov / math.sqrt(var_m * var_h)))
+    qwk_, r = _qwk_and_r(
+        np.array(n), np.array(var_m), np.array(var_h), np.array(cov), mean_m - mean_h
+    )
     return {
-        "qwk": 2 * cov / den if n >= 2 and den > 0 else math.nan,
-        "pearson_r": r,
+        "qwk": float(qwk_),
+        "pearson_r": float(r),
         "exact_agreement": float((diff < 0.5).mean()),
         "adjacent_agreement": float((diff <= 1 + 1e-9).mean()),
         "smd": float((mean_m - mean_h) / pooled) if pooled and pooled > 0 else math.nan,
     }
+
+
+def _qwk_and_r(
+    pairs: np.ndarray, var_m: np.ndarray, var_h: np.ndarray, cov: np.ndarray, mean_gap: object
+) -> tuple[np.ndarray, np.ndarray]:
+    """QWK (as `qwk`) and Pearson r from population moments, elementwise over groups of
+    `pairs` pairs (`mean_gap` = mean M - mean H); NaN where too few pairs or no variance."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = var_m + var_h + np.square(mean_gap)
+        qwk_ = np.where((pairs >= 2) & (den > 0), 2 * cov / den, math.nan)
+        r = np.where(
+            (pairs >= 3) & (var_m > 0) & (var_h > 0),
+            np.clip(cov / np.sqrt(var_m * var_h), -1.0, 1.0),
+            math.nan,
+        )
+    return qwk_, r
 
 
 def _overall_row(
@@ -492,13 +511,7 @@ def _group_rows(
     pairs, group_m, group_h, ss_m, ss_h, cross, exact, adjacent = sums
     with np.errstate(divide="ignore", invalid="ignore"):
         var_m, var_h, cov = ss_m / pairs, ss_h / pairs, cross / pairs
-        den = var_m + var_h + (group_m - group_h) ** 2
-        qwk_ = np.where((pairs >= 2) & (den > 0), 2 * cov / den, math.nan)
-        r = np.where(
-            (pairs >= 3) & (var_m > 0) & (var_h > 0),
-            np.clip(cov / np.sqrt(var_m * var_h), -1.0, 1.0),
-            math.nan,
-        )
+        qwk_, r = _qwk_and_r(pairs, var_m, var_h, cov, group_m - group_h)
         dsm = (group_m - mean_m) / sd_m - (group_h - mean_h) / sd_h
         # smd_interval over each group's deliverables: CR1 variance from the deliverables' sums
         # sum_u (S_u - n_u d)^2 expanded: the deliverables' terms were summed once for all
@@ -516,10 +529,7 @@ def _group_rows(
         status: SmdStatus = "inconclusive"
         if clusters[g] >= 2:
             low, high = float(dsm[g] - quantile[g] * se[g]), float(dsm[g] + quantile[g] * se[g])
-            if -threshold <= low and high <= threshold:
-                status = "pass"
-            elif low > threshold or high < -threshold:
-                status = "fail"
+            status = _smd_status(low, high, threshold)
         rows.append(
             {
                 "axis": axis,
