@@ -364,6 +364,8 @@ class _Ratings:
     pairable: reliability.PairableLayout | None
     unit_groups: np.ndarray  # attributes x the ratings' units: group codes
     bias: severity.BiasDesign | None  # None without a design or attributes
+    # the refits without flagged cells (severity_without_bias) of the axes sharing these ratings
+    refits: severity.RefitDesigns = dataclasses.field(default_factory=dict)
 
 
 def _ratings(data: CodedScores, mask: np.ndarray) -> _Ratings:
@@ -478,6 +480,7 @@ def _axis_tables(
             attributes=data.attributes,
             group_labels=list(data.group_labels),
             threshold=threshold,
+            refits=ratings.refits,
         )
     else:
         sev = severity.grader_severity(fit, threshold=threshold).assign(severity_excludes="")

@@ -15,6 +15,7 @@ pandas versions that the tests compare these with.
 from __future__ import annotations
 
 import math
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -793,6 +794,45 @@ def grader_bias(
     return cells[columns], pd.DataFrame(omnibus_rows, columns=omnibus_columns)
 
 
+@dataclass(frozen=True)
+class _RefitRatings:
+    """The ratings `severity_without_bias` refits on (`kept`; None when no cell is left out),
+    the unit and rater codes they keep and their design, for fits of the design `source`."""
+
+    source: CrossedDesign | None
+    kept: np.ndarray | None
+    unit_codes: np.ndarray
+    rater_codes: np.ndarray
+    design: CrossedDesign | None
+
+
+RefitDesigns = MutableMapping[frozenset[tuple[object, object, object]], _RefitRatings]
+
+
+def _refit_ratings(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    excluded: list[tuple[object, object, object]],
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+) -> _RefitRatings:
+    """The ratings of `fit` outside the `excluded` (grader, attribute, group) cells."""
+    drop = np.zeros(len(fit.y), dtype=bool)
+    rater_index = {label: i for i, label in enumerate(fit.raters)}
+    attribute_index = {label: i for i, label in enumerate(attributes)}
+    for grader, attribute, group in excluded:
+        a = attribute_index[attribute]
+        g = int(np.flatnonzero(group_labels[a] == group)[0])
+        drop |= (fit.rater_code == rater_index[grader]) & (groups[a][fit.unit_code] == g)
+    if not drop.any():
+        return _RefitRatings(fit.design, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
+    kept = ~drop
+    u, unit_codes = _compact(fit.unit_code[kept], len(fit.units))
+    r, rater_codes = _compact(fit.rater_code[kept], len(fit.raters))
+    design = crossed_design(u, r, n_units=len(unit_codes), n_raters=len(rater_codes))
+    return _RefitRatings(fit.design, kept, unit_codes, rater_codes, design)
+
+
 def severity_without_bias(
     fit: CrossedFit,
     groups: np.ndarray,
@@ -802,6 +842,7 @@ def severity_without_bias(
     group_labels: list[np.ndarray],
     threshold: float = 0.25,
     confidence: float = 0.95,
+    refits: RefitDesigns | None = None,
 ) -> pd.DataFrame:
     """`grader_severity` re-estimated without the ratings of the flagged grader x group cells.
 
@@ -820,6 +861,11 @@ def severity_without_bias(
         attributes x units group codes, as for `grader_bias`.
     cells
         `grader_bias` cells (grader_id, attribute, group, flagged).
+    refits
+        A mapping shared by the calls on fits of one design (`CrossedFit.design`, as the axes
+        of one set of ratings share): the refit's ratings and design are kept there by the
+        cells they leave out, so axes that flag the same cells build them once (the design's
+        grader x grader algebra costs more than the refit's two passes over the scores).
 
     Returns
     -------
@@ -827,27 +873,34 @@ def severity_without_bias(
         The columns of `grader_severity` and severity_excludes, one row per grader of `fit`.
     """
     flagged = cells[cells["flagged"].eq(True)] if len(cells) else cells
-    drop = np.zeros(len(fit.y), dtype=bool)
+    excluded = list(
+        zip(
+            flagged.get("grader_id", []),
+            flagged.get("attribute", []),
+            flagged.get("group", []),
+            strict=True,
+        )
+    )
     excludes: dict[str, list[str]] = {}
-    rater_index = {label: i for i, label in enumerate(fit.raters)}
-    attribute_index = {label: i for i, label in enumerate(attributes)}
-    for grader, attribute, group in zip(
-        flagged.get("grader_id", []),
-        flagged.get("attribute", []),
-        flagged.get("group", []),
-        strict=True,
-    ):
-        a = attribute_index[attribute]
-        g = int(np.flatnonzero(group_labels[a] == group)[0])
-        drop |= (fit.rater_code == rater_index[grader]) & (groups[a][fit.unit_code] == g)
+    for grader, attribute, group in excluded:
         excludes.setdefault(grader, []).append(f"{attribute}: {group}")
     full = grader_severity(fit, threshold=threshold, confidence=confidence)
-    if drop.any():
-        kept = ~drop
-        u, unit_codes = _compact(fit.unit_code[kept], len(fit.units))
-        r, rater_codes = _compact(fit.rater_code[kept], len(fit.raters))
+    key = frozenset(excluded)
+    shared = refits is not None and fit.design is not None
+    refit_on = refits.get(key) if refits is not None and shared else None
+    if refit_on is None or refit_on.source is not fit.design:
+        refit_on = _refit_ratings(fit, groups, excluded, attributes, group_labels)
+        if refits is not None and shared:
+            refits[key] = refit_on
+    if refit_on.kept is not None:
+        kept, unit_codes, rater_codes = refit_on.kept, refit_on.unit_codes, refit_on.rater_codes
         refit = fit_arrays(
-            u, r, fit.y[kept], units=fit.units[unit_codes], raters=fit.raters[rater_codes]
+            refit_on.design.unit_code,
+            refit_on.design.rater_code,
+            fit.y[kept],
+            units=fit.units[unit_codes],
+            raters=fit.raters[rater_codes],
+            design=refit_on.design,
         )
         again = grader_severity(refit, threshold=threshold, confidence=confidence)
         again = again.set_index("grader_id").reindex(fit.raters).reset_index()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from signalboard.analysis import assessors
-from signalboard.stats import agreement, severity
+from signalboard.stats import agreement, reliability, severity
 from tests.oracles import assessors as oracle
 from tests.oracles.assessors import fit_crossed
 
@@ -273,6 +273,53 @@ def test_planted_grader_group_bias_found_and_null_quiet():
         assert len(flagged) == 1
     assert hits == 3
     assert false_flags / tests <= 0.05
+
+
+def _planted_codes(seed: int, n_units: int = 400) -> tuple[np.ndarray, ...]:
+    """Two of four graders per deliverable; grader 0 scores group 1 0.8 lower (as
+    `grader_bias`'s example)."""
+    rng = np.random.default_rng(seed)
+    unit = np.repeat(np.arange(n_units), 2)
+    rater = np.stack([np.sort(rng.permutation(4)[:2]) for _ in range(n_units)]).ravel()
+    group = (rng.random(n_units) < 0.3).astype(np.int64)
+    y = rng.normal(3, 0.7, n_units)[unit] + rng.normal(0, 0.3, 2 * n_units)
+    y -= 0.8 * ((rater == 0) & (group[unit] == 1))
+    return unit, rater, group, y
+
+
+def test_severity_without_bias_shares_the_refit_design_between_fits_of_one_design():
+    """Two axes of one design that flag the same cell refit on the same ratings: with a shared
+    `refits` mapping the second builds nothing new, and both equal the unshared results; a fit
+    of another design does not take the shared refit."""
+    unit, rater, group, y = _planted_codes(0)
+    options = {"attributes": np.array(["sex"]), "group_labels": [np.array(["x", "y"])]}
+    design = reliability.crossed_design(unit, rater, n_units=400, n_raters=4)
+    raters = np.array(list("abcd"))
+    fits = [
+        reliability.fit_arrays(
+            unit, rater, scores, units=np.arange(400), raters=raters, design=design
+        )
+        for scores in (y, y + np.random.default_rng(1).normal(0, 0.2, len(y)))
+    ]
+    refits: severity.RefitDesigns = {}
+    for fit in fits:
+        cells, _ = severity.grader_bias(fit, group[None, :], **options)
+        assert cells.loc[cells["flagged"], ["grader_id", "group"]].values.tolist() == [["a", "y"]]
+        alone = severity.severity_without_bias(fit, group[None, :], cells, **options)
+        shared = severity.severity_without_bias(
+            fit, group[None, :], cells, **options, refits=refits
+        )
+        pd.testing.assert_frame_equal(shared, alone)
+        assert alone.set_index("grader_id").loc["a", "severity_excludes"] == "sex: y"
+        assert len(refits) == 1
+    # the same cell flagged on other ratings: its own refit, not the shared one
+    unit2, rater2, group2, y2 = _planted_codes(2)
+    other = reliability.fit_arrays(unit2, rater2, y2, units=np.arange(400), raters=raters)
+    cells, _ = severity.grader_bias(other, group2[None, :], **options)
+    pd.testing.assert_frame_equal(
+        severity.severity_without_bias(other, group2[None, :], cells, **options, refits=refits),
+        severity.severity_without_bias(other, group2[None, :], cells, **options),
+    )
 
 
 # --- LLM vs humans ----------------------------------------------------------------------------
