@@ -290,12 +290,16 @@ def _style(data: CodedScores) -> pd.DataFrame:
     human = np.flatnonzero(data.pair_human & ~np.isnan(data.wide[:, :total_code]).all(axis=1))
     if not len(human):
         return _empty([])
-    scores = np.asfortranarray(data.wide[human, :total_code])  # read one axis at a time
+    # gathered one axis (one contiguous column of `wide`) at a time, into columns again
+    scores = np.empty((len(human), total_code), order="F")
+    for k in range(total_code):
+        np.take(data.wide[:, k], human, out=scores[:, k])
     return severity.rating_style(
         scores,
         grader=data.pair_grader[human],
-        scale_min=data.scale_min[data.pair_unit[human]],
-        scale_max=data.scale_max[data.pair_unit[human]],
+        scale_min=data.scale_min,
+        scale_max=data.scale_max,
+        scale_row=data.pair_unit[human],
         grader_labels=data.graders,
     )
 

@@ -384,6 +384,16 @@ def severity_drift(
     return sev[[*cols, "flagged"]].sort_values(["grader_id", "month"], ignore_index=True)
 
 
+# Rows per chunk of `rating_style`'s passes: each axis's slice and temporaries (8 bytes per row)
+# stay within a core's L2 cache, where whole-array steps at 10M applications would each read
+# hundreds of MB from memory.
+_STYLE_CHUNK_ROWS = 1 << 14
+
+
+def _chunks(n_rows: int) -> range:
+    return range(0, n_rows, _STYLE_CHUNK_ROWS)
+
+
 def rating_style(
     wide: np.ndarray,
     *,
@@ -391,6 +401,7 @@ def rating_style(
     scale_min: np.ndarray,
     scale_max: np.ndarray,
     grader_labels: np.ndarray,
+    scale_row: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """How each grader uses the scale, and halo.
 
@@ -402,7 +413,8 @@ def rating_style(
 
     `wide[p, a]` is one human (deliverable, grader) row's score on axis a (NaN = none),
     `scale_min` / `scale_max` the same shape (the rubric's scale), `grader` the row's code in
-    `grader_labels`.
+    `grader_labels`. With `scale_row`, the scales hold one row per deliverable instead and
+    `scale_row[p]` is row p's deliverable (no per-score copy of the scales).
 
     Returns
     -------
@@ -417,17 +429,32 @@ def rating_style(
     >>> style[["extremes_share", "midpoint_share"]].round(3).values.tolist()
     [[0.5, 0.125]]
     """
-    with np.errstate(invalid="ignore"):
-        mid = (scale_min + scale_max) / 2
-        midpoint = np.abs(wide - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
-        extreme = (wide <= scale_min) | (wide >= scale_max)
     size, n_axes = len(grader_labels), wide.shape[1]
-    present = ~np.isnan(wide)
-    n = np.bincount(grader, present.sum(axis=1), minlength=size)
+    all_present = not np.isnan(wide).any()
+    # Every sum below runs over cache-sized chunks of rows (`_STYLE_CHUNK_ROWS`), each pass in
+    # one loop; the SDs and correlations are two-pass (grader means first) as before chunking.
+    n, at_end, at_mid = np.zeros(size), np.zeros(size), np.zeros(size)
+    count, axis_sum = np.zeros(size), np.zeros((n_axes, size))
+    for start in _chunks(len(wide)):
+        stop = start + _STYLE_CHUNK_ROWS
+        x, g = wide[start:stop], grader[start:stop]
+        rows = slice(start, stop) if scale_row is None else scale_row[start:stop]
+        low, high = scale_min[rows], scale_max[rows]
+        # a missing score (NaN) compares false: it is neither at an end nor at the midpoint
+        with np.errstate(invalid="ignore"):
+            mid = (low + high) / 2
+            midpoint = np.abs(x - mid) <= 1e-8 + 1e-5 * np.abs(mid)  # numpy.isclose's test
+            extreme = (x <= low) | (x >= high)
+        n += np.bincount(g, (~np.isnan(x)).sum(axis=1), minlength=size)
+        at_end += np.bincount(g, extreme.sum(axis=1), minlength=size)
+        at_mid += np.bincount(g, midpoint.sum(axis=1), minlength=size)
+        if all_present:
+            count += np.bincount(g, minlength=size)
+            for k in range(n_axes):
+                axis_sum[k] += np.bincount(g, x[:, k], minlength=size)
     scored = n > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        extremes_share = np.bincount(grader, (extreme & present).sum(axis=1), minlength=size) / n
-        midpoint_share = np.bincount(grader, (midpoint & present).sum(axis=1), minlength=size) / n
+        extremes_share, midpoint_share = at_end / n, at_mid / n
     # SD per grader and axis, then the mean over the grader's axes (NaN SDs skipped)
     sd_sum, sd_n = np.zeros(size), np.zeros(size)
     corr_sum, corr_n = np.zeros(size), np.zeros(size)
@@ -438,28 +465,30 @@ def rating_style(
         corr_sum[:] += np.where(valid, corr, 0.0)
         corr_n[:] += valid
 
-    if present.all():
-        # The usual case: every row has every axis, so each axis's grader means and centred
-        # scores serve its SD and all its halo pairs
-        count = np.bincount(grader, minlength=size).astype(float)
-        centred, squares = [], []
-        for k in range(n_axes):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mean = _group_sum(grader, wide[:, k], size) / count
-                deviation = wide[:, k] - mean[grader]
-                ss = _group_sum(grader, deviation**2, size)
-                sd = np.where(count > 1, np.sqrt(ss / (count - 1)), np.nan)
-            centred.append(deviation)
-            squares.append(ss)
+    if all_present:
+        # The usual case: every row has every axis, so each axis's centred scores serve its SD
+        # and all its halo pairs, in one second pass
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = axis_sum / count
+        pairs = [(i, j) for i in range(n_axes) for j in range(i + 1, n_axes)]
+        squares, cross = np.zeros((n_axes, size)), np.zeros((len(pairs), size))
+        for start in _chunks(len(wide)):
+            stop = start + _STYLE_CHUNK_ROWS
+            x, g = wide[start:stop], grader[start:stop]
+            centred = [x[:, k] - means[k][g] for k in range(n_axes)]
+            for k, deviation in enumerate(centred):
+                squares[k] += np.bincount(g, deviation * deviation, minlength=size)
+            for p, (i, j) in enumerate(pairs):
+                cross[p] += np.bincount(g, centred[i] * centred[j], minlength=size)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sd = np.where(count > 1, np.sqrt(squares / (count - 1)), np.nan)
             has = ~np.isnan(sd)
-            sd_sum += np.where(has, sd, 0.0)
-            sd_n += has
-        for first in range(n_axes):
-            for second in range(first + 1, n_axes):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    cross = _group_sum(grader, centred[first] * centred[second], size)
-                    add_halo(cross / np.sqrt(squares[first] * squares[second]), count)
+            sd_sum += np.where(has, sd, 0.0).sum(axis=0)
+            sd_n += has.sum(axis=0)
+            for p, (i, j) in enumerate(pairs):
+                add_halo(cross[p] / np.sqrt(squares[i] * squares[j]), count)
     else:
+        present = ~np.isnan(wide)
         for k in range(n_axes):
             ok = present[:, k]
             _, _, sd = _mean_sd(grader[ok], wide[ok, k], size)
