@@ -182,11 +182,17 @@ def test_rating_style_by_hand():
     assert style.loc["x", "sd"] == pytest.approx(np.std([1, 5, 1, 5], ddof=1))
 
 
+@pytest.mark.parametrize("chunk_rows", [7, 1 << 14])
+@pytest.mark.parametrize("per_deliverable", [False, True])
 @pytest.mark.parametrize("missing", [0.0, 0.15])
-def test_rating_style_on_codes_equals_the_frame_path(missing):
-    """`rating_style_wide` (the warehouse path) against `rating_style` on random scores, with
+def test_rating_style_on_codes_equals_the_frame_path(
+    monkeypatch, missing, per_deliverable, chunk_rows
+):
+    """`severity.rating_style` (the warehouse path) against the oracle's on random scores, with
     every axis present (the path that shares each axis's centred scores between its SD and its
-    halo pairs) and with some axes missing."""
+    halo pairs) and with some axes missing; the scales per score or per deliverable; in one
+    chunk of rows or in many."""
+    monkeypatch.setattr(severity, "_STYLE_CHUNK_ROWS", chunk_rows)
     rng = np.random.default_rng(11)
     n_rows, n_axes = 600, 4
     wide = rng.integers(1, 6, size=(n_rows, n_axes)).astype(float)
@@ -194,6 +200,9 @@ def test_rating_style_on_codes_equals_the_frame_path(missing):
     wide[np.isnan(wide).all(axis=1), 0] = 3.0
     grader = rng.integers(0, 5, n_rows)
     graders = np.array([f"g{g}" for g in range(5)], dtype=object)
+    # 30 deliverables on 1-5 or 1-4 scales (a 5 on a 1-4 scale is above it, not at its end)
+    deliverable = rng.integers(0, 30, n_rows)
+    top = rng.choice([4.0, 5.0], size=(30, n_axes))
     long = pd.DataFrame(
         {
             "application_id": np.repeat(np.arange(n_rows), n_axes),
@@ -201,15 +210,16 @@ def test_rating_style_on_codes_equals_the_frame_path(missing):
             "axis": np.tile([f"a{k}" for k in range(n_axes)], n_rows),
             "score": wide.ravel(),
             "min_score": 1.0,
-            "max_score": 5.0,
+            "max_score": top[deliverable].ravel(),
         }
     ).dropna(subset=["score"])
     frame_path = oracle.rating_style(long).set_index("grader_id").sort_index()
     coded = severity.rating_style(
         wide,
         grader=grader,
-        scale_min=np.ones_like(wide),
-        scale_max=np.full_like(wide, 5.0),
+        scale_min=np.ones_like(top if per_deliverable else wide),
+        scale_max=top if per_deliverable else top[deliverable],
+        scale_row=deliverable if per_deliverable else None,
         grader_labels=graders,
     ).set_index("grader_id")
     pd.testing.assert_frame_equal(
