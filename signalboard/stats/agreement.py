@@ -75,12 +75,31 @@ def smd_interval(
     if n == 0:
         return math.nan, math.nan, "inconclusive"
     code = _cluster_codes(np.asarray(unit))
-    clusters = int(code.max()) + 1
-    smd = float(d.mean())
+    return _smd_interval_of_sums(
+        float(d.mean()),
+        np.bincount(code, d),
+        np.bincount(code),
+        threshold=threshold,
+        confidence=confidence,
+    )
+
+
+def _smd_interval_of_sums(
+    smd: float,
+    unit_sums: np.ndarray,
+    unit_pairs: np.ndarray,
+    *,
+    threshold: float,
+    confidence: float = 0.95,
+) -> tuple[float, float, SmdStatus]:
+    """`smd_interval` from each deliverable's sum of the differences S_u and its pairs n_u
+    (deliverables with no pair, n_u = 0, are not clusters)."""
+    clusters = int(np.count_nonzero(unit_pairs))
     if clusters < 2:
         return math.nan, math.nan, "inconclusive"
-    per = np.bincount(code, d) - np.bincount(code) * smd
-    se = math.sqrt(clusters / (clusters - 1) * float((per**2).sum())) / n
+    n = float(unit_pairs.sum())
+    per = unit_sums - unit_pairs * smd
+    se = math.sqrt(clusters / (clusters - 1) * float(per @ per)) / n
     # scipy's t.ppf is special.stdtrit (t_gen._ppf), called directly: the distribution
     # object's argument checks cost more than the quantile on the ~100 rows of an axis
     half = float(special.stdtrit(clusters - 1, 1 - (1 - confidence) / 2)) * se
@@ -111,17 +130,29 @@ def qwk(machine: np.ndarray, human: np.ndarray) -> float:
     -0.092105
     """
     m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
-    if len(m) < 2:
-        return math.nan
-    cov = float(((m - m.mean()) * (h - h.mean())).mean())
-    den = float(m.var() + h.var() + (m.mean() - h.mean()) ** 2)
-    return 2 * cov / den if den > 0 else math.nan
+    return _qwk_and_r_of(_moments(m, h))[0]
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3 or a.std() == 0 or b.std() == 0:
-        return math.nan
-    return float(np.corrcoef(a, b)[0, 1])
+def _moments(
+    machine: np.ndarray, human: np.ndarray
+) -> tuple[int, float, float, float, float, float]:
+    """Pairs, mean M, mean H and the population variances and covariance, two-pass (the means,
+    then the centred sums): every statistic of the pairs reads these, so one pass each."""
+    n = len(machine)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan, math.nan, math.nan
+    mean_m, mean_h = float(machine.mean()), float(human.mean())
+    dm, dh = machine - mean_m, human - mean_h
+    return n, mean_m, mean_h, float(dm @ dm) / n, float(dh @ dh) / n, float(dm @ dh) / n
+
+
+def _qwk_and_r_of(moments: tuple[int, float, float, float, float, float]) -> tuple[float, float]:
+    """`qwk` and Pearson r of `_moments`."""
+    n, mean_m, mean_h, var_m, var_h, cov = moments
+    qwk_, r = _qwk_and_r(
+        np.array(n), np.array(var_m), np.array(var_h), np.array(cov), mean_m - mean_h
+    )
+    return float(qwk_), float(r)
 
 
 def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
@@ -132,25 +163,31 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     numpy's corrcoef.
     """
     m, h = np.asarray(machine, dtype=float), np.asarray(human, dtype=float)
-    n = len(m)
+    return _pair_stats_of(_moments(m, h), np.abs(m - h))
+
+
+def _pooled_sd(moments: tuple[int, float, float, float, float, float]) -> float:
+    """sqrt((SD_M^2 + SD_H^2) / 2), sample SDs (ddof 1); NaN for fewer than two pairs."""
+    n, _, _, var_m, var_h, _ = moments
+    return math.sqrt((var_m + var_h) * n / (n - 1) / 2) if n > 1 else math.nan
+
+
+def _pair_stats_of(
+    moments: tuple[int, float, float, float, float, float], distance: np.ndarray
+) -> dict[str, float]:
+    """`pair_stats` of the pairs' `_moments` and their distances |M - H|."""
+    n, mean_m, mean_h = moments[:3]
     if n == 0:
         return dict.fromkeys(
             ("qwk", "pearson_r", "exact_agreement", "adjacent_agreement", "smd"), math.nan
         )
-    mean_m, mean_h = float(m.mean()), float(h.mean())
-    dm, dh = m - mean_m, h - mean_h
-    var_m, var_h = float((dm * dm).mean()), float((dh * dh).mean())
-    cov = float((dm * dh).mean())
-    diff = np.abs(m - h)
-    pooled = math.sqrt((var_m + var_h) * n / (n - 1) / 2) if n > 1 else math.nan
-    qwk_, r = _qwk_and_r(
-        np.array(n), np.array(var_m), np.array(var_h), np.array(cov), mean_m - mean_h
-    )
+    pooled = _pooled_sd(moments)
+    qwk_, r = _qwk_and_r_of(moments)
     return {
-        "qwk": float(qwk_),
-        "pearson_r": float(r),
-        "exact_agreement": float((diff < 0.5).mean()),
-        "adjacent_agreement": float((diff <= 1 + 1e-9).mean()),
+        "qwk": qwk_,
+        "pearson_r": r,
+        "exact_agreement": float(np.count_nonzero(distance < 0.5)) / n,
+        "adjacent_agreement": float(np.count_nonzero(distance <= 1 + 1e-9)) / n,
         "smd": float((mean_m - mean_h) / pooled) if pooled and pooled > 0 else math.nan,
     }
 
@@ -336,12 +373,13 @@ def llm_agreement(
         human_score = human_all if all_valid else human_all[valid]
         hh = present[a] & present[b]
         first, second = column[a[hh]], column[b[hh]]
-        overall = pair_stats(machine, human_score)
-        hh_qwk = qwk(first, second) if len(first) else math.nan
-        hh_r = _pearson(first, second) if len(first) else math.nan
-        units_with_pair = np.bincount(
-            unit_of_pair if all_valid else unit_of_pair[valid], minlength=n_units
-        )
+        # the moments of the pairs once: QWK, r, the SMD, its pooled SD and the groups'
+        # standardization all read them
+        moments = _moments(machine, human_score)
+        overall = _pair_stats_of(moments, np.abs(machine - human_score))
+        hh_qwk, hh_r = _qwk_and_r_of(_moments(first, second)) if len(first) else (math.nan,) * 2
+        paired_units = unit_of_pair if all_valid else unit_of_pair[valid]
+        units_with_pair = np.bincount(paired_units, minlength=n_units)
         row = _overall_row(
             axis,
             n=int(np.count_nonzero(units_with_pair)),
@@ -350,27 +388,30 @@ def llm_agreement(
             hh_qwk=hh_qwk,
             hh_r=hh_r,
         )
-        paired_units = unit_of_pair if all_valid else unit_of_pair[valid]
-        pooled = (
-            math.sqrt((machine.var(ddof=1) + human_score.var(ddof=1)) / 2)
-            if len(machine) > 1
-            else math.nan
-        )
+        # each deliverable's sums of M and H over its pairs: the cluster sums of the overall
+        # SMD's interval and of the groups' standardized differences are both made of them
+        unit_m = np.bincount(paired_units, machine, minlength=n_units)
+        unit_h = np.bincount(paired_units, human_score, minlength=n_units)
+        pooled = _pooled_sd(moments)
         row.update(
             zip(
                 ("smd_ci_low", "smd_ci_high", "smd_status"),
-                smd_interval(
-                    (machine - human_score) / pooled if pooled > 0 else np.zeros(0),
-                    paired_units,
+                _smd_interval_of_sums(
+                    (moments[1] - moments[2]) / pooled,
+                    (unit_m - unit_h) / pooled,
+                    units_with_pair,
                     threshold=GATES["smd"],
-                ),
+                )
+                if pooled > 0
+                else (math.nan, math.nan, "inconclusive"),
                 strict=True,
             )
         )
         rows = [row]
         if use_groups and len(machine) > 1:
-            mean_m, sd_m = machine.mean(), machine.std(ddof=1)
-            mean_h, sd_h = human_score.mean(), human_score.std(ddof=1)
+            n_pairs, mean_m, mean_h, var_m, var_h = moments[:5]
+            sd_m = math.sqrt(var_m * n_pairs / (n_pairs - 1))
+            sd_h = math.sqrt(var_h * n_pairs / (n_pairs - 1))
             if all_valid and all_pairs_units is not None:
                 per_group_units = all_pairs_units
             else:
@@ -383,14 +424,13 @@ def llm_agreement(
                     )
                 if all_valid:
                     all_pairs_units = per_group_units
+            # each deliverable's sum of z_M - z_H over its pairs (both scores standardized on
+            # all pairs: the clusters of the subgroup SMD's interval), the same for every
+            # attribute
             with np.errstate(divide="ignore", invalid="ignore"):
-                # standardized on all pairs; NaN where a pair lacks a score
-                z_diff = (machine_all - mean_m) / sd_m - (human_all - mean_h) / sd_h
-            # each deliverable's sum of z_M - z_H over its pairs (the clusters of the subgroup
-            # SMD's interval), the same for every attribute
-            unit_sums = np.bincount(
-                paired_units, z_diff if all_valid else z_diff[valid], minlength=n_units
-            )
+                unit_sums = (unit_m - units_with_pair * mean_m) / sd_m - (
+                    unit_h - units_with_pair * mean_h
+                ) / sd_h
             diff = np.abs(machine_all - human_all)
             agree = ((diff < 0.5).astype(float), (diff <= 1 + 1e-9).astype(float))
             # per deliverable S_u^2, S_u n_u and n_u^2 (S_u its sum of z_M - z_H, n_u its pairs):

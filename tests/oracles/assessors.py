@@ -26,7 +26,7 @@ from signalboard.analysis.assessors import (
 )
 from signalboard.queries import run_query
 from signalboard.stats import severity as product_severity
-from signalboard.stats.agreement import GATES, _overall_row, _pearson, pair_stats, qwk
+from signalboard.stats.agreement import GATES, _overall_row, pair_stats, qwk
 from signalboard.stats.reliability import (
     AlphaLevel,
     CrossedFit,
@@ -494,6 +494,13 @@ def grader_bias(
 
 
 # --- agreement ----------------------------------------------------------------------------------
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r by scipy (NaN for fewer than three pairs or a constant score)."""
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return math.nan
+    return float(stats.pearsonr(a, b).statistic)
 
 
 def machine_human_pairs(scores: pd.DataFrame) -> pd.DataFrame:
