@@ -554,6 +554,9 @@ class BiasDesign:
     # deliverable, else one spare bin past every cell (a bincount over every rating then needs
     # no gather of the kept ones), and the block's number of crossed cells
     keys: list[tuple[np.ndarray, int]]
+    # per rating: m / (m - 1) with m its deliverable's ratings, the leave-one-out residual's
+    # factor (NaN or inf on a single-scored deliverable, whose ratings land in the spare bin)
+    loo_factor: np.ndarray
     grader_n: np.ndarray  # per grader: its ratings of double-scored deliverables (float)
     layouts: list[_BiasLayout]  # one per attribute
     order: np.ndarray  # sorts every attribute's cells together by grader, attribute and group
@@ -572,7 +575,10 @@ def bias_design(
     rater labels) for `grader_bias`: pass it to each call on fits of that design and `groups`
     (attributes x units, as for `grader_bias`)."""
     n_raters = len(raters)
-    keep = design.n_i[design.unit_code] >= 2
+    m = design.n_i[design.unit_code]
+    keep = m >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loo_factor = m / (m - 1)
     rater = design.rater_code.astype(np.intp, copy=False)
     blocks = crossed_blocks(
         groups,
@@ -608,6 +614,7 @@ def bias_design(
     order = names.sort_values(["grader_id", "attribute", "group"]).index.to_numpy()
     return BiasDesign(
         keys,
+        loo_factor,
         grader_n,
         layouts,
         order,
@@ -621,10 +628,9 @@ def _bias_cells_codes(
     """Cells of `grader_bias` from a fit and its `BiasDesign`, indexed by grader_id, attribute
     and group; and per attribute the sums and sums of squares of the leave-one-out residual in
     each cell with ratings."""
-    m = fit.n_per_unit[fit.unit_code].astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        residual = fit.residual * m / (m - 1)
-    squared = residual**2
+    with np.errstate(invalid="ignore"):
+        residual = fit.residual * design.loo_factor
+    squared = residual * residual
     n_raters = len(fit.raters)
     block_sums = []
     for key, n_cells in design.keys:
@@ -781,11 +787,15 @@ def grader_bias(
         grader, attribute, group = best.index[0]
         a = int(np.flatnonzero(attributes == attribute)[0])
         g = int(np.flatnonzero(group_labels[a] == group)[0])
-        hit = (current.rater_code == rater_index[grader]) & (groups[a][current.unit_code] == g)
+        # the grader's ratings first (a few of every grader's), then their group
+        own = np.flatnonzero(current.rater_code == rater_index[grader])
+        hit = own[groups[a][current.unit_code[own]] == g]
+        adjusted = current.y.copy()
+        adjusted[hit] -= best["bias_points"].iloc[0]
         current = fit_arrays(
             current.unit_code,
             current.rater_code,
-            current.y - np.where(hit, best["bias_points"].iloc[0], 0.0),
+            adjusted,
             units=current.units,
             raters=current.raters,
             design=current.design,  # the same ratings: only the scores change
