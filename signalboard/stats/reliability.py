@@ -227,6 +227,39 @@ def _unit_rows(
     return sp.csr_matrix((values, (u, r)), shape=shape)
 
 
+# Deliverables with at most this many ratings (every design's so far: two to four graders) have
+# their grader pairs summed offset by offset; more take the sparse product.
+_MAX_PAIR_OFFSET = 8
+
+
+def _shared_deliverables(
+    u: np.ndarray, r: np.ndarray, n_i: np.ndarray, n_raters: int
+) -> np.ndarray:
+    """N' diag(1/n_i) N (N the units x raters incidence): per pair of raters the deliverables
+    they both rated, each weighted by 1 / its ratings; on the diagonal each rater's own.
+
+    On ratings sorted by unit, two ratings d rows apart belong to one deliverable when their
+    unit codes are equal, so the pairs are sums over a few offsets d (one bincount each) instead
+    of a sparse matrix product (which converts the incidence matrix to its transpose first).
+    """
+    m_max = int(n_i.max(initial=0))
+    if m_max > _MAX_PAIR_OFFSET or (len(u) > 1 and not bool((u[1:] >= u[:-1]).all())):
+        incidence = _unit_rows(np.ones(len(u)), u, r, n_i, n_raters)
+        # diag(1/n_i) N built directly (the same entries as the sparse product, one matmul less)
+        scaled = _unit_rows(1.0 / n_i[u], u, r, n_i, n_raters)
+        return (incidence.T @ scaled).toarray()
+    weight = 1.0 / n_i[u]
+    bins = n_raters * n_raters
+    shared = np.bincount(r * (n_raters + 1), weight, minlength=bins).reshape(n_raters, n_raters)
+    for d in range(1, m_max):
+        # rows d apart in two deliverables land in a spare bin, dropped (cheaper than
+        # compacting the pairs out)
+        key = np.where(u[d:] == u[:-d], r[:-d] * n_raters + r[d:], bins)
+        pairs = np.bincount(key, weight[d:], minlength=bins + 1)[:bins].reshape(n_raters, n_raters)
+        shared += pairs + pairs.T
+    return shared
+
+
 def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int) -> CrossedDesign:
     """The score-free part of `fit_arrays` for unit codes `u` and rater codes `r` (dense codes,
     one rating per (u, r) pair); pass it to `fit_arrays` for each set of scores on them."""
@@ -234,12 +267,9 @@ def crossed_design(u: np.ndarray, r: np.ndarray, *, n_units: int, n_raters: int)
     r = np.asarray(r, dtype=np.int64)
     n_i = np.bincount(u, minlength=n_units).astype(float)
     n_j = np.bincount(r, minlength=n_raters).astype(float)
-    incidence = _unit_rows(np.ones(len(u)), u, r, n_i, n_raters)
     # Reduced normal equations for the grader effects after absorbing deliverables:
     # C = diag(n_j) - N' diag(1/n_i) N, rhs = G'(y - deliverable mean). C is graders x graders.
-    # diag(1/n_i) N built directly (the same entries as the sparse product, one matmul less)
-    scaled = _unit_rows(1.0 / n_i[u], u, r, n_i, n_raters)
-    shared = (incidence.T @ scaled).toarray()
+    shared = _shared_deliverables(u, r, n_i, n_raters)
     c_matrix = np.diag(n_j) - shared
     # Connected components of the grader-deliverable graph, found on the graders x graders graph
     # (graders are linked when they share a deliverable; every deliverable hangs on its graders),

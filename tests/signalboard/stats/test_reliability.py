@@ -489,3 +489,30 @@ def test_fit_in_chunks_of_deliverables_equals_one_pass(monkeypatch, chunk):
     fit = reliability.fit_arrays(unit[shuffled], rater[shuffled], y[shuffled], **options)
     assert fit.design.chunks == [(0, len(unit), 0, n_units)]
     np.testing.assert_allclose(fit.residual, whole.residual[shuffled], atol=1e-12)
+
+
+@pytest.mark.parametrize("most_ratings", [2, 5, 12])
+@pytest.mark.parametrize("sort", [True, False])
+def test_design_sums_grader_pairs_as_the_sparse_product(monkeypatch, most_ratings, sort):
+    """The graders x graders matrix of shared deliverables, summed offset by offset on ratings
+    sorted by deliverable, equals N' diag(1/n_i) N by dense algebra; so does the sparse product
+    that unsorted ratings and deliverables of more than `_MAX_PAIR_OFFSET` ratings take. The
+    designs of the two routes agree."""
+    rng = np.random.default_rng(most_ratings)
+    n_units, n_raters = 90, 14
+    per_unit = rng.integers(1, most_ratings + 1, n_units)
+    unit = np.repeat(np.arange(n_units), per_unit)
+    rater = np.concatenate([rng.permutation(n_raters)[:k] for k in per_unit])
+    order = np.lexsort((rater, unit)) if sort else rng.permutation(len(unit))
+    unit, rater = unit[order], rater[order]
+    incidence = np.zeros((n_units, n_raters))
+    incidence[unit, rater] = 1.0
+    expected = incidence.T @ (incidence / per_unit[:, None])
+    n_i = per_unit.astype(float)
+    shared = reliability._shared_deliverables(unit, rater, n_i, n_raters)
+    np.testing.assert_allclose(shared, expected, atol=1e-12)
+    design = reliability.crossed_design(unit, rater, n_units=n_units, n_raters=n_raters)
+    monkeypatch.setattr(reliability, "_MAX_PAIR_OFFSET", 0)  # every design takes the product
+    sparse = reliability.crossed_design(unit, rater, n_units=n_units, n_raters=n_raters)
+    np.testing.assert_allclose(design.c_pinv, sparse.c_pinv, atol=1e-10)
+    np.testing.assert_array_equal(design.component, sparse.component)
