@@ -481,11 +481,15 @@ def test_llm_agreement_wide_equals_the_frame_path_on_random_codes(seed, missing,
         _assert_same(wide_frames[k], expected, f"llm_agreement {axis}")
 
 
+@pytest.mark.parametrize("pair_chunk", [1 << 15, 1])
 @pytest.mark.parametrize("max_cells", [3, 4, 12])
-def test_llm_agreement_is_the_same_when_the_crossed_attributes_are_split(monkeypatch, max_cells):
+def test_llm_agreement_is_the_same_when_the_crossed_attributes_are_split(
+    monkeypatch, max_cells, pair_chunk
+):
     """Attributes whose crossing would exceed the cell limit are summed in several blocks (a
     limit of 3 or 4 puts each attribute in a block of its own, 12 the first two together): the
-    same table as one block."""
+    same table as one block; and with the cells' sums taken over chunks of a few pairs (four
+    per cell: 16-52 of the 160), the same as over all pairs at once."""
     rng = np.random.default_rng(5)
     n_units = 80
     unit = np.repeat(np.arange(n_units), 3)
@@ -510,6 +514,7 @@ def test_llm_agreement_is_the_same_when_the_crossed_attributes_are_split(monkeyp
     }
     whole = agreement.llm_agreement(wide, **options)
     monkeypatch.setattr(agreement, "MAX_CELLS", max_cells)
+    monkeypatch.setattr(agreement, "_PAIR_CHUNK", pair_chunk)
     split = agreement.llm_agreement(wide, **options)
     assert len(whole) == len(split) == 2
     for one, other in zip(whole, split, strict=True):
