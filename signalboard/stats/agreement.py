@@ -133,9 +133,11 @@ def qwk(machine: np.ndarray, human: np.ndarray) -> float:
     return _qwk_and_r_of(_moments(m, h))[0]
 
 
-def _moments(
-    machine: np.ndarray, human: np.ndarray
-) -> tuple[int, float, float, float, float, float]:
+# pairs, mean M, mean H, population variances of M and H, their covariance (`_moments`)
+_Moments = tuple[int, float, float, float, float, float]
+
+
+def _moments(machine: np.ndarray, human: np.ndarray) -> _Moments:
     """Pairs, mean M, mean H and the population variances and covariance, two-pass (the means,
     then the centred sums): every statistic of the pairs reads these, so one pass each."""
     n = len(machine)
@@ -146,7 +148,7 @@ def _moments(
     return n, mean_m, mean_h, float(dm @ dm) / n, float(dh @ dh) / n, float(dm @ dh) / n
 
 
-def _qwk_and_r_of(moments: tuple[int, float, float, float, float, float]) -> tuple[float, float]:
+def _qwk_and_r_of(moments: _Moments) -> tuple[float, float]:
     """`qwk` and Pearson r of `_moments`."""
     n, mean_m, mean_h, var_m, var_h, cov = moments
     qwk_, r = _qwk_and_r(
@@ -166,15 +168,13 @@ def pair_stats(machine: np.ndarray, human: np.ndarray) -> dict[str, float]:
     return _pair_stats_of(_moments(m, h), np.abs(m - h))
 
 
-def _pooled_sd(moments: tuple[int, float, float, float, float, float]) -> float:
+def _pooled_sd(moments: _Moments) -> float:
     """sqrt((SD_M^2 + SD_H^2) / 2), sample SDs (ddof 1); NaN for fewer than two pairs."""
     n, _, _, var_m, var_h, _ = moments
     return math.sqrt((var_m + var_h) * n / (n - 1) / 2) if n > 1 else math.nan
 
 
-def _pair_stats_of(
-    moments: tuple[int, float, float, float, float, float], distance: np.ndarray
-) -> dict[str, float]:
+def _pair_stats_of(moments: _Moments, distance: np.ndarray) -> dict[str, float]:
     """`pair_stats` of the pairs' `_moments` and their distances |M - H|."""
     n, mean_m, mean_h = moments[:3]
     if n == 0:
