@@ -174,7 +174,12 @@ def _next_confirmed(
     keep the values they were found with), and the most significant newly flagged cell (None
     when no new cell is flagged). Shared by `grader_bias` and `grader_bias_codes`."""
     if confirmed is not None:
-        cells.loc[confirmed.index, confirmed.columns] = confirmed
+        # by position: label alignment on the (grader, attribute, group) index costs more than
+        # the rest of the step
+        rows = cells.index.get_indexer(confirmed.index)
+        # column by column, each keeping its dtype; q_value is recomputed below for all cells
+        for name in confirmed.columns.intersection(cells.columns):
+            cells.iloc[rows, cells.columns.get_loc(name)] = confirmed[name].to_numpy()
     cells["q_value"] = _bh(cells["p_value"], alpha)
     flagged = (cells["q_value"] < alpha) & (cells["bias_points"].abs() >= threshold)
     new = flagged & ~cells.index.isin(confirmed.index if confirmed is not None else [])
@@ -235,7 +240,8 @@ def external_severity(
     """
     rows = []
     average = float(fit.unit_effect.mean())
-    for code in np.unique(grader):
+    # the codes present, by counting (a sort of every score would find the same few)
+    for code in np.flatnonzero(np.bincount(grader)):
         mine = grader == code
         u, y = unit[mine], score[mine]
         ok = u >= 0
