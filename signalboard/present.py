@@ -311,6 +311,8 @@ def _is_midnight(value: dt.datetime) -> bool:
 
 def format_value(value: Any, kind: Kind) -> str:
     """One cell as text. Text values (such as suppression marks "<5" and "*") pass through."""
+    if isinstance(value, str) and kind not in ("bool", "date", "datetime"):
+        return _string_text(value, kind)  # text is never blank: no further checks
     if is_blank(value):
         return ""
     if kind == "bool":
@@ -333,14 +335,25 @@ def format_value(value: Any, kind: Kind) -> str:
             return value.isoformat()
         return str(value)
     number = _number(value)
-    if number is None and isinstance(value, str) and kind != "text":
-        # Suppressed columns hold numbers as text beside "<k" and "*" marks (for_display).
-        try:
-            number = float(value.replace(",", ""))
-        except ValueError:
-            return value
     if number is None:
         return str(value)
+    return _format_number(number, kind)
+
+
+def _string_text(value: str, kind: Kind) -> str:
+    """A text cell in a column of `kind` (not bool, date or datetime)."""
+    if kind == "text":
+        return str(value)
+    # Suppressed columns hold numbers as text beside "<k" and "*" marks (for_display).
+    try:
+        number = float(value.replace(",", ""))
+    except ValueError:
+        return value
+    return _format_number(number, kind)
+
+
+def _format_number(number: float, kind: Kind) -> str:
+    """A number's text in a column of `kind` (not bool, date or datetime)."""
     if math.isinf(number):
         return "∞" if number > 0 else "-∞"
     if kind == "count":
@@ -399,8 +412,19 @@ def humanize(
         label = labels.get(name, column.label)
         while label in out:  # two machine names with one label stay two columns
             label = f"{label} ({name})"
-        out[label] = [format_value(v, column.kind) for v in series.tolist()]
+        out[label] = _formatted(series, column.kind)
     return pd.DataFrame(out, columns=list(out), dtype="string" if out else None)
+
+
+def _formatted(series: pd.Series, kind: Kind) -> list[str]:
+    """`format_value` of every cell. A numeric column (the long ones: a row per cohort) skips
+    the per-cell type checks: its cells are numbers or blanks, so each is formatted directly
+    (the same text; a page redraws its tables on every rerun)."""
+    numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if numeric and kind not in ("bool", "date", "datetime"):
+        values = series.to_numpy(dtype=float, na_value=np.nan).tolist()
+        return ["" if v != v else _format_number(v, kind) for v in values]
+    return [format_value(v, kind) for v in series.tolist()]
 
 
 def html_table(

@@ -120,3 +120,34 @@ def test_html_table_marks_ratios_below_the_limit(ratios: list, marked: list[bool
     rows = text.split("<tr>")[2:]
     assert [r.split("<td")[2].startswith(" class='below'") for r in rows] == marked
     assert all(r.split("<td")[1].startswith(">") for r in rows)  # the step cell never
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "selection_rate",
+        "n",
+        "p_value",
+        "some_new_usd",
+        "raw_gap_pct_real",
+        "ir_ci_low",
+        "median_gap_pct_nominal_ci_low",
+        "unregistered_float",
+    ],
+)
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([0.0, 1.5, -2.25, 1e-40, 12345678.9, np.nan, np.inf, -np.inf]),
+        pd.Series([0, 7, -3, 1049021], dtype="int64"),
+        pd.Series([5, None, 1213], dtype="Int64"),
+        pd.Series([3, 250], dtype="uint8"),
+    ],
+)
+def test_humanize_numeric_columns_read_as_each_cell_formatted(name: str, values: pd.Series):
+    """Numeric columns are formatted without the per-cell checks: the same text as
+    `format_value` cell by cell, blanks and infinities included, for every numeric dtype."""
+    frame = pd.DataFrame({name: values})
+    kind = column_for(name, frame[name]).kind
+    shown = humanize(frame).iloc[:, 0].tolist()
+    assert shown == [format_value(v, kind) for v in frame[name].tolist()]
