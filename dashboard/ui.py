@@ -399,11 +399,13 @@ def empty_selection_message(what: str = "applications") -> None:
 
 
 def download_csv(frame: pd.DataFrame, file_name: str, *, key: str | None = None) -> None:
-    """A download button for a table as CSV (every table on every page gets one)."""
+    """A download button for a table as CSV (every table on every page gets one), written
+    when clicked, not on every rerun: a page redraws all its tables on each widget change and
+    a long table's CSV is megabytes."""
     auth.download_button(
         f"Download {file_name}.csv",
         # Formula-like text is prefixed with ' (OWASP CSV injection rule); numbers stay exact.
-        data=to_csv_bytes(frame),
+        data=lambda: to_csv_bytes(frame),
         file_name=f"{file_name}.csv",
         mime="text/csv",
         key=key or f"download_{file_name}",
@@ -435,18 +437,7 @@ def table(
     st.dataframe(
         marked_below(shown, people, below or {}), hide_index=True, width="stretch", height=height
     )
-    if max_rows and len(frame) > max_rows:
-        # Written when clicked, not on every rerun: a long table's CSV is megabytes. The same
-        # neutralised CSV and audited button as `download_csv`.
-        auth.download_button(
-            f"Download {file_name}.csv",
-            data=lambda: to_csv_bytes(frame),
-            file_name=f"{file_name}.csv",
-            mime="text/csv",
-            key=key or f"download_{file_name}",
-        )
-    else:
-        download_csv(frame, file_name, key=key)
+    download_csv(frame, file_name, key=key)
 
 
 BELOW_STYLE = "background-color: #f8d7da; color: #8e1c12; font-weight: bold"

@@ -240,6 +240,10 @@ def test_talent_lead_gets_no_demographics_anywhere(browser: Any, served: dict[st
     with page.expect_download() as download:
         page.get_by_role("button", name="Download funnel.csv").click()
     assert download.value.suggested_filename == "funnel.csv"
+    # the CSV is written when clicked: the file holds the table, machine column names first
+    with open(download.value.path(), encoding="utf-8") as written:
+        header, first_row = written.readline(), written.readline()
+    assert header.startswith("segment_type,segment,stage,") and first_row.strip()
     _wait_for_entry(served, email, ("download", "funnel.csv"))
     for url_path, title in (("fairness", "Fairness"), ("sql", "SQL"), ("audit", "Audit trail")):
         _refused(page, served, url_path, title)

@@ -170,7 +170,9 @@ def test_dashboard_download_is_neutralised(monkeypatch: pytest.MonkeyPatch) -> N
     captured: dict[str, object] = {}
     monkeypatch.setattr(ui.st, "download_button", lambda label, **kwargs: captured.update(kwargs))
     ui.download_csv(pd.DataFrame({"role": ["=1+1"], "delta": [-2]}), "roles", key="k")
-    assert captured["data"] == b"role,delta\n'=1+1,-2\n"
+    # written when clicked: Streamlit calls the function then
+    assert callable(captured["data"])
+    assert captured["data"]() == b"role,delta\n'=1+1,-2\n"
     assert captured["file_name"] == "roles.csv"
 
 
