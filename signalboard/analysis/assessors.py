@@ -667,18 +667,30 @@ def _fetch_closing(
         cursor.close()
 
 
-def _load_groups(
-    cursor: duckdb.DuckDBPyConnection, bound: dict[str, object], unit_of_row: np.ndarray
-) -> tuple[list[tuple[str, list[str]]], np.ndarray]:
-    """The self-ID attributes with their sorted values, and the group code of every unit on each
-    (attributes x units, -1 = none; see `CodedScores.groups`); closes `cursor`. Runs in a worker
-    thread beside the coding of the scores, mapping and all."""
+def _fetch_labels(cursor: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """Every self-ID (attribute, value) pair, sorted, with its hash as assessor_group_codes
+    computes it; closes `cursor`."""
     try:
-        labels = cursor.execute(
+        return cursor.execute(
             "select attribute, value, hash(attribute, value) from demographic_attributes "
             "where attribute is not null and value is not null "
             "group by attribute, value order by attribute, value"
         ).fetchall()
+    finally:
+        cursor.close()
+
+
+def _load_groups(
+    cursor: duckdb.DuckDBPyConnection,
+    bound: dict[str, object],
+    unit_of_row: np.ndarray,
+    labels: list[tuple[str, str, int]],
+) -> tuple[list[tuple[str, list[str]]], np.ndarray]:
+    """The self-ID attributes with their sorted values (`labels`, from `_fetch_labels`), and
+    the group code of every unit on each (attributes x units, -1 = none; see
+    `CodedScores.groups`); closes `cursor`. Runs in a worker thread beside the coding of the
+    scores, mapping and all."""
+    try:
         group_rows = _fetch_numpy(cursor, "assessor_group_codes", bound)
     finally:
         cursor.close()
@@ -704,9 +716,17 @@ def _load_groups(
     found = sorted_hashes[position] == row_hash if len(by_hash) else np.zeros(len(row_hash), bool)
     label = by_hash[position[found]]
     n_units = int((unit_of_row >= 0).sum())
-    groups = np.full((len(attribute_values), n_units), -1, dtype=np.int64)
-    groups[label_attribute[label], unit_of_row[group_rows["app_row"][found]]] = label_code[label]
-    return list(attribute_values.items()), groups
+    # Placed into one byte per unit and attribute, then widened: the rows come in no useful
+    # order, and a scattered write lands in a table a eighth the size. A value code past int8
+    # (over 127 answers to one attribute) takes the wide table directly.
+    narrow = int(label_code.max(initial=0)) < np.iinfo(np.int8).max
+    groups = np.full((len(attribute_values), n_units), -1, dtype=np.int8 if narrow else np.int64)
+    flat = (
+        label_attribute[label].astype(np.int64) * n_units
+        + unit_of_row[group_rows["app_row"][found]]
+    )
+    groups.reshape(-1)[flat] = label_code[label]
+    return list(attribute_values.items()), groups.astype(np.int64, copy=False)
 
 
 def load_coded(
@@ -721,10 +741,13 @@ def load_coded(
     graders = _column(con, "select distinct grader_id from scores order by 1")
     axes = [a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL]
     # Three queries on three cursors, ordered so DuckDB always has work while numpy codes: the
-    # score codes (3M rows) start at once beside the units; when the units are in, the group
-    # codes (a join of every self-ID row) start while this thread codes the scores (numpy's
-    # coding runs on one core, so the other one queries meanwhile).
+    # score codes (3M rows) start at once beside the units (and the small list of self-ID
+    # labels); when the units are in, the group codes (a join of every self-ID row) start while
+    # this thread codes the scores (numpy's coding runs on one core, so the other one queries
+    # meanwhile).
     with ThreadPoolExecutor(max_workers=2) as pool:
+        # the self-ID labels (a small aggregate) on the second worker while the first starts
+        label_job = pool.submit(_fetch_labels, _second_cursor(con))
         score_job = pool.submit(
             _fetch_closing,
             _second_cursor(con),
@@ -741,7 +764,9 @@ def load_coded(
         # unit code per warehouse row id of an application (-1: not a unit)
         unit_of_row = np.full(int(units["app_row"].max(initial=-1)) + 1, -1, dtype=np.int32)
         unit_of_row[units["app_row"]] = units["unit"]
-        group_job = pool.submit(_load_groups, _second_cursor(con), bound, unit_of_row)
+        group_job = pool.submit(
+            _load_groups, _second_cursor(con), bound, unit_of_row, label_job.result()
+        )
         # rubric scale and pass mark per (rubric version, axis); NaN where the rubric lacks it
         scale = np.full((3, len(rubrics) + 1, n_axes), np.nan)
         axis_index = {a: i for i, a in enumerate(axes)}

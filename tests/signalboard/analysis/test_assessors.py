@@ -1061,6 +1061,53 @@ def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
     assert len(new.flips) and new.grader_bias["flagged"].eq(True).any()
 
 
+@pytest.mark.parametrize("n_values", [3, 200])
+def test_group_codes_place_every_answer_with_few_or_many_values(n_values):
+    """Each unit's group code per attribute from the warehouse's self-ID rows: one byte per
+    code while an attribute has under 127 values, the wide table past that; -1 where a
+    candidate gave no answer, and an application without scores is not a unit."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute(
+        "create table applications as select 'a' || i as application_id, 'c' || i as "
+        "candidate_id, date '2025-01-01' as applied_at, 'analyst' as role, null::varchar as "
+        "cohort_id from range(12) t(i)"
+    )
+    con.execute("create table cohorts (cohort_id varchar, rubric_version varchar)")
+    # application a11 has no score: not a unit
+    con.execute(
+        "create table scores as select 'a' || i as application_id, 3.0 as score from range(11) t(i)"
+    )
+    con.execute(
+        "create table demographic_attributes as "
+        "select 'c' || i as candidate_id, 'many' as attribute, 'v' || lpad((i * 17 % $n)::varchar, 3, '0') as value "
+        "from range(12) t(i) where i % 4 <> 1 "
+        "union all select 'c' || i, 'sex', case when i % 2 = 0 then 'F' else 'M' end "
+        "from range(12) t(i)",
+        {"n": n_values},
+    )
+    for i in range(n_values):  # every value is somebody's answer, so every label is listed
+        con.execute(
+            "insert into demographic_attributes values ('c99', 'many', $v)", {"v": f"v{i:03d}"}
+        )
+    bound = dict.fromkeys(("start_date", "end_date", "roles", "cohorts"))
+    units = assessors._fetch_numpy(con, "assessor_units", {**bound, "rubrics": []})
+    unit_of_row = np.full(12, -1, dtype=np.int32)
+    unit_of_row[units["app_row"]] = units["unit"]
+    labels = assessors._fetch_labels(con.cursor())
+    attributes, groups = assessors._load_groups(con.cursor(), bound, unit_of_row, labels)
+    assert [name for name, _ in attributes] == ["many", "sex"]
+    values = dict(attributes)["many"]
+    assert len(values) == n_values and groups.dtype == np.int64
+    for unit, application in enumerate(units["application_id"]):
+        i = int(application[1:])
+        expected_many = -1 if i % 4 == 1 else values.index(f"v{i * 17 % n_values:03d}")
+        assert groups[0, unit] == expected_many, application
+        assert groups[1, unit] == (0 if i % 2 == 0 else 1), application
+    assert "a11" not in set(units["application_id"])
+
+
 @pytest.mark.parametrize(
     ("chunks", "type_", "expected"),
     [
