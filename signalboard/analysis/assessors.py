@@ -717,8 +717,8 @@ def _load_groups(
     label = by_hash[position[found]]
     n_units = int((unit_of_row >= 0).sum())
     # Placed into one byte per unit and attribute, then widened: the rows come in no useful
-    # order, and a scattered write lands in a table a eighth the size. A value code past int8
-    # (over 127 answers to one attribute) takes the wide table directly.
+    # order, and a scattered write lands in a table an eighth the size. An attribute with over
+    # 127 values (a code past int8's range) takes the wide table directly.
     narrow = int(label_code.max(initial=0)) < np.iinfo(np.int8).max
     groups = np.full((len(attribute_values), n_units), -1, dtype=np.int8 if narrow else np.int64)
     flat = (
@@ -740,9 +740,9 @@ def load_coded(
     bound = {k: (params or {}).get(k) for k in ("start_date", "end_date", "roles", "cohorts")}
     graders = _column(con, "select distinct grader_id from scores order by 1")
     axes = [a for a in _column(con, "select distinct axis from scores order by 1") if a != TOTAL]
-    # Three queries on three cursors, ordered so DuckDB always has work while numpy codes: the
-    # score codes (3M rows) start at once beside the units (and the small list of self-ID
-    # labels); when the units are in, the group codes (a join of every self-ID row) start while
+    # Four queries on four cursors, ordered so DuckDB always has work while numpy codes: the
+    # score codes (3M rows) start at once beside the units and the small list of self-ID
+    # labels; when the units are in, the group codes (a join of every self-ID row) start while
     # this thread codes the scores (numpy's coding runs on one core, so the other one queries
     # meanwhile).
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -766,7 +766,6 @@ def grader_bias(
     key = ["grader_id", "attribute", "group"]
     columns = [*key, "n", "bias_points", "se", "p_value", "q_value", "flagged"]
     omnibus_columns = ["attribute", "f_stat", "df1", "df2", "p_value"]
-    rater_index = {label: i for i, label in enumerate(fit.raters)}
     confirmed: pd.DataFrame | None = None
     current = fit
     first_sums = None
@@ -790,12 +789,9 @@ def grader_bias(
             break
         confirmed = best if confirmed is None else pd.concat([confirmed, best])
         # remove the found bias from that grader's scores of that group, then refit
-        grader, attribute, group = best.index[0]
-        a = int(np.flatnonzero(attributes == attribute)[0])
-        g = int(np.flatnonzero(group_labels[a] == group)[0])
-        # the grader's ratings first (a few of every grader's), then their group
-        own = np.flatnonzero(current.rater_code == rater_index[grader])
-        hit = own[groups[a][current.unit_code[own]] == g]
+        hit = _cell_ratings(
+            current, groups, best.index[0], attributes=attributes, group_labels=group_labels
+        )
         adjusted = current.y.copy()
         adjusted[hit] -= best["bias_points"].iloc[0]
         current = fit_arrays(
@@ -854,6 +850,23 @@ class _RefitRatings:
 RefitDesigns = MutableMapping[frozenset[tuple[object, object, object]], _RefitRatings]
 
 
+def _cell_ratings(
+    fit: CrossedFit,
+    groups: np.ndarray,
+    cell: tuple[object, object, object],
+    *,
+    attributes: np.ndarray,
+    group_labels: list[np.ndarray],
+) -> np.ndarray:
+    """Positions in `fit` of the ratings of one (grader, attribute, group) cell: the grader's
+    ratings first (a few of every grader's), then those of the group's deliverables."""
+    grader, attribute, group = cell
+    a = int(np.flatnonzero(attributes == attribute)[0])
+    g = int(np.flatnonzero(group_labels[a] == group)[0])
+    own = np.flatnonzero(fit.rater_code == int(np.flatnonzero(fit.raters == grader)[0]))
+    return own[groups[a][fit.unit_code[own]] == g]
+
+
 def _refit_ratings(
     fit: CrossedFit,
     groups: np.ndarray,
@@ -863,12 +876,10 @@ def _refit_ratings(
 ) -> _RefitRatings:
     """The ratings of `fit` outside the `excluded` (grader, attribute, group) cells."""
     drop = np.zeros(len(fit.y), dtype=bool)
-    rater_index = {label: i for i, label in enumerate(fit.raters)}
-    attribute_index = {label: i for i, label in enumerate(attributes)}
-    for grader, attribute, group in excluded:
-        a = attribute_index[attribute]
-        g = int(np.flatnonzero(group_labels[a] == group)[0])
-        drop |= (fit.rater_code == rater_index[grader]) & (groups[a][fit.unit_code] == g)
+    for cell in excluded:
+        drop[_cell_ratings(fit, groups, cell, attributes=attributes, group_labels=group_labels)] = (
+            True
+        )
     if not drop.any():
         return _RefitRatings(fit.design, None, np.zeros(0, np.int64), np.zeros(0, np.int64), None)
     kept = ~drop
@@ -930,13 +941,14 @@ def severity_without_bias(
     for grader, attribute, group in excluded:
         excludes.setdefault(grader, []).append(f"{attribute}: {group}")
     full = grader_severity(fit, threshold=threshold, confidence=confidence)
+    # a refit is shared only between fits of one design (the same ratings)
+    cache = refits if fit.design is not None else None
     key = frozenset(excluded)
-    shared = refits is not None and fit.design is not None
-    refit_on = refits.get(key) if refits is not None and shared else None
+    refit_on = cache.get(key) if cache is not None else None
     if refit_on is None or refit_on.source is not fit.design:
         refit_on = _refit_ratings(fit, groups, excluded, attributes, group_labels)
-        if refits is not None and shared:
-            refits[key] = refit_on
+        if cache is not None:
+            cache[key] = refit_on
     if refit_on.kept is not None:
         kept, unit_codes, rater_codes = refit_on.kept, refit_on.unit_codes, refit_on.rater_codes
         refit = fit_arrays(

@@ -1064,7 +1064,7 @@ def test_coded_path_equals_the_pandas_path_on_the_sample(sample_paths):
 @pytest.mark.parametrize("n_values", [3, 200])
 def test_group_codes_place_every_answer_with_few_or_many_values(n_values):
     """Each unit's group code per attribute from the warehouse's self-ID rows: one byte per
-    code while an attribute has under 127 values, the wide table past that; -1 where a
+    code up to 127 values of an attribute, the wide table past that; -1 where a
     candidate gave no answer, and an application without scores is not a unit."""
     import duckdb
 
